@@ -1,0 +1,33 @@
+/* Error values shared by every getflags module.
+ *
+ * Functions return 0 on success and a negative value on failure: either one
+ * of the GF_E* codes below or an unchanged libuv UV_E* code (a negated errno).
+ * gf_strerror() turns either kind into a message a user can act on. */
+#ifndef GF_ERROR_H
+#define GF_ERROR_H
+
+enum {
+    GF_EUSAGE = -10001,    /* bad command line */
+    GF_ENOMEM = -10002,    /* allocation failed */
+    GF_ECURL = -10003,     /* libcurl refused to initialise or to take a handle */
+    GF_EMETADATA = -10004, /* metadata.json unusable */
+    GF_ENAME = -10005,     /* country name cannot become a file name */
+    GF_ETOOBIG = -10006,   /* body larger than its cap */
+    GF_EBADIMAGE = -10007, /* body is not a GIF image */
+    GF_ECANCELED = -10008, /* the run was interrupted */
+};
+
+/* Process exit statuses, as documented in README. */
+enum {
+    GF_EXIT_OK = 0,
+    GF_EXIT_ERRORS = 1,
+    GF_EXIT_USAGE = 2,
+    GF_EXIT_CANNOT_START = 3,
+    GF_EXIT_SIGINT = 130,
+    GF_EXIT_SIGTERM = 143,
+};
+
+/* Returns a static message for a GF_E* or UV_E* value. Never NULL. */
+const char *gf_strerror(int err);
+
+#endif

@@ -1,0 +1,40 @@
+/* Untrusted server data made safe: metadata.json and the file name built
+ * from its "country" value. Pure functions, no I/O. */
+#ifndef GF_NAMES_H
+#define GF_NAMES_H
+
+#include <stddef.h>
+
+/* Most bytes of a saved file's name, suffixes included. */
+#define GF_NAME_MAX 200
+
+/* Most bytes of a metadata.json body that getflags will read. */
+#define GF_METADATA_MAX (64 * 1024)
+
+/* Parses a metadata.json body of len bytes (it need not be NUL-terminated)
+ * and copies its "country" value into a new malloc'd string owned by the
+ * caller (*country). The body must be exactly one JSON object, with nothing
+ * but white space after it, whose "country" is a non-empty string of valid
+ * UTF-8 without NUL. Returns 0, or GF_EMETADATA with *why set to a static
+ * reason such as "not a JSON object" or "\"country\" is missing", or
+ * GF_ENOMEM. */
+int gf_metadata_country(const char *body, size_t len, char **country, const char **why);
+
+/* Turns a country name into the file name "<name>.gif", or
+ * "<name>_<cc>.gif" when cc is not NULL (used when two codes collide).
+ * '/', '\\', C0 controls, DEL, C1 controls (U+0080..U+009F) and spaces
+ * become '_'; leading dots become '_'; the whole name is cut to at most
+ * GF_NAME_MAX bytes on a UTF-8 boundary. Invalid UTF-8 (overlong forms,
+ * surrogates, code points past U+10FFFF, truncated sequences) and an empty
+ * name are refused. out must have room for GF_NAME_MAX + 1 bytes.
+ * Returns 0, or GF_ENAME with *why set to a static reason. */
+int gf_name_from_country(const char *country, size_t len, const char *cc, char *out,
+                         size_t outsz, const char **why);
+
+/* Copies s into out for printing on a terminal: control characters (C0,
+ * DEL, C1) and invalid UTF-8 bytes become \xHH escapes, and a backslash
+ * becomes "\\". Always NUL-terminates out (outsz > 0), cutting if needed.
+ * Returns out. */
+char *gf_escape_for_print(const char *s, size_t len, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,79 @@
+/* What a run tells its user: the flags2-format text reports, the -v
+ * lines, the progress bar and the --json summary. Formatting only: callers
+ * pass the FILE and decide whether to print at all. */
+#ifndef GF_REPORT_H
+#define GF_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gf/codes.h"
+
+enum gf_status {
+    GF_PENDING = 0, /* not ended (an interrupted run) */
+    GF_OK,
+    GF_NOT_FOUND,
+    GF_ERROR,
+};
+
+/* Timings of one HTTP request, in seconds (negative when unknown). */
+struct gf_phases {
+    double sem_wait, dns, connect, tls, first_byte, transfer, total;
+};
+
+/* What became of one code. Owned by the run; strings may be NULL. */
+struct gf_item {
+    gf_cc cc;
+    enum gf_status status;
+    int http_status;    /* last HTTP status seen, 0 when none */
+    char *file;         /* file name inside the output directory (OK only) */
+    char *error;        /* reason (ERROR only), e.g. "HTTP error 418 - I'm a teapot" */
+    char *url;          /* last URL requested (for "not found: <url>") */
+    uint64_t bytes;     /* body bytes received for this code */
+    unsigned requests;  /* HTTP requests made for this code */
+    struct gf_phases meta, image;
+    double save_s;      /* time the save took on the threadpool, or -1 */
+};
+
+struct gf_summary {
+    const char *server_label; /* "LOCAL" ... or "URL" */
+    const char *base_url;
+    unsigned concurrency; /* the number used */
+    double elapsed_s;
+    size_t ok, not_found, error;
+    uint64_t requests, bytes;
+    const struct gf_item *items;
+    size_t nitems;
+    /* Per-request latencies in milliseconds, for the percentiles. */
+    const double *latencies_ms;
+    size_t nlatencies;
+};
+
+/* "LOCAL site: <url>", "Searching for N flags: ..." and
+ * "M concurrent connections will be used." */
+void gf_report_header(FILE *f, const char *label, const char *base_url, const gf_cc *codes,
+                      size_t ncodes, unsigned concurrency);
+
+/* The 20 dashes, counts and "Elapsed time: %.2fs". */
+void gf_report_footer(FILE *f, const struct gf_summary *s);
+
+/* One -v line: "BR OK", "ZZ not found: <url>", "XX error: <reason>".
+ * Server-supplied text is escaped. */
+void gf_report_item(FILE *f, const struct gf_item *item);
+
+/* The --json summary as a new NUL-terminated string (caller frees with
+ * free()), or NULL when out of memory. */
+char *gf_report_json(const struct gf_summary *s);
+
+/* Nearest-rank percentile p (0..100) of n values; sorts v in place.
+ * Returns 0 when n is 0. */
+double gf_percentile(double *v, size_t n, double p);
+
+/* Draws the progress bar on one terminal line (carriage return, no
+ * newline): count, percent, rate per second and ETA. width is the
+ * terminal's width in columns. */
+void gf_progress_draw(FILE *f, size_t done, size_t total, double elapsed_s, unsigned width);
+/* Erases the progress bar line. */
+void gf_progress_clear(FILE *f, unsigned width);
+
+#endif

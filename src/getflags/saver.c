@@ -1,0 +1,2 @@
+/* placeholder until implemented */
+typedef int gf_placeholder_saver;

@@ -1,0 +1,1 @@
+# flagserver tests are registered here.

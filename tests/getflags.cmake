@@ -1,0 +1,1 @@
+# getflags tests are registered here.
