@@ -1,0 +1,1 @@
+# Tests of the semaphore, the engine, the saver and whole runs are registered here.
