@@ -1,2 +1,633 @@
-/* placeholder until implemented */
-typedef int gf_placeholder_fetch;
+#include "gf/fetch.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gf/error.h"
+#include "gf/names.h"
+
+/* A slow server may hold a transfer for --timeout; a trickling one is cut
+ * sooner by curl's low-speed check (see CURLOPT_LOW_SPEED_LIMIT). */
+#define LOW_SPEED_BYTES 10
+#define LOW_SPEED_SECONDS 30
+/* Error bodies are read (so the connection can be reused) but not kept. */
+#define ERROR_BODY_MAX (64 * 1024)
+#define RETRY_BASE_S 0.5
+#define RETRY_MAX_S 10.0
+#define RETRY_AFTER_CAP_S 30
+
+static const char *const state_names[] = {
+    [GF_FETCH_IDLE] = "idle",        [GF_FETCH_WAIT_META] = "wait-meta",
+    [GF_FETCH_META] = "meta",        [GF_FETCH_WAIT_IMAGE] = "wait-image",
+    [GF_FETCH_IMAGE] = "image",      [GF_FETCH_SAVING] = "saving",
+    [GF_FETCH_RETRY_WAIT] = "retry", [GF_FETCH_DONE] = "done",
+};
+
+/* The only place a state changes; GF_DEBUG_STATES=1 traces every move. */
+static void set_state(struct gf_fetch *f, enum gf_fetch_state next)
+{
+    static int trace = -1;
+    if (trace < 0) {
+        const char *v = getenv("GF_DEBUG_STATES");
+        trace = v && *v == '1';
+    }
+    if (trace)
+        fprintf(stderr, "[%s] %s -> %s\n", f->item->cc, state_names[f->state], state_names[next]);
+    f->state = next;
+}
+
+static double now_s(const struct gf_fetch *f)
+{
+    return (double)uv_now(f->env->loop) / 1000.0;
+}
+
+static void set_error(struct gf_fetch *f, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void set_error(struct gf_fetch *f, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    free(f->item->error);
+    f->item->error = strdup(msg);
+    f->item->status = GF_ERROR;
+}
+
+static void finish(struct gf_fetch *f, enum gf_status status)
+{
+    if (status != GF_ERROR) {
+        free(f->item->error);
+        f->item->error = NULL;
+    }
+    f->item->status = status;
+    free(f->country);
+    f->country = NULL;
+    free(f->image);
+    f->image = NULL;
+    set_state(f, GF_FETCH_DONE);
+    f->env->on_done(f->env->arg, f);
+}
+
+/* ---- easy handles ---------------------------------------------------- */
+
+static CURL *easy_get(struct gf_fetch *f)
+{
+    struct gf_fetch_env *env = (struct gf_fetch_env *)f->env;
+    if (env->npool > 0)
+        return env->pool[--env->npool];
+    return curl_easy_init();
+}
+
+/* Handles go back to the pool reset, so no option leaks between requests;
+ * connections live in the multi handle, not in the easy handle. */
+static void easy_put(struct gf_fetch *f, CURL *easy)
+{
+    struct gf_fetch_env *env = (struct gf_fetch_env *)f->env;
+    if (env->npool < env->pool_cap) {
+        curl_easy_reset(easy);
+        env->pool[env->npool++] = easy;
+    } else {
+        curl_easy_cleanup(easy);
+    }
+}
+
+void gf_fetch_env_drain_pool(struct gf_fetch_env *env)
+{
+    while (env->npool > 0)
+        curl_easy_cleanup(env->pool[--env->npool]);
+}
+
+/* ---- curl callbacks -------------------------------------------------- */
+
+static int is_success(long status)
+{
+    return status >= 200 && status < 300;
+}
+
+/* Counts decoded bytes (curl has undone any Content-Encoding before this
+ * runs), so a compression bomb stops at the cap, not at the wire size. */
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct gf_fetch *f = userdata;
+    struct gf_body *b = &f->body;
+    size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+
+    f->item->bytes += n;
+    if (!is_success(status)) {
+        /* Read and drop error bodies so the connection can be reused. */
+        b->len += n;
+        return b->len > ERROR_BODY_MAX ? 0 : n;
+    }
+    if (n > b->limit - b->len) {
+        b->too_big = 1;
+        return 0;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        if (cap > b->limit + 1)
+            cap = b->limit + 1;
+        char *p = realloc(b->data, cap);
+        if (!p)
+            return 0;
+        b->data = p;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+static void copy_reason(struct gf_fetch *f, const char *line, size_t n)
+{
+    /* "HTTP/1.1 418 I'm a teapot\r\n": skip version and code. */
+    size_t i = 0;
+    while (i < n && line[i] != ' ')
+        i++;
+    while (i < n && line[i] == ' ')
+        i++;
+    while (i < n && line[i] != ' ' && line[i] != '\r' && line[i] != '\n')
+        i++;
+    while (i < n && line[i] == ' ')
+        i++;
+    size_t end = n;
+    while (end > i && (line[end - 1] == '\r' || line[end - 1] == '\n' || line[end - 1] == ' '))
+        end--;
+    size_t len = end - i;
+    if (len >= sizeof f->reason)
+        len = sizeof f->reason - 1;
+    memcpy(f->reason, line + i, len);
+    f->reason[len] = '\0';
+}
+
+static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
+{
+    struct gf_fetch *f = userdata;
+    size_t n = size * nmemb;
+    if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        /* A new response (after a redirect or a 1xx) starts afresh. */
+        f->reason[0] = '\0';
+        f->retry_after_s = -1;
+        copy_reason(f, line, n);
+    } else if (n > 12 && strncasecmp(line, "Retry-After:", 12) == 0) {
+        char tmp[64];
+        size_t len = n - 12 < sizeof tmp - 1 ? n - 12 : sizeof tmp - 1;
+        memcpy(tmp, line + 12, len);
+        tmp[len] = '\0';
+        char *end;
+        long v = strtol(tmp, &end, 10);
+        /* Only the delta-seconds form; an HTTP-date falls back to backoff. */
+        if (end != tmp && v >= 0)
+            f->retry_after_s = v;
+    }
+    return n;
+}
+
+/* ---- requests -------------------------------------------------------- */
+
+static void on_permit(struct gf_sem_waiter *w);
+
+static void request(struct gf_fetch *f, int is_image)
+{
+    f->is_image = is_image;
+    f->queued_at = now_s(f);
+    set_state(f, is_image ? GF_FETCH_WAIT_IMAGE : GF_FETCH_WAIT_META);
+    f->waiter.data = f;
+    gf_sem_acquire(f->env->sem, &f->waiter, is_image ? GF_SEM_HIGH : GF_SEM_LOW, on_permit);
+}
+
+static int setup_easy(struct gf_fetch *f, CURL *e)
+{
+    const struct gf_fetch_env *env = f->env;
+    const char *cc = f->item->cc;
+    char lc[3] = {(char)(cc[0] | 0x20), (char)(cc[1] | 0x20), '\0'};
+    int n = snprintf(f->url, sizeof f->url, "%s/%s/%s", env->base_url, lc,
+                     f->is_image ? "" : "metadata.json");
+    if (f->is_image && n > 0 && (size_t)n < sizeof f->url)
+        n = snprintf(f->url + n, sizeof f->url - (size_t)n, "%s.gif", lc);
+    if (n < 0 || (size_t)n >= sizeof f->url)
+        return -1;
+
+    CURLcode rc = CURLE_OK;
+#define SET(opt, val)                                                                              \
+    do {                                                                                           \
+        if (rc == CURLE_OK)                                                                        \
+            rc = curl_easy_setopt(e, opt, val);                                                    \
+    } while (0)
+    SET(CURLOPT_URL, f->url);
+    SET(CURLOPT_PRIVATE, f);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, f);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, f);
+    SET(CURLOPT_ERRORBUFFER, f->errbuf);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_TIMEOUT_MS, (long)env->timeout_ms);
+    SET(CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_BYTES);
+    SET(CURLOPT_LOW_SPEED_TIME, (long)LOW_SPEED_SECONDS);
+    SET(CURLOPT_FOLLOWLOCATION, 1L);
+    SET(CURLOPT_MAXREDIRS, 5L);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_ACCEPT_ENCODING, "");
+    SET(CURLOPT_USERAGENT, "getflags/" GF_VERSION);
+    SET(CURLOPT_SHARE, env->share);
+    if (env->cacert) {
+        /* An extra bundle: OpenSSL loads CAINFO and CAPATH together, so the
+         * system's CAs stay trusted (see CURLOPT_CAPATH(3)). */
+        const char *capath = curl_version_info(CURLVERSION_NOW)->capath;
+        SET(CURLOPT_CAINFO, env->cacert);
+        SET(CURLOPT_CAPATH, capath ? capath : "/etc/ssl/certs");
+    }
+#undef SET
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+static void on_permit(struct gf_sem_waiter *w)
+{
+    struct gf_fetch *f = w->data;
+    struct gf_phases *ph = f->is_image ? &f->item->image : &f->item->meta;
+    ph->sem_wait = now_s(f) - f->queued_at;
+    set_state(f, f->is_image ? GF_FETCH_IMAGE : GF_FETCH_META);
+
+    f->body = (struct gf_body){.limit = f->is_image ? (size_t)f->env->max_size : GF_METADATA_MAX};
+    f->reason[0] = '\0';
+    f->errbuf[0] = '\0';
+    f->retry_after_s = -1;
+    f->easy = easy_get(f);
+    if (!f->easy || setup_easy(f, f->easy) != 0 || gf_engine_start(f->env->engine, f->easy) != 0) {
+        if (f->easy)
+            easy_put(f, f->easy);
+        f->easy = NULL;
+        set_error(f, "cannot start the request: %s", gf_strerror(GF_ECURL));
+        gf_sem_release(f->env->sem);
+        finish(f, GF_ERROR);
+        return;
+    }
+    f->item->requests++;
+    free(f->item->url);
+    f->item->url = strdup(f->url);
+}
+
+static double secs(curl_off_t us)
+{
+    return us > 0 ? (double)us / 1e6 : 0.0;
+}
+
+static void record_phases(struct gf_fetch *f, CURL *e)
+{
+    struct gf_phases *ph = f->is_image ? &f->item->image : &f->item->meta;
+    curl_off_t dns = 0, conn = 0, app = 0, pre = 0, start = 0, total = 0;
+    curl_easy_getinfo(e, CURLINFO_NAMELOOKUP_TIME_T, &dns);
+    curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &conn);
+    curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &app);
+    curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &start);
+    curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
+    /* curl's times are cumulative from the start of the transfer. */
+    ph->dns = secs(dns);
+    ph->connect = conn > dns ? secs(conn - dns) : 0.0;
+    ph->tls = app > conn ? secs(app - conn) : 0.0;
+    ph->first_byte = start > pre ? secs(start - pre) : 0.0;
+    ph->transfer = total > start ? secs(total - start) : 0.0;
+    ph->total = secs(total);
+}
+
+/* Returns the reason for a transport failure in words a user can act on. */
+static void describe_curl_error(struct gf_fetch *f, CURL *e, CURLcode rc,
+                                const struct gf_body *body, char *out, size_t outsz)
+{
+    long os_errno = 0;
+    curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
+    const char *detail = f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc);
+    char safe[256];
+    gf_escape_for_print(detail, strlen(detail), safe, sizeof safe);
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        if (strstr(detail, "too slow"))
+            snprintf(out, outsz, "too slow: under %d bytes/s for %d s", LOW_SPEED_BYTES,
+                     LOW_SPEED_SECONDS);
+        else
+            snprintf(out, outsz, "timeout after %g s", (double)f->env->timeout_ms / 1000.0);
+        break;
+    case CURLE_COULDNT_CONNECT:
+        if (os_errno == ECONNREFUSED)
+            snprintf(out, outsz, "connection refused");
+        else
+            snprintf(out, outsz, "cannot connect: %s", safe);
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        snprintf(out, outsz, "cannot resolve host: %s", safe);
+        break;
+    case CURLE_TOO_MANY_REDIRECTS:
+        snprintf(out, outsz, "too many redirects (more than 5)");
+        break;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        snprintf(out, outsz, "refused redirect to a non-HTTP(S) URL: %s", safe);
+        break;
+    case CURLE_PARTIAL_FILE:
+        snprintf(out, outsz, "body shorter than its Content-Length");
+        break;
+    case CURLE_RECV_ERROR:
+        if (os_errno == ECONNRESET)
+            snprintf(out, outsz, "connection reset by the server");
+        else
+            snprintf(out, outsz, "receive failed: %s", safe);
+        break;
+    case CURLE_GOT_NOTHING:
+        snprintf(out, outsz, "the server closed the connection without answering");
+        break;
+    case CURLE_BAD_CONTENT_ENCODING:
+        snprintf(out, outsz, "cannot decode the body: %s", safe);
+        break;
+    case CURLE_WRITE_ERROR:
+        if (body->too_big)
+            snprintf(out, outsz, "body larger than %zu bytes", body->limit);
+        else
+            snprintf(out, outsz, "out of memory or error body too large");
+        break;
+    default:
+        snprintf(out, outsz, "%s", safe);
+        break;
+    }
+}
+
+static int retryable_status(long s)
+{
+    return s == 408 || s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
+}
+
+static int retryable_code(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static void on_retry_timer(uv_timer_t *t)
+{
+    struct gf_fetch *f = t->data;
+    request(f, f->is_image);
+}
+
+/* Waits (without a permit) and asks again. Returns 0 when a retry was
+ * scheduled, -1 when the retries are used up. */
+static int schedule_retry(struct gf_fetch *f, const char *why)
+{
+    const struct gf_fetch_env *env = f->env;
+    if (f->attempt >= env->retries)
+        return -1;
+    if (!f->retry_timer) {
+        f->retry_timer = malloc(sizeof *f->retry_timer);
+        if (!f->retry_timer || uv_timer_init(env->loop, f->retry_timer) != 0) {
+            free(f->retry_timer);
+            f->retry_timer = NULL;
+            return -1;
+        }
+        f->retry_timer->data = f;
+    }
+    f->attempt++;
+    double wait;
+    if (f->retry_after_s >= 0) {
+        wait =
+            (double)(f->retry_after_s < RETRY_AFTER_CAP_S ? f->retry_after_s : RETRY_AFTER_CAP_S);
+    } else {
+        /* Exponential backoff with jitter in [half, full] of the step. */
+        double step = RETRY_BASE_S * (double)(1u << (f->attempt - 1));
+        if (step > RETRY_MAX_S)
+            step = RETRY_MAX_S;
+        wait = step * (0.5 + 0.5 * env->random(env->arg));
+    }
+    if (env->verbose)
+        fprintf(env->verbose, "%s retry %u/%u in %.1f s: %s\n", f->item->cc, f->attempt,
+                env->retries, wait, why);
+    set_state(f, GF_FETCH_RETRY_WAIT);
+    uv_timer_start(f->retry_timer, on_retry_timer, (uint64_t)(wait * 1000.0), 0);
+    return 0;
+}
+
+static void on_saved(struct gf_save *req, int err, const char *step);
+
+static void start_save(struct gf_fetch *f)
+{
+    char name[GF_NAME_MAX + 1];
+    const char *why = NULL;
+    int rc = gf_name_from_country(f->country, strlen(f->country), NULL, name, sizeof name, &why);
+    if (rc == 0 && !f->env->claim_name(f->env->arg, name)) {
+        rc = gf_name_from_country(f->country, strlen(f->country), f->item->cc, name, sizeof name,
+                                  &why);
+        if (rc == 0 && !f->env->claim_name(f->env->arg, name)) {
+            set_error(f, "file name collision: %s", name);
+            finish(f, GF_ERROR);
+            return;
+        }
+    }
+    if (rc != 0) {
+        set_error(f, "bad metadata: %s", why ? why : "unusable country name");
+        finish(f, GF_ERROR);
+        return;
+    }
+    f->item->file = strdup(name);
+    if (!f->item->file) {
+        set_error(f, "out of memory");
+        finish(f, GF_ERROR);
+        return;
+    }
+    set_state(f, GF_FETCH_SAVING);
+    f->save.userdata = f;
+    rc = gf_save_start(f->env->saver, &f->save, f->item->file, f->image, f->image_len, on_saved);
+    if (rc != 0) {
+        set_error(f, "cannot save %s: %s", f->item->file, uv_strerror(rc));
+        free(f->item->file);
+        f->item->file = NULL;
+        finish(f, GF_ERROR);
+    }
+}
+
+static void on_saved(struct gf_save *req, int err, const char *step)
+{
+    struct gf_fetch *f = req->userdata;
+    f->item->save_s = req->seconds;
+    if (err == UV_ECANCELED) {
+        /* Interrupted before the write began: the code did not end. */
+        free(f->item->file);
+        f->item->file = NULL;
+        finish(f, GF_PENDING);
+        return;
+    }
+    if (err != 0) {
+        set_error(f, "cannot save %s: %s failed: %s", f->item->file, step, uv_strerror(err));
+        free(f->item->file);
+        f->item->file = NULL;
+        finish(f, GF_ERROR);
+        return;
+    }
+    finish(f, GF_OK);
+}
+
+/* Decides what a finished transfer means for the code. Runs while the
+ * permit is still held; the caller returns it afterwards. */
+static void handle_result(struct gf_fetch *f, CURL *e, CURLcode rc, struct gf_body *body)
+{
+    long status = 0;
+    char why[512];
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (status > 0)
+        f->item->http_status = (int)status;
+
+    if (rc != CURLE_OK) {
+        describe_curl_error(f, e, rc, body, why, sizeof why);
+        if (retryable_code(rc) && schedule_retry(f, why) == 0)
+            return;
+        set_error(f, "%s", why);
+        finish(f, GF_ERROR);
+        return;
+    }
+    if (status == 404) {
+        finish(f, GF_NOT_FOUND);
+        return;
+    }
+    if (!is_success(status)) {
+        char reason[sizeof f->reason * 4];
+        gf_escape_for_print(f->reason, strlen(f->reason), reason, sizeof reason);
+        snprintf(why, sizeof why, "HTTP error %ld - %s", status,
+                 reason[0] ? reason : "(no reason)");
+        if (retryable_status(status) && schedule_retry(f, why) == 0)
+            return;
+        set_error(f, "%s", why);
+        finish(f, GF_ERROR);
+        return;
+    }
+
+    if (!f->is_image) {
+        const char *bad = NULL;
+        int err = gf_metadata_country(body->data ? body->data : "", body->len, &f->country, &bad);
+        if (err == 0) {
+            /* Refuse an unusable name now, so its image is never requested. */
+            char name[GF_NAME_MAX + 1];
+            err =
+                gf_name_from_country(f->country, strlen(f->country), NULL, name, sizeof name, &bad);
+        }
+        if (err != 0) {
+            set_error(f, "bad metadata: %s", err == GF_ENOMEM ? "out of memory" : bad);
+            finish(f, GF_ERROR);
+            return;
+        }
+        f->attempt = 0;
+        request(f, 1);
+        return;
+    }
+
+    /* Every flag is a GIF: anything else (an HTML error page served with
+     * 200, say) must never be saved as one. */
+    if (body->len < 6 ||
+        (memcmp(body->data, "GIF87a", 6) != 0 && memcmp(body->data, "GIF89a", 6) != 0)) {
+        set_error(f, "not a GIF image (%zu bytes)", body->len);
+        finish(f, GF_ERROR);
+        return;
+    }
+    f->image = body->data;
+    f->image_len = body->len;
+    body->data = NULL;
+    start_save(f);
+}
+
+void gf_fetch_transfer_done(struct gf_fetch *f, CURL *easy, CURLcode result)
+{
+    record_phases(f, easy);
+    struct gf_phases *ph = f->is_image ? &f->item->image : &f->item->meta;
+    f->env->on_request(f->env->arg, ph->total * 1000.0, f->body.len);
+    f->easy = NULL;
+    /* The body leaves f before handling: a follow-up request may get its
+     * permit at once and start filling f->body again. */
+    struct gf_body body = f->body;
+    f->body = (struct gf_body){0};
+    handle_result(f, easy, result, &body);
+    free(body.data);
+    easy_put(f, easy);
+    /* Hand the permit on only now: a follow-up request is already queued. */
+    gf_sem_release(f->env->sem);
+}
+
+void gf_fetch_init(struct gf_fetch *f, const struct gf_fetch_env *env, struct gf_item *item)
+{
+    memset(f, 0, sizeof *f);
+    f->env = env;
+    f->item = item;
+    f->retry_after_s = -1;
+    item->save_s = -1;
+    item->meta = item->image = (struct gf_phases){-1, -1, -1, -1, -1, -1, -1};
+}
+
+void gf_fetch_start(struct gf_fetch *f)
+{
+    request(f, 0);
+}
+
+void gf_fetch_cancel(struct gf_fetch *f)
+{
+    switch (f->state) {
+    case GF_FETCH_WAIT_META:
+    case GF_FETCH_WAIT_IMAGE:
+        gf_sem_cancel(f->env->sem, &f->waiter);
+        break;
+    case GF_FETCH_META:
+    case GF_FETCH_IMAGE:
+        gf_engine_cancel(f->env->engine, f->easy);
+        easy_put(f, f->easy);
+        f->easy = NULL;
+        free(f->body.data);
+        f->body.data = NULL;
+        gf_sem_release(f->env->sem);
+        break;
+    case GF_FETCH_RETRY_WAIT:
+        uv_timer_stop(f->retry_timer);
+        break;
+    case GF_FETCH_SAVING:
+        /* on_saved reports: ended if the write ran, pending if not. */
+        gf_save_cancel(&f->save);
+        return;
+    case GF_FETCH_IDLE:
+    case GF_FETCH_DONE:
+        return;
+    }
+    finish(f, GF_PENDING);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+void gf_fetch_close(struct gf_fetch *f)
+{
+    free(f->country);
+    f->country = NULL;
+    free(f->image);
+    f->image = NULL;
+    free(f->body.data);
+    f->body.data = NULL;
+    if (f->retry_timer) {
+        uv_close((uv_handle_t *)f->retry_timer, on_timer_closed);
+        f->retry_timer = NULL;
+    }
+}

@@ -1,2 +1,350 @@
-/* placeholder until implemented */
-typedef int gf_placeholder_run;
+#include "gf/run.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "gf/engine.h"
+#include "gf/error.h"
+#include "gf/fetch.h"
+#include "gf/saver.h"
+#include "gf/sem.h"
+
+/* Descriptors kept free for stdio, the loop and the saver's threads. */
+#define FD_RESERVE 64
+#define PROGRESS_INTERVAL_MS 100
+
+struct run {
+    const struct gf_run_config *cfg;
+    struct gf_run_result *res;
+    uv_loop_t loop;
+    struct gf_engine *engine;
+    struct gf_sem sem;
+    struct gf_saver saver;
+    CURLSH *share;
+    struct gf_fetch_env env;
+    struct gf_fetch *fetches;
+    size_t remaining; /* fetches started and not yet reported done */
+    char **names;     /* file names claimed in this run */
+    size_t nnames;
+    size_t lat_cap;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t progress;
+    int progress_on;
+    unsigned width;
+    uint64_t t0;
+    uint64_t rng;
+    int shut;
+};
+
+static int claim_name(void *arg, const char *name)
+{
+    struct run *r = arg;
+    for (size_t i = 0; i < r->nnames; i++)
+        if (strcmp(r->names[i], name) == 0)
+            return 0;
+    char *copy = strdup(name);
+    if (!copy)
+        return 0;
+    r->names[r->nnames++] = copy;
+    return 1;
+}
+
+static void on_request(void *arg, double latency_ms, uint64_t bytes)
+{
+    struct run *r = arg;
+    struct gf_run_result *res = r->res;
+    res->requests++;
+    res->bytes += bytes;
+    if (res->nlatencies < r->lat_cap)
+        res->latencies_ms[res->nlatencies++] = latency_ms;
+}
+
+/* xorshift64*: jitter needs spread, not secrecy. */
+static double random01(void *arg)
+{
+    struct run *r = arg;
+    r->rng ^= r->rng >> 12;
+    r->rng ^= r->rng << 25;
+    r->rng ^= r->rng >> 27;
+    return (double)((r->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+}
+
+static void on_closed_noop(uv_handle_t *h)
+{
+    (void)h;
+}
+
+/* Everything has ended: close every handle so uv_run returns. */
+static void shutdown_run(struct run *r)
+{
+    if (r->shut)
+        return;
+    r->shut = 1;
+    r->res->elapsed_s = (double)(uv_hrtime() - r->t0) / 1e9;
+    if (r->progress_on) {
+        uv_timer_stop(&r->progress);
+        gf_progress_clear(stderr, r->width);
+    }
+    uv_close((uv_handle_t *)&r->progress, on_closed_noop);
+    uv_close((uv_handle_t *)&r->sigint, on_closed_noop);
+    uv_close((uv_handle_t *)&r->sigterm, on_closed_noop);
+    for (size_t i = 0; i < r->res->nitems; i++)
+        gf_fetch_close(&r->fetches[i]);
+    gf_engine_close(r->engine);
+    r->engine = NULL;
+}
+
+static void on_done(void *arg, struct gf_fetch *f)
+{
+    struct run *r = arg;
+    struct gf_item *item = f->item;
+    struct gf_run_result *res = r->res;
+    switch (item->status) {
+    case GF_OK:
+        res->ok++;
+        break;
+    case GF_NOT_FOUND:
+        res->not_found++;
+        break;
+    case GF_ERROR:
+        res->error++;
+        break;
+    case GF_PENDING:
+        res->pending++;
+        break;
+    }
+    if (item->status != GF_PENDING) {
+        FILE *out = r->cfg->verbose;
+        if (!out && item->status == GF_ERROR)
+            out = r->cfg->errors;
+        if (out) {
+            if (r->progress_on)
+                gf_progress_clear(stderr, r->width);
+            gf_report_item(out, item);
+            fflush(out);
+        }
+    }
+    if (--r->remaining == 0)
+        shutdown_run(r);
+}
+
+static void on_transfer_done(CURL *easy, CURLcode result, void *arg)
+{
+    (void)arg;
+    struct gf_fetch *f = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&f);
+    gf_fetch_transfer_done(f, easy, result);
+}
+
+static void on_progress(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    struct gf_run_result *res = r->res;
+    size_t done = res->ok + res->not_found + res->error;
+    gf_progress_draw(stderr, done, res->nitems, (double)(uv_hrtime() - r->t0) / 1e9, r->width);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct run *r = h->data;
+    if (r->res->signal)
+        return;
+    r->res->signal = signum;
+    /* No permit may be handed out while the fetches are being stopped. */
+    gf_sem_set_limit(&r->sem, 0);
+    for (size_t i = 0; i < r->res->nitems && !r->shut; i++)
+        gf_fetch_cancel(&r->fetches[i]);
+}
+
+static unsigned terminal_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 80;
+}
+
+unsigned gf_run_fit_concurrency(unsigned want, char *msg, size_t msgsz)
+{
+    struct rlimit rl;
+    msg[0] = '\0';
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return want;
+    /* A connection attempt may hold two sockets (IPv6 and IPv4 at once). */
+    rlim_t need = (rlim_t)want * 2 + FD_RESERVE;
+    if (rl.rlim_cur >= need)
+        return want;
+    rlim_t soft = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+    if (soft > rl.rlim_cur) {
+        struct rlimit nl = {soft, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
+            rl.rlim_cur = soft;
+    }
+    if (rl.rlim_cur >= need)
+        return want;
+    unsigned fit = rl.rlim_cur > FD_RESERVE + 2 ? (unsigned)((rl.rlim_cur - FD_RESERVE) / 2) : 1;
+    if (fit < want)
+        snprintf(msg, msgsz,
+                 "getflags: -m %u needs about %llu open files but the limit is %llu; using %u "
+                 "concurrent requests\n",
+                 want, (unsigned long long)need, (unsigned long long)rl.rlim_cur, fit);
+    return fit < want ? fit : want;
+}
+
+static void free_run(struct run *r)
+{
+    for (size_t i = 0; i < r->nnames; i++)
+        free(r->names[i]);
+    free(r->names);
+    free(r->fetches);
+    free(r->env.pool);
+    if (r->share)
+        curl_share_cleanup(r->share);
+}
+
+int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg, size_t msgsz)
+{
+    const struct gf_options *o = cfg->opts;
+    struct run r = {.cfg = cfg, .res = res};
+    int err;
+    const char *what = NULL;
+
+    memset(res, 0, sizeof *res);
+    msg[0] = '\0';
+    res->nitems = o->ncodes;
+    res->items = calloc(o->ncodes ? o->ncodes : 1, sizeof *res->items);
+    r.fetches = calloc(o->ncodes ? o->ncodes : 1, sizeof *r.fetches);
+    r.names = calloc(o->ncodes ? o->ncodes : 1, sizeof *r.names);
+    /* Each code makes two requests plus its retries. */
+    r.lat_cap = o->ncodes * 2 * ((size_t)o->retries + 1);
+    res->latencies_ms = malloc((r.lat_cap ? r.lat_cap : 1) * sizeof *res->latencies_ms);
+    r.env.pool = calloc(cfg->concurrency, sizeof *r.env.pool);
+    r.share = curl_share_init();
+    if (!res->items || !r.fetches || !r.names || !res->latencies_ms || !r.env.pool || !r.share) {
+        snprintf(msg, msgsz, "getflags: out of memory\n");
+        err = GF_ENOMEM;
+        goto fail_alloc;
+    }
+    curl_share_setopt(r.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(r.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+
+    err = uv_loop_init(&r.loop);
+    if (err) {
+        snprintf(msg, msgsz, "getflags: cannot start the event loop: %s\n", uv_strerror(err));
+        goto fail_alloc;
+    }
+    err = gf_saver_init(&r.saver, &r.loop, o->outdir, &what);
+    if (err) {
+        snprintf(msg, msgsz, "getflags: cannot %s the output directory %s: %s\n", what, o->outdir,
+                 uv_strerror(err));
+        goto fail_loop;
+    }
+    err = gf_engine_new(&r.engine, &r.loop, (long)cfg->concurrency, on_transfer_done, &r);
+    if (err) {
+        snprintf(msg, msgsz, "getflags: cannot start libcurl: %s\n", gf_strerror(err));
+        goto fail_saver;
+    }
+    gf_sem_init(&r.sem, cfg->concurrency);
+    uv_signal_init(&r.loop, &r.sigint);
+    uv_signal_init(&r.loop, &r.sigterm);
+    uv_timer_init(&r.loop, &r.progress);
+    r.sigint.data = r.sigterm.data = r.progress.data = &r;
+    uv_signal_start(&r.sigint, on_signal, SIGINT);
+    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+
+    r.env = (struct gf_fetch_env){
+        .loop = &r.loop,
+        .engine = r.engine,
+        .sem = &r.sem,
+        .saver = &r.saver,
+        .share = r.share,
+        .base_url = o->base_url,
+        .timeout_ms = o->timeout_ms,
+        .cacert = o->cacert,
+        .retries = o->retries,
+        .max_size = o->max_size,
+        .verbose = cfg->verbose,
+        .claim_name = claim_name,
+        .on_request = on_request,
+        .on_done = on_done,
+        .random = random01,
+        .arg = &r,
+        .pool = r.env.pool,
+        .pool_cap = cfg->concurrency,
+    };
+    r.rng = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
+    r.t0 = uv_hrtime();
+    if (cfg->progress && o->ncodes > 0) {
+        r.width = terminal_width();
+        r.progress_on = 1;
+        uv_timer_start(&r.progress, on_progress, 0, PROGRESS_INTERVAL_MS);
+    }
+
+    r.remaining = o->ncodes;
+    for (size_t i = 0; i < o->ncodes; i++) {
+        memcpy(res->items[i].cc, o->codes[i], sizeof(gf_cc));
+        gf_fetch_init(&r.fetches[i], &r.env, &res->items[i]);
+    }
+    if (o->ncodes == 0)
+        shutdown_run(&r);
+    for (size_t i = 0; i < o->ncodes && !res->signal; i++)
+        gf_fetch_start(&r.fetches[i]);
+
+    uv_run(&r.loop, UV_RUN_DEFAULT);
+    res->peak_in_flight = r.sem.peak;
+    gf_saver_close(&r.saver);
+    gf_fetch_env_drain_pool(&r.env);
+    err = uv_loop_close(&r.loop);
+    if (err)
+        fprintf(stderr, "getflags: internal error: a handle was left open (%s)\n",
+                uv_strerror(err));
+    free_run(&r);
+    return 0;
+
+fail_saver:
+    gf_saver_close(&r.saver);
+fail_loop:
+    uv_loop_close(&r.loop);
+fail_alloc:
+    free_run(&r);
+    free(res->items);
+    free(res->latencies_ms);
+    memset(res, 0, sizeof *res);
+    return err;
+}
+
+void gf_run_result_free(struct gf_run_result *res)
+{
+    for (size_t i = 0; i < res->nitems; i++) {
+        free(res->items[i].file);
+        free(res->items[i].error);
+        free(res->items[i].url);
+    }
+    free(res->items);
+    free(res->latencies_ms);
+    memset(res, 0, sizeof *res);
+}
+
+struct gf_summary gf_run_summary(const struct gf_run_result *res, const struct gf_options *opts,
+                                 unsigned concurrency)
+{
+    return (struct gf_summary){
+        .server_label = opts->server_label,
+        .base_url = opts->base_url,
+        .concurrency = concurrency,
+        .elapsed_s = res->elapsed_s,
+        .ok = res->ok,
+        .not_found = res->not_found,
+        .error = res->error,
+        .requests = res->requests,
+        .bytes = res->bytes,
+        .items = res->items,
+        .nitems = res->nitems,
+        .latencies_ms = res->latencies_ms,
+        .nlatencies = res->nlatencies,
+    };
+}

@@ -1,0 +1,39 @@
+/* The loop glue: libcurl's multi socket interface driven by one libuv loop.
+ *
+ * Each socket curl opens gets one uv_poll_t (CURLMOPT_SOCKETFUNCTION), the
+ * multi handle's single timeout is one uv_timer_t (CURLMOPT_TIMERFUNCTION),
+ * and finished transfers are reported through one callback. There is no
+ * curl_multi_perform loop and no network thread.
+ * See libcurl's curl_multi_socket_action(3) and libuv's poll.rst. */
+#ifndef GF_ENGINE_H
+#define GF_ENGINE_H
+
+#include <curl/curl.h>
+#include <uv.h>
+
+struct gf_engine;
+
+/* Runs on the loop thread once per finished transfer, after the easy
+ * handle has been removed from the multi handle: the callee owns easy
+ * again. It may add new transfers. */
+typedef void (*gf_engine_done_cb)(CURL *easy, CURLcode result, void *arg);
+
+/* Creates an engine on loop. max_connects sizes curl's connection cache
+ * (CURLMOPT_MAXCONNECTS). Returns 0 and *out, or GF_ENOMEM / GF_ECURL /
+ * a UV_E* code, and then nothing is left to free. */
+int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
+                  gf_engine_done_cb done, void *arg);
+
+/* Starts a transfer. The engine borrows easy until done runs or
+ * gf_engine_cancel() returns. Returns 0, or GF_ECURL (done will not run). */
+int gf_engine_start(struct gf_engine *e, CURL *easy);
+
+/* Stops a transfer that has not finished; done will not run for it. */
+void gf_engine_cancel(struct gf_engine *e, CURL *easy);
+
+/* Releases curl's multi handle and closes every libuv handle. Transfers
+ * still running are abandoned: cancel them first. The engine is freed from
+ * the last close callback, so the loop must run after this. e may be NULL. */
+void gf_engine_close(struct gf_engine *e);
+
+#endif

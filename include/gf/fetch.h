@@ -1,0 +1,118 @@
+/* The per-code state machine.
+ *
+ *   WAIT_META -> META -> WAIT_IMAGE -> IMAGE -> SAVING -> DONE
+ *        \         \          \          \
+ *         `---------`----------`----------`--> RETRY_WAIT -> WAIT_* (again)
+ *
+ * Every HTTP request first waits for a permit of the shared semaphore
+ * (metadata in the low class, images in the high class), holds it only
+ * while its transfer runs, and returns it once the transfer's completion
+ * has been handled, so the image request that a metadata answer leads to
+ * is already queued when the permit is handed on. The state changes only
+ * through set_state() in fetch.c. */
+#ifndef GF_FETCH_H
+#define GF_FETCH_H
+
+#include <curl/curl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <uv.h>
+
+#include "gf/engine.h"
+#include "gf/report.h"
+#include "gf/saver.h"
+#include "gf/sem.h"
+
+enum gf_fetch_state {
+    GF_FETCH_IDLE,
+    GF_FETCH_WAIT_META,
+    GF_FETCH_META,
+    GF_FETCH_WAIT_IMAGE,
+    GF_FETCH_IMAGE,
+    GF_FETCH_SAVING,
+    GF_FETCH_RETRY_WAIT,
+    GF_FETCH_DONE,
+};
+
+struct gf_fetch;
+
+/* What every fetch of one run shares. Owned by the run. */
+struct gf_fetch_env {
+    uv_loop_t *loop;
+    struct gf_engine *engine;
+    struct gf_sem *sem;
+    struct gf_saver *saver;
+    CURLSH *share;
+    const char *base_url;
+    uint64_t timeout_ms;
+    const char *cacert;
+    unsigned retries;
+    uint64_t max_size;
+    FILE *verbose; /* where "retrying" lines go; NULL for none */
+    /* Returns 1 if name is free in this run and claims it, 0 if another
+     * code of this run holds it. */
+    int (*claim_name)(void *arg, const char *name);
+    /* One HTTP request ended (latency in ms, body bytes). */
+    void (*on_request)(void *arg, double latency_ms, uint64_t bytes);
+    /* The code ended: its item holds the outcome. */
+    void (*on_done)(void *arg, struct gf_fetch *f);
+    /* A number in [0, 1) for retry jitter. */
+    double (*random)(void *arg);
+    void *arg;
+    /* Easy handles kept for reuse; at most pool_cap of them. */
+    CURL **pool;
+    size_t npool, pool_cap;
+};
+
+struct gf_body {
+    char *data;
+    size_t len, cap, limit;
+    int too_big;
+};
+
+struct gf_fetch {
+    const struct gf_fetch_env *env;
+    struct gf_item *item;
+    enum gf_fetch_state state;
+    struct gf_sem_waiter waiter;
+    CURL *easy;       /* set while a transfer runs */
+    int is_image;     /* the request in flight or waiting is the image */
+    unsigned attempt; /* retries used for the current request */
+    double queued_at; /* when the current request started waiting */
+    struct gf_body body;
+    char *country; /* from metadata, owned */
+    char *image;   /* image bytes being saved, owned */
+    size_t image_len;
+    struct gf_save save;
+    uv_timer_t *retry_timer; /* created on first retry, closed by gf_fetch_close */
+    long retry_after_s;      /* from the last answer, -1 when absent */
+    char reason[96];         /* status phrase of the last answer */
+    char errbuf[CURL_ERROR_SIZE];
+    char url[2048];
+};
+
+/* Prepares f for item->cc. Does not start anything. */
+void gf_fetch_init(struct gf_fetch *f, const struct gf_fetch_env *env, struct gf_item *item);
+
+/* Queues the metadata request. */
+void gf_fetch_start(struct gf_fetch *f);
+
+/* Called by the run's engine callback for a finished transfer whose
+ * CURLOPT_PRIVATE is f. */
+void gf_fetch_transfer_done(struct gf_fetch *f, CURL *easy, CURLcode result);
+
+/* Stops whatever f is doing, for an interrupted run. on_done still runs
+ * exactly once for every fetch that was started: at once, with the item
+ * GF_PENDING, unless a save is on the threadpool; a save that has begun
+ * writing finishes and reports its real outcome, one not yet begun is
+ * dropped and reports GF_PENDING. Does nothing to a fetch that is done. */
+void gf_fetch_cancel(struct gf_fetch *f);
+
+/* Frees what f owns. Its retry timer, if any, is closed and freed from
+ * its close callback, so the loop must run afterwards. */
+void gf_fetch_close(struct gf_fetch *f);
+
+/* Frees the easy handles in env's pool. */
+void gf_fetch_env_drain_pool(struct gf_fetch_env *env);
+
+#endif

@@ -1,0 +1,50 @@
+/* One download run: owns the loop, the engine, the semaphore, the saver,
+ * the signal handlers and one state machine per code, and returns what
+ * became of every code. Printing the header and the summary is the
+ * caller's; the run prints only what happens as it goes (-v lines, error
+ * lines, the progress bar). */
+#ifndef GF_RUN_H
+#define GF_RUN_H
+
+#include <stdio.h>
+
+#include "gf/cli.h"
+#include "gf/report.h"
+
+struct gf_run_config {
+    const struct gf_options *opts;
+    unsigned concurrency; /* requests in flight at most */
+    FILE *verbose;        /* per-code lines as codes end, or NULL */
+    FILE *errors;         /* per-code error lines when verbose is NULL, or NULL */
+    int progress;         /* draw the progress bar on stderr */
+};
+
+struct gf_run_result {
+    struct gf_item *items; /* one per code, in code order; owned */
+    size_t nitems;
+    size_t ok, not_found, error, pending;
+    uint64_t requests, bytes;
+    double elapsed_s;
+    double *latencies_ms; /* one per HTTP request; owned */
+    size_t nlatencies;
+    unsigned peak_in_flight; /* most permits held at once */
+    int signal;              /* SIGINT or SIGTERM when interrupted, else 0 */
+};
+
+/* Runs the download to the end (or to an interrupt). Returns 0 with *res
+ * filled in (free it with gf_run_result_free), or, when the run cannot
+ * start, a negative error with a message in msg and nothing to free. */
+int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg, size_t msgsz);
+
+void gf_run_result_free(struct gf_run_result *res);
+
+/* Raises the soft RLIMIT_NOFILE to what want concurrent requests need and
+ * returns the concurrency that fits (want, or less when the hard limit is
+ * too low, with an explanation in msg; msg is "" otherwise). */
+unsigned gf_run_fit_concurrency(unsigned want, char *msg, size_t msgsz);
+
+/* Summary view of a result, for gf_report_footer and gf_report_json. */
+struct gf_summary gf_run_summary(const struct gf_run_result *res, const struct gf_options *opts,
+                                 unsigned concurrency);
+
+#endif

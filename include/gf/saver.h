@@ -1,0 +1,58 @@
+/* The saver: writes flag images into the output directory on libuv's
+ * threadpool, never on the loop thread.
+ *
+ * Each save writes a new temporary file in the directory (exclusive
+ * creation, O_NOFOLLOW), checks every write and close, then renames it
+ * over the final name, so a reader only ever sees a complete file and an
+ * existing file is replaced atomically. On any failure the temporary file
+ * is removed and the final name is left as it was. */
+#ifndef GF_SAVER_H
+#define GF_SAVER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+struct gf_saver {
+    uv_loop_t *loop;
+    int dirfd;        /* the output directory, opened once */
+    int sync;         /* fdatasync each file before renaming it */
+    unsigned pending; /* saves queued or running */
+};
+
+struct gf_save;
+/* Runs on the loop thread when a save has ended: err is 0, a UV_E* code
+ * from the failing step (*step names it, e.g. "write"), or UV_ECANCELED
+ * when gf_save_cancel() stopped it before it started. */
+typedef void (*gf_save_cb)(struct gf_save *req, int err, const char *step);
+
+struct gf_save {
+    uv_work_t work; /* private */
+    struct gf_saver *saver;
+    const char *name; /* final name inside the directory; borrowed */
+    const void *data; /* borrowed until the callback */
+    size_t len;
+    int err;
+    const char *step;
+    double seconds; /* time the save took on its thread */
+    gf_save_cb cb;
+    void *userdata;
+};
+
+/* Creates dir if it is missing (one level, mode 0777 less the umask),
+ * opens it, and checks that files can be created in it. On failure returns
+ * a UV_E* code and sets *what to the step that failed ("create", "open",
+ * "write to"), so the caller can say e.g. "cannot write to DIR: ...". */
+int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, const char *dir, const char **what);
+
+/* Queues a save on the threadpool. Returns 0 (cb will run) or a UV_E*
+ * code (cb will not run). */
+int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
+                  size_t len, gf_save_cb cb);
+
+/* Cancels a save that has not started; a running one finishes. */
+void gf_save_cancel(struct gf_save *req);
+
+/* Closes the directory. Call once no save is pending. */
+void gf_saver_close(struct gf_saver *s);
+
+#endif
