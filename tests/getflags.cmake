@@ -1,2 +1,3 @@
 # getflags tests are registered here.
 gf_unit_test(test_codes SOURCES unit/test_codes.c LIBS getflags_core)
+gf_unit_test(test_names SOURCES unit/test_names.c LIBS getflags_core)
