@@ -1,0 +1,275 @@
+/* The threadpool saver, on a real loop and a scratch directory. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gf/saver.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/gf-test-saver-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int entries(void)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static int tmp_files(void)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, ".getflags-tmp-", 14) == 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static char *path(const char *name)
+{
+    static char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return p;
+}
+
+static char *slurp(const char *name, size_t *len)
+{
+    static char buf[4096];
+    FILE *f = fopen(path(name), "rb");
+    if (!f)
+        return NULL;
+    *len = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return buf;
+}
+
+static int called, last_err;
+static const char *last_step;
+
+static void on_saved(struct gf_save *req, int err, const char *step)
+{
+    (void)req;
+    called++;
+    last_err = err;
+    last_step = step;
+}
+
+/* Saves one file through a fresh saver and loop; returns the error. */
+static int save_one(const char *name, const char *data)
+{
+    uv_loop_t loop;
+    struct gf_saver s;
+    struct gf_save req;
+    const char *what = NULL;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(gf_saver_init(&s, &loop, dir, &what), 0);
+    called = 0;
+    assert_int_equal(gf_save_start(&s, &req, name, data, strlen(data), on_saved), 0);
+    assert_int_equal(s.pending, 1);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(called, 1);
+    assert_int_equal(s.pending, 0);
+    gf_saver_close(&s);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    return last_err;
+}
+
+static void test_saver_writes_file(void **state)
+{
+    (void)state;
+    size_t len;
+    assert_int_equal(save_one("Brazil.gif", "GIF89a-brazil"), 0);
+    char *got = slurp("Brazil.gif", &len);
+    assert_non_null(got);
+    assert_int_equal(len, 13);
+    assert_memory_equal(got, "GIF89a-brazil", 13);
+    assert_int_equal(tmp_files(), 0);
+}
+
+static void test_saver_replaces_existing_file(void **state)
+{
+    (void)state;
+    size_t len;
+    assert_int_equal(save_one("Chile.gif", "old contents, longer than the new"), 0);
+    struct stat before;
+    assert_int_equal(stat(path("Chile.gif"), &before), 0);
+    assert_int_equal(save_one("Chile.gif", "new"), 0);
+    struct stat after;
+    assert_int_equal(stat(path("Chile.gif"), &after), 0);
+    /* Replaced by rename: a new inode, never truncated in place. */
+    assert_true(before.st_ino != after.st_ino);
+    char *got = slurp("Chile.gif", &len);
+    assert_int_equal(len, 3);
+    assert_memory_equal(got, "new", 3);
+}
+
+static void test_saver_directory_at_target_is_an_error(void **state)
+{
+    (void)state;
+    assert_int_equal(mkdir(path("Peru.gif"), 0755), 0);
+    int before = entries();
+    int err = save_one("Peru.gif", "data");
+    assert_true(err < 0);
+    assert_string_equal(last_step, "rename");
+    assert_int_equal(entries(), before);
+    assert_int_equal(tmp_files(), 0);
+}
+
+static void test_saver_symlink_at_target_is_replaced_not_followed(void **state)
+{
+    (void)state;
+    char victim[300];
+    snprintf(victim, sizeof victim, "%s-victim", dir);
+    FILE *f = fopen(victim, "w");
+    fputs("precious", f);
+    fclose(f);
+    assert_int_equal(symlink(victim, path("Cuba.gif")), 0);
+    assert_int_equal(save_one("Cuba.gif", "GIF89a"), 0);
+    struct stat st;
+    assert_int_equal(lstat(path("Cuba.gif"), &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    size_t len;
+    f = fopen(victim, "r");
+    char buf[16] = {0};
+    len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    unlink(victim);
+    assert_int_equal(len, 8);
+    assert_string_equal(buf, "precious");
+}
+
+static void test_saver_fifo_at_target_does_not_block(void **state)
+{
+    (void)state;
+    assert_int_equal(mkfifo(path("Fiji.gif"), 0644), 0);
+    assert_int_equal(save_one("Fiji.gif", "GIF89a"), 0);
+    struct stat st;
+    assert_int_equal(lstat(path("Fiji.gif"), &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+}
+
+static void test_saver_mode_follows_umask(void **state)
+{
+    (void)state;
+    mode_t old = umask(027);
+    int err = save_one("Oman.gif", "GIF89a");
+    umask(old);
+    assert_int_equal(err, 0);
+    struct stat st;
+    assert_int_equal(stat(path("Oman.gif"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640);
+}
+
+static void test_saver_init_creates_missing_dir(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct gf_saver s;
+    const char *what = NULL;
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/new", dir);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(gf_saver_init(&s, &loop, sub, &what), 0);
+    gf_saver_close(&s);
+    struct stat st;
+    assert_int_equal(stat(sub, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_saver_init_refuses_a_file_or_missing_parent(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct gf_saver s;
+    const char *what = NULL;
+    char p[300];
+    assert_int_equal(uv_loop_init(&loop), 0);
+    snprintf(p, sizeof p, "%s/plain", dir);
+    FILE *f = fopen(p, "w");
+    fclose(f);
+    assert_int_equal(gf_saver_init(&s, &loop, p, &what), UV_ENOTDIR);
+    assert_string_equal(what, "open");
+    snprintf(p, sizeof p, "%s/no/such/parent", dir);
+    assert_int_equal(gf_saver_init(&s, &loop, p, &what), UV_ENOENT);
+    assert_string_equal(what, "create");
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void test_saver_cancel_before_start(void **state)
+{
+    (void)state;
+    /* Fill the threadpool's queue so later requests are still queued
+     * when cancelled: a cancelled save reports UV_ECANCELED and leaves no
+     * file at all. */
+    uv_loop_t loop;
+    struct gf_saver s;
+    static struct gf_save reqs[64];
+    static char names[64][32];
+    const char *what = NULL;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(gf_saver_init(&s, &loop, dir, &what), 0);
+    called = 0;
+    for (int i = 0; i < 64; i++) {
+        snprintf(names[i], sizeof names[i], "c%02d.gif", i);
+        assert_int_equal(gf_save_start(&s, &reqs[i], names[i], "GIF89a", 6, on_saved), 0);
+    }
+    for (int i = 0; i < 64; i++)
+        gf_save_cancel(&reqs[i]);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(called, 64);
+    assert_int_equal(s.pending, 0);
+    gf_saver_close(&s);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    /* Whatever ran is complete; whatever was cancelled left nothing. */
+    assert_int_equal(tmp_files(), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_saver_writes_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saver_replaces_existing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saver_directory_at_target_is_an_error, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_saver_symlink_at_target_is_replaced_not_followed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saver_fifo_at_target_does_not_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saver_mode_follows_umask, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saver_init_creates_missing_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saver_init_refuses_a_file_or_missing_parent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_saver_cancel_before_start, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
