@@ -1,0 +1,646 @@
+/* Unit tests of gf/cli.h: accepted forms and every usage error, and of the
+ * messages of gf/error.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "gf/cli.h"
+#include "gf/error.h"
+
+#define MAX_ARGS 64
+
+static struct gf_options opts;
+static char err[256];
+
+/* Parses "getflags" followed by the NULL-terminated arguments. */
+static int parse_list(const char *first, va_list ap)
+{
+    char *argv[MAX_ARGS + 1];
+    int argc = 0;
+    const char *a;
+
+    argv[argc++] = (char *)"getflags";
+    for (a = first; a != NULL; a = va_arg(ap, const char *)) {
+        assert_true(argc < MAX_ARGS);
+        argv[argc++] = (char *)a;
+    }
+    argv[argc] = NULL;
+    memset(err, 0, sizeof err);
+    return gf_cli_parse(argc, argv, &opts, err, sizeof err);
+}
+
+/* Expects success; the options are freed by teardown. */
+static void ok(const char *first, ...)
+{
+    va_list ap;
+    int rc;
+
+    gf_options_free(&opts);
+    va_start(ap, first);
+    rc = parse_list(first, ap);
+    va_end(ap);
+    if (rc != 0)
+        fail_msg("unexpected usage error: %s", err);
+}
+
+/* Expects a usage error with exactly this message. */
+static void usage_error(const char *message, const char *first, ...)
+{
+    va_list ap;
+    int rc;
+
+    gf_options_free(&opts);
+    va_start(ap, first);
+    rc = parse_list(first, ap);
+    va_end(ap);
+    assert_int_equal(rc, GF_EUSAGE);
+    assert_string_equal(err, message);
+    /* "leaves nothing to free" */
+    assert_null(opts.base_url);
+}
+
+static int teardown(void **state)
+{
+    gf_options_free(&opts);
+    memset(&opts, 0, sizeof opts);
+    return 0;
+}
+
+static void assert_codes(const char *joined)
+{
+    char buf[GF_CODES_MAX * 3 + 1] = "";
+    size_t i;
+
+    for (i = 0; i < opts.ncodes; i++) {
+        if (i > 0)
+            strcat(buf, " ");
+        strcat(buf, opts.codes[i]);
+    }
+    assert_string_equal(buf, joined);
+}
+
+static void test_cli_defaults(void **state)
+{
+    ok(NULL);
+    assert_string_equal(opts.server_label, "LOCAL");
+    assert_string_equal(opts.base_url, "http://localhost:8000/flags");
+    assert_int_equal(opts.concurrency, 5);
+    assert_int_equal(opts.limit, 0);
+    assert_false(opts.verbose);
+    assert_false(opts.quiet);
+    assert_false(opts.json);
+    assert_false(opts.show_help);
+    assert_false(opts.show_version);
+    assert_string_equal(opts.outdir, "./downloaded");
+    assert_int_equal(opts.timeout_ms, 10000);
+    assert_null(opts.cacert);
+    assert_int_equal(opts.retries, 2);
+    assert_int_equal(opts.max_size, 10 * 1024 * 1024);
+    assert_int_equal(opts.nsweep, 0);
+    assert_codes("BD BR CD CN DE EG ET FR ID IN IR JP MX NG PH PK RU TR US VN");
+}
+
+static void test_cli_codes_sorted_deduplicated(void **state)
+{
+    ok("us", "BR", "cn", "BR", "Us", NULL);
+    assert_codes("BR CN US");
+}
+
+static void test_cli_letter_expands(void **state)
+{
+    ok("z", NULL);
+    assert_int_equal(opts.ncodes, 26);
+    assert_string_equal(opts.codes[0], "ZA");
+    assert_string_equal(opts.codes[25], "ZZ");
+}
+
+static void test_cli_codes_mixed_with_options(void **state)
+{
+    /* Options may come after codes, and "--" ends the options. */
+    ok("BR", "-v", "CN", "-m", "3", NULL);
+    assert_codes("BR CN");
+    assert_true(opts.verbose);
+    assert_int_equal(opts.concurrency, 3);
+    ok("-q", "--", "US", NULL);
+    assert_codes("US");
+    assert_true(opts.quiet);
+}
+
+static void test_cli_all_and_every(void **state)
+{
+    size_t ncompiled = 0, i;
+    int in_word = 0;
+
+    for (i = 0; gf_country_codes_txt[i]; i++) {
+        int space = gf_country_codes_txt[i] == ' ';
+        if (!space && !in_word)
+            ncompiled++;
+        in_word = !space;
+    }
+    ok("-a", NULL);
+    assert_int_equal(opts.ncodes, ncompiled);
+    assert_string_equal(opts.codes[0], "AD");
+    ok("-e", NULL);
+    assert_int_equal(opts.ncodes, GF_CODES_MAX);
+    assert_string_equal(opts.codes[0], "AA");
+    assert_string_equal(opts.codes[GF_CODES_MAX - 1], "ZZ");
+    /* -a with a code outside the list: the union, with no default 20. */
+    ok("-a", "ZZ", NULL);
+    assert_int_equal(opts.ncodes, ncompiled + 1);
+    assert_string_equal(opts.codes[opts.ncodes - 1], "ZZ");
+    ok("-e", "BR", "-a", NULL);
+    assert_int_equal(opts.ncodes, GF_CODES_MAX);
+}
+
+static void test_cli_limit(void **state)
+{
+    ok("-l", "3", NULL);
+    assert_int_equal(opts.limit, 3);
+    assert_codes("BD BR CD");
+    ok("-e", "-l", "1", NULL);
+    assert_codes("AA");
+    ok("-l100", "US", "BR", NULL);
+    assert_codes("BR US");
+    usage_error("argument -l: must be an integer from 1 to 1000000, got '0'", "-l", "0", NULL);
+    usage_error("argument -l: must be an integer from 1 to 1000000, got '-2'", "-l", "-2", NULL);
+    usage_error("argument -l: must be an integer from 1 to 1000000, got 'x'", "-l", "x", NULL);
+    usage_error("option -l needs a value", "-l", NULL);
+}
+
+static void test_cli_concurrency(void **state)
+{
+    ok("-m", "1", NULL);
+    assert_int_equal(opts.concurrency, 1);
+    ok("-m100000", NULL);
+    assert_int_equal(opts.concurrency, 100000);
+    ok("-m", "007", NULL);
+    assert_int_equal(opts.concurrency, 7);
+}
+
+static void test_cli_concurrency_errors(void **state)
+{
+    static const char *const bad[] = {
+        "0",  "-1", "abc",  "",       "1.5",        " 5",
+        "5 ", "+5", "0x10", "100001", "4294967296", "99999999999999999999999999",
+    };
+    char message[200];
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(message, sizeof message,
+                 "argument -m: must be an integer from 1 to 100000, got '%s'", bad[i]);
+        usage_error(message, "-m", bad[i], NULL);
+    }
+    usage_error("option -m needs a value", "-m", NULL);
+    /* The control byte is shown escaped. */
+    usage_error("argument -m: must be an integer from 1 to 100000, got '\\x1b'", "-m", "\x1b",
+                NULL);
+}
+
+static void test_cli_server_labels(void **state)
+{
+    static const char *const labels[][2] = {
+        {"LOCAL", "http://localhost:8000/flags"},
+        {"REMOTE", "https://www.fluentpython.com/data/flags"},
+        {"DELAY", "http://localhost:8001/flags"},
+        {"ERROR", "http://localhost:8002/flags"},
+    };
+    size_t i;
+
+    for (i = 0; i < 4; i++) {
+        ok("-s", labels[i][0], NULL);
+        assert_string_equal(opts.server_label, labels[i][0]);
+        assert_string_equal(opts.base_url, labels[i][1]);
+    }
+    ok("-s", "remote", NULL);
+    assert_string_equal(opts.server_label, "REMOTE");
+    ok("-sDeLaY", NULL);
+    assert_string_equal(opts.server_label, "DELAY");
+    /* The last -s wins. */
+    ok("-s", "ERROR", "-s", "LOCAL", NULL);
+    assert_string_equal(opts.base_url, "http://localhost:8000/flags");
+}
+
+static void test_cli_server_urls(void **state)
+{
+    ok("-s", "http://127.0.0.1:9000/flags", NULL);
+    assert_string_equal(opts.server_label, "URL");
+    assert_string_equal(opts.base_url, "http://127.0.0.1:9000/flags");
+    ok("-s", "https://example.com/data/flags///", NULL);
+    assert_string_equal(opts.base_url, "https://example.com/data/flags");
+    ok("-s", "HTTP://example.com/", NULL);
+    assert_string_equal(opts.server_label, "URL");
+    assert_string_equal(opts.base_url, "HTTP://example.com");
+    ok("-s", "hTTpS://[::1]:8443", NULL);
+    assert_string_equal(opts.base_url, "hTTpS://[::1]:8443");
+}
+
+static void test_cli_server_errors(void **state)
+{
+    static const char *const bad[] = {
+        "nowhere",
+        "",
+        "ftp://example.com/flags",
+        "http://",
+        "https://",
+        "http:///flags",
+        "http://exa mple.com",
+        "http://example.com/\x01",
+        "http://example.com/\x7f",
+        "http:/example.com",
+        "localhost:8000/flags",
+        "http://ex\xc3\xa9.com",
+        "file:///etc",
+    };
+    char message[300], shown[64];
+    size_t i, j, k;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        /* The expected message shows control and non-UTF-8 bytes escaped. */
+        for (j = 0, k = 0; bad[i][j]; j++) {
+            unsigned char c = (unsigned char)bad[i][j];
+            if (c < 0x20 || c == 0x7f)
+                k += (size_t)snprintf(shown + k, sizeof shown - k, "\\x%02x", c);
+            else
+                shown[k++] = (char)c;
+        }
+        shown[k] = '\0';
+        snprintf(message, sizeof message,
+                 "argument -s: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or https:// "
+                 "URL, got '%s'",
+                 shown);
+        usage_error(message, "-s", bad[i], NULL);
+    }
+    usage_error("option -s needs a value", "-s", NULL);
+}
+
+static void test_cli_outdir(void **state)
+{
+    ok("-o", "/tmp/flags", NULL);
+    assert_string_equal(opts.outdir, "/tmp/flags");
+    usage_error("argument -o: must not be empty", "-o", "", NULL);
+    usage_error("option -o needs a value", "-o", NULL);
+}
+
+static void test_cli_timeout(void **state)
+{
+    static const struct {
+        const char *arg;
+        uint64_t ms;
+    } good[] = {
+        {"10", 10000},       {"0.5", 500},          {".5", 500},      {"5.", 5000},
+        {"0.0001", 1},       {"0.001", 1},          {"0.0011", 2},    {"1.2345", 1235},
+        {"86400", 86400000}, {"86400.0", 86400000}, {"00030", 30000},
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+        ok("--timeout", good[i].arg, NULL);
+        assert_int_equal(opts.timeout_ms, good[i].ms);
+    }
+    ok("--timeout=2.5", NULL);
+    assert_int_equal(opts.timeout_ms, 2500);
+}
+
+static void test_cli_timeout_errors(void **state)
+{
+    static const char *const bad[] = {
+        "0", "0.0", "0.0000", "-1", "86400.001", "86401", "1e3", "inf", "nan",
+        "",  ".",   "1.2.3",  " 1", "1 ",        "0x10",  "+1",  "1,5", "99999999999999999999999",
+    };
+    char message[200];
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(message, sizeof message,
+                 "argument --timeout: must be a number of seconds above 0 and at most 86400, "
+                 "got '%s'",
+                 bad[i]);
+        usage_error(message, "--timeout", bad[i], NULL);
+    }
+    usage_error("option --timeout needs a value", "--timeout", NULL);
+}
+
+static void test_cli_cacert(void **state)
+{
+    ok("--cacert", "/etc/ssl/ca.pem", NULL);
+    assert_string_equal(opts.cacert, "/etc/ssl/ca.pem");
+    usage_error("argument --cacert: must not be empty", "--cacert", "", NULL);
+    usage_error("option --cacert needs a value", "--cacert", NULL);
+}
+
+static void test_cli_flags(void **state)
+{
+    ok("--json", "-v", NULL);
+    assert_true(opts.json);
+    assert_true(opts.verbose);
+    assert_false(opts.quiet);
+    ok("-q", NULL);
+    assert_true(opts.quiet);
+    ok("-ae", NULL); /* grouped short options */
+    assert_int_equal(opts.ncodes, GF_CODES_MAX);
+}
+
+static void test_cli_quiet_and_verbose_conflict(void **state)
+{
+    usage_error("-q and -v cannot be used together", "-q", "-v", NULL);
+    usage_error("-q and -v cannot be used together", "-vq", NULL);
+}
+
+static void test_cli_retries(void **state)
+{
+    ok("--retries", "0", NULL);
+    assert_int_equal(opts.retries, 0);
+    ok("--retries", "100", NULL);
+    assert_int_equal(opts.retries, 100);
+    usage_error("argument --retries: must be an integer from 0 to 100, got '101'", "--retries",
+                "101", NULL);
+    usage_error("argument --retries: must be an integer from 0 to 100, got '-1'", "--retries", "-1",
+                NULL);
+    usage_error("argument --retries: must be an integer from 0 to 100, got 'two'", "--retries",
+                "two", NULL);
+    usage_error("option --retries needs a value", "--retries", NULL);
+}
+
+static void test_cli_max_size(void **state)
+{
+    static const struct {
+        const char *arg;
+        uint64_t bytes;
+    } good[] = {
+        {"1024", 1024},
+        {"1", 1},
+        {"1K", 1024},
+        {"64k", 65536},
+        {"10M", 10u * 1024 * 1024},
+        {"3m", 3u * 1024 * 1024},
+        {"1G", 1024u * 1024 * 1024},
+        {"4G", 4ull * 1024 * 1024 * 1024},
+        {"4194304K", 4ull * 1024 * 1024 * 1024},
+    };
+    static const char *const bad[] = {
+        "0",   "0K",   "",   "K",  "-1",         "1T",
+        "1KB", "1.5M", " 1", "5G", "4294967297", "99999999999999999999999G",
+    };
+    char message[200];
+    size_t i;
+
+    for (i = 0; i < sizeof good / sizeof good[0]; i++) {
+        ok("--max-size", good[i].arg, NULL);
+        assert_int_equal(opts.max_size, good[i].bytes);
+    }
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(message, sizeof message,
+                 "argument --max-size: must be a positive number of bytes, optionally followed "
+                 "by K, M or G, at most 4G, got '%s'",
+                 bad[i]);
+        usage_error(message, "--max-size", bad[i], NULL);
+    }
+}
+
+static void test_cli_sweep(void **state)
+{
+    char list[200];
+    size_t i, n = 0;
+
+    ok("--sweep", "1,5,20", NULL);
+    assert_int_equal(opts.nsweep, 3);
+    assert_int_equal(opts.sweep[0], 1);
+    assert_int_equal(opts.sweep[1], 5);
+    assert_int_equal(opts.sweep[2], 20);
+    ok("--sweep=7", NULL);
+    assert_int_equal(opts.nsweep, 1);
+    assert_int_equal(opts.sweep[0], 7);
+
+    /* GF_SWEEP_MAX items are accepted, one more is not. */
+    for (i = 0; i < GF_SWEEP_MAX; i++)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%zu", i > 0 ? "," : "", i + 1);
+    ok("--sweep", list, NULL);
+    assert_int_equal(opts.nsweep, GF_SWEEP_MAX);
+    assert_int_equal(opts.sweep[GF_SWEEP_MAX - 1], GF_SWEEP_MAX);
+    strcat(list, ",1");
+    usage_error("argument --sweep: must be a comma-separated list of at most 32 integers from 1 "
+                "to 100000, got '1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,"
+                "25,26,27,28,29,30,31,32,1'",
+                "--sweep", list, NULL);
+}
+
+static void test_cli_sweep_errors(void **state)
+{
+    static const char *const bad[] = {
+        "", ",", "1,", ",1", "1,,2", "0", "1,0", "-1", "a", "1;2", "1, 2", "100001",
+    };
+    char message[200];
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(message, sizeof message,
+                 "argument --sweep: must be a comma-separated list of at most 32 integers from "
+                 "1 to 100000, got '%s'",
+                 bad[i]);
+        usage_error(message, "--sweep", bad[i], NULL);
+    }
+    usage_error("option --sweep needs a value", "--sweep", NULL);
+}
+
+static void test_cli_unknown_options(void **state)
+{
+    usage_error("unknown option '--frob'", "--frob", NULL);
+    usage_error("unknown option '--frob=1'", "--frob=1", NULL);
+    usage_error("unknown option '-x'", "-x", NULL);
+    usage_error("unknown option '-x'", "-vx", NULL);
+    usage_error("unknown option '-\\x01'", "-\x01", NULL);
+    usage_error("option --json does not take a value", "--json=1", NULL);
+    usage_error("option --help does not take a value", "--help=yes", NULL);
+}
+
+static void test_cli_bad_codes(void **state)
+{
+    usage_error("invalid country code or letter: 'XYZ'", "BR", "XYZ", NULL);
+    usage_error("invalid country code or letter: '1A'", "1A", NULL);
+    usage_error("invalid country code or letter: ''", "", NULL);
+    usage_error("invalid country code or letter: '-'", "-", NULL);
+    usage_error("invalid country code or letter: '-v'", "--", "-v", NULL);
+    usage_error("invalid country code or letter: '\xc3\xa9'", "\xc3\xa9", NULL);
+}
+
+static void test_cli_first_error_is_reported(void **state)
+{
+    usage_error("argument -m: must be an integer from 1 to 100000, got '0'", "-m", "0", "-l", "0",
+                NULL);
+    usage_error("invalid country code or letter: 'XYZ'", "XYZ", "-m", "0", NULL);
+}
+
+static void test_cli_help_wins(void **state)
+{
+    ok("-h", NULL);
+    assert_true(opts.show_help);
+    ok("--help", NULL);
+    assert_true(opts.show_help);
+    assert_false(opts.show_version);
+    /* Whatever else is on the line, -h still gives help. */
+    ok("-m", "0", "--frob", "XYZ", "-h", NULL);
+    assert_true(opts.show_help);
+    assert_string_equal(err, "");
+    ok("-q", "-v", "--help", NULL);
+    assert_true(opts.show_help);
+    assert_non_null(opts.base_url);
+}
+
+static void test_cli_version(void **state)
+{
+    ok("--version", NULL);
+    assert_true(opts.show_version);
+    assert_false(opts.show_help);
+    ok("--version", "-s", "nowhere", NULL);
+    assert_true(opts.show_version);
+}
+
+static void test_cli_parse_repeatable(void **state)
+{
+    /* A call that stopped inside a group of short options must not leak
+     * getopt state into the next call. */
+    usage_error("unknown option '-x'", "-xv", NULL);
+    ok("-v", NULL);
+    assert_true(opts.verbose);
+    assert_codes("BD BR CD CN DE EG ET FR ID IN IR JP MX NG PH PK RU TR US VN");
+    ok("BR", NULL);
+    assert_codes("BR");
+}
+
+static void test_cli_argv_not_permuted(void **state)
+{
+    char *argv[] = {(char *)"getflags", (char *)"BR", (char *)"-v", (char *)"CN", NULL};
+
+    assert_int_equal(gf_cli_parse(4, argv, &opts, err, sizeof err), 0);
+    assert_string_equal(argv[1], "BR");
+    assert_string_equal(argv[2], "-v");
+    assert_string_equal(argv[3], "CN");
+}
+
+static void test_cli_null_err_buffer(void **state)
+{
+    char *argv[] = {(char *)"getflags", (char *)"-m", (char *)"0", NULL};
+
+    assert_int_equal(gf_cli_parse(3, argv, &opts, NULL, 0), GF_EUSAGE);
+}
+
+static void test_cli_usage_text(void **state)
+{
+    assert_string_equal(gf_cli_usage(),
+                        "usage: getflags [-h] [-a] [-e] [-l N] [-m CONCURRENT] [-s LABEL|URL] "
+                        "[-v] [-q] [-o DIR] [--timeout SECONDS] [--cacert FILE] [--json] "
+                        "[--version] [--retries N] [--max-size BYTES] [--sweep LIST] [CC ...]\n");
+}
+
+static void test_cli_help_text(void **state)
+{
+    static const char *const needles[] = {
+        "-a ",
+        "-e ",
+        "-l N",
+        "-m CONCURRENT",
+        "-s LABEL|URL",
+        "-v ",
+        "-q ",
+        "-o DIR",
+        "--timeout SECONDS",
+        "--cacert FILE",
+        "--json",
+        "--version",
+        "--retries N",
+        "--max-size BYTES",
+        "--sweep LIST",
+        "-h, --help",
+        "http://localhost:8000/flags",
+        "https://www.fluentpython.com/data/flags",
+        "http://localhost:8001/flags",
+        "http://localhost:8002/flags",
+        "LOCAL",
+        "REMOTE",
+        "DELAY",
+        "ERROR",
+        "exit status",
+        "130, 143",
+    };
+    const char *help = gf_cli_help();
+    size_t i;
+
+    /* It starts with the usage line. */
+    assert_memory_equal(help, gf_cli_usage(), strlen(gf_cli_usage()));
+    for (i = 0; i < sizeof needles / sizeof needles[0]; i++)
+        if (strstr(help, needles[i]) == NULL)
+            fail_msg("help lacks '%s'", needles[i]);
+    assert_non_null(strstr(help, "\n  0 "));
+    assert_non_null(strstr(help, "\n  1 "));
+    assert_non_null(strstr(help, "\n  2 "));
+    assert_non_null(strstr(help, "\n  3 "));
+    assert_int_equal(help[strlen(help) - 1], '\n');
+}
+
+static void test_cli_strerror_messages(void **state)
+{
+    static const int codes[] = {GF_EUSAGE, GF_ENOMEM,  GF_ECURL,     GF_EMETADATA,
+                                GF_ENAME,  GF_ETOOBIG, GF_EBADIMAGE, GF_ECANCELED};
+    size_t i, j;
+
+    for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        assert_non_null(gf_strerror(codes[i]));
+        assert_true(strlen(gf_strerror(codes[i])) > 0);
+        assert_string_not_equal(gf_strerror(codes[i]), "unknown error");
+        for (j = 0; j < i; j++)
+            assert_string_not_equal(gf_strerror(codes[i]), gf_strerror(codes[j]));
+    }
+    assert_string_equal(gf_strerror(GF_ETOOBIG), "response body is larger than allowed");
+    assert_string_equal(gf_strerror(UV_ENOENT), uv_strerror(UV_ENOENT));
+    assert_string_equal(gf_strerror(UV_EACCES), uv_strerror(UV_EACCES));
+    assert_string_equal(gf_strerror(UV_ECONNREFUSED), uv_strerror(UV_ECONNREFUSED));
+    assert_string_equal(gf_strerror(-9999), "unknown error");
+    assert_string_equal(gf_strerror(12345), "unknown error");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_cli_defaults, teardown),
+        cmocka_unit_test_teardown(test_cli_codes_sorted_deduplicated, teardown),
+        cmocka_unit_test_teardown(test_cli_letter_expands, teardown),
+        cmocka_unit_test_teardown(test_cli_codes_mixed_with_options, teardown),
+        cmocka_unit_test_teardown(test_cli_all_and_every, teardown),
+        cmocka_unit_test_teardown(test_cli_limit, teardown),
+        cmocka_unit_test_teardown(test_cli_concurrency, teardown),
+        cmocka_unit_test_teardown(test_cli_concurrency_errors, teardown),
+        cmocka_unit_test_teardown(test_cli_server_labels, teardown),
+        cmocka_unit_test_teardown(test_cli_server_urls, teardown),
+        cmocka_unit_test_teardown(test_cli_server_errors, teardown),
+        cmocka_unit_test_teardown(test_cli_outdir, teardown),
+        cmocka_unit_test_teardown(test_cli_timeout, teardown),
+        cmocka_unit_test_teardown(test_cli_timeout_errors, teardown),
+        cmocka_unit_test_teardown(test_cli_cacert, teardown),
+        cmocka_unit_test_teardown(test_cli_flags, teardown),
+        cmocka_unit_test_teardown(test_cli_quiet_and_verbose_conflict, teardown),
+        cmocka_unit_test_teardown(test_cli_retries, teardown),
+        cmocka_unit_test_teardown(test_cli_max_size, teardown),
+        cmocka_unit_test_teardown(test_cli_sweep, teardown),
+        cmocka_unit_test_teardown(test_cli_sweep_errors, teardown),
+        cmocka_unit_test_teardown(test_cli_unknown_options, teardown),
+        cmocka_unit_test_teardown(test_cli_bad_codes, teardown),
+        cmocka_unit_test_teardown(test_cli_first_error_is_reported, teardown),
+        cmocka_unit_test_teardown(test_cli_help_wins, teardown),
+        cmocka_unit_test_teardown(test_cli_version, teardown),
+        cmocka_unit_test_teardown(test_cli_parse_repeatable, teardown),
+        cmocka_unit_test_teardown(test_cli_argv_not_permuted, teardown),
+        cmocka_unit_test_teardown(test_cli_null_err_buffer, teardown),
+        cmocka_unit_test(test_cli_usage_text),
+        cmocka_unit_test(test_cli_help_text),
+        cmocka_unit_test(test_cli_strerror_messages),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
