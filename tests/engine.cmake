@@ -1,3 +1,15 @@
 # Tests of the semaphore, the engine, the saver and whole runs.
 gf_unit_test(test_sem SOURCES unit/test_sem.c LIBS getflags_core)
 gf_unit_test(test_saver SOURCES unit/test_saver.c LIBS getflags_core)
+gf_unit_test(test_sweep SOURCES unit/test_sweep.c LIBS getflags_core)
+
+# End-to-end runs against flagserver and nginx on loopback.
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+function(gf_integration_test name script)
+  add_test(NAME ${name} COMMAND ${Python3_EXECUTABLE} "${CMAKE_CURRENT_SOURCE_DIR}/integration/${script}")
+  set_tests_properties(${name} PROPERTIES LABELS integration TIMEOUT 300
+    ENVIRONMENT "GETFLAGS=$<TARGET_FILE:getflags>;FLAGSERVER=$<TARGET_FILE:flagserver>;GF_SRCDIR=${PROJECT_SOURCE_DIR};PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}/integration;PYTHONDONTWRITEBYTECODE=1")
+endfunction()
+if(TARGET flagserver)
+  gf_integration_test(getflags_core getflags_core.py)
+endif()

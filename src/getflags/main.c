@@ -1,5 +1,5 @@
 /* getflags: downloads country flags concurrently. See README.md. */
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include "gf/error.h"
 #include "gf/report.h"
 #include "gf/run.h"
+#include "gf/sweep.h"
 
 static void print_version(void)
 {
@@ -27,6 +28,101 @@ static int exit_status(const struct gf_run_result *res)
     if (res->signal == SIGTERM)
         return GF_EXIT_SIGTERM;
     return res->error > 0 ? GF_EXIT_ERRORS : GF_EXIT_OK;
+}
+
+/* The concurrency to use for a level: at most one request per code, and
+ * what the open-file limit allows. */
+static unsigned concurrency_for(const struct gf_options *o, unsigned m)
+{
+    char msg[256];
+    unsigned want = m < o->ncodes ? m : (unsigned)o->ncodes;
+    if (want == 0)
+        want = 1;
+    unsigned fit = gf_run_fit_concurrency(want, msg, sizeof msg);
+    if (msg[0])
+        fputs(msg, stderr);
+    return fit;
+}
+
+static int run_once(const struct gf_options *o, unsigned concurrency, int progress,
+                    struct gf_run_result *res)
+{
+    char err[512];
+    struct gf_run_config cfg = {
+        .opts = o,
+        .concurrency = concurrency,
+        .verbose = o->verbose ? (o->json ? stderr : stdout) : NULL,
+        .errors = stderr,
+        .progress = progress && !o->verbose && !o->quiet && isatty(STDERR_FILENO),
+    };
+    int rc = gf_run(&cfg, res, err, sizeof err);
+    if (rc != 0)
+        fputs(err, stderr);
+    return rc;
+}
+
+static int download(const struct gf_options *o)
+{
+    unsigned concurrency = concurrency_for(o, o->concurrency);
+    if (!o->quiet && !o->json) {
+        gf_report_header(stdout, o->server_label, o->base_url, o->codes, o->ncodes, concurrency);
+        fflush(stdout);
+    }
+    struct gf_run_result res;
+    if (run_once(o, concurrency, 1, &res) != 0)
+        return GF_EXIT_CANNOT_START;
+
+    struct gf_summary sum = gf_run_summary(&res, o, concurrency);
+    if (o->json) {
+        char *json = gf_report_json(&sum);
+        if (json) {
+            puts(json);
+            free(json);
+        } else {
+            fprintf(stderr, "getflags: out of memory while writing the JSON summary\n");
+        }
+    } else if (!o->quiet) {
+        gf_report_footer(stdout, &sum);
+    }
+    fflush(stdout);
+    int status = exit_status(&res);
+    gf_run_result_free(&res);
+    return status;
+}
+
+/* --sweep: one full run per level, each with a fresh loop and so a fresh
+ * connection pool, then one table. */
+static int sweep(const struct gf_options *o)
+{
+    struct gf_sweep_row rows[GF_SWEEP_MAX];
+    size_t n = 0;
+    int status = GF_EXIT_OK;
+    for (size_t i = 0; i < o->nsweep; i++) {
+        unsigned concurrency = concurrency_for(o, o->sweep[i]);
+        struct gf_run_result res;
+        if (run_once(o, concurrency, 0, &res) != 0)
+            return GF_EXIT_CANNOT_START;
+        struct gf_summary sum = gf_run_summary(&res, o, concurrency);
+        if (gf_sweep_row_from(&rows[n], &sum) == 0)
+            n++;
+        int st = exit_status(&res);
+        gf_run_result_free(&res);
+        if (st != GF_EXIT_OK)
+            status = st;
+        if (st == GF_EXIT_SIGINT || st == GF_EXIT_SIGTERM)
+            break;
+    }
+    if (o->json) {
+        char *json = gf_sweep_json(rows, n);
+        if (json) {
+            puts(json);
+            free(json);
+        }
+    } else if (!o->quiet) {
+        gf_sweep_table(stdout, rows, n);
+    }
+    fflush(stdout);
+    return status;
 }
 
 int main(int argc, char **argv)
@@ -57,51 +153,7 @@ int main(int argc, char **argv)
         return GF_EXIT_CANNOT_START;
     }
 
-    unsigned want = opts.concurrency < opts.ncodes ? opts.concurrency : (unsigned)opts.ncodes;
-    if (want == 0)
-        want = 1;
-    unsigned concurrency = gf_run_fit_concurrency(want, err, sizeof err);
-    if (err[0])
-        fputs(err, stderr);
-
-    int text = !opts.quiet && !opts.json;
-    if (text) {
-        gf_report_header(stdout, opts.server_label, opts.base_url, opts.codes, opts.ncodes,
-                         concurrency);
-        fflush(stdout);
-    }
-
-    struct gf_run_config cfg = {
-        .opts = &opts,
-        .concurrency = concurrency,
-        .verbose = opts.verbose ? (opts.json ? stderr : stdout) : NULL,
-        .errors = stderr,
-        .progress = !opts.verbose && !opts.quiet && isatty(STDERR_FILENO),
-    };
-    struct gf_run_result res;
-    int rc = gf_run(&cfg, &res, err, sizeof err);
-    if (rc != 0) {
-        fputs(err, stderr);
-        curl_global_cleanup();
-        gf_options_free(&opts);
-        return GF_EXIT_CANNOT_START;
-    }
-
-    struct gf_summary sum = gf_run_summary(&res, &opts, concurrency);
-    if (opts.json) {
-        char *json = gf_report_json(&sum);
-        if (json) {
-            puts(json);
-            free(json);
-        } else {
-            fprintf(stderr, "getflags: out of memory while writing the JSON summary\n");
-        }
-    } else if (!opts.quiet) {
-        gf_report_footer(stdout, &sum);
-    }
-    fflush(stdout);
-    int status = exit_status(&res);
-    gf_run_result_free(&res);
+    int status = opts.nsweep > 0 ? sweep(&opts) : download(&opts);
     curl_global_cleanup();
     gf_options_free(&opts);
     return status;

@@ -1,0 +1,92 @@
+#include "gf/sweep.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "gf/error.h"
+
+int gf_sweep_row_from(struct gf_sweep_row *row, const struct gf_summary *s)
+{
+    double p50 = 0, p95 = 0, p99 = 0, max = 0;
+    if (s->nlatencies > 0) {
+        double *v = malloc(s->nlatencies * sizeof *v);
+        if (!v)
+            return GF_ENOMEM;
+        memcpy(v, s->latencies_ms, s->nlatencies * sizeof *v);
+        p50 = gf_percentile(v, s->nlatencies, 50);
+        p95 = gf_percentile(v, s->nlatencies, 95);
+        p99 = gf_percentile(v, s->nlatencies, 99);
+        max = gf_percentile(v, s->nlatencies, 100);
+        free(v);
+    }
+    *row = (struct gf_sweep_row){
+        .m = s->concurrency,
+        .elapsed_s = s->elapsed_s,
+        .requests_per_s = s->elapsed_s > 0 ? (double)s->requests / s->elapsed_s : 0.0,
+        .p50_ms = p50,
+        .p95_ms = p95,
+        .p99_ms = p99,
+        .max_ms = max,
+        .ok = s->ok,
+        .not_found = s->not_found,
+        .error = s->error,
+        .requests = (size_t)s->requests,
+    };
+    return 0;
+}
+
+void gf_sweep_table(FILE *f, const struct gf_sweep_row *rows, size_t n)
+{
+    fprintf(f, "%6s %10s %10s %9s %9s %9s %9s %5s %9s %6s\n", "m", "elapsed_s", "req/s", "p50_ms",
+            "p95_ms", "p99_ms", "max_ms", "ok", "not_found", "errors");
+    for (size_t i = 0; i < n; i++) {
+        const struct gf_sweep_row *r = &rows[i];
+        fprintf(f, "%6u %10.3f %10.1f %9.2f %9.2f %9.2f %9.2f %5zu %9zu %6zu\n", r->m, r->elapsed_s,
+                r->requests_per_s, r->p50_ms, r->p95_ms, r->p99_ms, r->max_ms, r->ok, r->not_found,
+                r->error);
+    }
+}
+
+char *gf_sweep_json(const struct gf_sweep_row *rows, size_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const struct gf_sweep_row *r = &rows[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON *lat = cJSON_CreateObject();
+        if (!o || !lat || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            cJSON_Delete(lat);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        int ok = cJSON_AddNumberToObject(o, "m", r->m) &&
+                 cJSON_AddNumberToObject(o, "elapsed_s", r->elapsed_s) &&
+                 cJSON_AddNumberToObject(o, "requests", (double)r->requests) &&
+                 cJSON_AddNumberToObject(o, "requests_per_s", r->requests_per_s) &&
+                 cJSON_AddItemToObject(o, "latency_ms", lat);
+        if (!ok) {
+            cJSON_Delete(lat);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        ok = cJSON_AddNumberToObject(lat, "p50", r->p50_ms) &&
+             cJSON_AddNumberToObject(lat, "p95", r->p95_ms) &&
+             cJSON_AddNumberToObject(lat, "p99", r->p99_ms) &&
+             cJSON_AddNumberToObject(lat, "max", r->max_ms) &&
+             cJSON_AddNumberToObject(o, "ok", (double)r->ok) &&
+             cJSON_AddNumberToObject(o, "not_found", (double)r->not_found) &&
+             cJSON_AddNumberToObject(o, "error", (double)r->error);
+        if (!ok) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    }
+    char *s = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    return s;
+}
