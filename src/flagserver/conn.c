@@ -624,7 +624,8 @@ static void serve_file(fs_req *r, fs_file_result *res)
     a.body = (unsigned char *)res->body;
     a.owned = (unsigned char *)res->body;
     a.len = res->len;
-    a.clen = (int64_t)res->len;
+    /* HEAD did not read the body: announce the size stat gave. */
+    a.clen = r->method == HTTP_HEAD ? (int64_t)res->st.st_size : (int64_t)res->len;
     a.after = AFTER_KEEP;
     switch (r->fault) {
     case FS_FAULT_RESET:
@@ -937,6 +938,8 @@ static int on_headers_complete(http_parser *p)
     fs_conn *c = p->data;
     fs_req *r = c->cur;
 
+    if (p->http_major != 1)
+        return -1; /* HTTP/0.9, 2, 9.9...: answered 400 */
     r->method = (int)p->method;
     r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
     req_admit(r);
