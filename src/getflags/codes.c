@@ -45,8 +45,12 @@ int gf_codeset_add_arg(struct gf_codeset *set, const char *arg, char *err, size_
         return 0;
     }
     if (err != NULL && errsz > 0) {
-        gf_escape_for_print(arg, len, shown, sizeof shown);
-        snprintf(err, errsz, "invalid country code or letter: '%s'", shown);
+        /* The escaped argument gets only the room left in err, so that
+         * snprintf never cuts through a UTF-8 character or an escape. */
+        static const char prefix[] = "invalid country code or letter: '";
+        size_t room = errsz > sizeof prefix ? errsz - sizeof prefix : 1;
+        gf_escape_for_print(arg, len, shown, room < sizeof shown ? room : sizeof shown);
+        snprintf(err, errsz, "%s%s'", prefix, shown);
     }
     return GF_EUSAGE;
 }

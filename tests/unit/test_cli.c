@@ -532,6 +532,17 @@ static void test_cli_null_err_buffer(void **state)
     assert_int_equal(gf_cli_parse(3, argv, &opts, NULL, 0), GF_EUSAGE);
 }
 
+static void test_cli_cut_message_keeps_utf8_whole(void **state)
+{
+    char *argv[] = {(char *)"getflags", (char *)"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", NULL};
+    char small[39];
+
+    /* 38 bytes fit: the prefix (33) and two and a half e-acutes; the half
+     * is dropped. */
+    assert_int_equal(gf_cli_parse(2, argv, &opts, small, sizeof small), GF_EUSAGE);
+    assert_string_equal(small, "invalid country code or letter: '\xc3\xa9\xc3\xa9");
+}
+
 static void test_cli_usage_text(void **state)
 {
     assert_string_equal(gf_cli_usage(),
@@ -638,6 +649,7 @@ int main(void)
         cmocka_unit_test_teardown(test_cli_parse_repeatable, teardown),
         cmocka_unit_test_teardown(test_cli_argv_not_permuted, teardown),
         cmocka_unit_test_teardown(test_cli_null_err_buffer, teardown),
+        cmocka_unit_test_teardown(test_cli_cut_message_keeps_utf8_whole, teardown),
         cmocka_unit_test(test_cli_usage_text),
         cmocka_unit_test(test_cli_help_text),
         cmocka_unit_test(test_cli_strerror_messages),

@@ -126,6 +126,22 @@ static void test_codes_invalid_long_argument_message_is_cut(void **state)
     assert_int_equal(gf_codeset_add_arg(&set, arg, err, sizeof err), GF_EUSAGE);
     assert_int_equal(strlen(err), sizeof err - 1);
     assert_memory_equal(err, "invalid country code or letter: 'QQQ", 36);
+    /* Cut inside the quotes, so the closing quote is still there. */
+    assert_int_equal(err[sizeof err - 2], '\'');
+}
+
+static void test_codes_invalid_message_cut_on_whole_characters(void **state)
+{
+    /* 40 bytes of room: 33 for the prefix, 1 for the quote, 1 for the
+     * NUL leave 5, which hold two "\xc3\xa9" (e-acute) characters but not
+     * three, and the one escape "\x01" but not a second. */
+    char err[40];
+
+    assert_int_equal(gf_codeset_add_arg(&set, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", err, sizeof err),
+                     GF_EUSAGE);
+    assert_string_equal(err, "invalid country code or letter: '\xc3\xa9\xc3\xa9'");
+    assert_int_equal(gf_codeset_add_arg(&set, "\x01\x01", err, sizeof err), GF_EUSAGE);
+    assert_string_equal(err, "invalid country code or letter: '\\x01'");
 }
 
 static void test_codes_every_is_676_sorted(void **state)
@@ -218,6 +234,7 @@ int main(void)
         cmocka_unit_test_setup(test_codes_invalid_arguments, setup),
         cmocka_unit_test_setup(test_codes_invalid_message_escapes_controls, setup),
         cmocka_unit_test_setup(test_codes_invalid_long_argument_message_is_cut, setup),
+        cmocka_unit_test_setup(test_codes_invalid_message_cut_on_whole_characters, setup),
         cmocka_unit_test_setup(test_codes_every_is_676_sorted, setup),
         cmocka_unit_test_setup(test_codes_default_is_top20, setup),
         cmocka_unit_test_setup(test_codes_all_matches_compiled_list, setup),
