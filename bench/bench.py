@@ -508,10 +508,13 @@ def measure_alternating(runner, subjects, rounds, timeout, expect):
     """Warm-up round, then `rounds` rounds of: hyperfine over all subjects
     (wall, CPU), then GNU time over all subjects (RSS), same order."""
     raw = {s["name"]: {"wall": [], "time": []} for s in subjects}
+    raw["_loadavg_1min_per_round"] = []
     problems = []
     for r in range(rounds + 1):
         warm = r == 0
         log(f"  round {r}/{rounds}" + (" (warm-up)" if warm else ""))
+        if not warm:
+            raw["_loadavg_1min_per_round"].append(float(open("/proc/loadavg").read().split()[0]))
         hf = runner.hyperfine_round(subjects, timeout)
         for s in subjects:
             smp = hf[s["name"]]
@@ -532,6 +535,8 @@ def measure_alternating(runner, subjects, rounds, timeout, expect):
                 raw[s["name"]]["time"].append(smp)
     stats = {}
     for name, d in raw.items():
+        if name.startswith("_"):
+            continue
         stats[name] = {
             "wall_s": summary([x["wall_s"] for x in d["wall"]]),
             "cpu_s": summary([x["cpu_s"] for x in d["wall"]]),
@@ -634,10 +639,14 @@ def bench_growth(h, runner, getflags, base, rounds):
         problems += p
         subjects.append({"name": name, "argv": [str(getflags)] + full + ["-q", "-o", str(out)],
                          "files": want["ok"]})
+    # Process start-up alone (exec, dynamic loading, no request): the fixed
+    # part of every run's CPU, shown next to the per-request figures.
+    subjects.append({"name": "startup", "argv": [str(getflags), "--version"], "files": 0})
     expect = {s["name"]: {"files": s["files"]} for s in subjects}
     raw, stats, p2 = measure_alternating(runner, subjects, rounds, 300, expect)
     problems += p2
     per = {}
+    startup_us = stats["startup"]["cpu_s"]["median"] * 1e6
     for name, _, want in configs:
         req = want["requests"]
         vj = validations[name]["json"]
@@ -648,6 +657,8 @@ def bench_growth(h, runner, getflags, base, rounds):
             "m": mvals[name],
             "requests": req,
             "cpu_per_request_us": st["cpu_s"]["median"] / req * 1e6,
+            "cpu_per_request_net_of_startup_us":
+                (st["cpu_s"]["median"] * 1e6 - startup_us) / req,
             "rss_mib": st["rss_mib"]["median"],
             "concurrency": vj.get("concurrency") if vj else None,
         }
@@ -655,6 +666,8 @@ def bench_growth(h, runner, getflags, base, rounds):
     cpr = [per[c]["cpu_per_request_us"] for c in code_cfgs]
     rss_codes = [per[c]["rss_mib"] for c in code_cfgs]
     flat_cpu = max(cpr) / min(cpr)
+    net = [per[c]["cpu_per_request_net_of_startup_us"] for c in code_cfgs]
+    flat_net = max(net) / min(net) if min(net) > 0 else None
     flat_rss = max(rss_codes) / min(rss_codes)
     # CPU = fixed + marginal * requests, least squares over the three code
     # counts: tells a per-process start-up cost from a per-request one.
@@ -675,6 +688,8 @@ def bench_growth(h, runner, getflags, base, rounds):
         "stats": stats,
         "per_config": per,
         "cpu_per_request_max_over_min_codes": flat_cpu,
+        "startup_cpu_us": startup_us,
+        "cpu_per_request_net_of_startup_max_over_min_codes": flat_net,
         "rss_max_over_min_codes": flat_rss,
         "rss_mib_by_m": rss_by_m,
         "cpu_fit_over_codes": fit,
@@ -730,6 +745,9 @@ def bench_delay(h, runner, getflags, flagserver, seed, rounds):
                                 f"stderr {smp.get('stderr', '')[-300:]!r}")
             if c.get("ok") != 194 or c.get("not_found") != 482:
                 problems.append(f"run {r}: counts {c}, expected ok 194, not_found 482")
+            if js.get("concurrency") is not None and js["concurrency"] < 676:
+                problems.append(f"run {r}: getflags ran at concurrency {js['concurrency']}, "
+                                "below the 676 codes the ideal assumes")
         if smp["exit"] != 0:
             problems.append(f"run {r}: getflags exit {smp['exit']}")
         if smp["server"] and js and js.get("elapsed_s"):
@@ -737,6 +755,7 @@ def bench_delay(h, runner, getflags, flagserver, seed, rounds):
             smp["ratio_elapsed"] = js["elapsed_s"] / ideal
             smp["ratio_wall"] = smp["wall_s"] / ideal
         smp["warmup"] = warm
+        smp["loadavg_1min"] = float(open("/proc/loadavg").read().split()[0])
         samples.append(smp)
     meas = [s for s in samples if not s["warmup"]]
     errors = [((s.get("json") or {}).get("counts") or {}).get("error") for s in meas]
@@ -932,15 +951,21 @@ def table(results):
                     "codes=676": "-e -m 100", "m=10": "-e -m 10", "m=1000": "-e -m 1000"}[name]
             rows.append(["B4 growth", f"getflags {args}", str(pc["requests"]),
                          fmt_ms(st["wall_s"]), fmt_ms(st["cpu_s"]), fmt_mib(st["rss_mib"]),
-                         f"CPU/request {pc['cpu_per_request_us']:.0f} µs", "", ""])
+                         f"CPU/request {pc['cpu_per_request_us']:.0f} µs "
+                         f"({pc['cpu_per_request_net_of_startup_us']:.0f} µs net of start-up)",
+                         "", ""])
+        st = r["stats"]["startup"]
+        rows.append(["B4 growth", "getflags --version (start-up only)", "0",
+                     fmt_ms(st["wall_s"]), fmt_ms(st["cpu_s"]), fmt_mib(st["rss_mib"]),
+                     "fixed CPU of a process", "", ""])
         rb = r["rss_mib_by_m"]
         rows.append(["B4 growth", "summary", "", "", "", "",
                      f"CPU/request max/min over 20/194/676 codes "
-                     f"{r['cpu_per_request_max_over_min_codes']:.2f}×; RSS max/min over codes "
+                     f"{r['cpu_per_request_max_over_min_codes']:.2f}× "
+                     f"({fmt_x(r['cpu_per_request_net_of_startup_max_over_min_codes'])} net of "
+                     f"start-up); RSS max/min over codes "
                      f"{r['rss_max_over_min_codes']:.2f}×; RSS at -m 10/100/1000: "
-                     f"{rb[10]:.1f}/{rb[100]:.1f}/{rb[1000]:.1f} MiB; linear fit: CPU ≈ "
-                     f"{r['cpu_fit_over_codes']['fixed_cpu_us'] / 1000:.1f} ms + "
-                     f"{r['cpu_fit_over_codes']['marginal_cpu_per_request_us']:.0f} µs × requests",
+                     f"{rb[10]:.1f}/{rb[100]:.1f}/{rb[1000]:.1f} MiB",
                      f"flat: ≤ {r['target']['flat_ratio_max']}×",
                      f"CPU {yes(r['met']['cpu_per_request_flat'])}, "
                      f"RSS {yes(r['met']['rss_flat_in_codes'])}"])
@@ -965,6 +990,8 @@ def markdown(doc):
         f"{m['git']['describe']}); {m['versions']['curl'].split(' (')[0]}; "
         f"{m['versions']['wget2'].split(' - ')[0]}; {m['versions']['aria2c']}; "
         f"{m['versions']['nginx']}.",
+        f"Load average (1 min) at start {m['loadavg_at_start'][0]}, at end "
+        f"{m.get('loadavg_at_end', ['?'])[0]} (the machine is shared; see bench/README.md).",
         "",
         doc["table"],
         "",
