@@ -56,7 +56,7 @@ static int utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, k;
-    unsigned long cp;
+    unsigned long cp = 0;
 
     while (i < len) {
         k = utf8_decode(p + i, len - i, &cp);
@@ -211,7 +211,7 @@ int gf_name_from_country(const char *country, size_t len, const char *cc, char *
     const unsigned char *s = (const unsigned char *)country;
     size_t max, suffix_len, budget, i = 0, o = 0, k;
     int leading = 1;
-    unsigned long cp;
+    unsigned long cp = 0;
 
     if (out != NULL && outsz > 0)
         out[0] = '\0';
@@ -278,7 +278,7 @@ char *gf_escape_for_print(const char *s, size_t len, char *out, size_t outsz)
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, o = 0, k, j;
-    unsigned long cp;
+    unsigned long cp = 0;
 
     if (outsz == 0)
         return out;
