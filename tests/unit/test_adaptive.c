@@ -1,0 +1,480 @@
+/* The -m auto controller: its rules one by one, then a discrete-event
+ * simulation against a server that refuses (503) above C concurrent
+ * requests, where the limit must settle near C, lose no request and
+ * finish far sooner than one request at a time. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "gf/adaptive.h"
+
+/* Feeds one window's worth of successes, all with the limit in use. */
+static void window_of(struct gf_adaptive *a, double latency_s, double *now)
+{
+    unsigned n = gf_adaptive_limit(a);
+    for (unsigned i = 0; i < n; i++) {
+        *now += 0.01;
+        gf_adaptive_on_success(a, *now - latency_s, *now, gf_adaptive_limit(a));
+    }
+}
+
+static void test_adaptive_init_clamps(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+
+    gf_adaptive_init(&a, 0, 676);
+    assert_int_equal(gf_adaptive_limit(&a), GF_ADAPTIVE_START);
+    assert_int_equal(a.max, 676);
+    assert_true(gf_adaptive_pause_until(&a) == 0);
+    assert_true(gf_adaptive_pause_left(&a, 0) == 0);
+    assert_true(gf_adaptive_pause_left(&a, 123.0) == 0);
+
+    gf_adaptive_init(&a, 50, 10);
+    assert_int_equal(gf_adaptive_limit(&a), 10);
+    gf_adaptive_init(&a, 7, 0);
+    assert_int_equal(a.max, 1);
+    assert_int_equal(gf_adaptive_limit(&a), 1);
+    gf_adaptive_init(&a, 1, 1);
+    assert_int_equal(gf_adaptive_limit(&a), 1);
+}
+
+static void test_adaptive_slow_start_doubles_up_to_max(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    double now = 100;
+    gf_adaptive_init(&a, 2, 20);
+
+    /* One success short of a window changes nothing. */
+    gf_adaptive_on_success(&a, now - 0.1, now, 2);
+    assert_int_equal(gf_adaptive_limit(&a), 2);
+    gf_adaptive_on_success(&a, now - 0.1, now, 2);
+    assert_int_equal(gf_adaptive_limit(&a), 4);
+    window_of(&a, 0.1, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 8);
+    window_of(&a, 0.1, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 16);
+    window_of(&a, 0.1, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 20);
+    for (int i = 0; i < 5; i++)
+        window_of(&a, 0.1, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 20);
+    assert_int_equal(a.decreases, 0);
+    assert_int_equal(a.holds, 0);
+}
+
+static void test_adaptive_additive_after_overload(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    double now = 0;
+    gf_adaptive_init(&a, 16, 100);
+
+    gf_adaptive_on_overload(&a, now - 0.001, now, 0);
+    assert_int_equal(gf_adaptive_limit(&a), 11); /* floor(16 * 0.7) */
+    assert_int_equal(a.slow_start, 0);
+    assert_int_equal(a.decreases, 1);
+    window_of(&a, 0.1, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 12);
+    /* A window not yet complete does not grow it. */
+    for (int i = 0; i < 11; i++) {
+        now += 0.01;
+        gf_adaptive_on_success(&a, now - 0.1, now, 12);
+    }
+    assert_int_equal(gf_adaptive_limit(&a), 12);
+    now += 0.01;
+    gf_adaptive_on_success(&a, now - 0.1, now, 12);
+    assert_int_equal(gf_adaptive_limit(&a), 13);
+}
+
+/* Refusals of requests sent under the old limit lower it once; a refusal of
+ * a request sent after the decrease lowers it again. */
+static void test_adaptive_burst_of_refusals_is_one_step(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    gf_adaptive_init(&a, 32, 100);
+
+    gf_adaptive_on_overload(&a, 9.0, 10.0, 0);
+    assert_int_equal(gf_adaptive_limit(&a), 22);
+    for (int i = 0; i < 20; i++)
+        gf_adaptive_on_overload(&a, 9.0 + i * 0.05, 10.0 + i * 0.01, 0);
+    /* Started in the same clock tick as the decrease: still the old probe. */
+    gf_adaptive_on_overload(&a, 10.0, 10.5, 0);
+    assert_int_equal(gf_adaptive_limit(&a), 22);
+    assert_int_equal(a.decreases, 1);
+
+    gf_adaptive_on_overload(&a, 10.001, 10.6, 0);
+    assert_int_equal(gf_adaptive_limit(&a), 15);
+    assert_int_equal(a.decreases, 2);
+}
+
+static void test_adaptive_never_below_one(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    gf_adaptive_init(&a, 50, 100);
+    double now = 0;
+    for (int i = 0; i < 40; i++) {
+        gf_adaptive_on_overload(&a, now + 0.0005, now + 0.001, 0);
+        now += 0.001;
+        assert_true(gf_adaptive_limit(&a) >= 1);
+    }
+    assert_int_equal(gf_adaptive_limit(&a), 1);
+    /* 50 -> 35 -> 24 -> 16 -> 11 -> 7 -> 4 -> 2 -> 1 in eight steps; each
+     * later overload still counts as a decrease but cannot go lower. */
+    assert_int_equal(a.decreases, 40);
+    /* And at 1 it can grow again, one per window. */
+    window_of(&a, 0.1, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 2);
+}
+
+/* Successes that come back while fewer requests than the limit are in
+ * flight (a short queue, --rate) say nothing about the limit. */
+static void test_adaptive_unused_limit_not_raised(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    gf_adaptive_init(&a, 8, 100);
+    double now = 0;
+    for (int i = 0; i < 1000; i++) {
+        now += 0.01;
+        gf_adaptive_on_success(&a, now - 0.1, now, 7);
+    }
+    assert_int_equal(gf_adaptive_limit(&a), 8);
+    gf_adaptive_on_success(&a, now - 0.1, now, 9);
+    assert_int_equal(a.window_ok, 1);
+}
+
+/* A window whose median latency is more than twice the best one holds the
+ * limit and ends the slow start; a fast window grows it again by one. */
+static void test_adaptive_latency_hold(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    double now = 0;
+    gf_adaptive_init(&a, 4, 1000);
+
+    window_of(&a, 0.1, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 8);
+    assert_true(fabs(a.baseline_s - 0.1) < 1e-9);
+    for (int i = 0; i < 5; i++) {
+        window_of(&a, 0.5, &now);
+        assert_int_equal(gf_adaptive_limit(&a), 8);
+    }
+    assert_int_equal(a.holds, 5);
+    assert_int_equal(a.slow_start, 0);
+    /* Just under the threshold (2 * 0.1 + 0.010) grows, by one only. */
+    window_of(&a, 0.205, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 9);
+    assert_int_equal(a.holds, 5);
+    /* A faster window lowers the baseline used for the next ones. */
+    window_of(&a, 0.05, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 10);
+    assert_true(fabs(a.baseline_s - 0.05) < 1e-9);
+    window_of(&a, 0.15, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 10);
+    assert_int_equal(a.holds, 6);
+}
+
+/* The median, not the mean or the maximum, decides: one slow request in a
+ * window does not hold the limit, a slow majority does. */
+static void test_adaptive_median_not_outliers(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    double now = 10;
+    gf_adaptive_init(&a, 5, 1000);
+    gf_adaptive_on_overload(&a, now, now, 0); /* leave slow start: 5 -> 3 */
+    assert_int_equal(gf_adaptive_limit(&a), 3);
+    window_of(&a, 0.1, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 4);
+
+    const double one_slow[] = {0.1, 9.0, 0.1, 0.1};
+    for (int i = 0; i < 4; i++) {
+        now += 0.01;
+        gf_adaptive_on_success(&a, now - one_slow[i], now, 4);
+    }
+    assert_int_equal(gf_adaptive_limit(&a), 5);
+    const double most_slow[] = {0.1, 9.0, 0.1, 9.0, 9.0};
+    for (int i = 0; i < 5; i++) {
+        now += 0.01;
+        gf_adaptive_on_success(&a, now - most_slow[i], now, 5);
+    }
+    assert_int_equal(gf_adaptive_limit(&a), 5);
+    assert_int_equal(a.holds, 1);
+}
+
+/* With a millisecond clock a fast local server's latency reads as 0 ms;
+ * a few milliseconds later must not count as "twice as slow". */
+static void test_adaptive_latency_slack(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    double now = 1;
+    gf_adaptive_init(&a, 2, 1000);
+    window_of(&a, 0, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 4);
+    assert_true(a.baseline_s == 0);
+    window_of(&a, 0.004, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 8);
+    window_of(&a, 0.011, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 8);
+    /* A clock step backwards gives no negative latency. */
+    gf_adaptive_init(&a, 1, 10);
+    gf_adaptive_on_success(&a, 5.0, 4.0, 1);
+    assert_true(a.baseline_s == 0);
+    assert_int_equal(gf_adaptive_limit(&a), 2);
+}
+
+/* With a window larger than the samples kept, the median is of the most
+ * recent GF_ADAPTIVE_SAMPLES latencies. */
+static void test_adaptive_median_of_latest_samples(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    double now = 0;
+    gf_adaptive_init(&a, 100, 1000);
+    window_of(&a, 0.1, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 200);
+    for (int i = 0; i < 200; i++) {
+        now += 0.01;
+        gf_adaptive_on_success(&a, now - (i < 150 ? 1.0 : 0.1), now, 200);
+    }
+    assert_int_equal(gf_adaptive_limit(&a), 400);
+    for (int i = 0; i < 400; i++) {
+        now += 0.01;
+        gf_adaptive_on_success(&a, now - (i < 360 ? 0.1 : 1.0), now, 400);
+    }
+    assert_int_equal(gf_adaptive_limit(&a), 400);
+    assert_int_equal(a.holds, 1);
+}
+
+static void test_adaptive_retry_after_pause(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    gf_adaptive_init(&a, 8, 100);
+
+    gf_adaptive_on_overload(&a, 9.9, 10.0, 2.0);
+    assert_true(gf_adaptive_pause_until(&a) == 12.0);
+    assert_true(fabs(gf_adaptive_pause_left(&a, 11.0) - 1.0) < 1e-12);
+    assert_true(gf_adaptive_pause_left(&a, 12.0) == 0);
+    assert_true(gf_adaptive_pause_left(&a, 12.5) == 0);
+    assert_int_equal(gf_adaptive_limit(&a), 5);
+
+    /* A shorter Retry-After does not cut the pause short, even from a
+     * request whose refusal does not lower the limit again. */
+    gf_adaptive_on_overload(&a, 9.95, 10.5, 0.5);
+    assert_true(gf_adaptive_pause_until(&a) == 12.0);
+    /* A longer one extends it; the limit is not lowered twice. */
+    gf_adaptive_on_overload(&a, 9.95, 10.5, 3.0);
+    assert_true(gf_adaptive_pause_until(&a) == 13.5);
+    assert_int_equal(gf_adaptive_limit(&a), 5);
+
+    /* Absent, zero, negative or NaN: no pause. */
+    const double none[] = {0, -1, -INFINITY, NAN};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        gf_adaptive_on_overload(&a, 19.0, 20.0, none[i]);
+        assert_true(gf_adaptive_pause_until(&a) == 13.5);
+    }
+
+    /* A huge value is capped at max_pause_s, which the caller may set. */
+    gf_adaptive_on_overload(&a, 29.0, 30.0, 1e9);
+    assert_true(gf_adaptive_pause_until(&a) == 30.0 + GF_ADAPTIVE_MAX_PAUSE_S);
+    gf_adaptive_init(&a, 8, 100);
+    a.max_pause_s = 5;
+    gf_adaptive_on_overload(&a, 39.0, 40.0, INFINITY);
+    assert_true(gf_adaptive_pause_until(&a) == 45.0);
+}
+
+/* ---- Simulation ---------------------------------------------------- */
+
+#define JOBS 676
+#define LATENCY_S 0.1   /* an accepted request, +-10% */
+#define REFUSAL_S 0.002 /* a 503 comes back at once */
+
+struct sim_req {
+    double start, end;
+    int ok;
+};
+
+struct sim_result {
+    double elapsed;
+    unsigned final_limit, lo, hi; /* lo/hi: over the second half of the run */
+    unsigned refusals, server_peak, decreases;
+    size_t done;
+};
+
+static uint64_t rng_state;
+
+static double uniform(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+/* Runs JOBS requests against a server that accepts at most capacity at a
+ * time and answers 503 (with Retry-After retry_after_s, if > 0) to the
+ * rest. fixed > 0 runs at that fixed limit instead of the controller. A
+ * refused request goes back to the queue, as -m auto does. */
+static struct sim_result simulate(unsigned capacity, unsigned fixed, double retry_after_s)
+{
+    struct gf_adaptive a;
+    struct sim_req fl[JOBS];
+    size_t nf = 0, pending = JOBS;
+    unsigned server = 0;
+    double now = 0;
+    struct sim_result res = {.lo = ~0u};
+
+    rng_state = 0x2545f4914f6cdd1dULL ^ capacity;
+    gf_adaptive_init(&a, GF_ADAPTIVE_START, JOBS);
+    while (res.done < JOBS) {
+        unsigned limit = fixed ? fixed : gf_adaptive_limit(&a);
+        assert_true(limit >= 1 && limit <= JOBS);
+        while (pending > 0 && nf < limit && gf_adaptive_pause_left(&a, now) == 0) {
+            struct sim_req r = {.start = now};
+            if (server < capacity) {
+                server++;
+                if (server > res.server_peak)
+                    res.server_peak = server;
+                r.ok = 1;
+                r.end = now + LATENCY_S * (0.9 + 0.2 * uniform());
+            } else {
+                r.end = now + REFUSAL_S;
+            }
+            fl[nf++] = r;
+            pending--;
+        }
+        /* Next event: the earliest completion, or the end of a pause that
+         * keeps queued requests waiting. */
+        size_t k = 0;
+        for (size_t i = 1; i < nf; i++)
+            if (fl[i].end < fl[k].end)
+                k = i;
+        double pause_end = gf_adaptive_pause_until(&a);
+        if (pending > 0 && nf < limit && pause_end > now && (nf == 0 || pause_end < fl[k].end)) {
+            now = pause_end;
+            continue;
+        }
+        assert_true(nf > 0);
+        struct sim_req r = fl[k];
+        unsigned in_flight = (unsigned)nf;
+        fl[k] = fl[--nf];
+        now = r.end;
+        if (r.ok) {
+            server--;
+            res.done++;
+            if (!fixed)
+                gf_adaptive_on_success(&a, r.start, now, in_flight);
+        } else {
+            res.refusals++;
+            pending++;
+            if (!fixed)
+                gf_adaptive_on_overload(&a, r.start, now, retry_after_s);
+        }
+        unsigned l = fixed ? fixed : gf_adaptive_limit(&a);
+        if (res.done >= JOBS / 2) {
+            if (l < res.lo)
+                res.lo = l;
+            if (l > res.hi)
+                res.hi = l;
+        }
+    }
+    res.elapsed = now;
+    res.final_limit = fixed ? fixed : gf_adaptive_limit(&a);
+    res.decreases = a.decreases;
+    return res;
+}
+
+static void check_converges(unsigned c, double retry_after_s)
+{
+    struct sim_result one = simulate(c, 1, 0);
+    struct sim_result r = simulate(c, 0, retry_after_s);
+
+    printf("capacity %u, retry-after %.1f: limit %u (%u..%u in the second half), "
+           "%u decreases, %u refusals, %.2fs (limit 1: %.2fs)\n",
+           c, retry_after_s, r.final_limit, r.lo, r.hi, r.decreases, r.refusals, r.elapsed,
+           one.elapsed);
+    assert_int_equal(one.refusals, 0);
+    assert_int_equal(r.done, JOBS); /* every refused request was re-queued */
+    assert_true(r.server_peak <= c);
+    /* Settled near the capacity: between C/2 and C+2 throughout the second
+     * half of the run, and when it ended. */
+    assert_true(2 * r.lo >= c);
+    assert_true(r.hi <= c + 2);
+    assert_true(2 * r.final_limit >= c && r.final_limit <= c + 2);
+    /* More than C/2 requests at a time on average, against one. */
+    assert_true(r.elapsed * c / 2 < one.elapsed);
+    /* Refusals stay a small cost: well under one per accepted request. */
+    assert_true(r.refusals < JOBS / 4);
+}
+
+static void test_adaptive_sim_capacity_3(void **state)
+{
+    (void)state;
+    check_converges(3, 0);
+}
+
+static void test_adaptive_sim_capacity_8(void **state)
+{
+    (void)state;
+    check_converges(8, 0);
+}
+
+static void test_adaptive_sim_capacity_20(void **state)
+{
+    (void)state;
+    check_converges(20, 0);
+}
+
+static void test_adaptive_sim_capacity_50(void **state)
+{
+    (void)state;
+    check_converges(50, 0);
+}
+
+/* A server that sends Retry-After with its 503s: the pauses slow the run
+ * but it still settles and loses nothing. */
+static void test_adaptive_sim_with_retry_after(void **state)
+{
+    (void)state;
+    struct sim_result r = simulate(8, 0, 0.05);
+    assert_int_equal(r.done, JOBS);
+    assert_true(r.server_peak <= 8);
+    assert_true(2 * r.final_limit >= 8 && r.final_limit <= 10);
+    struct sim_result one = simulate(8, 1, 0);
+    assert_true(r.elapsed * 4 < one.elapsed);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_adaptive_init_clamps),
+        cmocka_unit_test(test_adaptive_slow_start_doubles_up_to_max),
+        cmocka_unit_test(test_adaptive_additive_after_overload),
+        cmocka_unit_test(test_adaptive_burst_of_refusals_is_one_step),
+        cmocka_unit_test(test_adaptive_never_below_one),
+        cmocka_unit_test(test_adaptive_unused_limit_not_raised),
+        cmocka_unit_test(test_adaptive_latency_hold),
+        cmocka_unit_test(test_adaptive_median_not_outliers),
+        cmocka_unit_test(test_adaptive_latency_slack),
+        cmocka_unit_test(test_adaptive_median_of_latest_samples),
+        cmocka_unit_test(test_adaptive_retry_after_pause),
+        cmocka_unit_test(test_adaptive_sim_capacity_3),
+        cmocka_unit_test(test_adaptive_sim_capacity_8),
+        cmocka_unit_test(test_adaptive_sim_capacity_20),
+        cmocka_unit_test(test_adaptive_sim_capacity_50),
+        cmocka_unit_test(test_adaptive_sim_with_retry_after),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
