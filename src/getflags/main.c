@@ -132,6 +132,8 @@ int main(int argc, char **argv)
 
     /* A closed stdout (| head -c1) must not kill a run half-way. */
     signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit must fail one save (EFBIG), not kill the run. */
+    signal(SIGXFSZ, SIG_IGN);
 
     if (gf_cli_parse(argc, argv, &opts, err, sizeof err) != 0) {
         fprintf(stderr, "*** Usage error: %s\n%s", err, gf_cli_usage());
