@@ -42,7 +42,8 @@ typedef struct fs_server {
     unsigned inflight; /* requests in progress */
     unsigned admitted; /* of those, not turned away by --max-inflight */
     unsigned long conns_open;
-    fs_conn *conns; /* every open connection */
+    unsigned long max_conns; /* descriptor limit less a reserve for files */
+    fs_conn *conns;          /* every open connection */
 
     fs_fault_seen *seen;
     fs_bytes bomb;         /* gzip of 50 MiB of zeros, once built */
@@ -55,7 +56,9 @@ typedef struct fs_server {
     char readbuf[65536]; /* every read is parsed at once, so one will do */
 } fs_server;
 
-/* Binds opt->bind:opt->port (backlog 4096), starts accepting, installs the
+/* Binds opt->bind:opt->port (backlog 4096), starts accepting (pausing while
+ * the connections reach the descriptor limit less a reserve, or accept()
+ * fails with EMFILE), installs the
  * signal handlers and starts building the gzip bomb on the threadpool. root
  * must be the real path of an existing directory. log is where access lines
  * go (NULL for none). On failure returns a UV_E* code with a message in

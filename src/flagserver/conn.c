@@ -22,6 +22,7 @@
 #define TRICKLE_MS 2000
 #define BOMB_WAIT_MS 20
 #define ENDLESS_CHUNK 16384
+#define MAX_SLICE (256 * 1024) /* body bytes per write, so progress is known */
 #define MAX_REL 1024
 
 enum req_state {
@@ -413,6 +414,10 @@ static void req_wrote(fs_conn *c)
         conn_close(c, 1);
         return;
     default:
+        if (r->body_off < r->body_len) {
+            req_send(r);
+            return;
+        }
         break;
     }
     close = r->close_after;
@@ -454,6 +459,8 @@ static void req_send(fs_req *r)
         return;
     if (!r->head_sent)
         bufs[n++] = uv_buf_init(r->head.data, (unsigned)r->head.len);
+    if (body > MAX_SLICE)
+        body = MAX_SLICE;
     if (r->after == AFTER_TRICKLE && body > 1)
         body = 1;
     else if (r->after == AFTER_SILENCE)

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #define BOMB_CHUNK 16384
 #define FILLER_LINES 200 /* 200 lines of 1 KiB: 200 KiB of headers */
 #define FILLER_LINE 1024
+#define FD_RESERVE_MIN 16 /* descriptors kept for files and libuv itself */
 
 enum {
     H_POLL = 1 << 0,
@@ -59,8 +61,9 @@ static void close_handles(fs_server *srv)
 static void on_accept_resume(uv_timer_t *t);
 static void on_listen_readable(uv_poll_t *p, int status, int events);
 
-/* Out of descriptors: stop watching the listen socket for a moment instead
- * of spinning on it. Pending clients wait in the backlog, not dropped. */
+/* Out of descriptors (err != 0), or at the connection cap (err == 0): stop
+ * watching the listen socket for a moment instead of spinning on it.
+ * Pending clients wait in the backlog; none is dropped. */
 static void pause_accepting(fs_server *srv, int err)
 {
     uint64_t now = uv_now(srv->loop);
@@ -75,10 +78,15 @@ static void pause_accepting(fs_server *srv, int err)
     emfile_unlogged++;
     /* At most one line a second: the condition can last. */
     if (last_emfile_log_ms == 0 || now - last_emfile_log_ms >= 1000) {
-        fprintf(stderr,
-                "flagserver: accept: %s (%lu connections open); pausing accepts for %d ms "
-                "(%lu pauses since last message)\n",
-                strerror(err), srv->conns_open, ACCEPT_PAUSE_MS, emfile_unlogged);
+        if (err != 0)
+            fprintf(stderr, "flagserver: accept: %s (%lu connections open)", strerror(err),
+                    srv->conns_open);
+        else
+            fprintf(stderr,
+                    "flagserver: %lu connections open, all the file descriptor limit allows",
+                    srv->conns_open);
+        fprintf(stderr, "; pausing accepts for %d ms (%lu pauses since last message)\n",
+                ACCEPT_PAUSE_MS, emfile_unlogged);
         last_emfile_log_ms = now;
         emfile_unlogged = 0;
     }
@@ -90,6 +98,10 @@ static void on_accept_resume(uv_timer_t *t)
 
     if (srv->stopping)
         return;
+    if (srv->conns_open >= srv->max_conns) {
+        pause_accepting(srv, 0); /* still full */
+        return;
+    }
     srv->accept_paused = 0;
     if (uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen_readable) != 0) {
         fprintf(stderr, "flagserver: cannot resume accepting; stopping\n");
@@ -108,7 +120,13 @@ static void on_listen_readable(uv_poll_t *p, int status, int events)
         return;
     }
     for (i = 0; i < ACCEPT_BATCH && !srv->stopping; i++) {
-        int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd;
+
+        if (srv->conns_open >= srv->max_conns) {
+            pause_accepting(srv, 0);
+            return;
+        }
+        fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
@@ -186,6 +204,20 @@ static int make_filler(fs_server *srv)
     return 0;
 }
 
+/* Connections may take all descriptors but a reserve, so that files can
+ * still be opened for the clients already in. */
+static unsigned long connection_cap(void)
+{
+    struct rlimit rl;
+    rlim_t reserve;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return (unsigned long)-1;
+    reserve = rl.rlim_cur / 16 > FD_RESERVE_MIN ? rl.rlim_cur / 16 : FD_RESERVE_MIN;
+    return rl.rlim_cur > 2 * reserve ? (unsigned long)(rl.rlim_cur - reserve)
+                                     : (unsigned long)(rl.rlim_cur / 2);
+}
+
 static int open_listener(fs_server *srv, char *err, size_t errlen)
 {
     const fs_options *opt = &srv->opt;
@@ -249,6 +281,7 @@ int fs_server_init(fs_server *srv, uv_loop_t *loop, const fs_options *opt, const
     srv->log = log;
     srv->listen_fd = -1;
     srv->bomb_state = -1;
+    srv->max_conns = connection_cap();
     fs_rng_seed(&srv->rng, opt->seed);
     if (strlen(root) >= sizeof(srv->root)) {
         snprintf(err, errlen, "directory path too long");
