@@ -10,6 +10,7 @@ function(gf_integration_test name script)
   set_tests_properties(${name} PROPERTIES LABELS integration TIMEOUT 300
     ENVIRONMENT "GETFLAGS=$<TARGET_FILE:getflags>;FLAGSERVER=$<TARGET_FILE:flagserver>;GF_SRCDIR=${PROJECT_SOURCE_DIR};PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}/integration;PYTHONDONTWRITEBYTECODE=1")
 endfunction()
-if(TARGET flagserver)
-  gf_integration_test(getflags_core getflags_core.py)
-endif()
+gf_integration_test(getflags_core getflags_core.py)
+gf_integration_test(getflags_torture getflags_torture.py)
+set_property(TEST getflags_torture APPEND PROPERTY ENVIRONMENT
+             "GETFLAGS_TORTURE=$<TARGET_FILE:getflags_torture>")

@@ -24,9 +24,15 @@ typedef void (*gf_engine_done_cb)(CURL *easy, CURLcode result, void *arg);
 int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
                   gf_engine_done_cb done, void *arg);
 
-/* Starts a transfer. The engine borrows easy until done runs or
- * gf_engine_cancel() returns. Returns 0, or GF_ECURL (done will not run). */
-int gf_engine_start(struct gf_engine *e, CURL *easy);
+/* Starts a transfer whose CURLOPT_TIMEOUT_MS is timeout_ms. The engine
+ * borrows easy until done runs or gf_engine_cancel() returns. Returns 0,
+ * or GF_ECURL / GF_ENOMEM (done will not run).
+ *
+ * done always runs for a started transfer, even when curl cannot finish
+ * it: a failed curl_multi_socket_action ends every running transfer with
+ * an error, and a watchdog ends any transfer still running 2 s past its
+ * timeout with CURLE_OPERATION_TIMEDOUT. */
+int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms);
 
 /* Stops a transfer that has not finished; done will not run for it. */
 void gf_engine_cancel(struct gf_engine *e, CURL *easy);

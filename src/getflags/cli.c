@@ -1,4 +1,5 @@
 /* The command line: getopt_long over argv into a gf_options value. */
+#include "gf/alloc.h"
 #include "gf/cli.h"
 
 #include <getopt.h>
@@ -287,8 +288,8 @@ static int set_server(struct gf_options *opts, const char *arg)
 
     for (i = 0; i < sizeof servers / sizeof servers[0]; i++)
         if (strcasecmp(arg, servers[i].label) == 0) {
-            free(opts->base_url);
-            opts->base_url = strdup(servers[i].url);
+            gf_free(opts->base_url);
+            opts->base_url = gf_strdup(servers[i].url);
             opts->server_label = servers[i].label;
             return opts->base_url != NULL ? 0 : GF_ENOMEM;
         }
@@ -297,7 +298,7 @@ static int set_server(struct gf_options *opts, const char *arg)
     len = strlen(arg);
     while (len > 0 && arg[len - 1] == '/')
         len--;
-    free(opts->base_url);
+    gf_free(opts->base_url);
     opts->base_url = strndup(arg, len);
     opts->server_label = "URL";
     return opts->base_url != NULL ? 0 : GF_ENOMEM;
@@ -362,7 +363,7 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
         case 's':
             rc = set_server(opts, optarg);
             if (rc == GF_ENOMEM) {
-                free(opts->base_url);
+                gf_free(opts->base_url);
                 opts->base_url = NULL;
                 return GF_ENOMEM;
             }
@@ -452,13 +453,13 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
         fail(&st, "-q and -v cannot be used together");
     }
     if (st.failed) {
-        free(opts->base_url);
+        gf_free(opts->base_url);
         opts->base_url = NULL;
         return GF_EUSAGE;
     }
 
     if (opts->base_url == NULL) {
-        opts->base_url = strdup(servers[0].url);
+        opts->base_url = gf_strdup(servers[0].url);
         if (opts->base_url == NULL)
             return GF_ENOMEM;
     }
@@ -476,7 +477,7 @@ void gf_options_free(struct gf_options *opts)
 {
     if (opts == NULL)
         return;
-    free(opts->base_url);
+    gf_free(opts->base_url);
     opts->base_url = NULL;
 }
 

@@ -1,3 +1,4 @@
+#include "gf/alloc.h"
 #include "gf/fetch.h"
 
 #include <errno.h>
@@ -55,21 +56,21 @@ static void set_error(struct gf_fetch *f, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    free(f->item->error);
-    f->item->error = strdup(msg);
+    gf_free(f->item->error);
+    f->item->error = gf_strdup(msg);
     f->item->status = GF_ERROR;
 }
 
 static void finish(struct gf_fetch *f, enum gf_status status)
 {
     if (status != GF_ERROR) {
-        free(f->item->error);
+        gf_free(f->item->error);
         f->item->error = NULL;
     }
     f->item->status = status;
-    free(f->country);
+    gf_free(f->country);
     f->country = NULL;
-    free(f->image);
+    gf_free(f->image);
     f->image = NULL;
     set_state(f, GF_FETCH_DONE);
     f->env->on_done(f->env->arg, f);
@@ -137,7 +138,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
             cap *= 2;
         if (cap > b->limit + 1)
             cap = b->limit + 1;
-        char *p = realloc(b->data, cap);
+        char *p = gf_realloc(b->data, cap);
         if (!p)
             return 0;
         b->data = p;
@@ -266,7 +267,8 @@ static void on_permit(struct gf_sem_waiter *w)
     f->errbuf[0] = '\0';
     f->retry_after_s = -1;
     f->easy = easy_get(f);
-    if (!f->easy || setup_easy(f, f->easy) != 0 || gf_engine_start(f->env->engine, f->easy) != 0) {
+    if (!f->easy || setup_easy(f, f->easy) != 0 ||
+        gf_engine_start(f->env->engine, f->easy, f->env->timeout_ms) != 0) {
         if (f->easy)
             easy_put(f, f->easy);
         f->easy = NULL;
@@ -276,8 +278,8 @@ static void on_permit(struct gf_sem_waiter *w)
         return;
     }
     f->item->requests++;
-    free(f->item->url);
-    f->item->url = strdup(f->url);
+    gf_free(f->item->url);
+    f->item->url = gf_strdup(f->url);
 }
 
 static double secs(curl_off_t us)
@@ -397,9 +399,9 @@ static int schedule_retry(struct gf_fetch *f, const char *why)
     if (f->attempt >= env->retries)
         return -1;
     if (!f->retry_timer) {
-        f->retry_timer = malloc(sizeof *f->retry_timer);
+        f->retry_timer = gf_malloc(sizeof *f->retry_timer);
         if (!f->retry_timer || uv_timer_init(env->loop, f->retry_timer) != 0) {
-            free(f->retry_timer);
+            gf_free(f->retry_timer);
             f->retry_timer = NULL;
             return -1;
         }
@@ -446,7 +448,7 @@ static void start_save(struct gf_fetch *f)
         finish(f, GF_ERROR);
         return;
     }
-    f->item->file = strdup(name);
+    f->item->file = gf_strdup(name);
     if (!f->item->file) {
         set_error(f, "out of memory");
         finish(f, GF_ERROR);
@@ -457,7 +459,7 @@ static void start_save(struct gf_fetch *f)
     rc = gf_save_start(f->env->saver, &f->save, f->item->file, f->image, f->image_len, on_saved);
     if (rc != 0) {
         set_error(f, "cannot save %s: %s", f->item->file, uv_strerror(rc));
-        free(f->item->file);
+        gf_free(f->item->file);
         f->item->file = NULL;
         finish(f, GF_ERROR);
     }
@@ -469,14 +471,14 @@ static void on_saved(struct gf_save *req, int err, const char *step)
     f->item->save_s = req->seconds;
     if (err == UV_ECANCELED) {
         /* Interrupted before the write began: the code did not end. */
-        free(f->item->file);
+        gf_free(f->item->file);
         f->item->file = NULL;
         finish(f, GF_PENDING);
         return;
     }
     if (err != 0) {
         set_error(f, "cannot save %s: %s failed: %s", f->item->file, step, uv_strerror(err));
-        free(f->item->file);
+        gf_free(f->item->file);
         f->item->file = NULL;
         finish(f, GF_ERROR);
         return;
@@ -562,7 +564,7 @@ void gf_fetch_transfer_done(struct gf_fetch *f, CURL *easy, CURLcode result)
     struct gf_body body = f->body;
     f->body = (struct gf_body){0};
     handle_result(f, easy, result, &body);
-    free(body.data);
+    gf_free(body.data);
     easy_put(f, easy);
     /* Hand the permit on only now: a follow-up request is already queued. */
     gf_sem_release(f->env->sem);
@@ -595,7 +597,7 @@ void gf_fetch_cancel(struct gf_fetch *f)
         gf_engine_cancel(f->env->engine, f->easy);
         easy_put(f, f->easy);
         f->easy = NULL;
-        free(f->body.data);
+        gf_free(f->body.data);
         f->body.data = NULL;
         gf_sem_release(f->env->sem);
         break;
@@ -615,16 +617,16 @@ void gf_fetch_cancel(struct gf_fetch *f)
 
 static void on_timer_closed(uv_handle_t *h)
 {
-    free(h);
+    gf_free(h);
 }
 
 void gf_fetch_close(struct gf_fetch *f)
 {
-    free(f->country);
+    gf_free(f->country);
     f->country = NULL;
-    free(f->image);
+    gf_free(f->image);
     f->image = NULL;
-    free(f->body.data);
+    gf_free(f->body.data);
     f->body.data = NULL;
     if (f->retry_timer) {
         uv_close((uv_handle_t *)f->retry_timer, on_timer_closed);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "gf/alloc.h"
 #include "gf/cli.h"
 #include "gf/error.h"
 #include "gf/report.h"
@@ -77,7 +78,7 @@ static int download(const struct gf_options *o)
         char *json = gf_report_json(&sum);
         if (json) {
             puts(json);
-            free(json);
+            gf_free(json);
         } else {
             fprintf(stderr, "getflags: out of memory while writing the JSON summary\n");
         }
@@ -116,7 +117,7 @@ static int sweep(const struct gf_options *o)
         char *json = gf_sweep_json(rows, n);
         if (json) {
             puts(json);
-            free(json);
+            gf_free(json);
         }
     } else if (!o->quiet) {
         gf_sweep_table(stdout, rows, n);
@@ -135,6 +136,12 @@ int main(int argc, char **argv)
     /* A file-size limit must fail one save (EFBIG), not kill the run. */
     signal(SIGXFSZ, SIG_IGN);
 
+#ifdef GF_TORTURE
+    /* Test build only: GF_FAIL_ALLOC_AT=N fails the Nth allocation. */
+    const char *fail_at = getenv("GF_FAIL_ALLOC_AT");
+    if (fail_at)
+        gf_alloc_fail_at(strtoul(fail_at, NULL, 10));
+#endif
     if (gf_cli_parse(argc, argv, &opts, err, sizeof err) != 0) {
         fprintf(stderr, "*** Usage error: %s\n%s", err, gf_cli_usage());
         return GF_EXIT_USAGE;
@@ -149,13 +156,24 @@ int main(int argc, char **argv)
         gf_options_free(&opts);
         return GF_EXIT_OK;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    if (gf_alloc_install(CURL_GLOBAL_DEFAULT) != 0) {
         fprintf(stderr, "getflags: cannot initialise libcurl\n");
         gf_options_free(&opts);
         return GF_EXIT_CANNOT_START;
     }
 
     int status = opts.nsweep > 0 ? sweep(&opts) : download(&opts);
+    if (gf_alloc_failures() > 0) {
+        /* Whatever was lost to it, a run that ran out of memory is not a
+         * clean run. */
+        fprintf(stderr, "getflags: out of memory during the run\n");
+        if (status == GF_EXIT_OK)
+            status = GF_EXIT_ERRORS;
+    }
+#ifdef GF_TORTURE
+    fprintf(stderr, "torture: %lu allocations, %lu failed\n", gf_alloc_count(),
+            gf_alloc_failures());
+#endif
     curl_global_cleanup();
     gf_options_free(&opts);
     return status;

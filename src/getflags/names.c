@@ -1,5 +1,6 @@
 /* Untrusted server data made safe: metadata.json parsing, file names built
  * from the "country" value, and escaping for terminal output. */
+#include "gf/alloc.h"
 #include "gf/names.h"
 
 #include <stdlib.h>
@@ -132,7 +133,7 @@ int gf_metadata_country(const char *body, size_t len, char **country, const char
     }
 
     /* A terminated copy bounds every read cJSON makes to our own buffer. */
-    copy = malloc(len + 1);
+    copy = gf_malloc(len + 1);
     if (copy == NULL)
         return GF_ENOMEM;
     memcpy(copy, body, len);
@@ -140,7 +141,7 @@ int gf_metadata_country(const char *body, size_t len, char **country, const char
 
     root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
     if (root == NULL) {
-        free(copy);
+        gf_free(copy);
         *why = "not valid JSON";
         return GF_EMETADATA;
     }
@@ -176,20 +177,20 @@ int gf_metadata_country(const char *body, size_t len, char **country, const char
         *why = "\"country\" is not valid UTF-8";
         goto fail;
     }
-    *country = malloc(n + 1);
+    *country = gf_malloc(n + 1);
     if (*country == NULL) {
         cJSON_Delete(root);
-        free(copy);
+        gf_free(copy);
         return GF_ENOMEM;
     }
     memcpy(*country, value->valuestring, n + 1);
     cJSON_Delete(root);
-    free(copy);
+    gf_free(copy);
     return 0;
 
 fail:
     cJSON_Delete(root);
-    free(copy);
+    gf_free(copy);
     return GF_EMETADATA;
 }
 

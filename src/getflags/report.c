@@ -1,5 +1,6 @@
 /* Text reports in the format of Fluent Python's flags2 scripts, the -v
  * lines, the progress bar and the --json summary. */
+#include "gf/alloc.h"
 #include "gf/report.h"
 
 #include <math.h>
@@ -23,7 +24,7 @@ static void escape_text(struct escaped *e, const char *s, char *fallback, size_t
 
     e->owned = NULL;
     if (len < (SIZE_MAX - 1) / 4)
-        e->owned = malloc(4 * len + 1);
+        e->owned = gf_malloc(4 * len + 1);
     if (e->owned != NULL)
         e->text = gf_escape_for_print(s, len, e->owned, 4 * len + 1);
     else
@@ -39,7 +40,7 @@ void gf_report_header(FILE *f, const char *label, const char *base_url, const gf
 
     escape_text(&url, base_url, fallback, sizeof fallback);
     fprintf(f, "%s site: %s\n", label, url.text);
-    free(url.owned);
+    gf_free(url.owned);
 
     fprintf(f, "Searching for %zu flag%s: ", ncodes, ncodes == 1 ? "" : "s");
     if (ncodes <= 10) {
@@ -79,13 +80,13 @@ void gf_report_item(FILE *f, const struct gf_item *item)
     case GF_NOT_FOUND:
         escape_text(&e, item->url, fallback, sizeof fallback);
         fprintf(f, "%s not found: %s\n", item->cc, e.text);
-        free(e.owned);
+        gf_free(e.owned);
         break;
     case GF_ERROR:
         escape_text(&e, item->error != NULL ? item->error : "unknown error", fallback,
                     sizeof fallback);
         fprintf(f, "%s error: %s\n", item->cc, e.text);
-        free(e.owned);
+        gf_free(e.owned);
         break;
     case GF_PENDING:
     default:
@@ -138,7 +139,7 @@ static int add_text(cJSON *obj, const char *key, const char *s)
         return cJSON_AddNullToObject(obj, key) != NULL ? 0 : -1;
     escape_text(&e, s, fallback, sizeof fallback);
     item = cJSON_AddStringToObject(obj, key, e.text);
-    free(e.owned);
+    gf_free(e.owned);
     return item != NULL ? 0 : -1;
 }
 
@@ -218,7 +219,7 @@ static int add_latencies(cJSON *root, const struct gf_summary *s)
 
     if (s->nlatencies > 0 && s->latencies_ms != NULL) {
         /* gf_percentile sorts, and the summary's array is const. */
-        double *v = malloc(s->nlatencies * sizeof *v);
+        double *v = gf_malloc(s->nlatencies * sizeof *v);
         if (v == NULL)
             return -1;
         memcpy(v, s->latencies_ms, s->nlatencies * sizeof *v);
@@ -226,7 +227,7 @@ static int add_latencies(cJSON *root, const struct gf_summary *s)
         p95 = gf_percentile(v, s->nlatencies, 95);
         p99 = gf_percentile(v, s->nlatencies, 99);
         max = gf_percentile(v, s->nlatencies, 100);
-        free(v);
+        gf_free(v);
     }
     o = cJSON_AddObjectToObject(root, "latency_ms");
     if (o == NULL || cJSON_AddNumberToObject(o, "p50", p50) == NULL ||

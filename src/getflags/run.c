@@ -1,3 +1,4 @@
+#include "gf/alloc.h"
 #include "gf/run.h"
 
 #include <signal.h>
@@ -46,7 +47,7 @@ static int claim_name(void *arg, const char *name)
     for (size_t i = 0; i < r->nnames; i++)
         if (strcmp(r->names[i], name) == 0)
             return 0;
-    char *copy = strdup(name);
+    char *copy = gf_strdup(name);
     if (!copy)
         return 0;
     r->names[r->nnames++] = copy;
@@ -198,10 +199,10 @@ unsigned gf_run_fit_concurrency(unsigned want, char *msg, size_t msgsz)
 static void free_run(struct run *r)
 {
     for (size_t i = 0; i < r->nnames; i++)
-        free(r->names[i]);
-    free(r->names);
-    free(r->fetches);
-    free(r->env.pool);
+        gf_free(r->names[i]);
+    gf_free(r->names);
+    gf_free(r->fetches);
+    gf_free(r->env.pool);
     if (r->share)
         curl_share_cleanup(r->share);
 }
@@ -216,13 +217,13 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     memset(res, 0, sizeof *res);
     msg[0] = '\0';
     res->nitems = o->ncodes;
-    res->items = calloc(o->ncodes ? o->ncodes : 1, sizeof *res->items);
-    r.fetches = calloc(o->ncodes ? o->ncodes : 1, sizeof *r.fetches);
-    r.names = calloc(o->ncodes ? o->ncodes : 1, sizeof *r.names);
+    res->items = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *res->items);
+    r.fetches = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *r.fetches);
+    r.names = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *r.names);
     /* Each code makes two requests plus its retries. */
     r.lat_cap = o->ncodes * 2 * ((size_t)o->retries + 1);
-    res->latencies_ms = malloc((r.lat_cap ? r.lat_cap : 1) * sizeof *res->latencies_ms);
-    r.env.pool = calloc(cfg->concurrency, sizeof *r.env.pool);
+    res->latencies_ms = gf_malloc((r.lat_cap ? r.lat_cap : 1) * sizeof *res->latencies_ms);
+    r.env.pool = gf_calloc(cfg->concurrency, sizeof *r.env.pool);
     r.share = curl_share_init();
     if (!res->items || !r.fetches || !r.names || !res->latencies_ms || !r.env.pool || !r.share) {
         snprintf(msg, msgsz, "getflags: out of memory\n");
@@ -311,8 +312,8 @@ fail_loop:
     uv_loop_close(&r.loop);
 fail_alloc:
     free_run(&r);
-    free(res->items);
-    free(res->latencies_ms);
+    gf_free(res->items);
+    gf_free(res->latencies_ms);
     memset(res, 0, sizeof *res);
     return err;
 }
@@ -320,12 +321,12 @@ fail_alloc:
 void gf_run_result_free(struct gf_run_result *res)
 {
     for (size_t i = 0; i < res->nitems; i++) {
-        free(res->items[i].file);
-        free(res->items[i].error);
-        free(res->items[i].url);
+        gf_free(res->items[i].file);
+        gf_free(res->items[i].error);
+        gf_free(res->items[i].url);
     }
-    free(res->items);
-    free(res->latencies_ms);
+    gf_free(res->items);
+    gf_free(res->latencies_ms);
     memset(res, 0, sizeof *res);
 }
 

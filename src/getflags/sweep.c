@@ -1,3 +1,4 @@
+#include "gf/alloc.h"
 #include "gf/sweep.h"
 
 #include <stdlib.h>
@@ -11,7 +12,7 @@ int gf_sweep_row_from(struct gf_sweep_row *row, const struct gf_summary *s)
 {
     double p50 = 0, p95 = 0, p99 = 0, max = 0;
     if (s->nlatencies > 0) {
-        double *v = malloc(s->nlatencies * sizeof *v);
+        double *v = gf_malloc(s->nlatencies * sizeof *v);
         if (!v)
             return GF_ENOMEM;
         memcpy(v, s->latencies_ms, s->nlatencies * sizeof *v);
@@ -19,7 +20,7 @@ int gf_sweep_row_from(struct gf_sweep_row *row, const struct gf_summary *s)
         p95 = gf_percentile(v, s->nlatencies, 95);
         p99 = gf_percentile(v, s->nlatencies, 99);
         max = gf_percentile(v, s->nlatencies, 100);
-        free(v);
+        gf_free(v);
     }
     *row = (struct gf_sweep_row){
         .m = s->concurrency,
