@@ -33,6 +33,8 @@ typedef struct fs_server {
     uv_timer_t accept_timer; /* resumes accepting after EMFILE */
     uv_signal_t sigint, sigterm;
     int accept_paused;
+    uint64_t pause_logged_ms;      /* when a pause was last reported */
+    unsigned long pauses_unlogged; /* pauses since then */
     int stopping;
     int open_handles; /* server handles not yet closed */
     char url[96];     /* "http://ADDR:PORT" */

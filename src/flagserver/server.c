@@ -27,9 +27,6 @@ enum {
     H_SIGTERM = 1 << 3,
 };
 
-static uint64_t last_emfile_log_ms;
-static unsigned long emfile_unlogged;
-
 static void on_handle_closed(uv_handle_t *h)
 {
     fs_server *srv = h->data;
@@ -75,9 +72,9 @@ static void pause_accepting(fs_server *srv, int err)
         return;
     }
     srv->accept_paused = 1;
-    emfile_unlogged++;
+    srv->pauses_unlogged++;
     /* At most one line a second: the condition can last. */
-    if (last_emfile_log_ms == 0 || now - last_emfile_log_ms >= 1000) {
+    if (srv->pause_logged_ms == 0 || now - srv->pause_logged_ms >= 1000) {
         if (err != 0)
             fprintf(stderr, "flagserver: accept: %s (%lu connections open)", strerror(err),
                     srv->conns_open);
@@ -86,9 +83,9 @@ static void pause_accepting(fs_server *srv, int err)
                     "flagserver: %lu connections open, all the file descriptor limit allows",
                     srv->conns_open);
         fprintf(stderr, "; pausing accepts for %d ms (%lu pauses since last message)\n",
-                ACCEPT_PAUSE_MS, emfile_unlogged);
-        last_emfile_log_ms = now;
-        emfile_unlogged = 0;
+                ACCEPT_PAUSE_MS, srv->pauses_unlogged);
+        srv->pause_logged_ms = now;
+        srv->pauses_unlogged = 0;
     }
 }
 

@@ -130,6 +130,8 @@ class ConcurrencyTest(unittest.TestCase):
             self.assertTrue(all(e["status"] == 499 and e["bytes"] == 0 for e in log), log)
             time.sleep(0.5)  # past the delays: nothing fires for them
             self.check_alive(srv)
+            srv.wait_log(lambda es: len(es) >= 51)
+            time.sleep(0.2)
             self.assertEqual(len(srv.log()), 51)
             self.assertEqual(srv.stop(), 0)
 

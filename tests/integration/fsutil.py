@@ -14,7 +14,8 @@ Public API (kept small on purpose; other test suites may import it):
                                        (raises AssertionError on timeout)
           .stderr_text()            -> everything written to stderr so far
           .stop(sig=SIGTERM, timeout=10) -> exit status (stops at most once)
-        A context manager: leaving the block stops it with SIGTERM.
+        A context manager: leaving the block stops it with SIGTERM and, unless
+        the block raised, fails unless the exit status is 0.
 
     parse_log_line(line) -> dict(time, method, target, status, delay_ms,
                                  bytes, inflight), or None if malformed
@@ -149,8 +150,13 @@ class FlagServer:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.stop()
+    def __exit__(self, exc_type, exc, tb):
+        code = self.stop()
+        # A clean stop is part of every test (a sanitizer or leak report
+        # would change it), unless the block failed already.
+        if exc_type is None and code != 0:
+            raise AssertionError("flagserver exited with %r; stderr:\n%s"
+                                 % (code, self.stderr_text()))
         return False
 
 
