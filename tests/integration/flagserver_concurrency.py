@@ -116,7 +116,7 @@ class ConcurrencyTest(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
 
     def test_client_gone_during_delay(self):
-        with self.server("--delay", "0.4") as srv:
+        with self.server("--delay", "1.5") as srv:
             for i in range(50):
                 s = connect(srv.port)
                 s.sendall(b"GET /flags/br/br.gif HTTP/1.1\r\n\r\n")
@@ -126,9 +126,9 @@ class ConcurrencyTest(unittest.TestCase):
                     s.close()
             # Each is over (logged 499) as soon as its client goes, well
             # before its delay would have ended.
-            log = srv.wait_log(lambda es: len(es) >= 50, timeout=0.35)
+            log = srv.wait_log(lambda es: len(es) >= 50, timeout=1.0)
             self.assertTrue(all(e["status"] == 499 and e["bytes"] == 0 for e in log), log)
-            time.sleep(0.5)  # past the delays: nothing fires for them
+            time.sleep(0.8)  # past the delays: nothing fires for them
             self.check_alive(srv)
             srv.wait_log(lambda es: len(es) >= 51)
             time.sleep(0.2)

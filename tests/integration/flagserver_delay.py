@@ -61,7 +61,7 @@ class DelayTest(unittest.TestCase):
             for elapsed, status, _, body in results:
                 self.assertEqual((status, body), (200, FILES["flags/br/br.gif"]))
                 self.assertGreaterEqual(elapsed, 0.045)
-                self.assertLess(elapsed, 0.2 + 0.5)
+                self.assertLess(elapsed, 0.2 + 1.0)
             log = srv.wait_log(lambda es: len(es) >= 40)
             delays = [e["delay_ms"] for e in log]
             self.assertTrue(all(50 <= d <= 200 for d in delays), delays)
@@ -73,7 +73,7 @@ class DelayTest(unittest.TestCase):
             elapsed, status, _, _ = timed_get(srv.port)
             self.assertEqual(status, 200)
             self.assertGreaterEqual(elapsed, 0.145)
-            self.assertLess(elapsed, 1.0)
+            self.assertLess(elapsed, 2.0)
             self.assertEqual(srv.wait_log(lambda es: len(es) == 1)[0]["delay_ms"], 150)
 
     def test_error_rate(self):
@@ -134,7 +134,7 @@ class DelayTest(unittest.TestCase):
             self.assertEqual(max(e["inflight"] for e in log), len(order))
 
     def test_max_inflight(self):
-        with self.server("--delay", "0.5", "--max-inflight", "5") as srv:
+        with self.server("--delay", "1", "--max-inflight", "5") as srv:
             results = []
             lock = threading.Lock()
 
@@ -158,7 +158,7 @@ class DelayTest(unittest.TestCase):
             self.assertEqual((len(ok), len(busy)), (5, 4))
             for elapsed, _, h, _ in busy:
                 self.assertEqual(h["retry-after"], "1")
-                self.assertLess(elapsed, 0.4)
+                self.assertLess(elapsed, 0.6)  # at once, not after the 1 s delay
             log = srv.wait_log(lambda es: len(es) == 9)
             self.assertEqual(sorted(e["status"] for e in log), [200] * 5 + [503] * 4)
             # Once the first five are done, requests are admitted again.

@@ -178,11 +178,11 @@ class FaultTest(unittest.TestCase):
                 body += s.recv(10)
             self.assertEqual(body, GIF[:1])
             t0 = time.monotonic()
-            s.settimeout(3.0)
+            s.settimeout(4.0)
             body += s.recv(10)
             gap = time.monotonic() - t0
             self.assertEqual(body, GIF[:2])
-            self.assertTrue(1.5 < gap < 2.7, gap)
+            self.assertTrue(1.5 < gap < 3.5, gap)
         # The client left mid-body: logged with the two bytes it got.
         e = self.srv.wait_log(lambda es: any(
             x["target"] == "/fault/trickle/flags/br/br.gif" for x in es))

@@ -129,8 +129,8 @@ class HttpTest(unittest.TestCase):
         for req in (b"GARBAGE\r\n\r\n",
                     b"GET /x HTTP/1.1\r\nNo colon here\r\n\r\n",
                     b"GET /x HTTP/9.9\r\n\r\n",
-                    b"GET /a%zz HTTP/1.1\r\nHost: x\r\n\r\n",
-                    b"GET * HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"GET /a%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                    b"GET * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                     b"GET /x HTTP/1.1\r\nContent-Length: zz\r\n\r\n"):
             status, data = self.raw_status(req)
             self.assertEqual(status, 400, req)
