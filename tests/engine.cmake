@@ -14,3 +14,10 @@ gf_integration_test(getflags_core getflags_core.py)
 gf_integration_test(getflags_torture getflags_torture.py)
 set_property(TEST getflags_torture APPEND PROPERTY ENVIRONMENT
              "GETFLAGS_TORTURE=$<TARGET_FILE:getflags_torture>")
+
+# Disk-full faults: a preloaded write() that fails on getflags's temporary files.
+add_library(gf_enospc_shim MODULE integration/enospc_shim.c)
+target_link_libraries(gf_enospc_shim PRIVATE ${CMAKE_DL_LIBS})
+gf_integration_test(getflags_faults getflags_faults.py)
+set_property(TEST getflags_faults APPEND PROPERTY ENVIRONMENT
+             "GF_ENOSPC_SHIM=$<TARGET_FILE:gf_enospc_shim>")

@@ -64,10 +64,13 @@ struct gf_fetch_env {
     size_t npool, pool_cap;
 };
 
+/* What one transfer has received so far. */
 struct gf_body {
     char *data;
     size_t len, cap, limit;
     int too_big;
+    size_t header_bytes; /* all response headers, redirects included */
+    int headers_too_big;
 };
 
 struct gf_fetch {

@@ -17,6 +17,10 @@ struct gf_run_config {
     FILE *verbose;        /* per-code lines as codes end, or NULL */
     FILE *errors;         /* per-code error lines when verbose is NULL, or NULL */
     int progress;         /* draw the progress bar on stderr */
+    /* Called once everything is set up and before the first request, so
+     * a run that cannot start prints nothing but its error. May be NULL. */
+    void (*on_start)(void *arg);
+    void *arg;
 };
 
 struct gf_run_result {

@@ -66,6 +66,7 @@ static void fail_all(struct gf_engine *e, CURLMcode rc)
 struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
+    int events; /* what curl asked us to watch */
     struct gf_engine *engine;
 };
 
@@ -92,15 +93,24 @@ static void on_poll(uv_poll_t *handle, int status, int events)
     struct gf_engine *e = ctx->engine;
     int flags = 0;
     int running;
-    if (status < 0)
-        flags = CURL_CSELECT_ERR;
-    else {
+    if (status < 0) {
+        /* libuv reports POLLERR as an error and stops the poll. Telling
+         * curl CURL_CSELECT_ERR would only yield "select/poll returned
+         * error"; letting it read and write finds the real cause
+         * (ECONNRESET, say). */
+        flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
+    } else {
         if (events & UV_READABLE)
             flags |= CURL_CSELECT_IN;
         if (events & UV_WRITABLE)
             flags |= CURL_CSELECT_OUT;
     }
     CURLMcode rc = curl_multi_socket_action(e->multi, ctx->fd, flags, &running);
+    /* ctx stays valid until its close callback; re-arm a poll libuv
+     * stopped if curl still wants this socket watched. */
+    if (status < 0 && !uv_is_closing((uv_handle_t *)&ctx->poll) &&
+        !uv_is_active((uv_handle_t *)&ctx->poll))
+        uv_poll_start(&ctx->poll, ctx->events, on_poll);
     drain_finished(e);
     if (rc != CURLM_OK)
         fail_all(e, rc);
@@ -177,6 +187,7 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
+    ctx->events = events;
     return uv_poll_start(&ctx->poll, events, on_poll) == 0 ? 0 : -1;
 }
 

@@ -15,6 +15,8 @@
  * sooner by curl's low-speed check (see CURLOPT_LOW_SPEED_LIMIT). */
 #define LOW_SPEED_BYTES 10
 #define LOW_SPEED_SECONDS 30
+/* libcurl 7.88 caps one header line, not their sum. */
+#define HEADERS_MAX (64 * 1024)
 /* Error bodies are read (so the connection can be reused) but not kept. */
 #define ERROR_BODY_MAX (64 * 1024)
 #define RETRY_BASE_S 0.5
@@ -176,6 +178,11 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
 {
     struct gf_fetch *f = userdata;
     size_t n = size * nmemb;
+    f->body.header_bytes += n;
+    if (f->body.header_bytes > HEADERS_MAX) {
+        f->body.headers_too_big = 1;
+        return 0;
+    }
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
         /* A new response (after a redirect or a 1xx) starts afresh. */
         f->reason[0] = '\0';
@@ -354,10 +361,14 @@ static void describe_curl_error(struct gf_fetch *f, CURL *e, CURLcode rc,
         snprintf(out, outsz, "cannot decode the body: %s", safe);
         break;
     case CURLE_WRITE_ERROR:
-        if (body->too_big)
+        if (body->headers_too_big)
+            snprintf(out, outsz, "response headers larger than %d bytes", HEADERS_MAX);
+        else if (body->too_big)
             snprintf(out, outsz, "body larger than %zu bytes", body->limit);
+        else if (body->len > ERROR_BODY_MAX)
+            snprintf(out, outsz, "error body larger than %d bytes", ERROR_BODY_MAX);
         else
-            snprintf(out, outsz, "out of memory or error body too large");
+            snprintf(out, outsz, "out of memory");
         break;
     default:
         snprintf(out, outsz, "%s", safe);

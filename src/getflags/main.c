@@ -45,11 +45,29 @@ static unsigned concurrency_for(const struct gf_options *o, unsigned m)
     return fit;
 }
 
-static int run_once(const struct gf_options *o, unsigned concurrency, int progress,
+struct header_args {
+    const struct gf_options *o;
+    unsigned concurrency;
+};
+
+static void print_header(void *arg)
+{
+    const struct header_args *h = arg;
+    const struct gf_options *o = h->o;
+    if (o->quiet || o->json)
+        return;
+    gf_report_header(stdout, o->server_label, o->base_url, o->codes, o->ncodes, h->concurrency);
+    fflush(stdout);
+}
+
+static int run_once(const struct gf_options *o, unsigned concurrency, int header, int progress,
                     struct gf_run_result *res)
 {
     char err[512];
+    struct header_args h = {o, concurrency};
     struct gf_run_config cfg = {
+        .on_start = header ? print_header : NULL,
+        .arg = &h,
         .opts = o,
         .concurrency = concurrency,
         .verbose = o->verbose ? (o->json ? stderr : stdout) : NULL,
@@ -65,12 +83,8 @@ static int run_once(const struct gf_options *o, unsigned concurrency, int progre
 static int download(const struct gf_options *o)
 {
     unsigned concurrency = concurrency_for(o, o->concurrency);
-    if (!o->quiet && !o->json) {
-        gf_report_header(stdout, o->server_label, o->base_url, o->codes, o->ncodes, concurrency);
-        fflush(stdout);
-    }
     struct gf_run_result res;
-    if (run_once(o, concurrency, 1, &res) != 0)
+    if (run_once(o, concurrency, 1, 1, &res) != 0)
         return GF_EXIT_CANNOT_START;
 
     struct gf_summary sum = gf_run_summary(&res, o, concurrency);
@@ -101,7 +115,7 @@ static int sweep(const struct gf_options *o)
     for (size_t i = 0; i < o->nsweep; i++) {
         unsigned concurrency = concurrency_for(o, o->sweep[i]);
         struct gf_run_result res;
-        if (run_once(o, concurrency, 0, &res) != 0)
+        if (run_once(o, concurrency, 0, 0, &res) != 0)
             return GF_EXIT_CANNOT_START;
         struct gf_summary sum = gf_run_summary(&res, o, concurrency);
         if (gf_sweep_row_from(&rows[n], &sum) == 0)

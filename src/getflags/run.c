@@ -278,6 +278,8 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         .pool_cap = cfg->concurrency,
     };
     r.rng = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
+    if (cfg->on_start)
+        cfg->on_start(cfg->arg);
     r.t0 = uv_hrtime();
     if (cfg->progress && o->ncodes > 0) {
         r.width = terminal_width();

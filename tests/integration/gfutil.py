@@ -118,7 +118,7 @@ class Nginx:
     """Debian's nginx serving a directory (flags_data by default) on an
     ephemeral port, plain or with TLS. .log() returns request paths."""
 
-    def __init__(self, root=None, tls=False):
+    def __init__(self, root=None, tls=False, extra=""):
         self.dir = tempfile.mkdtemp(prefix="gf-nginx-")
         self.port = free_port()
         root = root or DATA
@@ -144,10 +144,10 @@ http {
   uwsgi_temp_path %s; scgi_temp_path %s;
   keepalive_requests 100000;
   types { image/gif gif; application/json json; text/plain txt; }
-  server { listen %s; %s root %s; }
+  server { listen %s; %s root %s; %s }
 }
 """ % (user, self.dir, self.dir, self.dir, self.dir, self.dir, self.dir, self.dir, self.dir,
-                   listen, tls_conf, root))
+                   listen, tls_conf, root, extra))
         self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", self.dir],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.time() + 10

@@ -1,0 +1,347 @@
+"""getflags against every fault a server, a disk or a user can throw:
+the outcome, the message, the exit status and the output directory's
+exact contents, with nothing written outside it."""
+
+import filecmp
+import os
+import resource
+import shutil
+import subprocess
+import time
+
+from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, country_of, expected_name, getflags,
+                    listing, run_tests, scratch)
+
+SERVER = None  # one flagserver for the fault paths, started in main
+
+
+def fault_url(name):
+    return "%s/fault/%s/flags" % (SERVER.base, name)
+
+
+def one(fault, *args, cc="BR"):
+    """Runs getflags for one code against a fault path."""
+    out = scratch()
+    r = getflags("-v", "--retries", "0", *args, "-s", fault_url(fault), cc, outdir=out)
+    return r, listing(out)
+
+
+def assert_error(fault, reason, *args):
+    r, files = one(fault, *args)
+    assert r.rc == 1, (fault, r.rc, r.out, r.err)
+    assert "BR error: " + reason in r.out, (fault, r.out)
+    assert files == [], (fault, files)
+    assert "  1 error." in r.out
+
+
+def test_connection_refused():
+    # A port nobody listens on.
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    out = scratch()
+    r = getflags("-v", "--retries", "0", "-s", "http://127.0.0.1:%d/flags" % port, "BR",
+                 outdir=out)
+    assert r.rc == 1 and "BR error: connection refused" in r.out, r.out
+    assert listing(out) == []
+
+
+def test_closed_without_answer():
+    assert_error("refuse", "the server closed the connection without answering")
+
+
+def test_reset_mid_body():
+    assert_error("reset", "connection reset by the server")
+
+
+def test_body_shorter_than_content_length():
+    assert_error("short", "body shorter than its Content-Length")
+
+
+def test_bad_chunked_encoding():
+    assert_error("badchunk", "receive failed: Illegal or missing hexadecimal sequence")
+
+
+def test_redirect_loop_stops_after_5():
+    assert_error("loop", "too many redirects (more than 5)")
+    log = [e["path"] for e in SERVER.log() if e["path"].startswith("/fault/loop/")]
+    assert len(log) >= 6
+
+
+def test_redirect_to_other_protocols_refused():
+    assert_error("redirect-file", 'refused redirect to a non-HTTP(S) URL: Protocol "file"')
+    assert_error("redirect-ftp", 'refused redirect to a non-HTTP(S) URL: Protocol "ftp"')
+
+
+def test_redirect_to_http_followed():
+    r, files = one("redirect-ok")
+    assert r.rc == 0 and files == ["Brazil.gif"], (r.out, files)
+
+
+def test_http_errors_are_errors_and_never_saved():
+    assert_error("418", "HTTP error 418 - I'm a teapot")
+    assert_error("500", "HTTP error 500 - Internal Server Error")
+
+
+def test_html_instead_of_json():
+    assert_error("html", "bad metadata: not valid JSON")
+
+
+def test_html_instead_of_an_image_is_never_saved():
+    root = scratch()
+    shutil.copytree(os.path.join(DATA, "flags", "br"), os.path.join(root, "flags", "br"))
+    with open(os.path.join(root, "flags", "br", "br.gif"), "w") as f:
+        f.write("<html><body>Service temporarily unavailable</body></html>\n")
+    out = scratch()
+    with FlagServer("--quiet", directory=root) as fs:
+        r = getflags("-v", "-s", fs.url, "BR", outdir=out)
+    assert r.rc == 1 and "BR error: not a GIF image" in r.out, r.out
+    assert listing(out) == []
+
+
+def test_huge_headers_stopped():
+    assert_error("hugeheaders", "response headers larger than 65536 bytes")
+
+
+def test_endless_body_stopped_by_metadata_cap():
+    assert_error("endless", "body larger than 65536 bytes")
+
+
+def test_image_cap_max_size():
+    r, files = one("gzip", "--max-size", "100")  # every flag is larger than 100 bytes
+    assert r.rc == 1 and "BR error: body larger than 100 bytes" in r.out, r.out
+    assert files == []
+
+
+def test_gzip_bombs_stopped_on_decoded_bytes():
+    for fault in ("gzipbomb", "gzipbomb-te"):
+        out = scratch()
+        cmd = ["/usr/bin/time", "-f", "%M", GETFLAGS, "-v", "--retries", "0", "-s",
+               fault_url(fault), "-o", out, "BR"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 1, (fault, p.stdout, p.stderr)
+        assert "BR error: body larger than 65536 bytes" in p.stdout, (fault, p.stdout)
+        peak_kib = int(p.stderr.strip().splitlines()[-1])
+        assert peak_kib < 40 * 1024, (fault, peak_kib)  # ~50 MiB if it were inflated
+        assert listing(out) == []
+
+
+def test_compressed_answer_decoded_before_saving():
+    r, files = one("gzip")
+    assert r.rc == 0 and files == ["Brazil.gif"], r.out
+    out = r.outdir
+    assert filecmp.cmp(os.path.join(out, "Brazil.gif"), os.path.join(DATA, "flags/br/br.gif"),
+                       shallow=False)
+
+
+def test_undecodable_body_is_an_error():
+    assert_error("badgzip", "cannot decode the body")
+
+
+def test_silence_and_trickle_stopped_by_timeout_others_go_on():
+    # nginx serves every code but sends BR (and FR) to a misbehaving path.
+    extra = ("location = /flags/br/metadata.json { return 302 %s/fault/silence/flags/br/"
+             "metadata.json; } location = /flags/fr/metadata.json { return 302 "
+             "%s/fault/trickle/flags/fr/metadata.json; }" % (SERVER.base, SERVER.base))
+    out = scratch()
+    with Nginx(extra=extra) as ng:
+        t0 = time.time()
+        r = getflags("-v", "--retries", "0", "--timeout", "1", "-m", "4", "-s", ng.url, "BR",
+                     "FR", "CN", "IN", "US", "JP", outdir=out)
+        took = time.time() - t0
+    assert r.rc == 1, r.out
+    assert "BR error: timeout after 1 s" in r.out, r.out
+    assert "FR error: timeout after 1 s" in r.out, r.out
+    assert "  4 flags downloaded." in r.out, r.out
+    assert len(listing(out)) == 4
+    assert took < 5, took
+
+
+def test_429_and_503_retried_with_retry_after_then_saved():
+    for fault in ("429", "503"):
+        out = scratch()
+        t0 = time.time()
+        r = getflags("-v", "-s", fault_url(fault), "CN", outdir=out)
+        took = time.time() - t0
+        assert r.rc == 0, (fault, r.out, r.err)
+        assert "CN retry 1/2 in 1.0 s: HTTP error %s" % fault in r.out, r.out
+        assert "CN OK" in r.out
+        assert listing(out) == ["China.gif"]
+        assert 1.9 < took < 5, took  # Retry-After: 1, once for each request
+
+
+def test_no_retry_for_other_4xx():
+    r, files = one("418", "--retries", "3")
+    assert "retry" not in r.out, r.out
+
+
+def test_retries_used_up():
+    r, files = one("500", "--retries", "1")
+    assert "BR retry 1/1" in r.out and "BR error: HTTP error 500" in r.out, r.out
+
+
+def hostile_tree():
+    root = scratch()
+    flags = os.path.join(root, "flags")
+    gif = open(os.path.join(DATA, "flags", "br", "br.gif"), "rb").read()
+    bodies = {
+        "ba": b"",
+        "bb": b"[" * 1001 + b"]" * 1001,
+        "bc": b'{"1":1,',
+        "bd": b'{"country": "Peru"} trailing',
+        "be": b'{"country": null}',
+        "bf": b'{"country": ["x"]}',
+        "bg": b'{"country": "."}',
+        "bh": ('{"country": "%s"}' % ("\u00e9" * 300)).encode(),
+        "bi": b'{"country": "a\\u0000b"}',
+        "bj": b'{"country": "\xff\xfe"}',
+        "bk": b'{"country": "\\ud800"}',
+        "bl": b'{"country": "\xed\xa0\x80"}',
+        "bm": b'{"country": "tab\\there\\u0085c1"}',
+    }
+    for cc, body in bodies.items():
+        os.makedirs(os.path.join(flags, cc))
+        with open(os.path.join(flags, cc, "metadata.json"), "wb") as f:
+            f.write(body)
+        with open(os.path.join(flags, cc, cc + ".gif"), "wb") as f:
+            f.write(gif)
+    return root
+
+
+def test_hostile_metadata_outcomes():
+    data = hostile_tree()
+    parent = scratch()
+    out = os.path.join(parent, "out")
+    with FlagServer("--quiet", directory=data) as fs:
+        r = getflags("--json", "-s", fs.url, "-m", "4", "B", outdir=out)
+        images = [e["path"] for e in fs.log() if e["path"].endswith(".gif")]
+    s = r.json()
+    items = {i["cc"]: i for i in s["items"]}
+    for cc in ("BA", "BB", "BC", "BD", "BE", "BF", "BI", "BJ", "BK", "BL"):
+        assert items[cc]["status"] == "error", (cc, items[cc])
+        assert items[cc]["error"].startswith("bad metadata: "), (cc, items[cc])
+        assert "/flags/%s/%s.gif" % (cc.lower(), cc.lower()) not in images, cc
+    assert items["BG"]["file"] == "_.gif"
+    long = items["BH"]["file"]
+    assert len(long.encode()) <= 200 and long.endswith(".gif") and long.startswith("\u00e9")
+    long.encode("utf-8")  # valid UTF-8
+    assert items["BM"]["file"] == "tab_here_c1.gif", items["BM"]
+    assert listing(parent) == ["out"] + ["out/" + n for n in sorted(os.listdir(out))]
+    assert sorted(os.listdir(out)) == sorted(["_.gif", long, "tab_here_c1.gif"])
+    assert r.rc == 1
+
+
+def test_disk_full_fails_each_save_and_keeps_earlier_files():
+    out = scratch()
+    with FlagServer("--quiet") as fs:
+        r = getflags("-s", fs.url, "BR", "CN", outdir=out)
+        assert r.rc == 0
+        before = {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)}
+        env = dict(os.environ, LD_PRELOAD=os.environ["GF_ENOSPC_SHIM"])
+        r = getflags("-v", "-s", fs.url, "BR", "CN", "FR", outdir=out, env=env)
+    assert r.rc == 1, r.out
+    for cc, name in (("BR", "Brazil.gif"), ("CN", "China.gif"), ("FR", "France.gif")):
+        assert "%s error: cannot save %s: write failed: no space left on device" % (cc, name) \
+            in r.out, r.out
+    assert sorted(os.listdir(out)) == sorted(before), os.listdir(out)
+    for n, data in before.items():
+        assert open(os.path.join(out, n), "rb").read() == data
+
+
+def test_file_size_limit_fails_large_saves_only():
+    out = scratch()
+    limit = 300
+    sizes = {cc: os.path.getsize(os.path.join(DATA, "flags", cc, cc + ".gif"))
+             for cc in ("br", "cn", "us", "gb", "de", "fr", "in", "jp")}
+    big = {cc for cc, n in sizes.items() if n > limit}
+    small = set(sizes) - big
+    assert big and small, sizes
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    with FlagServer("--quiet") as fs:
+        p = subprocess.run([GETFLAGS, "-v", "-s", fs.url, "-o", out] + sorted(sizes),
+                           capture_output=True, text=True, preexec_fn=cap, timeout=60)
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    for cc in big:
+        assert "%s error: cannot save" % cc.upper() in p.stdout, (cc, p.stdout)
+    names = sorted(os.listdir(out))
+    assert names == sorted(expected_name(country_of(cc)) for cc in small), names
+
+
+def test_symlink_at_target_never_followed():
+    out = scratch()
+    victim = os.path.join(scratch(), "victim")
+    with open(victim, "w") as f:
+        f.write("precious")
+    os.symlink(victim, os.path.join(out, "Brazil.gif"))
+    with FlagServer("--quiet") as fs:
+        r = getflags("-s", fs.url, "BR", outdir=out)
+    assert r.rc == 0
+    assert open(victim).read() == "precious"
+    assert not os.path.islink(os.path.join(out, "Brazil.gif"))
+
+
+def test_directory_at_target_is_an_error_for_that_code():
+    out = scratch()
+    os.mkdir(os.path.join(out, "Brazil.gif"))
+    with FlagServer("--quiet") as fs:
+        r = getflags("-v", "-s", fs.url, "BR", "CN", outdir=out)
+    assert r.rc == 1 and "BR error: cannot save Brazil.gif: rename failed" in r.out, r.out
+    assert sorted(os.listdir(out)) == ["Brazil.gif", "China.gif"]
+    assert os.path.isdir(os.path.join(out, "Brazil.gif"))
+
+
+def test_unwritable_output_dir_exits_3():
+    out = scratch()
+    os.chmod(out, 0o555)
+    pre = None
+    if os.geteuid() == 0:
+        def pre():
+            os.setgid(65534)
+            os.setgroups([])
+            os.setuid(65534)
+    p = subprocess.run([GETFLAGS, "-s", "http://127.0.0.1:9/flags", "-o", out, "BR"],
+                       capture_output=True, text=True, preexec_fn=pre, timeout=30)
+    assert p.returncode == 3, (p.returncode, p.stderr)
+    assert "cannot write to the output directory" in p.stderr, p.stderr
+    assert p.stderr.count("\n") == 1 and p.stdout == ""
+
+
+def test_stdout_closed_does_not_kill_the_run():
+    out = scratch()
+    with FlagServer("--quiet") as fs:
+        p = subprocess.Popen([GETFLAGS, "-v", "-a", "-m", "10", "-s", fs.url, "-o", out],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p.stdout.read(1)
+        p.stdout.close()
+        p.wait(60)
+    assert p.returncode == 0, (p.returncode, p.stderr.read())
+    assert len(os.listdir(out)) == 194
+
+
+def test_open_file_limit_clamps_m_with_a_message():
+    out = scratch()
+
+    def few_files():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
+
+    with FlagServer("--quiet") as fs:
+        p = subprocess.run([GETFLAGS, "-a", "-m", "500", "-s", fs.url, "-o", out],
+                           capture_output=True, text=True, preexec_fn=few_files, timeout=60)
+    assert p.returncode == 0, (p.returncode, p.stderr)
+    assert "getflags: -m 194 needs about 452 open files but the limit is 200; using 68" \
+        in p.stderr, p.stderr
+    assert "68 concurrent connections will be used." in p.stdout
+    assert len(os.listdir(out)) == 194
+
+
+if __name__ == "__main__":
+    SERVER = FlagServer()
+    try:
+        run_tests(dict(globals()))
+    finally:
+        SERVER.stop()
