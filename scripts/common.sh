@@ -9,7 +9,7 @@ GF_BUILD_PACKAGES=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-
     libcjson-dev libhttp-parser-dev zlib1g-dev)
 # Extra packages the test suite needs.
 GF_TEST_PACKAGES=(libcmocka-dev python3 nginx-light openssl curl valgrind clang
-    libclang-rt-14-dev strace groff-base dpkg-dev file)
+    libclang-rt-14-dev strace groff-base dpkg-dev file cppcheck)
 
 # gf_install PKG...: apt-get installs the packages that are not installed yet.
 gf_install() {

@@ -21,3 +21,12 @@ target_link_libraries(gf_enospc_shim PRIVATE ${CMAKE_DL_LIBS})
 gf_integration_test(getflags_faults getflags_faults.py)
 set_property(TEST getflags_faults APPEND PROPERTY ENVIRONMENT
              "GF_ENOSPC_SHIM=$<TARGET_FILE:gf_enospc_shim>")
+
+# The end-to-end runs again, each getflags under valgrind's memcheck: no
+# error, no definite or indirect leak, no descriptor left open at exit.
+find_program(VALGRIND_EXECUTABLE valgrind)
+if(VALGRIND_EXECUTABLE AND NOT GETFLAGS_SANITIZE)
+  gf_integration_test(getflags_core_valgrind getflags_core.py)
+  set_property(TEST getflags_core_valgrind APPEND PROPERTY ENVIRONMENT "GF_VALGRIND=1")
+  set_property(TEST getflags_core_valgrind APPEND PROPERTY LABELS valgrind)
+endif()

@@ -194,13 +194,41 @@ class Result:
         return json.loads(self.out)
 
 
+VALGRIND = os.environ.get("GF_VALGRIND") == "1"
+
+
+def check_valgrind_log(path, cmd):
+    """Fails unless valgrind saw no error, no definite or indirect leak,
+    and only stdin, stdout and stderr open at exit."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    os.unlink(path)
+    assert "ERROR SUMMARY: 0 errors" in log, "valgrind errors in %r:\n%s" % (cmd, log[-4000:])
+    assert "FILE DESCRIPTORS:" in log, log[-2000:]
+    # valgrind lists its own --log-file as inherited; nothing else may be open.
+    leaked = [(fd, what) for fd, what in re.findall(r"Open file descriptor (\d+): (.*)", log)
+              if int(fd) > 2 and what.strip() != path]
+    assert not leaked, "descriptors left open by %r: %r" % (cmd, leaked)
+
+
 def getflags(*args, outdir=None, timeout=60, env=None):
-    """Runs getflags with args; -o outdir is added unless args has one."""
+    """Runs getflags with args; -o outdir is added unless args has one.
+    With GF_VALGRIND=1 every run goes through valgrind's memcheck."""
     cmd = [GETFLAGS] + list(args)
     if outdir is not None:
         cmd += ["-o", outdir]
+    vlog = None
+    if VALGRIND:
+        fd, vlog = tempfile.mkstemp(prefix="gf-vg-", suffix=".log")
+        os.close(fd)
+        cmd = ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+               "--show-leak-kinds=definite,indirect", "--track-fds=yes",
+               "--log-file=" + vlog] + cmd
+        timeout *= 10
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
                           errors="replace")
+    if vlog:
+        check_valgrind_log(vlog, cmd)
     return Result(proc, outdir)
 
 
