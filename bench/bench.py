@@ -70,6 +70,7 @@ class Harness:
 
     def __init__(self):
         self.procs = []
+        self.servers = []  # long-running children, for CpuMeter
         self.tmp = Path(tempfile.mkdtemp(prefix="getflags-bench-"))
 
     def spawn(self, argv, **kw):
@@ -93,6 +94,8 @@ class Harness:
                 p.wait()
         if p in self.procs:
             self.procs.remove(p)
+        if p in self.servers:
+            self.servers.remove(p)
 
     def wait_rusage(self, p, timeout):
         """Blocks until p exits; returns (exit status, rusage). Kills its
@@ -215,6 +218,7 @@ http {{
                     break
                 if http_status(base + "/flags/br/metadata.json", 0.5) == 200:
                     self.port = port
+                    self.h.servers.append(self.proc)
                     self.check(base)
                     log(f"nginx serving {FLAGS_DATA} on {base} (pid {self.proc.pid})")
                     return base + "/flags"
@@ -348,12 +352,80 @@ def summary(xs):
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_tree_cpu_s(pid):
+    """CPU seconds of a live process and its live descendants (nginx's
+    master and worker)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / TICK
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(x) for x in f.read().split()]
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+class CpuMeter:
+    """How busy the machine was with work that is not the benchmark's: the
+    whole machine's busy CPU (/proc/stat) minus this process, its reaped
+    children (the clients, hyperfine, GNU time) and the live servers."""
+
+    def __init__(self, h):
+        self.h = h
+
+    def snap(self):
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        busy = (v[0] + v[1] + v[2] + v[5] + v[6]) / TICK
+        steal = (v[7] if len(v) > 7 else 0) / TICK
+        t = os.times()
+        ours = t.user + t.system + t.children_user + t.children_system
+        for p in self.h.servers:
+            ours += _proc_tree_cpu_s(p.pid)
+        return time.monotonic(), busy, steal, ours
+
+    @staticmethod
+    def foreign(a, b):
+        wall = b[0] - a[0]
+        if wall <= 0:
+            return {"foreign_cores": None, "steal_cores": None}
+        return {"foreign_cores": max(0.0, ((b[1] - a[1]) - (b[3] - a[3])) / wall),
+                "steal_cores": (b[2] - a[2]) / wall}
+
+
 class Runner:
     def __init__(self, h, args):
         self.h = h
         self.args = args
         self.out = h.tmp / "out"
         self.seq = 0
+
+    def wait_quiet(self):
+        """With --wait-quiet S: waits (at most S seconds) until other work
+        on the machine stays under 0.15 cores for one second."""
+        limit = self.args.wait_quiet
+        if limit <= 0:
+            return None
+        meter = CpuMeter(self.h)
+        start = time.monotonic()
+        while True:
+            a = meter.snap()
+            time.sleep(1.0)
+            fc = meter.foreign(a, meter.snap())["foreign_cores"]
+            waited = time.monotonic() - start
+            if fc is not None and fc < 0.15:
+                return waited
+            if waited >= limit:
+                log(f"  machine still busy ({fc:.2f} cores of other work) after {waited:.0f} s; "
+                    "measuring anyway")
+                return waited
 
     def hyperfine_round(self, subjects, timeout):
         """One wall/CPU sample of each subject, in the order given."""
@@ -509,12 +581,16 @@ def measure_alternating(runner, subjects, rounds, timeout, expect):
     (wall, CPU), then GNU time over all subjects (RSS), same order."""
     raw = {s["name"]: {"wall": [], "time": []} for s in subjects}
     raw["_loadavg_1min_per_round"] = []
+    raw["_other_work_per_round"] = []
     problems = []
+    meter = CpuMeter(runner.h)
     for r in range(rounds + 1):
         warm = r == 0
         log(f"  round {r}/{rounds}" + (" (warm-up)" if warm else ""))
         if not warm:
+            runner.wait_quiet()
             raw["_loadavg_1min_per_round"].append(float(open("/proc/loadavg").read().split()[0]))
+        before = meter.snap()
         hf = runner.hyperfine_round(subjects, timeout)
         for s in subjects:
             smp = hf[s["name"]]
@@ -533,6 +609,8 @@ def measure_alternating(runner, subjects, rounds, timeout, expect):
                                 f"{want_files} (round {r})")
             if not warm:
                 raw[s["name"]]["time"].append(smp)
+        if not warm:
+            raw["_other_work_per_round"].append(meter.foreign(before, meter.snap()))
     stats = {}
     for name, d in raw.items():
         if name.startswith("_"):
@@ -546,6 +624,14 @@ def measure_alternating(runner, subjects, rounds, timeout, expect):
             "wall_s_gnu_time": summary([x["wall_s"] for x in d["time"]]),
         }
     return raw, stats, problems
+
+
+def other_work(per_round):
+    """Median and max over rounds of the cores busy with other work."""
+    return {
+        "foreign_cores": summary([x["foreign_cores"] for x in per_round]),
+        "steal_cores": summary([x["steal_cores"] for x in per_round]),
+    }
 
 
 def validate_getflags(runner, argv, want, timeout):
@@ -620,6 +706,7 @@ def bench_local(h, runner, getflags, base, name, gf_args, meta_codes, want, roun
         "samples": raw,
         "stats": stats,
         "ratios": ratios,
+        "other_work": other_work(raw["_other_work_per_round"]),
         "target": t,
         "met": met,
         "problems": problems,
@@ -705,6 +792,7 @@ def bench_growth(h, runner, getflags, base, rounds):
         "rss_max_over_min_codes": flat_rss,
         "rss_mib_by_m": rss_by_m,
         "cpu_fit_over_codes": fit,
+        "other_work": other_work(raw["_other_work_per_round"]),
         "target": t,
         "met": {
             "cpu_per_request_flat": flat_cpu <= t["flat_ratio_max"],
@@ -728,6 +816,10 @@ def bench_delay(h, runner, getflags, flagserver, seed, rounds):
         warm = r == 0
         log(f"  run {r}/{rounds}" + (" (warm-up)" if warm else ""))
         logfile = h.tmp / f"b3-flagserver-{r}.log"
+        if not warm:
+            runner.wait_quiet()
+        meter = CpuMeter(h)
+        before = meter.snap()
         fs = FlagServer(h, flagserver, fs_args, logfile)
         base = fs.start()
         argv = [str(getflags), "-e", "-m", "1000", "-s", base, "--json", "-q", "-o", str(out)]
@@ -737,6 +829,7 @@ def bench_delay(h, runner, getflags, flagserver, seed, rounds):
         finally:
             time.sleep(0.1)  # let the last access-log line reach the file
             fs.stop()
+        other = meter.foreign(before, meter.snap())
         js = getflags_json(smp.pop("stdout"))
         smp["json"] = js
         try:
@@ -768,6 +861,7 @@ def bench_delay(h, runner, getflags, flagserver, seed, rounds):
             smp["ratio_wall"] = smp["wall_s"] / ideal
         smp["warmup"] = warm
         smp["loadavg_1min"] = float(open("/proc/loadavg").read().split()[0])
+        smp["other_work"] = other
         samples.append(smp)
     meas = [s for s in samples if not s["warmup"]]
     errors = [((s.get("json") or {}).get("counts") or {}).get("error") for s in meas]
@@ -793,6 +887,7 @@ def bench_delay(h, runner, getflags, flagserver, seed, rounds):
     }
     return {
         "workload": "B3",
+        "other_work": other_work([s["other_work"] for s in meas]),
         "seed": seed,
         "flagserver_args": fs_args,
         "command": cmd,
@@ -1010,6 +1105,14 @@ def markdown(doc):
         doc["table"],
         "",
     ]
+    noise = []
+    for w, r in doc["results"].items():
+        fc = (r.get("other_work") or {}).get("foreign_cores")
+        if fc:
+            noise.append(f"{w} {fc['median']:.2f} (max {fc['max']:.2f})")
+    if noise:
+        lines += ["Other work on the machine while measuring, in busy cores out of "
+                  f"{m['nproc']} (median over rounds): " + ", ".join(noise) + ".", ""]
     problems = [(w, p) for w, r in doc["results"].items() for p in r.get("problems", [])]
     if problems:
         lines.append("Problems seen:")
@@ -1041,6 +1144,9 @@ def main():
     ap.add_argument("--results", default=str(BENCH / "results"), help="where to save")
     ap.add_argument("--no-save", action="store_true", help="print only, save nothing")
     ap.add_argument("--tools", default="curl,wget2,aria2c", help="peer tools for B1")
+    ap.add_argument("--wait-quiet", type=float, default=0, metavar="S",
+                    help="before each measured round, wait up to S seconds for other work "
+                         "on the machine to stop (default 0: don't wait)")
     args = ap.parse_args()
     if args.quick:
         args.runs = 3
@@ -1122,6 +1228,7 @@ def main():
         "runs": args.runs,
         "quick": args.quick,
         "only": only,
+        "wait_quiet_s": args.wait_quiet,
         "machine": desc,
         "method": {
             "wall": "hyperfine -N --runs 1 per round, subjects alternated in every round",
