@@ -59,8 +59,8 @@ struct gf_fetch_env {
     /* A number in [0, 1) for retry jitter. */
     double (*random)(void *arg);
     void *arg;
-    /* Easy handles kept for reuse; at most pool_cap of them. */
-    CURL **pool;
+    /* Transfers kept for reuse; at most pool_cap of them. */
+    struct gf_transfer **pool;
     size_t npool, pool_cap;
 };
 
@@ -73,25 +73,35 @@ struct gf_body {
     int headers_too_big;
 };
 
+/* One HTTP request in flight: an easy handle and what it has received.
+ * Only as many exist as permits are held, so what is per request lives
+ * here and not in the per-code state, which exists for every code. */
+struct gf_transfer {
+    CURL *easy;
+    struct gf_fetch *fetch; /* the code it works for */
+    struct gf_body body;
+    long retry_after_s; /* from the last answer, -1 when absent */
+    char reason[96];    /* status phrase of the last answer */
+    char errbuf[CURL_ERROR_SIZE];
+    size_t url_cap;
+    char url[];
+};
+
 struct gf_fetch {
     const struct gf_fetch_env *env;
     struct gf_item *item;
     enum gf_fetch_state state;
     struct gf_sem_waiter waiter;
-    CURL *easy;       /* set while a transfer runs */
-    int is_image;     /* the request in flight or waiting is the image */
-    unsigned attempt; /* retries used for the current request */
-    double queued_at; /* when the current request started waiting */
-    struct gf_body body;
-    char *country; /* from metadata, owned */
-    char *image;   /* image bytes being saved, owned */
+    struct gf_transfer *xfer; /* set while a request runs */
+    int is_image;             /* the request in flight or waiting is the image */
+    unsigned attempt;         /* retries used for the current request */
+    long retry_after_s;       /* from the last answer, -1 when absent */
+    double queued_at;         /* when the current request started waiting */
+    char *country;            /* from metadata, owned */
+    char *image;              /* image bytes being saved, owned */
     size_t image_len;
     struct gf_save save;
     uv_timer_t *retry_timer; /* created on first retry, closed by gf_fetch_close */
-    long retry_after_s;      /* from the last answer, -1 when absent */
-    char reason[96];         /* status phrase of the last answer */
-    char errbuf[CURL_ERROR_SIZE];
-    char url[2048];
 };
 
 /* Prepares f for item->cc. Does not start anything. */
@@ -115,7 +125,7 @@ void gf_fetch_cancel(struct gf_fetch *f);
  * its close callback, so the loop must run afterwards. */
 void gf_fetch_close(struct gf_fetch *f);
 
-/* Frees the easy handles in env's pool. */
+/* Frees the transfers in env's pool. */
 void gf_fetch_env_drain_pool(struct gf_fetch_env *env);
 
 #endif

@@ -19,6 +19,9 @@
 #define HEADERS_MAX (64 * 1024)
 /* Error bodies are read (so the connection can be reused) but not kept. */
 #define ERROR_BODY_MAX (64 * 1024)
+/* Flags and metadata are small: a smaller receive buffer than curl's 16 KiB
+ * default saves memory per transfer in flight (see CURLOPT_BUFFERSIZE). */
+#define RECV_BUFFER (4 * 1024)
 #define RETRY_BASE_S 0.5
 #define RETRY_MAX_S 10.0
 #define RETRY_AFTER_CAP_S 30
@@ -78,33 +81,50 @@ static void finish(struct gf_fetch *f, enum gf_status status)
     f->env->on_done(f->env->arg, f);
 }
 
-/* ---- easy handles ---------------------------------------------------- */
+/* ---- transfers -------------------------------------------------------- */
 
-static CURL *easy_get(struct gf_fetch *f)
+static struct gf_transfer *xfer_get(struct gf_fetch *f)
 {
     struct gf_fetch_env *env = (struct gf_fetch_env *)f->env;
     if (env->npool > 0)
         return env->pool[--env->npool];
-    return curl_easy_init();
+    /* Room for "<base>/<cc>/metadata.json". */
+    size_t url_cap = strlen(env->base_url) + 32;
+    struct gf_transfer *x = gf_calloc(1, sizeof *x + url_cap);
+    if (!x)
+        return NULL;
+    x->url_cap = url_cap;
+    x->easy = curl_easy_init();
+    if (!x->easy) {
+        gf_free(x);
+        return NULL;
+    }
+    return x;
 }
 
-/* Handles go back to the pool reset, so no option leaks between requests;
- * connections live in the multi handle, not in the easy handle. */
-static void easy_put(struct gf_fetch *f, CURL *easy)
+/* Easy handles go back to the pool reset, so no option leaks between
+ * requests; connections live in the multi handle, not the easy handle. */
+static void xfer_put(struct gf_fetch *f, struct gf_transfer *x)
 {
     struct gf_fetch_env *env = (struct gf_fetch_env *)f->env;
+    gf_free(x->body.data);
+    x->body.data = NULL;
     if (env->npool < env->pool_cap) {
-        curl_easy_reset(easy);
-        env->pool[env->npool++] = easy;
+        curl_easy_reset(x->easy);
+        env->pool[env->npool++] = x;
     } else {
-        curl_easy_cleanup(easy);
+        curl_easy_cleanup(x->easy);
+        gf_free(x);
     }
 }
 
 void gf_fetch_env_drain_pool(struct gf_fetch_env *env)
 {
-    while (env->npool > 0)
-        curl_easy_cleanup(env->pool[--env->npool]);
+    while (env->npool > 0) {
+        struct gf_transfer *x = env->pool[--env->npool];
+        curl_easy_cleanup(x->easy);
+        gf_free(x);
+    }
 }
 
 /* ---- curl callbacks -------------------------------------------------- */
@@ -118,13 +138,13 @@ static int is_success(long status)
  * runs), so a compression bomb stops at the cap, not at the wire size. */
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    struct gf_fetch *f = userdata;
-    struct gf_body *b = &f->body;
+    struct gf_transfer *x = userdata;
+    struct gf_body *b = &x->body;
     size_t n = size * nmemb;
     long status = 0;
-    curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 
-    f->item->bytes += n;
+    x->fetch->item->bytes += n;
     if (!is_success(status)) {
         /* Read and drop error bodies so the connection can be reused. */
         b->len += n;
@@ -152,7 +172,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-static void copy_reason(struct gf_fetch *f, const char *line, size_t n)
+static void copy_reason(struct gf_transfer *x, const char *line, size_t n)
 {
     /* "HTTP/1.1 418 I'm a teapot\r\n": skip version and code. */
     size_t i = 0;
@@ -168,26 +188,26 @@ static void copy_reason(struct gf_fetch *f, const char *line, size_t n)
     while (end > i && (line[end - 1] == '\r' || line[end - 1] == '\n' || line[end - 1] == ' '))
         end--;
     size_t len = end - i;
-    if (len >= sizeof f->reason)
-        len = sizeof f->reason - 1;
-    memcpy(f->reason, line + i, len);
-    f->reason[len] = '\0';
+    if (len >= sizeof x->reason)
+        len = sizeof x->reason - 1;
+    memcpy(x->reason, line + i, len);
+    x->reason[len] = '\0';
 }
 
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
 {
-    struct gf_fetch *f = userdata;
+    struct gf_transfer *x = userdata;
     size_t n = size * nmemb;
-    f->body.header_bytes += n;
-    if (f->body.header_bytes > HEADERS_MAX) {
-        f->body.headers_too_big = 1;
+    x->body.header_bytes += n;
+    if (x->body.header_bytes > HEADERS_MAX) {
+        x->body.headers_too_big = 1;
         return 0;
     }
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
         /* A new response (after a redirect or a 1xx) starts afresh. */
-        f->reason[0] = '\0';
-        f->retry_after_s = -1;
-        copy_reason(f, line, n);
+        x->reason[0] = '\0';
+        x->retry_after_s = -1;
+        copy_reason(x, line, n);
     } else if (n > 12 && strncasecmp(line, "Retry-After:", 12) == 0) {
         char tmp[64];
         size_t len = n - 12 < sizeof tmp - 1 ? n - 12 : sizeof tmp - 1;
@@ -197,7 +217,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
         long v = strtol(tmp, &end, 10);
         /* Only the delta-seconds form; an HTTP-date falls back to backoff. */
         if (end != tmp && v >= 0)
-            f->retry_after_s = v;
+            x->retry_after_s = v;
     }
     return n;
 }
@@ -215,16 +235,15 @@ static void request(struct gf_fetch *f, int is_image)
     gf_sem_acquire(f->env->sem, &f->waiter, is_image ? GF_SEM_HIGH : GF_SEM_LOW, on_permit);
 }
 
-static int setup_easy(struct gf_fetch *f, CURL *e)
+static int setup_easy(struct gf_fetch *f, struct gf_transfer *x)
 {
     const struct gf_fetch_env *env = f->env;
     const char *cc = f->item->cc;
+    CURL *e = x->easy;
     char lc[3] = {(char)(cc[0] | 0x20), (char)(cc[1] | 0x20), '\0'};
-    int n = snprintf(f->url, sizeof f->url, "%s/%s/%s", env->base_url, lc,
-                     f->is_image ? "" : "metadata.json");
-    if (f->is_image && n > 0 && (size_t)n < sizeof f->url)
-        n = snprintf(f->url + n, sizeof f->url - (size_t)n, "%s.gif", lc);
-    if (n < 0 || (size_t)n >= sizeof f->url)
+    int n = f->is_image ? snprintf(x->url, x->url_cap, "%s/%s/%s.gif", env->base_url, lc, lc)
+                        : snprintf(x->url, x->url_cap, "%s/%s/metadata.json", env->base_url, lc);
+    if (n < 0 || (size_t)n >= x->url_cap)
         return -1;
 
     CURLcode rc = CURLE_OK;
@@ -233,13 +252,13 @@ static int setup_easy(struct gf_fetch *f, CURL *e)
         if (rc == CURLE_OK)                                                                        \
             rc = curl_easy_setopt(e, opt, val);                                                    \
     } while (0)
-    SET(CURLOPT_URL, f->url);
+    SET(CURLOPT_URL, &x->url[0]);
     SET(CURLOPT_PRIVATE, f);
     SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, f);
+    SET(CURLOPT_WRITEDATA, x);
     SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, f);
-    SET(CURLOPT_ERRORBUFFER, f->errbuf);
+    SET(CURLOPT_HEADERDATA, x);
+    SET(CURLOPT_ERRORBUFFER, x->errbuf);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_TIMEOUT_MS, (long)env->timeout_ms);
     SET(CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_BYTES);
@@ -250,6 +269,7 @@ static int setup_easy(struct gf_fetch *f, CURL *e)
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_ACCEPT_ENCODING, "");
     SET(CURLOPT_USERAGENT, "getflags/" GF_VERSION);
+    SET(CURLOPT_BUFFERSIZE, (long)RECV_BUFFER);
     SET(CURLOPT_SHARE, env->share);
     if (env->cacert) {
         /* An extra bundle: OpenSSL loads CAINFO and CAPATH together, so the
@@ -269,24 +289,28 @@ static void on_permit(struct gf_sem_waiter *w)
     ph->sem_wait = now_s(f) - f->queued_at;
     set_state(f, f->is_image ? GF_FETCH_IMAGE : GF_FETCH_META);
 
-    f->body = (struct gf_body){.limit = f->is_image ? (size_t)f->env->max_size : GF_METADATA_MAX};
-    f->reason[0] = '\0';
-    f->errbuf[0] = '\0';
-    f->retry_after_s = -1;
-    f->easy = easy_get(f);
-    if (!f->easy || setup_easy(f, f->easy) != 0 ||
-        gf_engine_start(f->env->engine, f->easy, f->env->timeout_ms) != 0) {
-        if (f->easy)
-            easy_put(f, f->easy);
-        f->easy = NULL;
-        set_error(f, "cannot start the request: %s", gf_strerror(GF_ECURL));
+    struct gf_transfer *x = xfer_get(f);
+    if (x) {
+        x->fetch = f;
+        x->body =
+            (struct gf_body){.limit = f->is_image ? (size_t)f->env->max_size : GF_METADATA_MAX};
+        x->reason[0] = '\0';
+        x->errbuf[0] = '\0';
+        x->retry_after_s = -1;
+    }
+    if (!x || setup_easy(f, x) != 0 ||
+        gf_engine_start(f->env->engine, x->easy, f->env->timeout_ms) != 0) {
+        if (x)
+            xfer_put(f, x);
+        set_error(f, "cannot start the request: %s", gf_strerror(x ? GF_ECURL : GF_ENOMEM));
         gf_sem_release(f->env->sem);
         finish(f, GF_ERROR);
         return;
     }
+    f->xfer = x;
     f->item->requests++;
     gf_free(f->item->url);
-    f->item->url = gf_strdup(f->url);
+    f->item->url = gf_strdup(x->url);
 }
 
 static double secs(curl_off_t us)
@@ -314,12 +338,12 @@ static void record_phases(struct gf_fetch *f, CURL *e)
 }
 
 /* Returns the reason for a transport failure in words a user can act on. */
-static void describe_curl_error(struct gf_fetch *f, CURL *e, CURLcode rc,
+static void describe_curl_error(struct gf_fetch *f, const struct gf_transfer *x, CURLcode rc,
                                 const struct gf_body *body, char *out, size_t outsz)
 {
     long os_errno = 0;
-    curl_easy_getinfo(e, CURLINFO_OS_ERRNO, &os_errno);
-    const char *detail = f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc);
+    curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
+    const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
     char safe[256];
     gf_escape_for_print(detail, strlen(detail), safe, sizeof safe);
     switch (rc) {
@@ -499,8 +523,10 @@ static void on_saved(struct gf_save *req, int err, const char *step)
 
 /* Decides what a finished transfer means for the code. Runs while the
  * permit is still held; the caller returns it afterwards. */
-static void handle_result(struct gf_fetch *f, CURL *e, CURLcode rc, struct gf_body *body)
+static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLcode rc,
+                          struct gf_body *body)
 {
+    CURL *e = x->easy;
     long status = 0;
     char why[512];
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
@@ -508,7 +534,7 @@ static void handle_result(struct gf_fetch *f, CURL *e, CURLcode rc, struct gf_bo
         f->item->http_status = (int)status;
 
     if (rc != CURLE_OK) {
-        describe_curl_error(f, e, rc, body, why, sizeof why);
+        describe_curl_error(f, x, rc, body, why, sizeof why);
         if (retryable_code(rc) && schedule_retry(f, why) == 0)
             return;
         set_error(f, "%s", why);
@@ -520,8 +546,8 @@ static void handle_result(struct gf_fetch *f, CURL *e, CURLcode rc, struct gf_bo
         return;
     }
     if (!is_success(status)) {
-        char reason[sizeof f->reason * 4];
-        gf_escape_for_print(f->reason, strlen(f->reason), reason, sizeof reason);
+        char reason[sizeof x->reason * 4];
+        gf_escape_for_print(x->reason, strlen(x->reason), reason, sizeof reason);
         snprintf(why, sizeof why, "HTTP error %ld - %s", status,
                  reason[0] ? reason : "(no reason)");
         if (retryable_status(status) && schedule_retry(f, why) == 0)
@@ -566,17 +592,19 @@ static void handle_result(struct gf_fetch *f, CURL *e, CURLcode rc, struct gf_bo
 
 void gf_fetch_transfer_done(struct gf_fetch *f, CURL *easy, CURLcode result)
 {
+    struct gf_transfer *x = f->xfer;
+    f->xfer = NULL;
     record_phases(f, easy);
     struct gf_phases *ph = f->is_image ? &f->item->image : &f->item->meta;
-    f->env->on_request(f->env->arg, ph->total * 1000.0, f->body.len);
-    f->easy = NULL;
-    /* The body leaves f before handling: a follow-up request may get its
-     * permit at once and start filling f->body again. */
-    struct gf_body body = f->body;
-    f->body = (struct gf_body){0};
-    handle_result(f, easy, result, &body);
+    f->env->on_request(f->env->arg, ph->total * 1000.0, x->body.len);
+    f->retry_after_s = x->retry_after_s;
+    /* The body leaves the transfer before handling; what is not taken
+     * over (as the image to save) is freed here. */
+    struct gf_body body = x->body;
+    x->body = (struct gf_body){0};
+    handle_result(f, x, result, &body);
     gf_free(body.data);
-    easy_put(f, easy);
+    xfer_put(f, x);
     /* Hand the permit on only now: a follow-up request is already queued. */
     gf_sem_release(f->env->sem);
 }
@@ -605,11 +633,9 @@ void gf_fetch_cancel(struct gf_fetch *f)
         break;
     case GF_FETCH_META:
     case GF_FETCH_IMAGE:
-        gf_engine_cancel(f->env->engine, f->easy);
-        easy_put(f, f->easy);
-        f->easy = NULL;
-        gf_free(f->body.data);
-        f->body.data = NULL;
+        gf_engine_cancel(f->env->engine, f->xfer->easy);
+        xfer_put(f, f->xfer);
+        f->xfer = NULL;
         gf_sem_release(f->env->sem);
         break;
     case GF_FETCH_RETRY_WAIT:
@@ -637,8 +663,6 @@ void gf_fetch_close(struct gf_fetch *f)
     f->country = NULL;
     gf_free(f->image);
     f->image = NULL;
-    gf_free(f->body.data);
-    f->body.data = NULL;
     if (f->retry_timer) {
         uv_close((uv_handle_t *)f->retry_timer, on_timer_closed);
         f->retry_timer = NULL;
