@@ -3,3 +3,4 @@
 gf_unit_test(test_sha256 SOURCES unit/test_sha256.c LIBS getflags_core)
 gf_unit_test(test_ratelimit SOURCES unit/test_ratelimit.c LIBS getflags_core)
 gf_unit_test(test_adaptive SOURCES unit/test_adaptive.c LIBS getflags_core)
+gf_unit_test(test_lock SOURCES unit/test_lock.c LIBS getflags_core)
