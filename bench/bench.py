@@ -72,6 +72,7 @@ class Harness:
         self.procs = []
         self.servers = []  # long-running children, for CpuMeter
         self.tmp = Path(tempfile.mkdtemp(prefix="getflags-bench-"))
+        self.extra_dirs = []
 
     def spawn(self, argv, **kw):
         p = subprocess.Popen(argv, start_new_session=True, **kw)
@@ -119,6 +120,8 @@ class Harness:
     def cleanup(self):
         for p in list(reversed(self.procs)):
             self.stop(p, grace=3.0)
+        for d in self.extra_dirs:
+            shutil.rmtree(d, ignore_errors=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -400,11 +403,29 @@ class CpuMeter:
                 "steal_cores": (b[2] - a[2]) / wall}
 
 
+def fs_type(path):
+    try:
+        return subprocess.run(["stat", "-f", "-c", "%T", str(path)], capture_output=True,
+                              text=True).stdout.strip()
+    except OSError:
+        return ""
+
+
 class Runner:
     def __init__(self, h, args):
         self.h = h
         self.args = args
-        self.out = h.tmp / "out"
+        self.out_fs = "disk"
+        base = h.tmp
+        if args.out_fs == "tmpfs":
+            if fs_type("/dev/shm") == "tmpfs" and os.access("/dev/shm", os.W_OK):
+                base = Path(tempfile.mkdtemp(prefix="getflags-bench-out-", dir="/dev/shm"))
+                h.extra_dirs.append(base)
+                self.out_fs = "tmpfs"
+            else:
+                log("no writable tmpfs at /dev/shm: output goes to the disk")
+        self.out = base / "out"
+        self.out_fs_type = fs_type(base)
         self.seq = 0
 
     def wait_quiet(self):
@@ -929,6 +950,19 @@ def first_line(argv, stderr=False):
     return text.strip().splitlines()[0] if text.strip() else ""
 
 
+def mount_of(path):
+    """The /proc/mounts line of the file system holding path."""
+    best = ("", "")
+    path = os.path.realpath(path)
+    with open("/proc/mounts") as f:
+        for line in f:
+            parts = line.split()
+            mp = parts[1]
+            if (path == mp or path.startswith(mp.rstrip("/") + "/")) and len(mp) >= len(best[0]):
+                best = (mp, line.strip())
+    return best[1]
+
+
 def machine(getflags, flagserver, build):
     cpu = ""
     with open("/proc/cpuinfo") as f:
@@ -965,6 +999,7 @@ def machine(getflags, flagserver, build):
         "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
         "nofile_limit": resource.getrlimit(resource.RLIMIT_NOFILE)[0],
         "tmp_dir_filesystem": first_line(["stat", "-f", "-c", "%T", tempfile.gettempdir()]),
+        "tmp_dir_mount": mount_of(tempfile.gettempdir()),
         "versions": {
             "getflags": gf_version,
             "flagserver": flagserver_version(flagserver),
@@ -1099,6 +1134,7 @@ def markdown(doc):
         f"{m['git']['describe']}); {m['versions']['curl'].split(' (')[0]}; "
         f"{m['versions']['wget2'].split(' - ')[0]}; {m['versions']['aria2c']}; "
         f"{m['versions']['nginx']}.",
+        f"Output files on {m.get('output_dir_filesystem', '?')}. "
         f"Load average (1 min) at start {m['loadavg_at_start'][0]}, at end "
         f"{m.get('loadavg_at_end', ['?'])[0]} (the machine is shared; see bench/README.md).",
         "",
@@ -1144,6 +1180,9 @@ def main():
     ap.add_argument("--results", default=str(BENCH / "results"), help="where to save")
     ap.add_argument("--no-save", action="store_true", help="print only, save nothing")
     ap.add_argument("--tools", default="curl,wget2,aria2c", help="peer tools for B1")
+    ap.add_argument("--out-fs", choices=("tmpfs", "disk"), default="tmpfs",
+                    help="where the clients write their files: a tmpfs (/dev/shm, default) or "
+                         "the temporary directory on disk")
     ap.add_argument("--wait-quiet", type=float, default=0, metavar="S",
                     help="before each measured round, wait up to S seconds for other work "
                          "on the machine to stop (default 0: don't wait)")
@@ -1186,6 +1225,8 @@ def main():
         desc = machine(getflags, flagserver, build)
         log(f"getflags: {getflags} ({desc['build_type']}), git {desc['git']['describe']}")
         runner = Runner(h, args)
+        desc["output_dir_filesystem"] = runner.out_fs_type
+        log(f"clients write into {runner.out} ({runner.out_fs_type})")
         nginx = None
         if any(w in only for w in ("B1", "B2", "B4")):
             nginx = Nginx(h)
@@ -1236,7 +1277,8 @@ def main():
             "rss": "GNU time %M on separate runs, alternated the same way",
             "b3": "GNU time %e (wall) and %M; CPU from the rusage of the time process",
             "warmup": "one discarded round before the measured ones",
-            "output_dir": "fresh empty directory before every run (outside the timing)",
+            "output_dir": "fresh empty directory before every run (outside the timing), on "
+                          + ("a tmpfs" if args.out_fs == "tmpfs" else "the disk"),
         },
         "targets": TARGETS,
         "results": results,
