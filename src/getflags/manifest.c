@@ -1,0 +1,902 @@
+#include "gf/manifest.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "gf/error.h"
+#include "gf/names.h"
+#include "gf/statedir.h"
+
+/* Temporary files of a save; a killed run's are removed by the next save. */
+#define TMP_PREFIX GF_MANIFEST_NAME ".tmp-"
+
+/* Largest integer a JSON number (a double) holds exactly. */
+#define MAX_EXACT 9007199254740992.0
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+say(char *err, size_t errsz, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || errsz == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errsz, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- Validation ---------------------------------------------------- */
+
+static int cc_ok(const char *cc)
+{
+    return cc[0] >= 'A' && cc[0] <= 'Z' && cc[1] >= 'A' && cc[1] <= 'Z' && cc[2] == '\0';
+}
+
+static int status_ok(const char *s)
+{
+    return strcmp(s, GF_MANIFEST_OK) == 0 || strcmp(s, GF_MANIFEST_NOT_FOUND) == 0 ||
+           strcmp(s, GF_MANIFEST_ERROR) == 0 || strcmp(s, GF_MANIFEST_UNCHANGED) == 0;
+}
+
+static int needs_file(const char *status)
+{
+    return strcmp(status, GF_MANIFEST_OK) == 0 || strcmp(status, GF_MANIFEST_UNCHANGED) == 0;
+}
+
+/* Length of the valid UTF-8 sequence at s, or 0: no overlong forms, no
+ * surrogates, nothing past U+10FFFF, no sequence cut by the NUL. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned long cp;
+    size_t n;
+
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
+        n = 2;
+        cp = s[0] & 0x1F;
+    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        n = 3;
+        cp = s[0] & 0x0F;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        n = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0; /* also stops at the NUL */
+        cp = cp << 6 | (s[i] & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+/* C0, DEL, and C1 (U+0080..U+009F, two bytes C2 80..C2 9F). */
+static int is_control(const unsigned char *s)
+{
+    return s[0] < 0x20 || s[0] == 0x7F || (s[0] == 0xC2 && s[1] >= 0x80 && s[1] <= 0x9F);
+}
+
+int gf_manifest_file_ok(const char *name)
+{
+    if (name == NULL)
+        return 0;
+    size_t len = strlen(name);
+    if (len <= 4 || len > GF_NAME_MAX || name[0] == '.' || strcmp(name + len - 4, ".gif") != 0)
+        return 0;
+    for (const unsigned char *s = (const unsigned char *)name; *s;) {
+        size_t n = utf8_seq(s);
+        if (n == 0 || is_control(s) || *s == '/' || *s == '\\')
+            return 0;
+        s += n;
+    }
+    return 1;
+}
+
+/* A value that can go back into an If-None-Match or If-Modified-Since
+ * header as it is: visible ASCII, spaces and tabs. */
+static int header_ok(const char *v)
+{
+    size_t len = strlen(v);
+    if (len == 0 || len > GF_MANIFEST_HEADER_MAX)
+        return 0;
+    for (const unsigned char *s = (const unsigned char *)v; *s; s++)
+        if ((*s < 0x20 && *s != '\t') || *s >= 0x7F)
+            return 0;
+    return 1;
+}
+
+static int sha256_ok(const char *s)
+{
+    if (s[0] == '\0')
+        return 1;
+    for (int i = 0; i < 64; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return s[64] == '\0';
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ" with fields in range. */
+static int time_ok(const char *s)
+{
+    static const char form[] = "dddd-dd-ddTdd:dd:ddZ";
+    int v[6], k = 0;
+
+    if (strlen(s) != sizeof form - 1)
+        return 0;
+    for (size_t i = 0; i < sizeof form - 1; i++) {
+        if (form[i] == 'd' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != form[i])
+            return 0;
+    }
+    for (const char *p = s; k < 6; k++) {
+        v[k] = (int)strtol(p, NULL, 10);
+        p += k == 0 ? 5 : 3;
+    }
+    return v[1] >= 1 && v[1] <= 12 && v[2] >= 1 && v[2] <= 31 && v[3] <= 23 && v[4] <= 59 &&
+           v[5] <= 60;
+}
+
+static int integral(double v, double lo, double hi)
+{
+    return isfinite(v) && v >= lo && v <= hi && floor(v) == v;
+}
+
+/* Seconds kept to the microsecond, or -1 for unknown. */
+static double clean_time(double v)
+{
+    return isfinite(v) && v >= 0 ? round(v * 1e6) / 1e6 : -1;
+}
+
+/* A copy of s with invalid UTF-8 and control characters turned into '?'
+ * (one per byte of a bad sequence), or NULL when out of memory. */
+static char *sanitized(const char *s)
+{
+    size_t len = strlen(s);
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0;
+    while (*p) {
+        size_t n = utf8_seq(p);
+        if (n == 0 || is_control(p)) {
+            for (size_t i = 0; i < (n ? n : 1); i++)
+                out[o++] = '?';
+            p += n ? n : 1;
+        } else {
+            memcpy(out + o, p, n);
+            o += n;
+            p += n;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* ---- The model ----------------------------------------------------- */
+
+static void free_strings(struct gf_manifest_entry *e)
+{
+    free(e->file);
+    free(e->error);
+    free(e->meta.etag);
+    free(e->meta.last_modified);
+    free(e->image.etag);
+    free(e->image.last_modified);
+}
+
+void gf_manifest_free(struct gf_manifest *m)
+{
+    if (m == NULL)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        free_strings(&m->entries[i]);
+    free(m->entries);
+    free(m->run_time);
+    free(m->base_url);
+    memset(m, 0, sizeof *m);
+}
+
+/* Index of the first entry whose code is not below cc. */
+static size_t lower_bound(const struct gf_manifest *m, const char *cc)
+{
+    size_t lo = 0, hi = m->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(m->entries[mid].cc, cc) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+const struct gf_manifest_entry *gf_manifest_find(const struct gf_manifest *m, const char *cc)
+{
+    if (m == NULL || cc == NULL)
+        return NULL;
+    size_t i = lower_bound(m, cc);
+    return i < m->n && strcmp(m->entries[i].cc, cc) == 0 ? &m->entries[i] : NULL;
+}
+
+/* strdup that keeps NULL as NULL; *failed is set when memory runs out. */
+static char *dup_or_null(const char *s, int *failed)
+{
+    if (s == NULL)
+        return NULL;
+    char *d = strdup(s);
+    if (d == NULL)
+        *failed = 1;
+    return d;
+}
+
+static void copy_request(struct gf_manifest_request *dst, const struct gf_manifest_request *src,
+                         int *failed)
+{
+    dst->etag = src->etag && header_ok(src->etag) ? dup_or_null(src->etag, failed) : NULL;
+    dst->last_modified = src->last_modified && header_ok(src->last_modified)
+                             ? dup_or_null(src->last_modified, failed)
+                             : NULL;
+    dst->t.sem_wait = clean_time(src->t.sem_wait);
+    dst->t.dns = clean_time(src->t.dns);
+    dst->t.connect = clean_time(src->t.connect);
+    dst->t.tls = clean_time(src->t.tls);
+    dst->t.first_byte = clean_time(src->t.first_byte);
+    dst->t.transfer = clean_time(src->t.transfer);
+    dst->t.total = clean_time(src->t.total);
+}
+
+int gf_manifest_set(struct gf_manifest *m, const struct gf_manifest_entry *e)
+{
+    if (!cc_ok(e->cc) || memchr(e->status, '\0', sizeof e->status) == NULL ||
+        !status_ok(e->status) || e->http_status < 0 || e->http_status > 999 ||
+        (double)e->bytes > MAX_EXACT || memchr(e->sha256, '\0', sizeof e->sha256) == NULL ||
+        !sha256_ok(e->sha256) || (e->file != NULL && !gf_manifest_file_ok(e->file)) ||
+        (e->file == NULL && needs_file(e->status)))
+        return UV_EINVAL;
+
+    /* Everything is copied before m changes, so a failure leaves m as it
+     * was, and e may even point into m. */
+    struct gf_manifest_entry n = {.http_status = e->http_status, .bytes = e->bytes};
+    int failed = 0;
+    memcpy(n.cc, e->cc, sizeof n.cc);
+    memcpy(n.status, e->status, sizeof n.status);
+    memcpy(n.sha256, e->sha256, sizeof n.sha256);
+    n.file = dup_or_null(e->file, &failed);
+    if (e->error != NULL && (n.error = sanitized(e->error)) == NULL)
+        failed = 1;
+    copy_request(&n.meta, &e->meta, &failed);
+    copy_request(&n.image, &e->image, &failed);
+
+    size_t i = lower_bound(m, n.cc);
+    if (!failed && !(i < m->n && strcmp(m->entries[i].cc, n.cc) == 0) && m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        struct gf_manifest_entry *p = realloc(m->entries, cap * sizeof *p);
+        if (p == NULL)
+            failed = 1;
+        else {
+            m->entries = p;
+            m->cap = cap;
+        }
+    }
+    if (failed) {
+        free_strings(&n);
+        return GF_ENOMEM;
+    }
+    if (i < m->n && strcmp(m->entries[i].cc, n.cc) == 0) {
+        free_strings(&m->entries[i]);
+    } else {
+        memmove(&m->entries[i + 1], &m->entries[i], (m->n - i) * sizeof *m->entries);
+        m->n++;
+    }
+    m->entries[i] = n;
+    return 0;
+}
+
+int gf_manifest_set_run(struct gf_manifest *m, const char *run_time, const char *base_url)
+{
+    if (run_time != NULL && !time_ok(run_time))
+        return UV_EINVAL;
+    int failed = 0;
+    char *t = dup_or_null(run_time, &failed);
+    char *u = dup_or_null(base_url, &failed);
+    if (failed) {
+        free(t);
+        free(u);
+        return GF_ENOMEM;
+    }
+    free(m->run_time);
+    free(m->base_url);
+    m->run_time = t;
+    m->base_url = u;
+    return 0;
+}
+
+int gf_manifest_time(time_t t, char out[GF_MANIFEST_TIME_LEN])
+{
+    struct tm tm;
+
+    /* gmtime_r: UTC, never the TZ of the environment. */
+    if (gmtime_r(&t, &tm) == NULL || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
+        return UV_EINVAL;
+    /* Room for any int, so the compiler sees no truncation; the range
+     * checked above makes it exactly 20 characters. */
+    char buf[80];
+    snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    memcpy(out, buf, GF_MANIFEST_TIME_LEN - 1);
+    out[GF_MANIFEST_TIME_LEN - 1] = '\0';
+    return 0;
+}
+
+/* ---- Reading ------------------------------------------------------- */
+
+/* key of obj as a string: 1 with *out set (NULL when absent or null), or 0
+ * when it has another type. */
+static int get_string(const cJSON *obj, const char *key, const char **out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *out = NULL;
+    if (v == NULL || cJSON_IsNull(v))
+        return 1;
+    if (!cJSON_IsString(v) || v->valuestring == NULL)
+        return 0;
+    *out = v->valuestring;
+    return 1;
+}
+
+/* key of obj as a number: 1 with *out set (dflt when absent or null), or 0
+ * when it has another type. */
+static int get_number(const cJSON *obj, const char *key, double dflt, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *out = dflt;
+    if (v == NULL || cJSON_IsNull(v))
+        return 1;
+    if (!cJSON_IsNumber(v))
+        return 0;
+    *out = v->valuedouble;
+    return 1;
+}
+
+static const char *parse_request(const cJSON *entry, const char *key, struct gf_manifest_request *r)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(entry, key);
+    r->t = (struct gf_phases){-1, -1, -1, -1, -1, -1, -1};
+    if (o == NULL || cJSON_IsNull(o))
+        return NULL;
+    if (!cJSON_IsObject(o))
+        return "\"meta\" or \"image\" is not an object";
+    const char *etag, *lm;
+    if (!get_string(o, "etag", &etag) || !get_string(o, "last_modified", &lm))
+        return "\"etag\" or \"last_modified\" is not a string";
+    if ((etag && !header_ok(etag)) || (lm && !header_ok(lm)))
+        return "\"etag\" or \"last_modified\" cannot be sent back in a header";
+    r->etag = (char *)etag;
+    r->last_modified = (char *)lm;
+
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "timings");
+    if (t == NULL || cJSON_IsNull(t))
+        return NULL;
+    if (!cJSON_IsObject(t))
+        return "\"timings\" is not an object";
+    if (!get_number(t, "sem_wait", -1, &r->t.sem_wait) || !get_number(t, "dns", -1, &r->t.dns) ||
+        !get_number(t, "connect", -1, &r->t.connect) || !get_number(t, "tls", -1, &r->t.tls) ||
+        !get_number(t, "first_byte", -1, &r->t.first_byte) ||
+        !get_number(t, "transfer", -1, &r->t.transfer) || !get_number(t, "total", -1, &r->t.total))
+        return "a timing is not a number";
+    return NULL;
+}
+
+/* Checks one element of "entries" and adds it to m. Returns NULL, or why it
+ * was dropped (static), or "" when memory ran out. *cc gets its code when
+ * that much was valid. */
+static const char *load_entry(struct gf_manifest *m, const cJSON *item, gf_cc cc)
+{
+    struct gf_manifest_entry e = {0};
+    const char *s, *why;
+    double num;
+
+    cc[0] = '\0';
+    if (!cJSON_IsObject(item))
+        return "not an object";
+    if (!get_string(item, "cc", &s) || s == NULL || !cc_ok(s))
+        return "\"cc\" is not a code of two letters A-Z";
+    memcpy(e.cc, s, 3);
+    memcpy(cc, s, 3);
+    if (gf_manifest_find(m, e.cc) != NULL)
+        return "its code is listed twice";
+    if (!get_string(item, "status", &s) || s == NULL || !status_ok(s))
+        return "\"status\" is not ok, not_found, error or unchanged";
+    strcpy(e.status, s);
+    if (!get_number(item, "http_status", 0, &num) || !integral(num, 0, 999))
+        return "\"http_status\" is not a whole number from 0 to 999";
+    e.http_status = (int)num;
+    if (!get_string(item, "file", &s) || (s != NULL && !gf_manifest_file_ok(s)))
+        return "\"file\" is not a plain .gif file name";
+    if (s == NULL && needs_file(e.status))
+        return "\"file\" is missing";
+    e.file = (char *)s;
+    if (!get_number(item, "bytes", 0, &num) || !integral(num, 0, MAX_EXACT))
+        return "\"bytes\" is not a whole number of bytes";
+    e.bytes = (uint64_t)num;
+    if (!get_string(item, "sha256", &s) || (s != NULL && (s[0] == '\0' || !sha256_ok(s))))
+        return "\"sha256\" is not 64 lower-case hex digits";
+    if (s != NULL)
+        memcpy(e.sha256, s, 65);
+    if ((why = parse_request(item, "meta", &e.meta)) != NULL ||
+        (why = parse_request(item, "image", &e.image)) != NULL)
+        return why;
+    if (!get_string(item, "error", &s))
+        return "\"error\" is not a string";
+    e.error = (char *)s;
+    /* Every rule of gf_manifest_set() has been checked above, so it can
+     * only run out of memory. */
+    int rc = gf_manifest_set(m, &e);
+    return rc == 0 ? NULL : rc == GF_ENOMEM ? "" : "it breaks a rule of the manifest";
+}
+
+/* Reads all of fd, refusing more than GF_MANIFEST_MAX_BYTES even if the
+ * file grows while it is read. */
+static int read_all(int fd, size_t hint, char **out, size_t *outlen)
+{
+    size_t cap = hint + 1, len = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return GF_ENOMEM;
+    for (;;) {
+        if (len == cap) {
+            if (cap > GF_MANIFEST_MAX_BYTES)
+                break;
+            size_t ncap = cap * 2 < GF_MANIFEST_MAX_BYTES + 1 ? cap * 2 : GF_MANIFEST_MAX_BYTES + 1;
+            char *p = realloc(buf, ncap);
+            if (p == NULL) {
+                free(buf);
+                return GF_ENOMEM;
+            }
+            buf = p;
+            cap = ncap;
+        }
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = -errno;
+            free(buf);
+            return e;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len > GF_MANIFEST_MAX_BYTES) {
+        free(buf);
+        return GF_ETOOBIG;
+    }
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+/* Looks over the raw text before cJSON takes it. Refuses what cJSON would
+ * accept but must not be: a raw control character (JSON strings may not
+ * hold them), a \u0000 escape (it would cut a C string short without a
+ * trace), and more values than a manifest has any use for (cJSON spends
+ * some 64 bytes on each: a 16 MiB file of "1,1,1..." would take 600 MiB).
+ * Returns NULL, or the reason with *at set to the offending byte. */
+static const char *prescan(const char *buf, size_t len, size_t *at)
+{
+    size_t values = 0;
+    int in_string = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        *at = i;
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            return "not valid JSON";
+        if (in_string) {
+            if (c == '\\' && i + 1 < len) {
+                if (buf[i + 1] == 'u' && len - i >= 6 && memcmp(buf + i + 2, "0000", 4) == 0)
+                    return "a string holds \\u0000";
+                i++; /* the escaped character, whatever it is */
+            } else if (c == '"') {
+                in_string = 0;
+            }
+        } else if (c == '"') {
+            in_string = 1;
+        } else if ((c == ',' || c == '[' || c == '{') && ++values > GF_MANIFEST_MAX_VALUES) {
+            return "too many values";
+        }
+    }
+    return NULL;
+}
+
+/* Fills m from the parsed document, or says what is wrong with its shape. */
+static int load_doc(struct gf_manifest *m, const cJSON *root, const char *path, char *err,
+                    size_t errsz)
+{
+    const cJSON *v;
+    const char *run_time, *base_url;
+
+    if (!cJSON_IsObject(root)) {
+        say(err, errsz, "%s: not a JSON object", path);
+        return GF_EMETADATA;
+    }
+    v = cJSON_GetObjectItemCaseSensitive(root, "version");
+    if (!cJSON_IsNumber(v) || v->valuedouble != GF_MANIFEST_VERSION) {
+        say(err, errsz, "%s: \"version\" is not %d", path, GF_MANIFEST_VERSION);
+        return GF_EMETADATA;
+    }
+    if (!get_string(root, "run_time", &run_time) || (run_time && !time_ok(run_time))) {
+        say(err, errsz, "%s: \"run_time\" is not a UTC time like 2026-11-21T20:41:03Z", path);
+        return GF_EMETADATA;
+    }
+    if (!get_string(root, "base_url", &base_url)) {
+        say(err, errsz, "%s: \"base_url\" is not a string", path);
+        return GF_EMETADATA;
+    }
+    const cJSON *entries = cJSON_GetObjectItemCaseSensitive(root, "entries");
+    if (!cJSON_IsArray(entries)) {
+        say(err, errsz, "%s: \"entries\" is not an array", path);
+        return GF_EMETADATA;
+    }
+    if (gf_manifest_set_run(m, run_time, base_url) != 0)
+        goto nomem;
+
+    const cJSON *item;
+    size_t index = 0, first_index = 0;
+    const char *first_why = NULL;
+    gf_cc first_cc = "";
+    cJSON_ArrayForEach(item, entries)
+    {
+        gf_cc cc;
+        const char *why = load_entry(m, item, cc);
+        index++;
+        if (why == NULL)
+            continue;
+        if (why[0] == '\0')
+            goto nomem;
+        if (m->skipped++ == 0) {
+            first_why = why;
+            first_index = index;
+            memcpy(first_cc, cc, sizeof first_cc);
+        }
+    }
+    if (m->skipped > 0) {
+        /* Codes are checked A-Z before being copied, so safe to print. */
+        char code[8] = "";
+        if (first_cc[0] != '\0')
+            snprintf(code, sizeof code, " (%s)", first_cc);
+        say(err, errsz, "%s: skipped %zu invalid entr%s; the first, entry %zu%s: %s", path,
+            m->skipped, m->skipped == 1 ? "y" : "ies", first_index, code, first_why);
+    }
+    return 0;
+
+nomem:
+    say(err, errsz, "%s: %s", path, gf_strerror(GF_ENOMEM));
+    return GF_ENOMEM;
+}
+
+static int load(const char *dir, struct gf_manifest *m, const char *path, char *err, size_t errsz)
+{
+    int sfd = gf_statedir_open(dir, 0, err, errsz);
+    if (sfd == -ENOENT)
+        return 0; /* a first run */
+    if (sfd < 0)
+        return sfd;
+    /* O_NONBLOCK: a FIFO at the name must not hang the run. */
+    int fd = openat(sfd, GF_MANIFEST_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int e = fd < 0 ? -errno : 0;
+    close(sfd);
+    if (e == -ENOENT)
+        return 0;
+    if (e != 0) {
+        say(err, errsz, "cannot open %s: %s", path,
+            e == -ELOOP ? "it is a symbolic link (not followed)" : gf_strerror(e));
+        return e;
+    }
+
+    struct stat st;
+    char *buf = NULL;
+    size_t len = 0;
+    if (fstat(fd, &st) != 0)
+        e = -errno;
+    else if (!S_ISREG(st.st_mode))
+        e = GF_EMETADATA;
+    else if (st.st_size > GF_MANIFEST_MAX_BYTES)
+        e = GF_ETOOBIG; /* refused unread */
+    else
+        e = read_all(fd, (size_t)st.st_size, &buf, &len);
+    close(fd);
+    if (e == GF_EMETADATA) {
+        say(err, errsz, "%s: not a regular file", path);
+        return e;
+    }
+    if (e == GF_ETOOBIG) {
+        say(err, errsz, "%s: larger than %d MiB", path, GF_MANIFEST_MAX_BYTES / (1024 * 1024));
+        return GF_EMETADATA;
+    }
+    if (e != 0) {
+        say(err, errsz, "cannot read %s: %s", path, gf_strerror(e));
+        return e;
+    }
+
+    size_t at;
+    const char *why = prescan(buf, len, &at);
+    if (why != NULL) {
+        say(err, errsz, "%s: %s (at byte %zu)", path, why, at);
+        free(buf);
+        return GF_EMETADATA;
+    }
+
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    if (root != NULL) {
+        /* Only white space may follow the document. */
+        for (const char *p = end; p < buf + len; p++) {
+            if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+                cJSON_Delete(root);
+                root = NULL;
+                end = p;
+                break;
+            }
+        }
+    }
+    if (root == NULL) {
+        at = end != NULL && end >= buf && end <= buf + len ? (size_t)(end - buf) : 0;
+        say(err, errsz, "%s: not valid JSON (at byte %zu)", path, at);
+        free(buf);
+        return GF_EMETADATA;
+    }
+    free(buf);
+    e = load_doc(m, root, path, err, errsz);
+    cJSON_Delete(root);
+    return e;
+}
+
+int gf_manifest_load(const char *dir, struct gf_manifest *m, char *err, size_t errsz)
+{
+    memset(m, 0, sizeof *m);
+    if (err != NULL && errsz > 0)
+        err[0] = '\0';
+    size_t plen = strlen(dir) + sizeof "/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME;
+    char *path = malloc(plen);
+    if (path == NULL) {
+        say(err, errsz, "%s", gf_strerror(GF_ENOMEM));
+        return GF_ENOMEM;
+    }
+    snprintf(path, plen, "%s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME, dir);
+    int e = load(dir, m, path, err, errsz);
+    free(path);
+    if (e != 0)
+        gf_manifest_free(m);
+    return e;
+}
+
+/* ---- Writing ------------------------------------------------------- */
+
+/* Adds v to obj, or frees it: -1 when v is NULL or cannot be added. */
+static int add(cJSON *obj, const char *key, cJSON *v)
+{
+    if (v == NULL)
+        return -1;
+    if (!cJSON_AddItemToObject(obj, key, v)) {
+        cJSON_Delete(v);
+        return -1;
+    }
+    return 0;
+}
+
+static cJSON *string_or_null(const char *s)
+{
+    return s != NULL ? cJSON_CreateString(s) : cJSON_CreateNull();
+}
+
+/* An integer written exactly: cJSON's own number printing may round a
+ * large one to 15 significant digits. */
+static cJSON *integer(uint64_t v)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)v);
+    return cJSON_CreateRaw(buf);
+}
+
+static cJSON *time_or_null(double v)
+{
+    return v >= 0 ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+static cJSON *timings_json(const struct gf_phases *p)
+{
+    cJSON *t = cJSON_CreateObject();
+    if (t == NULL)
+        return NULL;
+    int bad = 0;
+    bad |= add(t, "sem_wait", time_or_null(p->sem_wait));
+    bad |= add(t, "dns", time_or_null(p->dns));
+    bad |= add(t, "connect", time_or_null(p->connect));
+    bad |= add(t, "tls", time_or_null(p->tls));
+    bad |= add(t, "first_byte", time_or_null(p->first_byte));
+    bad |= add(t, "transfer", time_or_null(p->transfer));
+    bad |= add(t, "total", time_or_null(p->total));
+    if (bad) {
+        cJSON_Delete(t);
+        return NULL;
+    }
+    return t;
+}
+
+static cJSON *request_json(const struct gf_manifest_request *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+    int bad = 0;
+    bad |= add(o, "etag", string_or_null(r->etag));
+    bad |= add(o, "last_modified", string_or_null(r->last_modified));
+    bad |= add(o, "timings", timings_json(&r->t));
+    if (bad) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+static cJSON *entry_json(const struct gf_manifest_entry *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+    int bad = 0;
+    bad |= add(o, "cc", cJSON_CreateString(e->cc));
+    bad |= add(o, "status", cJSON_CreateString(e->status));
+    bad |= add(o, "http_status", integer((uint64_t)e->http_status));
+    bad |= add(o, "file", string_or_null(e->file));
+    bad |= add(o, "bytes", integer(e->bytes));
+    bad |= add(o, "sha256", string_or_null(e->sha256[0] ? e->sha256 : NULL));
+    bad |= add(o, "meta", request_json(&e->meta));
+    bad |= add(o, "image", request_json(&e->image));
+    bad |= add(o, "error", string_or_null(e->error));
+    if (bad) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The whole document as text, or NULL when out of memory. */
+static char *manifest_text(const struct gf_manifest *m)
+{
+    cJSON *root = cJSON_CreateObject();
+    if (root == NULL)
+        return NULL;
+    int bad = 0;
+    bad |= add(root, "version", integer(GF_MANIFEST_VERSION));
+    bad |= add(root, "run_time", string_or_null(m->run_time));
+    bad |= add(root, "base_url", string_or_null(m->base_url));
+    cJSON *arr = cJSON_CreateArray();
+    /* Added first, so that root owns it whatever happens next. */
+    bad |= add(root, "entries", arr);
+    for (size_t i = 0; i < m->n && !bad; i++) {
+        cJSON *e = entry_json(&m->entries[i]);
+        bad |= e == NULL || !cJSON_AddItemToArray(arr, e);
+    }
+    char *text = bad ? NULL : cJSON_Print(root);
+    cJSON_Delete(root);
+    return text;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Removes temporary files a killed save left. Best effort: one left behind
+ * costs a few bytes, never a wrong manifest. */
+static void remove_stale(int sfd)
+{
+    int fd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strncmp(de->d_name, TMP_PREFIX, sizeof TMP_PREFIX - 1) == 0)
+            unlinkat(sfd, de->d_name, 0);
+    closedir(d);
+}
+
+static int save(int sfd, const char *dir, const struct gf_manifest *m, char *err, size_t errsz)
+{
+    static unsigned counter;
+    char tmp[64];
+    int fd = -1, e = 0;
+
+    remove_stale(sfd);
+    char *text = manifest_text(m);
+    if (text == NULL) {
+        say(err, errsz, "cannot write %s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME ": %s", dir,
+            gf_strerror(GF_ENOMEM));
+        return GF_ENOMEM;
+    }
+    for (int tries = 0; tries < 100; tries++) {
+        snprintf(tmp, sizeof tmp, TMP_PREFIX "%ld-%u", (long)getpid(), counter++);
+        fd = openat(sfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (fd < 0) {
+        e = -errno;
+        say(err, errsz, "cannot create %s/" GF_STATEDIR_NAME "/%s: %s", dir, tmp, gf_strerror(e));
+        free(text);
+        return e;
+    }
+
+    const char *step = "write";
+    if ((e = write_all(fd, text, strlen(text))) == 0 && (e = write_all(fd, "\n", 1)) == 0) {
+        step = "sync";
+        if (fsync(fd) != 0)
+            e = -errno;
+    }
+    free(text);
+    if (close(fd) != 0 && e == 0) {
+        step = "close";
+        e = -errno;
+    }
+    if (e == 0 && renameat(sfd, tmp, sfd, GF_MANIFEST_NAME) != 0) {
+        e = -errno;
+        say(err, errsz, "cannot rename %s/" GF_STATEDIR_NAME "/%s to " GF_MANIFEST_NAME ": %s", dir,
+            tmp, gf_strerror(e));
+    } else if (e != 0) {
+        say(err, errsz, "cannot %s %s/" GF_STATEDIR_NAME "/%s: %s", step, dir, tmp, gf_strerror(e));
+    }
+    if (e != 0) {
+        unlinkat(sfd, tmp, 0);
+        return e;
+    }
+    /* Make the rename itself durable. Some file systems cannot sync a
+     * directory; the manifest is in place either way, so that is no error. */
+    fsync(sfd);
+    return 0;
+}
+
+int gf_manifest_save(const char *dir, const struct gf_manifest *m, char *err, size_t errsz)
+{
+    int sfd = gf_statedir_open(dir, 1, err, errsz);
+    if (sfd < 0)
+        return sfd;
+    int e = save(sfd, dir, m, err, errsz);
+    close(sfd);
+    return e;
+}
