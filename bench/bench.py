@@ -1298,6 +1298,24 @@ def main():
         write_atomic(rdir / "latest.json", text)
         write_atomic(rdir / "latest.md", md)
         log(f"saved {rdir}/latest.json, latest.md and {stamp}.json")
+        if not args.quick and len(only) == 4 and rdir.resolve() == (BENCH / "results").resolve():
+            update_readme(md)
+
+
+def update_readme(md):
+    """Puts a full run's table into bench/README.md, between its markers."""
+    readme = BENCH / "README.md"
+    begin, end = "<!-- bench results: begin -->", "<!-- bench results: end -->"
+    try:
+        text = readme.read_text()
+    except OSError:
+        return
+    a, b = text.find(begin), text.find(end)
+    if a < 0 or b < a:
+        log("bench/README.md has no results markers; not updated")
+        return
+    write_atomic(readme, text[:a + len(begin)] + "\n" + md + text[b:])
+    log("updated the results in bench/README.md")
 
 
 if __name__ == "__main__":
