@@ -301,7 +301,7 @@ def ideal_from_log(path):
     """The longest chain of one code: its metadata delay plus its image
     delay (when the image was requested), from one run's access log."""
     chains = {}
-    lines = statuses = 0
+    lines = 0
     status_count = {}
     max_inflight = 0
     other = []
@@ -324,7 +324,6 @@ def ideal_from_log(path):
             c = chains.setdefault(cc, {"meta": 0, "image": 0, "n": 0})
             c[kind] += int(delay)
             c["n"] += 1
-    del statuses
     if not chains:
         raise RuntimeError(f"no access-log lines recognised in {path}")
     cc, c = max(chains.items(), key=lambda kv: kv[1]["meta"] + kv[1]["image"])
