@@ -26,8 +26,10 @@ void gf_adaptive_init(struct gf_adaptive *a, unsigned start, unsigned max)
  * n is small and this runs once per window. */
 static double median(const double *v, unsigned n)
 {
-    double s[GF_ADAPTIVE_SAMPLES];
+    double s[GF_ADAPTIVE_SAMPLES] = {0};
 
+    if (n == 0)
+        return 0;
     for (unsigned i = 0; i < n; i++) {
         unsigned j = i;
         while (j > 0 && s[j - 1] > v[i]) {
