@@ -14,6 +14,7 @@
 #define GF_DEFAULT_MAX_SIZE (10u * 1024 * 1024)
 #define GF_DEFAULT_OUTDIR "./downloaded"
 #define GF_SWEEP_MAX 32
+#define GF_RATE_MAX 100000.0
 
 struct gf_options {
     /* "LOCAL", "REMOTE", "DELAY", "ERROR", or "URL" for a base URL given
@@ -22,20 +23,25 @@ struct gf_options {
     /* Base URL without trailing '/'. Owned by the options (see
      * gf_options_free). */
     char *base_url;
-    unsigned concurrency; /* -m as given; at least 1 */
-    size_t limit;         /* -l; 0 when not given */
-    int verbose;          /* -v */
-    int quiet;            /* -q */
-    int json;             /* --json */
-    int show_help;        /* -h: print help, exit 0 */
-    int show_version;     /* --version: print versions, exit 0 */
-    const char *outdir;   /* -o; points into argv or to GF_DEFAULT_OUTDIR */
-    uint64_t timeout_ms;  /* --timeout, per request */
-    const char *cacert;   /* --cacert; NULL when not given */
-    unsigned retries;     /* --retries */
-    uint64_t max_size;    /* --max-size in bytes: cap on one image */
+    unsigned concurrency;         /* -m as given; at least 1 */
+    int concurrency_auto;         /* -m auto: adaptive, concurrency is then the upper bound */
+    size_t limit;                 /* -l; 0 when not given */
+    int verbose;                  /* -v */
+    int quiet;                    /* -q */
+    int json;                     /* --json */
+    int show_help;                /* -h: print help, exit 0 */
+    int show_version;             /* --version: print versions, exit 0 */
+    const char *outdir;           /* -o; points into argv or to GF_DEFAULT_OUTDIR */
+    uint64_t timeout_ms;          /* --timeout, per request */
+    const char *cacert;           /* --cacert; NULL when not given */
+    unsigned retries;             /* --retries */
+    uint64_t max_size;            /* --max-size in bytes: cap on one image */
     unsigned sweep[GF_SWEEP_MAX]; /* --sweep m1,m2,...: concurrency levels */
     size_t nsweep;                /* 0 when --sweep is not given */
+    double rate;                  /* --rate: request starts per second; 0 = no limit */
+    int update;                   /* --update: conditional GETs from the manifest */
+    int retry_failed;             /* --retry-failed: the codes that failed last time */
+    int wait_lock;                /* --wait-lock: wait for another run on DIR */
     gf_cc codes[GF_CODES_MAX];    /* selected codes, sorted, after -l */
     size_t ncodes;
 };

@@ -29,12 +29,23 @@ enum gf_fetch_state {
     GF_FETCH_META,
     GF_FETCH_WAIT_IMAGE,
     GF_FETCH_IMAGE,
+    GF_FETCH_WAIT_START, /* holds a permit, waits for the start gate */
     GF_FETCH_SAVING,
     GF_FETCH_RETRY_WAIT,
     GF_FETCH_DONE,
 };
 
 struct gf_fetch;
+
+/* What the last run recorded of a code, for --update; borrowed from the
+ * manifest. file is known to exist in the output directory. */
+struct gf_prev {
+    const char *file;
+    const char *meta_etag, *meta_last_modified;
+    const char *image_etag, *image_last_modified;
+    const char *sha256;
+    uint64_t bytes;
+};
 
 /* What every fetch of one run shares. Owned by the run. */
 struct gf_fetch_env {
@@ -58,6 +69,16 @@ struct gf_fetch_env {
     void (*on_done)(void *arg, struct gf_fetch *f);
     /* A number in [0, 1) for retry jitter. */
     double (*random)(void *arg);
+    /* The start gate (--rate, and pauses of -m auto), or NULL: returns 1
+     * when f may start now, else 0 and calls gf_fetch_begin(f) later. */
+    int (*gate)(void *arg, struct gf_fetch *f);
+    /* Removes f from the gate's queue (an interrupted run). */
+    void (*gate_cancel)(void *arg, struct gf_fetch *f);
+    /* -m auto, or NULL: a request that began at started_s was answered
+     * normally; or was refused (429, 503, timeout), and then the return
+     * value says whether to ask again at no cost to --retries. */
+    void (*on_success)(void *arg, double started_s);
+    int (*on_overload)(void *arg, double started_s, double retry_after_s);
     void *arg;
     /* Transfers kept for reuse; at most pool_cap of them. */
     struct gf_transfer **pool;
@@ -83,6 +104,9 @@ struct gf_transfer {
     long retry_after_s; /* from the last answer, -1 when absent */
     char reason[96];    /* status phrase of the last answer */
     char errbuf[CURL_ERROR_SIZE];
+    struct curl_slist *headers; /* conditional request headers, or NULL */
+    char etag[256];             /* validators of the last answer, "" when none */
+    char last_modified[64];
     size_t url_cap;
     char url[];
 };
@@ -92,20 +116,30 @@ struct gf_fetch {
     struct gf_item *item;
     enum gf_fetch_state state;
     struct gf_sem_waiter waiter;
-    struct gf_transfer *xfer; /* set while a request runs */
-    int is_image;             /* the request in flight or waiting is the image */
-    unsigned attempt;         /* retries used for the current request */
-    long retry_after_s;       /* from the last answer, -1 when absent */
-    double queued_at;         /* when the current request started waiting */
-    char *country;            /* from metadata, owned */
-    char *image;              /* image bytes being saved, owned */
+    struct gf_transfer *xfer;   /* set while a request runs */
+    int is_image;               /* the request in flight or waiting is the image */
+    unsigned attempt;           /* retries used for the current request */
+    long retry_after_s;         /* from the last answer, -1 when absent */
+    double queued_at;           /* when the current request started waiting */
+    double started_at;          /* when the current request began */
+    const struct gf_prev *prev; /* --update: the last run's record, or NULL */
+    int image_conditional;      /* the image may be asked for with validators */
+    const char *file_hint;      /* name to save under when metadata was a 304 */
+    const char *replaces;       /* the code's old file, to remove after saving */
+    char *country;              /* from metadata, owned */
+    char *image;                /* image bytes being saved, owned */
     size_t image_len;
     struct gf_save save;
     uv_timer_t *retry_timer; /* created on first retry, closed by gf_fetch_close */
 };
 
-/* Prepares f for item->cc. Does not start anything. */
-void gf_fetch_init(struct gf_fetch *f, const struct gf_fetch_env *env, struct gf_item *item);
+/* Prepares f for item->cc; prev (may be NULL) is what the last run
+ * recorded, for conditional requests. Does not start anything. */
+void gf_fetch_init(struct gf_fetch *f, const struct gf_fetch_env *env, struct gf_item *item,
+                   const struct gf_prev *prev);
+
+/* Starts the request f holds a permit for, once the gate lets it. */
+void gf_fetch_begin(struct gf_fetch *f);
 
 /* Queues the metadata request. */
 void gf_fetch_start(struct gf_fetch *f);

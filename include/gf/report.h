@@ -14,6 +14,7 @@ enum gf_status {
     GF_OK,
     GF_NOT_FOUND,
     GF_ERROR,
+    GF_UNCHANGED, /* --update: the server answered 304, the file is untouched */
 };
 
 /* Timings of one HTTP request, in seconds (negative when unknown). */
@@ -25,14 +26,18 @@ struct gf_phases {
 struct gf_item {
     gf_cc cc;
     enum gf_status status;
-    int http_status;    /* last HTTP status seen, 0 when none */
-    char *file;         /* file name inside the output directory (OK only) */
-    char *error;        /* reason (ERROR only), e.g. "HTTP error 418 - I'm a teapot" */
-    char *url;          /* last URL requested (for "not found: <url>") */
-    uint64_t bytes;     /* body bytes received for this code */
-    unsigned requests;  /* HTTP requests made for this code */
+    int http_status;   /* last HTTP status seen, 0 when none */
+    char *file;        /* file name inside the output directory (OK only) */
+    char *error;       /* reason (ERROR only), e.g. "HTTP error 418 - I'm a teapot" */
+    char *url;         /* last URL requested (for "not found: <url>") */
+    uint64_t bytes;    /* body bytes received for this code */
+    unsigned requests; /* HTTP requests made for this code */
     struct gf_phases meta, image;
-    double save_s;      /* time the save took on the threadpool, or -1 */
+    double save_s; /* time the save took on the threadpool, or -1 */
+    /* Validators of the last answers (for the manifest); NULL when none. */
+    char *meta_etag, *meta_last_modified, *image_etag, *image_last_modified;
+    char sha256[65];     /* of the saved (or unchanged) file, "" when none */
+    uint64_t file_bytes; /* size of that file */
 };
 
 struct gf_summary {
@@ -40,7 +45,8 @@ struct gf_summary {
     const char *base_url;
     unsigned concurrency; /* the number used */
     double elapsed_s;
-    size_t ok, not_found, error;
+    size_t ok, not_found, error, unchanged;
+    int adaptive; /* -m auto: concurrency is the limit it settled on */
     uint64_t requests, bytes;
     const struct gf_item *items;
     size_t nitems;
@@ -50,11 +56,13 @@ struct gf_summary {
 };
 
 /* "LOCAL site: <url>", "Searching for N flags: ..." and
- * "M concurrent connections will be used." */
+ * "M concurrent connections will be used." (concurrency 0: "Adaptive
+ * concurrency will be used.", for -m auto). */
 void gf_report_header(FILE *f, const char *label, const char *base_url, const gf_cc *codes,
                       size_t ncodes, unsigned concurrency);
 
-/* The 20 dashes, counts and "Elapsed time: %.2fs". */
+/* The 20 dashes, counts ("N unchanged." only when non-zero), with -m auto
+ * "Concurrency settled at N.", and "Elapsed time: %.2fs". */
 void gf_report_footer(FILE *f, const struct gf_summary *s);
 
 /* One -v line: "BR OK", "ZZ not found: <url>", "XX error: <reason>".

@@ -11,12 +11,17 @@
 #include "gf/cli.h"
 #include "gf/report.h"
 
+struct gf_prev;
+
 struct gf_run_config {
     const struct gf_options *opts;
-    unsigned concurrency; /* requests in flight at most */
-    FILE *verbose;        /* per-code lines as codes end, or NULL */
-    FILE *errors;         /* per-code error lines when verbose is NULL, or NULL */
-    int progress;         /* draw the progress bar on stderr */
+    unsigned concurrency; /* requests in flight at most (with -m auto, the cap) */
+    /* --update: per code (in opts->codes order) what the last run recorded,
+     * or NULL entries; NULL for none at all. */
+    const struct gf_prev *const *prev;
+    FILE *verbose; /* per-code lines as codes end, or NULL */
+    FILE *errors;  /* per-code error lines when verbose is NULL, or NULL */
+    int progress;  /* draw the progress bar on stderr */
     /* Called once everything is set up and before the first request, so
      * a run that cannot start prints nothing but its error. May be NULL. */
     void (*on_start)(void *arg);
@@ -26,12 +31,13 @@ struct gf_run_config {
 struct gf_run_result {
     struct gf_item *items; /* one per code, in code order; owned */
     size_t nitems;
-    size_t ok, not_found, error, pending;
+    size_t ok, not_found, error, unchanged, pending;
     uint64_t requests, bytes;
     double elapsed_s;
     double *latencies_ms; /* one per HTTP request; owned */
     size_t nlatencies;
     unsigned peak_in_flight; /* most permits held at once */
+    unsigned concurrency;    /* the limit in force at the end (-m auto: settled on) */
     int signal;              /* SIGINT or SIGTERM when interrupted, else 0 */
 };
 

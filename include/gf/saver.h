@@ -31,6 +31,10 @@ struct gf_save {
     const char *name; /* final name inside the directory; borrowed */
     const void *data; /* borrowed until the callback */
     size_t len;
+    /* A file to remove once name is in place (the code's file from an
+     * earlier run, when its country name changed), or NULL; borrowed. */
+    const char *replaces;
+    char sha256[65]; /* hex SHA-256 of data, filled in on success */
     int err;
     const char *step;
     double seconds; /* time the save took on its thread */
@@ -38,14 +42,18 @@ struct gf_save {
     void *userdata;
 };
 
-/* Creates dir if it is missing (one level, mode 0777 less the umask),
- * opens it, and checks that files can be created in it. On failure returns
- * a UV_E* code and sets *what to the step that failed ("create", "open",
- * "write to"), so the caller can say e.g. "cannot write to DIR: ...". */
+/* Creates dir if it is missing (one level, mode 0777 less the umask) and
+ * checks that it is a directory files can be created in. On failure
+ * returns a UV_E* code and sets *what to the step that failed ("create",
+ * "open", "write to"), so the caller can say e.g. "cannot write to DIR". */
+int gf_outdir_prepare(const char *dir, const char **what);
+
+/* gf_outdir_prepare(), then opens dir for the saves; same errors. */
 int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, const char *dir, const char **what);
 
-/* Queues a save on the threadpool. Returns 0 (cb will run) or a UV_E*
- * code (cb will not run). */
+/* Queues a save on the threadpool; set req->replaces before (or leave it
+ * NULL). Returns 0 (cb will run) or a UV_E* code (cb will not run). A
+ * failure to remove req->replaces does not fail the save. */
 int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
                   size_t len, gf_save_cb cb);
 

@@ -21,7 +21,7 @@
 #define USAGE_TEXT                                                                                 \
     "usage: getflags [-h] [-a] [-e] [-l N] [-m CONCURRENT] [-s LABEL|URL] [-v] [-q] [-o DIR] "     \
     "[--timeout SECONDS] [--cacert FILE] [--json] [--version] [--retries N] [--max-size BYTES] "   \
-    "[--sweep LIST] [CC ...]\n"
+    "[--sweep LIST] [--rate N] [--update] [--retry-failed] [--wait-lock] [CC ...]\n"
 
 static const struct {
     const char *label;
@@ -44,6 +44,10 @@ enum {
     OPT_RETRIES,
     OPT_MAX_SIZE,
     OPT_SWEEP,
+    OPT_RATE,
+    OPT_UPDATE,
+    OPT_RETRY_FAILED,
+    OPT_WAIT_LOCK,
 };
 
 static const struct option long_options[] = {
@@ -55,6 +59,10 @@ static const struct option long_options[] = {
     {"retries", required_argument, NULL, OPT_RETRIES},
     {"max-size", required_argument, NULL, OPT_MAX_SIZE},
     {"sweep", required_argument, NULL, OPT_SWEEP},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"update", no_argument, NULL, OPT_UPDATE},
+    {"retry-failed", no_argument, NULL, OPT_RETRY_FAILED},
+    {"wait-lock", no_argument, NULL, OPT_WAIT_LOCK},
     {NULL, 0, NULL, 0},
 };
 
@@ -169,6 +177,25 @@ static int parse_ranged(struct parse_state *st, const char *name, const char *ar
  * into milliseconds exactly, rounding up so that no positive value
  * becomes 0 ms. strtod is avoided: it takes "inf", "nan", hex and
  * exponents. */
+/* A positive decimal number (no sign, no exponent, no hex) of at most max. */
+static int parse_positive(const char *s, double max, double *out)
+{
+    const char *p = s;
+    int digits = 0;
+    for (; *p >= '0' && *p <= '9'; p++)
+        digits++;
+    if (*p == '.')
+        for (p++; *p >= '0' && *p <= '9'; p++)
+            digits++;
+    if (*p != '\0' || digits == 0)
+        return -1;
+    double v = strtod(s, NULL);
+    if (!(v > 0) || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static int parse_timeout(const char *s, uint64_t *ms)
 {
     uint64_t whole = 0, frac = 0, total;
@@ -357,8 +384,13 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
                 opts->limit = (size_t)v;
             break;
         case 'm':
-            if (parse_ranged(&st, "-m", optarg, 1, GF_CONCURRENCY_MAX, &v) == 0)
+            if (strcasecmp(optarg, "auto") == 0) {
+                opts->concurrency_auto = 1;
+                opts->concurrency = GF_CONCURRENCY_MAX;
+            } else if (parse_ranged(&st, "-m", optarg, 1, GF_CONCURRENCY_MAX, &v) == 0) {
+                opts->concurrency_auto = 0;
                 opts->concurrency = (unsigned)v;
+            }
             break;
         case 's':
             rc = set_server(opts, optarg);
@@ -410,6 +442,22 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
                      "followed by K, M or G, at most 4G, got '%s'",
                      shown(optarg, buf, sizeof buf));
             break;
+        case OPT_RATE:
+            if (parse_positive(optarg, GF_RATE_MAX, &opts->rate) != 0)
+                fail(&st,
+                     "argument --rate: must be a number of requests per second above 0 and at "
+                     "most %.0f, got '%s'",
+                     GF_RATE_MAX, shown(optarg, buf, sizeof buf));
+            break;
+        case OPT_UPDATE:
+            opts->update = 1;
+            break;
+        case OPT_RETRY_FAILED:
+            opts->retry_failed = 1;
+            break;
+        case OPT_WAIT_LOCK:
+            opts->wait_lock = 1;
+            break;
         case OPT_SWEEP:
             if (parse_sweep(optarg, opts) != 0)
                 fail(&st,
@@ -451,6 +499,10 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
         st.failed = 0;
     } else if (opts->quiet && opts->verbose) {
         fail(&st, "-q and -v cannot be used together");
+    } else if (opts->retry_failed && (any_code || all || every)) {
+        fail(&st, "--retry-failed takes its codes from the last run: give no codes, -a or -e");
+    } else if (opts->nsweep > 0 && opts->concurrency_auto) {
+        fail(&st, "--sweep and -m auto cannot be used together");
     }
     if (st.failed) {
         gf_free(opts->base_url);
@@ -501,7 +553,8 @@ const char *gf_cli_help(void)
         "                        flags_data/country_codes.txt)\n"
         "  -e                    get flags for every possible code (AA...ZZ)\n"
         "  -l N                  limit to N first codes\n"
-        "  -m CONCURRENT         maximum concurrent requests (default=5)\n"
+        "  -m CONCURRENT         maximum concurrent requests (default=5), or auto to\n"
+        "                        adapt to what the server sustains\n"
         "  -s LABEL|URL          server to hit: one of LOCAL, REMOTE, DELAY, ERROR,\n"
         "                        or a base URL starting with http:// or https://\n"
         "                        (default=LOCAL)\n"
@@ -518,6 +571,11 @@ const char *gf_cli_help(void)
         "                        suffix (default=10M)\n"
         "  --sweep LIST          run once per concurrency level in the comma-separated\n"
         "                        LIST (e.g. 1,5,20) and report each run\n"
+        "  --rate N              start at most N requests per second, fractions allowed\n"
+        "  --update              send conditional requests for the flags of the last run\n"
+        "                        in DIR and leave unchanged ones untouched\n"
+        "  --retry-failed        only the codes that ended in error in the last run in DIR\n"
+        "  --wait-lock           wait for another run on DIR to end instead of exiting 75\n"
         "\n"
         "servers:\n"
         "  LOCAL                 http://localhost:8000/flags\n"
@@ -530,5 +588,6 @@ const char *gf_cli_help(void)
         "  1                     at least one code ended in error\n"
         "  2                     usage error\n"
         "  3                     the run cannot start\n"
+        "  75                    another run holds DIR's lock (see --wait-lock)\n"
         "  130, 143              interrupted by SIGINT or SIGTERM\n";
 }

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "gf/error.h"
+#include "gf/manifest.h"
 #include "gf/names.h"
 
 /* A slow server may hold a transfer for --timeout; a trickling one is cut
@@ -27,10 +28,11 @@
 #define RETRY_AFTER_CAP_S 30
 
 static const char *const state_names[] = {
-    [GF_FETCH_IDLE] = "idle",        [GF_FETCH_WAIT_META] = "wait-meta",
-    [GF_FETCH_META] = "meta",        [GF_FETCH_WAIT_IMAGE] = "wait-image",
-    [GF_FETCH_IMAGE] = "image",      [GF_FETCH_SAVING] = "saving",
-    [GF_FETCH_RETRY_WAIT] = "retry", [GF_FETCH_DONE] = "done",
+    [GF_FETCH_IDLE] = "idle",     [GF_FETCH_WAIT_META] = "wait-meta",
+    [GF_FETCH_META] = "meta",     [GF_FETCH_WAIT_IMAGE] = "wait-image",
+    [GF_FETCH_IMAGE] = "image",   [GF_FETCH_WAIT_START] = "wait-start",
+    [GF_FETCH_SAVING] = "saving", [GF_FETCH_RETRY_WAIT] = "retry",
+    [GF_FETCH_DONE] = "done",
 };
 
 /* The only place a state changes; GF_DEBUG_STATES=1 traces every move. */
@@ -109,6 +111,8 @@ static void xfer_put(struct gf_fetch *f, struct gf_transfer *x)
     struct gf_fetch_env *env = (struct gf_fetch_env *)f->env;
     gf_free(x->body.data);
     x->body.data = NULL;
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
     if (env->npool < env->pool_cap) {
         curl_easy_reset(x->easy);
         env->pool[env->npool++] = x;
@@ -194,6 +198,27 @@ static void copy_reason(struct gf_transfer *x, const char *line, size_t n)
     x->reason[len] = '\0';
 }
 
+/* Keeps a header value for the manifest: trimmed, printable ASCII only,
+ * and dropped (left empty) when it does not fit or is not clean, since it
+ * goes back to the server in a request header. */
+static void copy_value(char *out, size_t outsz, const char *v, size_t n)
+{
+    while (n > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    out[0] = '\0';
+    if (n == 0 || n >= outsz)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
+            return;
+    memcpy(out, v, n);
+    out[n] = '\0';
+}
+
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
 {
     struct gf_transfer *x = userdata;
@@ -206,8 +231,14 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
         /* A new response (after a redirect or a 1xx) starts afresh. */
         x->reason[0] = '\0';
+        x->etag[0] = '\0';
+        x->last_modified[0] = '\0';
         x->retry_after_s = -1;
         copy_reason(x, line, n);
+    } else if (n > 5 && strncasecmp(line, "ETag:", 5) == 0) {
+        copy_value(x->etag, sizeof x->etag, line + 5, n - 5);
+    } else if (n > 14 && strncasecmp(line, "Last-Modified:", 14) == 0) {
+        copy_value(x->last_modified, sizeof x->last_modified, line + 14, n - 14);
     } else if (n > 12 && strncasecmp(line, "Retry-After:", 12) == 0) {
         char tmp[64];
         size_t len = n - 12 < sizeof tmp - 1 ? n - 12 : sizeof tmp - 1;
@@ -271,6 +302,37 @@ static int setup_easy(struct gf_fetch *f, struct gf_transfer *x)
     SET(CURLOPT_USERAGENT, "getflags/" GF_VERSION);
     SET(CURLOPT_BUFFERSIZE, (long)RECV_BUFFER);
     SET(CURLOPT_SHARE, env->share);
+    const struct gf_prev *p = f->prev;
+    const char *etag = NULL, *lm = NULL;
+    if (p && !f->is_image) {
+        etag = p->meta_etag;
+        lm = p->meta_last_modified;
+    } else if (p && f->image_conditional) {
+        etag = p->image_etag;
+        lm = p->image_last_modified;
+    }
+    if (etag || lm) {
+        char h[GF_MANIFEST_HEADER_MAX + 32];
+        struct curl_slist *list = NULL, *next;
+        if (etag) {
+            snprintf(h, sizeof h, "If-None-Match: %s", etag);
+            next = curl_slist_append(list, h);
+            if (!next)
+                rc = CURLE_OUT_OF_MEMORY;
+            else
+                list = next;
+        }
+        if (lm && rc == CURLE_OK) {
+            snprintf(h, sizeof h, "If-Modified-Since: %s", lm);
+            next = curl_slist_append(list, h);
+            if (!next)
+                rc = CURLE_OUT_OF_MEMORY;
+            else
+                list = next;
+        }
+        x->headers = list;
+        SET(CURLOPT_HTTPHEADER, x->headers);
+    }
     if (env->cacert) {
         /* An extra bundle: OpenSSL loads CAINFO and CAPATH together, so the
          * system's CAs stay trusted (see CURLOPT_CAPATH(3)). */
@@ -287,8 +349,17 @@ static void on_permit(struct gf_sem_waiter *w)
     struct gf_fetch *f = w->data;
     struct gf_phases *ph = f->is_image ? &f->item->image : &f->item->meta;
     ph->sem_wait = now_s(f) - f->queued_at;
-    set_state(f, f->is_image ? GF_FETCH_IMAGE : GF_FETCH_META);
+    if (f->env->gate && !f->env->gate(f->env->arg, f)) {
+        set_state(f, GF_FETCH_WAIT_START);
+        return;
+    }
+    gf_fetch_begin(f);
+}
 
+void gf_fetch_begin(struct gf_fetch *f)
+{
+    set_state(f, f->is_image ? GF_FETCH_IMAGE : GF_FETCH_META);
+    f->started_at = now_s(f);
     struct gf_transfer *x = xfer_get(f);
     if (x) {
         x->fetch = f;
@@ -296,6 +367,8 @@ static void on_permit(struct gf_sem_waiter *w)
             (struct gf_body){.limit = f->is_image ? (size_t)f->env->max_size : GF_METADATA_MAX};
         x->reason[0] = '\0';
         x->errbuf[0] = '\0';
+        x->etag[0] = '\0';
+        x->last_modified[0] = '\0';
         x->retry_after_s = -1;
     }
     if (!x || setup_easy(f, x) != 0 ||
@@ -468,8 +541,20 @@ static void start_save(struct gf_fetch *f)
 {
     char name[GF_NAME_MAX + 1];
     const char *why = NULL;
-    int rc = gf_name_from_country(f->country, strlen(f->country), NULL, name, sizeof name, &why);
-    if (rc == 0 && !f->env->claim_name(f->env->arg, name)) {
+    int rc;
+    if (!f->country) {
+        /* The metadata was a 304: the name is the one saved last time. */
+        snprintf(name, sizeof name, "%s", f->file_hint);
+        if (!f->env->claim_name(f->env->arg, name)) {
+            set_error(f, "file name collision: %s", name);
+            finish(f, GF_ERROR);
+            return;
+        }
+        rc = 0;
+    } else {
+        rc = gf_name_from_country(f->country, strlen(f->country), NULL, name, sizeof name, &why);
+    }
+    if (rc == 0 && f->country && !f->env->claim_name(f->env->arg, name)) {
         rc = gf_name_from_country(f->country, strlen(f->country), f->item->cc, name, sizeof name,
                                   &why);
         if (rc == 0 && !f->env->claim_name(f->env->arg, name)) {
@@ -491,6 +576,12 @@ static void start_save(struct gf_fetch *f)
     }
     set_state(f, GF_FETCH_SAVING);
     f->save.userdata = f;
+    /* The old file of a renamed country goes, unless another code of this
+     * run has its name: claiming it keeps any later code off it. */
+    f->save.replaces = f->replaces && strcmp(f->replaces, name) != 0 &&
+                               f->env->claim_name(f->env->arg, f->replaces)
+                           ? f->replaces
+                           : NULL;
     rc = gf_save_start(f->env->saver, &f->save, f->item->file, f->image, f->image_len, on_saved);
     if (rc != 0) {
         set_error(f, "cannot save %s: %s", f->item->file, uv_strerror(rc));
@@ -518,7 +609,93 @@ static void on_saved(struct gf_save *req, int err, const char *step)
         finish(f, GF_ERROR);
         return;
     }
+    memcpy(f->item->sha256, req->sha256, sizeof f->item->sha256);
+    f->item->file_bytes = f->image_len;
     finish(f, GF_OK);
+}
+
+/* Decides what a finished transfer means for the code. Runs while the
+ * permit is still held; the caller returns it afterwards. */
+/* Keeps the validators of an answer for the manifest; a 304 without its
+ * own keeps the ones it confirmed. */
+static void keep_validators(struct gf_fetch *f, const struct gf_transfer *x, long status)
+{
+    char **etag = f->is_image ? &f->item->image_etag : &f->item->meta_etag;
+    char **lm = f->is_image ? &f->item->image_last_modified : &f->item->meta_last_modified;
+    const struct gf_prev *p = f->prev;
+    const char *old_etag = p ? (f->is_image ? p->image_etag : p->meta_etag) : NULL;
+    const char *old_lm = p ? (f->is_image ? p->image_last_modified : p->meta_last_modified) : NULL;
+    const char *new_etag = x->etag[0] ? x->etag : (status == 304 ? old_etag : NULL);
+    const char *new_lm = x->last_modified[0] ? x->last_modified : (status == 304 ? old_lm : NULL);
+    gf_free(*etag);
+    gf_free(*lm);
+    *etag = new_etag ? gf_strdup(new_etag) : NULL;
+    *lm = new_lm ? gf_strdup(new_lm) : NULL;
+}
+
+static int is_overload(CURLcode rc, long status)
+{
+    return rc == CURLE_OPERATION_TIMEDOUT || (rc == CURLE_OK && (status == 429 || status == 503));
+}
+
+/* A 304 to a conditional request: the metadata or the image is as it was
+ * in the last run. */
+static void handle_not_modified(struct gf_fetch *f, const struct gf_transfer *x)
+{
+    const struct gf_prev *p = f->prev;
+    if (!x->headers || !p) {
+        set_error(f, "HTTP error 304 - Not Modified, to a request that was not conditional");
+        finish(f, GF_ERROR);
+        return;
+    }
+    if (!f->is_image) {
+        /* Same country, same name: the image can be conditional too. */
+        f->file_hint = p->file;
+        f->image_conditional = 1;
+        f->attempt = 0;
+        request(f, 1);
+        return;
+    }
+    if (!f->env->claim_name(f->env->arg, p->file)) {
+        set_error(f, "file name collision: %s", p->file);
+        finish(f, GF_ERROR);
+        return;
+    }
+    f->item->file = gf_strdup(p->file);
+    snprintf(f->item->sha256, sizeof f->item->sha256, "%s", p->sha256 ? p->sha256 : "");
+    f->item->file_bytes = p->bytes;
+    if (!f->item->file) {
+        set_error(f, "out of memory");
+        finish(f, GF_ERROR);
+        return;
+    }
+    finish(f, GF_UNCHANGED);
+}
+
+/* Metadata arrived: take the country, and decide how to ask for the image. */
+static void handle_metadata(struct gf_fetch *f, const struct gf_body *body)
+{
+    const char *bad = NULL;
+    char name[GF_NAME_MAX + 1];
+    int err = gf_metadata_country(body->data ? body->data : "", body->len, &f->country, &bad);
+    /* Refuse an unusable name now, so its image is never requested. */
+    if (err == 0)
+        err = gf_name_from_country(f->country, strlen(f->country), NULL, name, sizeof name, &bad);
+    if (err != 0) {
+        set_error(f, "bad metadata: %s", err == GF_ENOMEM ? "out of memory" : bad);
+        finish(f, GF_ERROR);
+        return;
+    }
+    const struct gf_prev *p = f->prev;
+    if (p && strcmp(name, p->file) == 0) {
+        f->image_conditional = 1;
+    } else if (p) {
+        /* The country's name changed: a new file, whatever the image. */
+        f->image_conditional = 0;
+        f->replaces = p->file;
+    }
+    f->attempt = 0;
+    request(f, 1);
 }
 
 /* Decides what a finished transfer means for the code. Runs while the
@@ -526,12 +703,26 @@ static void on_saved(struct gf_save *req, int err, const char *step)
 static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLcode rc,
                           struct gf_body *body)
 {
+    const struct gf_fetch_env *env = f->env;
     CURL *e = x->easy;
     long status = 0;
     char why[512];
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     if (status > 0)
         f->item->http_status = (int)status;
+
+    /* -m auto: a refusal lowers the limit and the request waits its turn
+     * again, without using up --retries. */
+    if (is_overload(rc, status) && env->on_overload &&
+        env->on_overload(env->arg, f->started_at, (double)f->retry_after_s)) {
+        if (env->verbose)
+            fprintf(env->verbose, "%s asked again after %s\n", f->item->cc,
+                    rc == CURLE_OK ? (status == 429 ? "HTTP 429" : "HTTP 503") : "a timeout");
+        request(f, f->is_image);
+        return;
+    }
+    if (env->on_success && rc == CURLE_OK && (is_success(status) || status == 304 || status == 404))
+        env->on_success(env->arg, f->started_at);
 
     if (rc != CURLE_OK) {
         describe_curl_error(f, x, rc, body, why, sizeof why);
@@ -545,6 +736,11 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
         finish(f, GF_NOT_FOUND);
         return;
     }
+    if (status == 304) {
+        keep_validators(f, x, status);
+        handle_not_modified(f, x);
+        return;
+    }
     if (!is_success(status)) {
         char reason[sizeof x->reason * 4];
         gf_escape_for_print(x->reason, strlen(x->reason), reason, sizeof reason);
@@ -556,23 +752,9 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
         finish(f, GF_ERROR);
         return;
     }
-
+    keep_validators(f, x, status);
     if (!f->is_image) {
-        const char *bad = NULL;
-        int err = gf_metadata_country(body->data ? body->data : "", body->len, &f->country, &bad);
-        if (err == 0) {
-            /* Refuse an unusable name now, so its image is never requested. */
-            char name[GF_NAME_MAX + 1];
-            err =
-                gf_name_from_country(f->country, strlen(f->country), NULL, name, sizeof name, &bad);
-        }
-        if (err != 0) {
-            set_error(f, "bad metadata: %s", err == GF_ENOMEM ? "out of memory" : bad);
-            finish(f, GF_ERROR);
-            return;
-        }
-        f->attempt = 0;
-        request(f, 1);
+        handle_metadata(f, body);
         return;
     }
 
@@ -609,11 +791,13 @@ void gf_fetch_transfer_done(struct gf_fetch *f, CURL *easy, CURLcode result)
     gf_sem_release(f->env->sem);
 }
 
-void gf_fetch_init(struct gf_fetch *f, const struct gf_fetch_env *env, struct gf_item *item)
+void gf_fetch_init(struct gf_fetch *f, const struct gf_fetch_env *env, struct gf_item *item,
+                   const struct gf_prev *prev)
 {
     memset(f, 0, sizeof *f);
     f->env = env;
     f->item = item;
+    f->prev = prev;
     f->retry_after_s = -1;
     item->save_s = -1;
     item->meta = item->image = (struct gf_phases){-1, -1, -1, -1, -1, -1, -1};
@@ -636,6 +820,10 @@ void gf_fetch_cancel(struct gf_fetch *f)
         gf_engine_cancel(f->env->engine, f->xfer->easy);
         xfer_put(f, f->xfer);
         f->xfer = NULL;
+        gf_sem_release(f->env->sem);
+        break;
+    case GF_FETCH_WAIT_START:
+        f->env->gate_cancel(f->env->arg, f);
         gf_sem_release(f->env->sem);
         break;
     case GF_FETCH_RETRY_WAIT:

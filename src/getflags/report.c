@@ -51,7 +51,9 @@ void gf_report_header(FILE *f, const char *label, const char *base_url, const gf
     }
     fputc('\n', f);
 
-    if (concurrency == 1)
+    if (concurrency == 0)
+        fputs("Adaptive concurrency will be used.\n", f);
+    else if (concurrency == 1)
         fputs("1 connection will be used.\n", f);
     else
         fprintf(f, "%u concurrent connections will be used.\n", concurrency);
@@ -61,10 +63,14 @@ void gf_report_footer(FILE *f, const struct gf_summary *s)
 {
     fputs("--------------------\n", f);
     fprintf(f, "%3zu flag%s downloaded.\n", s->ok, s->ok == 1 ? "" : "s");
+    if (s->unchanged != 0)
+        fprintf(f, "%3zu unchanged.\n", s->unchanged);
     if (s->not_found != 0)
         fprintf(f, "%3zu not found.\n", s->not_found);
     if (s->error != 0)
         fprintf(f, "%3zu error%s.\n", s->error, s->error == 1 ? "" : "s");
+    if (s->adaptive)
+        fprintf(f, "Concurrency settled at %u.\n", s->concurrency);
     fprintf(f, "Elapsed time: %.2fs\n", s->elapsed_s);
 }
 
@@ -76,6 +82,9 @@ void gf_report_item(FILE *f, const struct gf_item *item)
     switch (item->status) {
     case GF_OK:
         fprintf(f, "%s OK\n", item->cc);
+        break;
+    case GF_UNCHANGED:
+        fprintf(f, "%s unchanged\n", item->cc);
         break;
     case GF_NOT_FOUND:
         escape_text(&e, item->url, fallback, sizeof fallback);
@@ -172,6 +181,8 @@ static const char *status_name(enum gf_status st)
         return "ok";
     case GF_NOT_FOUND:
         return "not_found";
+    case GF_UNCHANGED:
+        return "unchanged";
     case GF_ERROR:
         return "error";
     case GF_PENDING:
@@ -254,7 +265,8 @@ char *gf_report_json(const struct gf_summary *s)
     counts = cJSON_AddObjectToObject(root, "counts");
     if (counts == NULL || cJSON_AddNumberToObject(counts, "ok", (double)s->ok) == NULL ||
         cJSON_AddNumberToObject(counts, "not_found", (double)s->not_found) == NULL ||
-        cJSON_AddNumberToObject(counts, "error", (double)s->error) == NULL)
+        cJSON_AddNumberToObject(counts, "error", (double)s->error) == NULL ||
+        cJSON_AddNumberToObject(counts, "unchanged", (double)s->unchanged) == NULL)
         goto out;
     if (cJSON_AddNumberToObject(root, "requests", (double)s->requests) == NULL ||
         cJSON_AddNumberToObject(root, "bytes", (double)s->bytes) == NULL ||

@@ -8,9 +8,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "gf/adaptive.h"
 #include "gf/engine.h"
 #include "gf/error.h"
 #include "gf/fetch.h"
+#include "gf/ratelimit.h"
 #include "gf/saver.h"
 #include "gf/sem.h"
 
@@ -39,7 +41,102 @@ struct run {
     uint64_t t0;
     uint64_t rng;
     int shut;
+    /* The start gate: --rate and the pauses of -m auto. FIFO of fetches
+     * holding a permit and waiting to start; one timer for the head. */
+    struct gf_ratelimit rate;
+    int adaptive_on;
+    struct gf_adaptive adaptive;
+    struct gf_fetch **gate_q;
+    size_t gate_head, gate_len;
+    uv_timer_t gate_timer;
 };
+
+static double loop_s(const struct run *r)
+{
+    return (double)uv_now(&((struct run *)r)->loop) / 1000.0;
+}
+
+/* Seconds until the next start may happen; 0 takes the token. */
+static double gate_delay(struct run *r)
+{
+    double now = loop_s(r);
+    if (r->adaptive_on) {
+        double pause = gf_adaptive_pause_left(&r->adaptive, now);
+        if (pause > 0)
+            return pause;
+    }
+    return gf_ratelimit_delay(&r->rate, now);
+}
+
+static void on_gate_timer(uv_timer_t *t);
+
+static void gate_arm(struct run *r, double delay_s)
+{
+    /* Rounded up, so the timer never fires before the token exists. */
+    uv_timer_start(&r->gate_timer, on_gate_timer, (uint64_t)(delay_s * 1000.0 + 0.999), 0);
+}
+
+static int gate_try(void *arg, struct gf_fetch *f)
+{
+    struct run *r = arg;
+    if (r->gate_len == 0) {
+        double delay = gate_delay(r);
+        if (delay <= 0)
+            return 1;
+        gate_arm(r, delay);
+    }
+    /* Room for every code: a fetch is in the queue at most once. */
+    r->gate_q[(r->gate_head + r->gate_len++) % r->res->nitems] = f;
+    return 0;
+}
+
+static void on_gate_timer(uv_timer_t *t)
+{
+    struct run *r = t->data;
+    while (r->gate_len > 0) {
+        double delay = gate_delay(r);
+        if (delay > 0) {
+            gate_arm(r, delay);
+            return;
+        }
+        struct gf_fetch *f = r->gate_q[r->gate_head];
+        r->gate_head = (r->gate_head + 1) % r->res->nitems;
+        r->gate_len--;
+        gf_fetch_begin(f);
+    }
+}
+
+static void gate_cancel(void *arg, struct gf_fetch *f)
+{
+    struct run *r = arg;
+    size_t n = r->res->nitems, kept = 0;
+    for (size_t i = 0; i < r->gate_len; i++) {
+        struct gf_fetch *g = r->gate_q[(r->gate_head + i) % n];
+        if (g != f)
+            r->gate_q[(r->gate_head + kept++) % n] = g;
+    }
+    r->gate_len = kept;
+}
+
+/* -m auto: every answer moves the limit, and the semaphore follows it. */
+static void on_success(void *arg, double started_s)
+{
+    struct run *r = arg;
+    gf_adaptive_on_success(&r->adaptive, started_s, loop_s(r), r->sem.held);
+    gf_sem_set_limit(&r->sem, gf_adaptive_limit(&r->adaptive));
+}
+
+static int on_overload(void *arg, double started_s, double retry_after_s)
+{
+    struct run *r = arg;
+    /* At the floor there is nothing left to probe: a refusal there is a
+     * real failure, and --retries decides. */
+    if (gf_adaptive_limit(&r->adaptive) <= 1)
+        return 0;
+    gf_adaptive_on_overload(&r->adaptive, started_s, loop_s(r), retry_after_s);
+    gf_sem_set_limit(&r->sem, gf_adaptive_limit(&r->adaptive));
+    return 1;
+}
 
 static int claim_name(void *arg, const char *name)
 {
@@ -91,6 +188,7 @@ static void shutdown_run(struct run *r)
         gf_progress_clear(stderr, r->width);
     }
     uv_close((uv_handle_t *)&r->progress, on_closed_noop);
+    uv_close((uv_handle_t *)&r->gate_timer, on_closed_noop);
     uv_close((uv_handle_t *)&r->sigint, on_closed_noop);
     uv_close((uv_handle_t *)&r->sigterm, on_closed_noop);
     for (size_t i = 0; i < r->res->nitems; i++)
@@ -113,6 +211,9 @@ static void on_done(void *arg, struct gf_fetch *f)
         break;
     case GF_ERROR:
         res->error++;
+        break;
+    case GF_UNCHANGED:
+        res->unchanged++;
         break;
     case GF_PENDING:
         res->pending++;
@@ -145,7 +246,7 @@ static void on_progress(uv_timer_t *t)
 {
     struct run *r = t->data;
     struct gf_run_result *res = r->res;
-    size_t done = res->ok + res->not_found + res->error;
+    size_t done = res->ok + res->not_found + res->error + res->unchanged;
     gf_progress_draw(stderr, done, res->nitems, (double)(uv_hrtime() - r->t0) / 1e9, r->width);
 }
 
@@ -203,6 +304,7 @@ static void free_run(struct run *r)
     gf_free(r->names);
     gf_free(r->fetches);
     gf_free(r->env.pool);
+    gf_free(r->gate_q);
     if (r->share)
         curl_share_cleanup(r->share);
 }
@@ -224,8 +326,10 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     r.lat_cap = o->ncodes * 2 * ((size_t)o->retries + 1);
     res->latencies_ms = gf_malloc((r.lat_cap ? r.lat_cap : 1) * sizeof *res->latencies_ms);
     r.env.pool = gf_calloc(cfg->concurrency, sizeof *r.env.pool);
+    r.gate_q = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *r.gate_q);
     r.share = curl_share_init();
-    if (!res->items || !r.fetches || !r.names || !res->latencies_ms || !r.env.pool || !r.share) {
+    if (!res->items || !r.fetches || !r.names || !res->latencies_ms || !r.env.pool || !r.gate_q ||
+        !r.share) {
         snprintf(msg, msgsz, "getflags: out of memory\n");
         err = GF_ENOMEM;
         goto fail_alloc;
@@ -250,6 +354,14 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         goto fail_saver;
     }
     gf_sem_init(&r.sem, cfg->concurrency);
+    gf_ratelimit_init(&r.rate, o->rate);
+    if (o->concurrency_auto) {
+        r.adaptive_on = 1;
+        gf_adaptive_init(&r.adaptive, GF_ADAPTIVE_START, cfg->concurrency);
+        gf_sem_set_limit(&r.sem, gf_adaptive_limit(&r.adaptive));
+    }
+    uv_timer_init(&r.loop, &r.gate_timer);
+    r.gate_timer.data = &r;
     uv_signal_init(&r.loop, &r.sigint);
     uv_signal_init(&r.loop, &r.sigterm);
     uv_timer_init(&r.loop, &r.progress);
@@ -273,6 +385,10 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         .on_request = on_request,
         .on_done = on_done,
         .random = random01,
+        .gate = o->rate > 0 || o->concurrency_auto ? gate_try : NULL,
+        .gate_cancel = gate_cancel,
+        .on_success = o->concurrency_auto ? on_success : NULL,
+        .on_overload = o->concurrency_auto ? on_overload : NULL,
         .arg = &r,
         .pool = r.env.pool,
         .pool_cap = cfg->concurrency,
@@ -290,7 +406,7 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     r.remaining = o->ncodes;
     for (size_t i = 0; i < o->ncodes; i++) {
         memcpy(res->items[i].cc, o->codes[i], sizeof(gf_cc));
-        gf_fetch_init(&r.fetches[i], &r.env, &res->items[i]);
+        gf_fetch_init(&r.fetches[i], &r.env, &res->items[i], cfg->prev ? cfg->prev[i] : NULL);
     }
     if (o->ncodes == 0)
         shutdown_run(&r);
@@ -299,6 +415,7 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
 
     uv_run(&r.loop, UV_RUN_DEFAULT);
     res->peak_in_flight = r.sem.peak;
+    res->concurrency = r.adaptive_on ? gf_adaptive_limit(&r.adaptive) : cfg->concurrency;
     gf_saver_close(&r.saver);
     gf_fetch_env_drain_pool(&r.env);
     err = uv_loop_close(&r.loop);
@@ -326,6 +443,10 @@ void gf_run_result_free(struct gf_run_result *res)
         gf_free(res->items[i].file);
         gf_free(res->items[i].error);
         gf_free(res->items[i].url);
+        gf_free(res->items[i].meta_etag);
+        gf_free(res->items[i].meta_last_modified);
+        gf_free(res->items[i].image_etag);
+        gf_free(res->items[i].image_last_modified);
     }
     gf_free(res->items);
     gf_free(res->latencies_ms);
@@ -338,11 +459,13 @@ struct gf_summary gf_run_summary(const struct gf_run_result *res, const struct g
     return (struct gf_summary){
         .server_label = opts->server_label,
         .base_url = opts->base_url,
-        .concurrency = concurrency,
+        .concurrency = opts->concurrency_auto ? res->concurrency : concurrency,
+        .adaptive = opts->concurrency_auto,
         .elapsed_s = res->elapsed_s,
         .ok = res->ok,
         .not_found = res->not_found,
         .error = res->error,
+        .unchanged = res->unchanged,
         .requests = res->requests,
         .bytes = res->bytes,
         .items = res->items,

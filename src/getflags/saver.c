@@ -5,18 +5,19 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "gf/error.h"
+#include "gf/sha256.h"
 
 /* Temporary names start with this prefix; they are never left behind. */
 #define TMP_PREFIX ".getflags-tmp-"
 
-int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, const char *dir, const char **what)
+static int open_checked(const char *dir, const char **what)
 {
-    *s = (struct gf_saver){.loop = loop, .dirfd = -1};
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         *what = "create";
         return -errno;
@@ -34,6 +35,24 @@ int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, const char *dir, const ch
         *what = "write to";
         return err;
     }
+    return fd;
+}
+
+int gf_outdir_prepare(const char *dir, const char **what)
+{
+    int fd = open_checked(dir, what);
+    if (fd < 0)
+        return fd;
+    close(fd);
+    return 0;
+}
+
+int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, const char *dir, const char **what)
+{
+    *s = (struct gf_saver){.loop = loop, .dirfd = -1};
+    int fd = open_checked(dir, what);
+    if (fd < 0)
+        return fd;
     s->dirfd = fd;
     return 0;
 }
@@ -110,8 +129,15 @@ static void save_work(uv_work_t *work)
         req->err = -errno;
         req->step = "rename";
     }
-    if (req->err != 0)
+    if (req->err != 0) {
         unlinkat(dirfd, tmp, 0);
+    } else {
+        unsigned char digest[GF_SHA256_LEN];
+        gf_sha256(req->data, req->len, digest);
+        gf_sha256_hex(digest, req->sha256);
+        if (req->replaces && strcmp(req->replaces, req->name) != 0)
+            unlinkat(dirfd, req->replaces, 0);
+    }
 done:
     req->seconds = now_s() - t0;
 }
@@ -134,6 +160,7 @@ int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, con
     req->data = data;
     req->len = len;
     req->cb = cb;
+    req->sha256[0] = '\0';
     req->err = 0;
     req->step = NULL;
     req->seconds = -1;

@@ -228,8 +228,8 @@ def test_hostile_metadata_outcomes():
     assert len(long.encode()) <= 200 and long.endswith(".gif") and long.startswith("\u00e9")
     long.encode("utf-8")  # valid UTF-8
     assert items["BM"]["file"] == "tab_here_c1.gif", items["BM"]
-    assert listing(parent) == ["out"] + ["out/" + n for n in sorted(os.listdir(out))]
-    assert sorted(os.listdir(out)) == sorted(["_.gif", long, "tab_here_c1.gif"])
+    assert listing(parent) == ["out"] + ["out/" + n for n in listing(out)]
+    assert listing(out) == sorted(["_.gif", long, "tab_here_c1.gif"])
     assert r.rc == 1
 
 
@@ -238,7 +238,7 @@ def test_disk_full_fails_each_save_and_keeps_earlier_files():
     with FlagServer("--quiet") as fs:
         r = getflags("-s", fs.url, "BR", "CN", outdir=out)
         assert r.rc == 0
-        before = {n: open(os.path.join(out, n), "rb").read() for n in os.listdir(out)}
+        before = {n: open(os.path.join(out, n), "rb").read() for n in listing(out)}
         # A sanitizer build wants its runtime first; the shim must come first.
         asan = os.environ.get("ASAN_OPTIONS", "")
         env = dict(os.environ, LD_PRELOAD=os.environ["GF_ENOSPC_SHIM"],
@@ -248,7 +248,7 @@ def test_disk_full_fails_each_save_and_keeps_earlier_files():
     for cc, name in (("BR", "Brazil.gif"), ("CN", "China.gif"), ("FR", "France.gif")):
         assert "%s error: cannot save %s: write failed: no space left on device" % (cc, name) \
             in r.out, r.out
-    assert sorted(os.listdir(out)) == sorted(before), os.listdir(out)
+    assert listing(out) == sorted(before), os.listdir(out)
     for n, data in before.items():
         assert open(os.path.join(out, n), "rb").read() == data
 
@@ -271,7 +271,7 @@ def test_file_size_limit_fails_large_saves_only():
     assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
     for cc in big:
         assert "%s error: cannot save" % cc.upper() in p.stdout, (cc, p.stdout)
-    names = sorted(os.listdir(out))
+    names = listing(out)
     assert names == sorted(expected_name(country_of(cc)) for cc in small), names
 
 
@@ -294,7 +294,7 @@ def test_directory_at_target_is_an_error_for_that_code():
     with FlagServer("--quiet") as fs:
         r = getflags("-v", "-s", fs.url, "BR", "CN", outdir=out)
     assert r.rc == 1 and "BR error: cannot save Brazil.gif: rename failed" in r.out, r.out
-    assert sorted(os.listdir(out)) == ["Brazil.gif", "China.gif"]
+    assert listing(out) == ["Brazil.gif", "China.gif"]
     assert os.path.isdir(os.path.join(out, "Brazil.gif"))
 
 
@@ -323,7 +323,7 @@ def test_stdout_closed_does_not_kill_the_run():
         p.stdout.close()
         p.wait(60)
     assert p.returncode == 0, (p.returncode, p.stderr.read())
-    assert len(os.listdir(out)) == 194
+    assert len(listing(out)) == 194
 
 
 def test_open_file_limit_clamps_m_with_a_message():
@@ -339,7 +339,7 @@ def test_open_file_limit_clamps_m_with_a_message():
     assert "getflags: -m 194 needs about 452 open files but the limit is 200; using 68" \
         in p.stderr, p.stderr
     assert "68 concurrent connections will be used." in p.stdout
-    assert len(os.listdir(out)) == 194
+    assert len(listing(out)) == 194
 
 
 if __name__ == "__main__":

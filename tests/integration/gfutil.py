@@ -233,9 +233,16 @@ def getflags(*args, outdir=None, timeout=60, env=None):
 
 
 def listing(d):
-    """Every entry below d, relative, sorted (hidden ones included)."""
+    """Every entry below d, relative, sorted (hidden ones included), but
+    for getflags's own state directory DIR/.getflags, which must hold
+    nothing but the manifest and the lock."""
     out = []
     for root, dirs, files in os.walk(d):
+        if ".getflags" in dirs:
+            state = os.path.join(root, ".getflags")
+            extra = set(os.listdir(state)) - {"manifest.json", "lock"}
+            assert not extra, "unexpected entries in %s: %r" % (state, sorted(extra))
+            dirs.remove(".getflags")
         for n in dirs + files:
             out.append(os.path.relpath(os.path.join(root, n), d))
     return sorted(out)

@@ -432,6 +432,56 @@ static void test_cli_sweep(void **state)
                 "--sweep", list, NULL);
 }
 
+static void test_cli_m_auto(void **state)
+{
+    ok("-m", "auto", NULL);
+    assert_int_equal(opts.concurrency_auto, 1);
+    ok("-m", "AUTO", "BR", NULL);
+    assert_int_equal(opts.concurrency_auto, 1);
+    /* The last -m wins either way. */
+    ok("-m", "auto", "-m", "7", NULL);
+    assert_int_equal(opts.concurrency_auto, 0);
+    assert_int_equal(opts.concurrency, 7);
+    usage_error("argument -m: must be an integer from 1 to 100000, got 'automatic'", "-m",
+                "automatic", NULL);
+    usage_error("--sweep and -m auto cannot be used together", "-m", "auto", "--sweep", "1,2",
+                NULL);
+}
+
+static void test_cli_rate(void **state)
+{
+    ok("--rate", "2.5", NULL);
+    assert_true(opts.rate == 2.5);
+    ok("--rate=100000", NULL);
+    assert_true(opts.rate == 100000.0);
+    ok(NULL);
+    assert_true(opts.rate == 0);
+    static const char *const bad[] = {"0", "0.0",      "-1",  "1e3", "abc", "",
+                                      ".", "100000.5", "nan", "inf", "0x10"};
+    char message[200];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(message, sizeof message,
+                 "argument --rate: must be a number of requests per second above 0 and at most "
+                 "100000, got '%s'",
+                 bad[i]);
+        usage_error(message, "--rate", bad[i], NULL);
+    }
+}
+
+static void test_cli_cron_flags(void **state)
+{
+    ok("--update", "--wait-lock", NULL);
+    assert_int_equal(opts.update, 1);
+    assert_int_equal(opts.wait_lock, 1);
+    assert_int_equal(opts.retry_failed, 0);
+    ok("--retry-failed", NULL);
+    assert_int_equal(opts.retry_failed, 1);
+    usage_error("--retry-failed takes its codes from the last run: give no codes, -a or -e",
+                "--retry-failed", "BR", NULL);
+    usage_error("--retry-failed takes its codes from the last run: give no codes, -a or -e",
+                "--retry-failed", "-a", NULL);
+}
+
 static void test_cli_sweep_errors(void **state)
 {
     static const char *const bad[] = {
@@ -548,7 +598,8 @@ static void test_cli_usage_text(void **state)
     assert_string_equal(gf_cli_usage(),
                         "usage: getflags [-h] [-a] [-e] [-l N] [-m CONCURRENT] [-s LABEL|URL] "
                         "[-v] [-q] [-o DIR] [--timeout SECONDS] [--cacert FILE] [--json] "
-                        "[--version] [--retries N] [--max-size BYTES] [--sweep LIST] [CC ...]\n");
+                        "[--version] [--retries N] [--max-size BYTES] [--sweep LIST] [--rate N] "
+                        "[--update] [--retry-failed] [--wait-lock] [CC ...]\n");
 }
 
 static void test_cli_help_text(void **state)
@@ -650,6 +701,9 @@ int main(void)
         cmocka_unit_test_teardown(test_cli_argv_not_permuted, teardown),
         cmocka_unit_test_teardown(test_cli_null_err_buffer, teardown),
         cmocka_unit_test_teardown(test_cli_cut_message_keeps_utf8_whole, teardown),
+        cmocka_unit_test(test_cli_m_auto),
+        cmocka_unit_test(test_cli_rate),
+        cmocka_unit_test(test_cli_cron_flags),
         cmocka_unit_test(test_cli_usage_text),
         cmocka_unit_test(test_cli_help_text),
         cmocka_unit_test(test_cli_strerror_messages),

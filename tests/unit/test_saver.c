@@ -84,12 +84,15 @@ static void on_saved(struct gf_save *req, int err, const char *step)
     last_step = step;
 }
 
-/* Saves one file through a fresh saver and loop; returns the error. */
-static int save_one(const char *name, const char *data)
+static char last_sha[65];
+
+/* Saves one file through a fresh saver and loop, removing replaces (may be
+ * NULL) once it is in place; returns the error. */
+static int save_replacing(const char *name, const char *data, const char *replaces)
 {
     uv_loop_t loop;
     struct gf_saver s;
-    struct gf_save req;
+    struct gf_save req = {.replaces = replaces};
     const char *what = NULL;
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(gf_saver_init(&s, &loop, dir, &what), 0);
@@ -99,9 +102,15 @@ static int save_one(const char *name, const char *data)
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(called, 1);
     assert_int_equal(s.pending, 0);
+    memcpy(last_sha, req.sha256, sizeof last_sha);
     gf_saver_close(&s);
     assert_int_equal(uv_loop_close(&loop), 0);
     return last_err;
+}
+
+static int save_one(const char *name, const char *data)
+{
+    return save_replacing(name, data, NULL);
 }
 
 static void test_saver_writes_file(void **state)
@@ -131,6 +140,32 @@ static void test_saver_replaces_existing_file(void **state)
     char *got = slurp("Chile.gif", &len);
     assert_int_equal(len, 3);
     assert_memory_equal(got, "new", 3);
+}
+
+static void test_saver_sha256_of_what_was_written(void **state)
+{
+    (void)state;
+    assert_int_equal(save_one("Abc.gif", "abc"), 0);
+    assert_string_equal(last_sha,
+                        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+static void test_saver_removes_replaced_file_only_on_success(void **state)
+{
+    (void)state;
+    size_t len;
+    assert_int_equal(save_one("Old_Name.gif", "old"), 0);
+    assert_int_equal(save_replacing("New_Name.gif", "new", "Old_Name.gif"), 0);
+    assert_null(slurp("Old_Name.gif", &len));
+    assert_non_null(slurp("New_Name.gif", &len));
+    /* A failed save leaves the old file where it was. */
+    assert_int_equal(save_one("Kept.gif", "kept"), 0);
+    assert_int_equal(mkdir(path("Blocked.gif"), 0755), 0);
+    assert_true(save_replacing("Blocked.gif", "x", "Kept.gif") < 0);
+    assert_non_null(slurp("Kept.gif", &len));
+    /* Replacing a file by itself removes nothing. */
+    assert_int_equal(save_replacing("Kept.gif", "again", "Kept.gif"), 0);
+    assert_non_null(slurp("Kept.gif", &len));
 }
 
 static void test_saver_directory_at_target_is_an_error(void **state)
@@ -234,7 +269,7 @@ static void test_saver_cancel_before_start(void **state)
      * file at all. */
     uv_loop_t loop;
     struct gf_saver s;
-    static struct gf_save reqs[64];
+    static struct gf_save reqs[64]; /* zeroed: replaces is NULL */
     static char names[64][32];
     const char *what = NULL;
     assert_int_equal(uv_loop_init(&loop), 0);
@@ -260,6 +295,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_saver_writes_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_saver_replaces_existing_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saver_sha256_of_what_was_written, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saver_removes_replaced_file_only_on_success, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_saver_directory_at_target_is_an_error, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_saver_symlink_at_target_is_replaced_not_followed,
