@@ -30,3 +30,6 @@ if(VALGRIND_EXECUTABLE AND NOT GETFLAGS_SANITIZE)
   set_property(TEST getflags_core_valgrind APPEND PROPERTY ENVIRONMENT "GF_VALGRIND=1")
   set_property(TEST getflags_core_valgrind APPEND PROPERTY LABELS valgrind)
 endif()
+
+# Cron use: manifest, --update, --retry-failed, lock, --rate, -m auto.
+gf_integration_test(getflags_cron getflags_cron.py)

@@ -17,6 +17,17 @@
  *   of requests that started before the last decrease are part of the
  *   probe already answered and do not lower it again, so a burst of
  *   refusals costs one step, not a collapse to 1.
+ * - The limit an overload happened at becomes a ceiling: growth stops one
+ *   below it, and the ceiling itself is tried again only after
+ *   probe_windows clean windows there, a number that doubles (up to
+ *   GF_ADAPTIVE_PROBE_MAX) each time the probe is refused, and no sooner
+ *   than GF_ADAPTIVE_PROBE_HOLD times the pause the last refusal asked
+ *   for (doubling likewise), so pauses cost at most about a tenth of the
+ *   run. A probe that survives a whole window lifts the ceiling.
+ * - During the slow start an overload halves the limit: doubling
+ *   overshoots by at most that much. Each refusal may carry a
+ *   host-wide pause, so a controller that kept testing the same ceiling
+ *   would spend the run waiting.
  * - A Retry-After pauses every new request to the host until then (capped
  *   at max_pause_s), whether or not the limit was lowered.
  * Against a server that refuses above C concurrent requests the limit
@@ -31,6 +42,11 @@
 #define GF_ADAPTIVE_BACKOFF 0.7
 #define GF_ADAPTIVE_LATENCY_FACTOR 2.0
 #define GF_ADAPTIVE_LATENCY_SLACK_S 0.010
+/* Clean windows below a ceiling before it is tried again, at first and at
+ * most. */
+#define GF_ADAPTIVE_PROBE_MIN 4
+#define GF_ADAPTIVE_PROBE_MAX 256
+#define GF_ADAPTIVE_PROBE_HOLD 10.0
 /* Default cap on one Retry-After pause. */
 #define GF_ADAPTIVE_MAX_PAUSE_S 300.0
 
@@ -46,6 +62,11 @@ struct gf_adaptive {
     double pause_until_s;   /* 0, or the end of a Retry-After pause */
     double max_pause_s;     /* cap on one pause, GF_ADAPTIVE_MAX_PAUSE_S */
     unsigned decreases;     /* overloads that lowered the limit */
+    unsigned ceiling;       /* limit of the last counted overload, 0 when none */
+    unsigned probe_windows; /* clean windows below the ceiling before a probe */
+    unsigned below_ceiling; /* clean windows spent just below it so far */
+    double probe_hold_s;    /* time to wait after a refusal before a probe */
+    double next_probe_s;    /* no probe of the ceiling before this time */
     unsigned holds;         /* windows that ended without growth */
 };
 

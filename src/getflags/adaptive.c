@@ -19,6 +19,7 @@ void gf_adaptive_init(struct gf_adaptive *a, unsigned start, unsigned max)
         /* No decrease yet: every first overload counts. */
         .last_decrease_s = -DBL_MAX,
         .max_pause_s = GF_ADAPTIVE_MAX_PAUSE_S,
+        .probe_windows = GF_ADAPTIVE_PROBE_MIN,
     };
 }
 
@@ -63,6 +64,21 @@ void gf_adaptive_on_success(struct gf_adaptive *a, double started_s, double now_
         return;
     }
     unsigned next = a->slow_start ? a->limit * 2 : a->limit + 1;
+    if (a->ceiling > 0 && a->limit >= a->ceiling) {
+        /* A probe at the ceiling held for a whole window: the server can
+         * take more than it could. */
+        a->ceiling = 0;
+        a->probe_windows = GF_ADAPTIVE_PROBE_MIN;
+    } else if (a->ceiling > 0 && next >= a->ceiling) {
+        if (a->limit + 1 < a->ceiling) {
+            next = a->ceiling - 1;
+        } else if (++a->below_ceiling >= a->probe_windows && now_s >= a->next_probe_s) {
+            a->below_ceiling = 0;
+            next = a->ceiling;
+        } else {
+            next = a->limit;
+        }
+    }
     a->limit = next < a->max ? next : a->max;
 }
 
@@ -78,8 +94,25 @@ void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now
      * tick for both): the limit that sent it has already been cut. */
     if (started_s <= a->last_decrease_s)
         return;
-    /* floor(0.7 * limit) is below limit for any limit >= 2, and 0 for 1. */
-    unsigned next = (unsigned)floor(a->limit * GF_ADAPTIVE_BACKOFF);
+    /* Refused again at the ceiling it was probing: wait longer next time. */
+    if (a->ceiling > 0 && a->limit >= a->ceiling) {
+        a->probe_windows *= 2;
+        if (a->probe_windows > GF_ADAPTIVE_PROBE_MAX)
+            a->probe_windows = GF_ADAPTIVE_PROBE_MAX;
+        a->probe_hold_s *= 2;
+    }
+    if (retry_after_s > 0) {
+        double hold = GF_ADAPTIVE_PROBE_HOLD *
+                      (retry_after_s < a->max_pause_s ? retry_after_s : a->max_pause_s);
+        if (hold > a->probe_hold_s)
+            a->probe_hold_s = hold;
+    }
+    a->next_probe_s = now_s + a->probe_hold_s;
+    a->ceiling = a->limit;
+    a->below_ceiling = 0;
+    /* floor(f * limit) is below limit for any limit >= 2, and 0 for 1. */
+    double factor = a->slow_start ? 0.5 : GF_ADAPTIVE_BACKOFF;
+    unsigned next = (unsigned)floor(a->limit * factor);
     a->limit = next >= 1 ? next : 1;
     a->slow_start = 0;
     a->window_ok = 0;

@@ -1,6 +1,7 @@
 #include "gf/alloc.h"
 #include "gf/run.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,8 +73,11 @@ static void on_gate_timer(uv_timer_t *t);
 
 static void gate_arm(struct run *r, double delay_s)
 {
-    /* Rounded up, so the timer never fires before the token exists. */
-    uv_timer_start(&r->gate_timer, on_gate_timer, (uint64_t)(delay_s * 1000.0 + 0.999), 0);
+    /* Rounded up, and at least 1 ms: the loop's clock stands still within
+     * a callback, so a 0 ms timer re-armed from its own callback would run
+     * again at once, forever, on a remaining delay of a rounding error. */
+    uint64_t ms = (uint64_t)ceil(delay_s * 1000.0);
+    uv_timer_start(&r->gate_timer, on_gate_timer, ms > 0 ? ms : 1, 0);
 }
 
 static int gate_try(void *arg, struct gf_fetch *f)

@@ -4,6 +4,7 @@ ports, getflags runs, and checks of the output directory.
 Every test is a plain function named test_*; run_tests() runs them in
 order and prints 'N passed, N failed'."""
 
+import atexit
 import json
 import os
 import re
@@ -248,8 +249,22 @@ def listing(d):
     return sorted(out)
 
 
+_SCRATCH = []
+
+
+def _remove_scratch():
+    for d in _SCRATCH:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+atexit.register(_remove_scratch)
+
+
 def scratch():
-    return tempfile.mkdtemp(prefix="gf-test-")
+    """A new empty directory, removed when the test script exits."""
+    d = tempfile.mkdtemp(prefix="gf-test-")
+    _SCRATCH.append(d)
+    return d
 
 
 def run_tests(namespace):

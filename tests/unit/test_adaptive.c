@@ -78,20 +78,23 @@ static void test_adaptive_additive_after_overload(void **state)
     gf_adaptive_init(&a, 16, 100);
 
     gf_adaptive_on_overload(&a, now - 0.001, now, 0);
-    assert_int_equal(gf_adaptive_limit(&a), 11); /* floor(16 * 0.7) */
+    assert_int_equal(gf_adaptive_limit(&a), 8); /* halved: it was in slow start */
     assert_int_equal(a.slow_start, 0);
     assert_int_equal(a.decreases, 1);
     window_of(&a, 0.1, &now);
-    assert_int_equal(gf_adaptive_limit(&a), 12);
+    assert_int_equal(gf_adaptive_limit(&a), 9);
     /* A window not yet complete does not grow it. */
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < 8; i++) {
         now += 0.01;
-        gf_adaptive_on_success(&a, now - 0.1, now, 12);
+        gf_adaptive_on_success(&a, now - 0.1, now, 9);
     }
-    assert_int_equal(gf_adaptive_limit(&a), 12);
+    assert_int_equal(gf_adaptive_limit(&a), 9);
     now += 0.01;
-    gf_adaptive_on_success(&a, now - 0.1, now, 12);
-    assert_int_equal(gf_adaptive_limit(&a), 13);
+    gf_adaptive_on_success(&a, now - 0.1, now, 9);
+    assert_int_equal(gf_adaptive_limit(&a), 10);
+    /* Out of slow start, an overload multiplies by 0.7. */
+    gf_adaptive_on_overload(&a, now + 0.001, now + 0.01, 0);
+    assert_int_equal(gf_adaptive_limit(&a), 7);
 }
 
 /* Refusals of requests sent under the old limit lower it once; a refusal of
@@ -103,17 +106,66 @@ static void test_adaptive_burst_of_refusals_is_one_step(void **state)
     gf_adaptive_init(&a, 32, 100);
 
     gf_adaptive_on_overload(&a, 9.0, 10.0, 0);
-    assert_int_equal(gf_adaptive_limit(&a), 22);
+    assert_int_equal(gf_adaptive_limit(&a), 16);
     for (int i = 0; i < 20; i++)
         gf_adaptive_on_overload(&a, 9.0 + i * 0.05, 10.0 + i * 0.01, 0);
     /* Started in the same clock tick as the decrease: still the old probe. */
     gf_adaptive_on_overload(&a, 10.0, 10.5, 0);
-    assert_int_equal(gf_adaptive_limit(&a), 22);
+    assert_int_equal(gf_adaptive_limit(&a), 16);
     assert_int_equal(a.decreases, 1);
 
     gf_adaptive_on_overload(&a, 10.001, 10.6, 0);
-    assert_int_equal(gf_adaptive_limit(&a), 15);
+    assert_int_equal(gf_adaptive_limit(&a), 11);
     assert_int_equal(a.decreases, 2);
+}
+
+/* After a refusal at L the limit grows back to L - 1 and stays there; L
+ * is tried again only after enough clean windows and after ten times the
+ * pause the refusal asked for; a refused probe doubles both waits, a probe
+ * that holds lifts the ceiling. */
+static void test_adaptive_ceiling_and_probes(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    double now = 100;
+    gf_adaptive_init(&a, 8, 100);
+    window_of(&a, 0.01, &now); /* slow start: 16 */
+    assert_int_equal(gf_adaptive_limit(&a), 16);
+    gf_adaptive_on_overload(&a, now, now + 0.001, 0);
+    now += 0.01;
+    assert_int_equal(gf_adaptive_limit(&a), 8);
+    window_of(&a, 0.01, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 9);
+    gf_adaptive_on_overload(&a, now, now + 0.001, 1.0); /* refused at 9 */
+    now += 0.01;
+    assert_int_equal(a.ceiling, 9);
+    assert_int_equal(gf_adaptive_limit(&a), 6);
+    for (int i = 0; i < 10; i++)
+        window_of(&a, 0.01, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 8); /* never past the ceiling's - 1 */
+    assert_true(now < 110.0);
+    /* Enough windows by now, but no probe before 10 s after a 1 s pause. */
+    while (gf_adaptive_limit(&a) == 8)
+        window_of(&a, 0.01, &now);
+    assert_true(now >= 110.0 && now < 110.5);
+    assert_int_equal(gf_adaptive_limit(&a), 9); /* the probe */
+    /* Refused: back off, and wait twice as long (20 s) for the next one. */
+    double refused_at = now;
+    gf_adaptive_on_overload(&a, now, now + 0.001, 1.0);
+    now += 0.01;
+    assert_int_equal(gf_adaptive_limit(&a), 6);
+    while (gf_adaptive_limit(&a) < 8)
+        window_of(&a, 0.01, &now);
+    while (gf_adaptive_limit(&a) == 8)
+        window_of(&a, 0.01, &now);
+    assert_true(now >= refused_at + 20.0 && now < refused_at + 20.5);
+    assert_int_equal(gf_adaptive_limit(&a), 9);
+    /* This probe holds a whole window: the ceiling goes, growth resumes. */
+    window_of(&a, 0.01, &now);
+    assert_int_equal(a.ceiling, 0);
+    assert_int_equal(gf_adaptive_limit(&a), 10);
+    window_of(&a, 0.01, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 11);
 }
 
 static void test_adaptive_never_below_one(void **state)
@@ -191,24 +243,31 @@ static void test_adaptive_median_not_outliers(void **state)
     (void)state;
     struct gf_adaptive a;
     double now = 10;
-    gf_adaptive_init(&a, 5, 1000);
-    gf_adaptive_on_overload(&a, now, now, 0); /* leave slow start: 5 -> 3 */
-    assert_int_equal(gf_adaptive_limit(&a), 3);
+    /* Leave slow start far below the ceiling it leaves behind (40). */
+    gf_adaptive_init(&a, 40, 1000);
+    gf_adaptive_on_overload(&a, now, now, 0);
+    assert_int_equal(gf_adaptive_limit(&a), 20);
     window_of(&a, 0.1, &now);
-    assert_int_equal(gf_adaptive_limit(&a), 4);
+    assert_int_equal(gf_adaptive_limit(&a), 21);
+    window_of(&a, 0.1, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 22);
+    window_of(&a, 0.1, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 23);
+    window_of(&a, 0.1, &now);
+    assert_int_equal(gf_adaptive_limit(&a), 24);
 
-    const double one_slow[] = {0.1, 9.0, 0.1, 0.1};
-    for (int i = 0; i < 4; i++) {
+    /* One slow request of 24: the limit still grows. */
+    for (int i = 0; i < 24; i++) {
         now += 0.01;
-        gf_adaptive_on_success(&a, now - one_slow[i], now, 4);
+        gf_adaptive_on_success(&a, now - (i == 3 ? 9.0 : 0.1), now, 24);
     }
-    assert_int_equal(gf_adaptive_limit(&a), 5);
-    const double most_slow[] = {0.1, 9.0, 0.1, 9.0, 9.0};
-    for (int i = 0; i < 5; i++) {
+    assert_int_equal(gf_adaptive_limit(&a), 25);
+    /* Most of a window slow: it holds. */
+    for (int i = 0; i < 25; i++) {
         now += 0.01;
-        gf_adaptive_on_success(&a, now - most_slow[i], now, 5);
+        gf_adaptive_on_success(&a, now - (i % 3 ? 9.0 : 0.1), now, 25);
     }
-    assert_int_equal(gf_adaptive_limit(&a), 5);
+    assert_int_equal(gf_adaptive_limit(&a), 25);
     assert_int_equal(a.holds, 1);
 }
 
@@ -268,7 +327,7 @@ static void test_adaptive_retry_after_pause(void **state)
     assert_true(fabs(gf_adaptive_pause_left(&a, 11.0) - 1.0) < 1e-12);
     assert_true(gf_adaptive_pause_left(&a, 12.0) == 0);
     assert_true(gf_adaptive_pause_left(&a, 12.5) == 0);
-    assert_int_equal(gf_adaptive_limit(&a), 5);
+    assert_int_equal(gf_adaptive_limit(&a), 4);
 
     /* A shorter Retry-After does not cut the pause short, even from a
      * request whose refusal does not lower the limit again. */
@@ -277,7 +336,7 @@ static void test_adaptive_retry_after_pause(void **state)
     /* A longer one extends it; the limit is not lowered twice. */
     gf_adaptive_on_overload(&a, 9.95, 10.5, 3.0);
     assert_true(gf_adaptive_pause_until(&a) == 13.5);
-    assert_int_equal(gf_adaptive_limit(&a), 5);
+    assert_int_equal(gf_adaptive_limit(&a), 4);
 
     /* Absent, zero, negative or NaN: no pause. */
     const double none[] = {0, -1, -INFINITY, NAN};
@@ -463,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_adaptive_slow_start_doubles_up_to_max),
         cmocka_unit_test(test_adaptive_additive_after_overload),
         cmocka_unit_test(test_adaptive_burst_of_refusals_is_one_step),
+        cmocka_unit_test(test_adaptive_ceiling_and_probes),
         cmocka_unit_test(test_adaptive_never_below_one),
         cmocka_unit_test(test_adaptive_unused_limit_not_raised),
         cmocka_unit_test(test_adaptive_latency_hold),

@@ -1,0 +1,290 @@
+"""getflags as a cron job: the run manifest, --update with conditional
+GETs against nginx and flagserver, --retry-failed, the lock, --rate,
+-m auto, and the standard environment."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, codes_194, country_of, expected_name,
+                    getflags, listing, run_tests, scratch)
+
+
+def manifest(out):
+    with open(os.path.join(out, ".getflags", "manifest.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def copy_tree(codes):
+    root = scratch()
+    for cc in codes:
+        shutil.copytree(os.path.join(DATA, "flags", cc.lower()),
+                        os.path.join(root, "flags", cc.lower()))
+    return root
+
+
+def mtimes(out):
+    return {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in listing(out)}
+
+
+def test_every_run_writes_a_manifest():
+    out = scratch()
+    with FlagServer("--quiet") as fs:
+        r = getflags("-s", fs.url, "BR", "ZZ", outdir=out)
+    assert r.rc == 0
+    m = manifest(out)
+    assert m["base_url"] == fs.url
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", m["run_time"]), m["run_time"]
+    e = {x["cc"]: x for x in m["entries"]}
+    assert e["BR"]["status"] == "ok" and e["BR"]["file"] == "Brazil.gif"
+    assert e["BR"]["http_status"] == 200
+    data = open(os.path.join(DATA, "flags/br/br.gif"), "rb").read()
+    import hashlib
+    assert e["BR"]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert e["BR"]["bytes"] == len(data)
+    assert e["BR"]["meta"]["etag"] and e["BR"]["image"]["last_modified"]
+    assert e["BR"]["meta"]["timings"]["total"] > 0
+    assert e["ZZ"]["status"] == "not_found" and e["ZZ"]["file"] is None
+    assert sorted(os.listdir(os.path.join(out, ".getflags"))) == ["lock", "manifest.json"]
+
+
+def test_manifest_times_are_utc_whatever_tz():
+    out = scratch()
+    env = dict(os.environ, TZ="Asia/Tokyo")
+    with FlagServer("--quiet") as fs:
+        before = time.gmtime(time.time() - 2)
+        r = getflags("-s", fs.url, "BR", outdir=out, env=env)
+        after = time.gmtime(time.time() + 2)
+    assert r.rc == 0
+    t = time.strptime(manifest(out)["run_time"], "%Y-%m-%dT%H:%M:%SZ")
+    assert before <= t <= after, (before, t, after)
+
+
+def check_update(server_cls, log_statuses):
+    data = copy_tree(["BR", "CN", "FR", "IN"])
+    out = scratch()
+    with server_cls(data) as srv:
+        r = getflags("-s", srv.url, "BR", "CN", "FR", "IN", "ZZ", outdir=out)
+        assert r.rc == 0
+        before = mtimes(out)
+        time.sleep(0.02)
+        r = getflags("--update", "--json", "-s", srv.url, "BR", "CN", "FR", "IN", "ZZ",
+                     outdir=out)
+        s = r.json()
+        assert r.rc == 0, r.err
+        assert s["counts"] == {"ok": 0, "unchanged": 4, "not_found": 1, "error": 0}, s["counts"]
+        assert mtimes(out) == before
+        assert log_statuses(srv)[-9:].count(304) == 8, log_statuses(srv)
+        # A changed image on the server is fetched again; the rest stays.
+        gif = os.path.join(data, "flags", "fr", "fr.gif")
+        with open(os.path.join(DATA, "flags", "de", "de.gif"), "rb") as src:
+            new = src.read()
+        with open(gif, "wb") as f:
+            f.write(new)
+        os.utime(gif, (time.time() + 5, time.time() + 5))
+        r = getflags("--update", "-s", srv.url, "BR", "CN", "FR", "IN", "ZZ", outdir=out)
+        assert r.rc == 0
+        lines = r.out.splitlines()
+        assert "  1 flag downloaded." in lines and "  3 unchanged." in lines, r.out
+        assert open(os.path.join(out, "France.gif"), "rb").read() == new
+        after = mtimes(out)
+        assert {n for n in after if after[n] != before[n]} == {"France.gif"}
+
+
+class FSDir(FlagServer):
+    def __init__(self, data):
+        super().__init__(directory=data)
+
+
+class NginxDir(Nginx):
+    def __init__(self, data):
+        super().__init__(root=data)
+
+
+def test_update_against_flagserver():
+    check_update(FSDir, lambda fs: [e["status"] for e in fs.log()])
+
+
+def test_update_against_nginx():
+    def statuses(ng):
+        with open(os.path.join(ng.dir, "access.log")) as f:
+            return [int(line.split('"')[2].split()[0]) for line in f if '"' in line]
+    check_update(NginxDir, statuses)
+
+
+def test_update_renamed_country_replaces_old_file():
+    data = copy_tree(["BR"])
+    out = scratch()
+    with FlagServer("--quiet", directory=data) as fs:
+        assert getflags("-s", fs.url, "BR", outdir=out).rc == 0
+        meta = os.path.join(data, "flags", "br", "metadata.json")
+        with open(meta, "w") as f:
+            f.write('{"country": "Federative Republic of Brazil"}')
+        os.utime(meta, (time.time() + 5, time.time() + 5))
+        r = getflags("--update", "-v", "-s", fs.url, "BR", outdir=out)
+    assert r.rc == 0, r.out
+    assert listing(out) == ["Federative_Republic_of_Brazil.gif"], listing(out)
+    assert manifest(out)["entries"][0]["file"] == "Federative_Republic_of_Brazil.gif"
+
+
+def test_update_redownloads_a_deleted_file():
+    out = scratch()
+    with FlagServer("--quiet") as fs:
+        assert getflags("-s", fs.url, "BR", "CN", outdir=out).rc == 0
+        os.unlink(os.path.join(out, "China.gif"))
+        r = getflags("--update", "--json", "-s", fs.url, "BR", "CN", outdir=out)
+    assert r.json()["counts"]["ok"] == 1 and r.json()["counts"]["unchanged"] == 1
+    assert listing(out) == ["Brazil.gif", "China.gif"]
+
+
+def test_retry_failed_only_the_failed_codes():
+    out = scratch()
+    with FlagServer("--delay", "0", "--error-rate", "0.5", "--seed", "3", "--quiet") as fs:
+        r = getflags("-a", "-l", "30", "--retries", "0", "-s", fs.url, "--json", outdir=out)
+    failed = sorted(i["cc"] for i in r.json()["items"] if i["status"] == "error")
+    assert r.rc == 1 and failed, r.out
+    with FlagServer() as fs:
+        r = getflags("--retry-failed", "-s", fs.url, "--json", outdir=out)
+        asked = sorted({e["path"].split("/")[2].upper() for e in fs.log()})
+    assert r.rc == 0, r.err
+    assert asked == failed, (asked, failed)
+    assert sorted(i["cc"] for i in r.json()["items"]) == failed
+    assert len(listing(out)) == 30
+    e = {x["cc"]: x["status"] for x in manifest(out)["entries"]}
+    assert len(e) == 30 and set(e.values()) == {"ok"}
+    # Nothing failed: nothing to do.
+    with FlagServer() as fs:
+        r = getflags("--retry-failed", "-s", fs.url, outdir=out)
+        assert fs.log() == []
+    assert r.rc == 0 and "Searching for 0 flags" in r.out, r.out
+
+
+def test_retry_failed_without_a_usable_manifest():
+    # A missing manifest is an empty one: nothing failed, nothing to do.
+    r = getflags("--retry-failed", "-s", "http://127.0.0.1:9/flags", outdir=scratch())
+    assert r.rc == 0 and "Searching for 0 flags" in r.out, (r.rc, r.out)
+    # A corrupt one cannot say what failed: the run cannot start.
+    out = scratch()
+    os.makedirs(os.path.join(out, ".getflags"))
+    with open(os.path.join(out, ".getflags", "manifest.json"), "w") as f:
+        f.write("{not json")
+    r = getflags("--retry-failed", "-s", "http://127.0.0.1:9/flags", outdir=out)
+    assert r.rc == 3 and "--retry-failed needs the last run's manifest" in r.err, r.err
+
+
+def test_corrupt_manifest_is_a_warning_and_is_rewritten():
+    out = scratch()
+    os.makedirs(os.path.join(out, ".getflags"))
+    with open(os.path.join(out, ".getflags", "manifest.json"), "w") as f:
+        f.write("[1, 2")
+    with FlagServer("--quiet") as fs:
+        r = getflags("--update", "-s", fs.url, "BR", outdir=out)
+    assert r.rc == 0 and "warning" in r.err, r.err
+    assert manifest(out)["entries"][0]["cc"] == "BR"
+
+
+def test_unwritable_manifest_is_an_error_flags_stay():
+    out = scratch()
+    os.makedirs(os.path.join(out, ".getflags", "manifest.json"))  # a directory in the way
+    with FlagServer("--quiet") as fs:
+        r = getflags("-s", fs.url, "BR", outdir=out)
+    assert r.rc == 1, (r.rc, r.err)
+    assert r.err.splitlines()[-1].startswith("getflags: cannot rename"), r.err
+    assert "manifest.json" in r.err.splitlines()[-1], r.err
+    assert os.path.isfile(os.path.join(out, "Brazil.gif"))
+
+
+def test_second_run_on_same_dir_exits_75_or_waits():
+    out = scratch()
+    with FlagServer("--delay", "0.6", "--quiet") as fs:
+        first = subprocess.Popen([GETFLAGS, "-q", "-s", fs.url, "-o", out, "BR"])
+        time.sleep(0.25)
+        t0 = time.time()
+        r = getflags("-q", "-s", fs.url, "CN", outdir=out)
+        took = time.time() - t0
+        assert r.rc == 75, (r.rc, r.err)
+        assert "another getflags run" in r.err, r.err
+        assert took < 0.5, took
+        r = getflags("-q", "--wait-lock", "-s", fs.url, "CN", outdir=out)
+        assert first.wait(10) == 0
+    assert r.rc == 0, r.err
+    assert listing(out) == ["Brazil.gif", "China.gif"]
+    # The second run's manifest holds both codes.
+    assert sorted(e["cc"] for e in manifest(out)["entries"]) == ["BR", "CN"]
+
+
+def test_rate_limits_request_starts():
+    out = scratch()
+    rate = 10
+    with FlagServer() as fs:
+        t0 = time.time()
+        r = getflags("--rate", str(rate), "-m", "8", "-s", fs.url, "-a", "-l", "15", outdir=out)
+        took = time.time() - t0
+        log = fs.log()
+    assert r.rc == 0, r.err
+    assert len(log) == 30
+    assert took > (30 - (rate + 1)) / rate, took
+
+
+def test_rate_window_bound_from_server_times():
+    out = scratch()
+    rate = 5
+    with FlagServer() as fs:
+        r = getflags("--rate", str(rate), "-m", "4", "-s", fs.url, "-a", "-l", "7", outdir=out)
+        with open(fs.logfile.name, encoding="utf-8") as f:
+            stamps = [line.split()[0] for line in f if " GET " in line]
+    assert r.rc == 0
+    import datetime
+    ts = sorted(datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() for s in stamps)
+    assert len(ts) == 14
+    for i, t in enumerate(ts):
+        in_window = sum(1 for u in ts[i:] if u < t + 1.0)
+        assert in_window <= rate + 1, (i, in_window, ts)
+
+
+def test_m_auto_converges_with_no_errors_and_beats_m1():
+    # 388 requests of 20 ms: about 7.8 s one at a time. The server refuses
+    # (503, Retry-After: 1) above 8 in progress.
+    codes = ["-a"]
+    with FlagServer("--delay", "0.02", "--max-inflight", "8", "--quiet") as fs:
+        r1 = getflags("-m", "1", "--json", "-s", fs.url, *codes, outdir=scratch())
+        ra = getflags("-m", "auto", "--json", "-s", fs.url, *codes, outdir=scratch())
+        rt = getflags("-m", "auto", "-s", fs.url, "BR", "CN", outdir=scratch())
+    s1, sa = r1.json(), ra.json()
+    assert r1.rc == 0 and ra.rc == 0, (ra.err,)
+    assert sa["counts"] == {"ok": 194, "unchanged": 0, "not_found": 0, "error": 0}, sa["counts"]
+    assert 4 <= sa["concurrency"] <= 9, sa["concurrency"]
+    assert sa["elapsed_s"] < s1["elapsed_s"] / 2, (sa["elapsed_s"], s1["elapsed_s"])
+    lines = rt.out.splitlines()
+    assert lines[2] == "Adaptive concurrency will be used.", lines
+    assert any(re.fullmatch(r"Concurrency settled at \d+\.", x) for x in lines), lines
+
+
+def test_version_names_the_libraries():
+    r = getflags("--version")
+    assert r.rc == 0
+    assert re.search(r"^getflags \d+\.\d+\.\d+$", r.out, re.M)
+    for lib in ("libcurl", "libuv", "cJSON"):
+        assert re.search(r"^%s \d+\.\d+\.\d+" % lib, r.out, re.M), r.out
+
+
+def test_http_proxy_from_environment():
+    with FlagServer() as proxy:
+        env = dict(os.environ, http_proxy=proxy.base, no_proxy="")
+        r = getflags("-v", "--retries", "0", "-s", "http://flags.example.invalid/flags", "BR",
+                     outdir=scratch(), env=env)
+        paths = [e["path"] for e in proxy.log()]
+    # The requests reached the proxy (in absolute form), not a resolver.
+    assert paths and all(p.startswith("http://flags.example.invalid/") for p in paths), paths
+    with FlagServer("--quiet") as fs, FlagServer() as proxy:
+        env = dict(os.environ, http_proxy=proxy.base, no_proxy="127.0.0.1")
+        r = getflags("-s", fs.url, "BR", outdir=scratch(), env=env)
+        assert r.rc == 0 and proxy.log() == []
+
+
+if __name__ == "__main__":
+    run_tests(dict(globals()))
