@@ -9,7 +9,8 @@
 # fails until this list matches "getflags --help".
 
 _getflags_options='-h --help -a -e -l -m -s -v -q -o --timeout --cacert
-    --json --version --retries --max-size --sweep'
+    --json --version --retries --max-size --sweep --rate --update
+    --retry-failed --wait-lock'
 _getflags_labels='LOCAL REMOTE DELAY ERROR'
 
 # The country codes of the flag mirror installed next to the program
@@ -83,7 +84,12 @@ _getflags()
         [[ -n $prefix ]] && COMPREPLY=("${COMPREPLY[@]/#/$prefix}")
         return 0
         ;;
-    -l | -m | --timeout | --retries | --max-size | --sweep)
+    -m)
+        # A number, or auto.
+        mapfile -t COMPREPLY < <(compgen -W auto -- "$cur")
+        return 0
+        ;;
+    -l | --timeout | --retries | --max-size | --sweep | --rate)
         # A number: nothing to offer.
         return 0
         ;;

@@ -71,7 +71,9 @@ expect "$g" "ca.pem,notes.txt,out dir,other" getflags --cacert ""
 expect "$g" "ca.pem" getflags --cacert c
 expect "$g" "ca.pem" getflags --cacert = c
 expect "$g" "--cacert=ca.pem" getflags --cacert=c
-expect "$g" "" getflags -m ""
+expect "$g" "auto" getflags -m ""
+expect "$g" "" getflags --rate ""
+expect "$g" "--retry-failed" getflags --retry-f
 expect "$g" "" getflags --timeout ""
 expect "$g" "" getflags -- -
 # flagserver

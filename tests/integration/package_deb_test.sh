@@ -192,7 +192,9 @@ cat "$work/getflags.out"
 grep -q "^$ncodes flags downloaded\.$" "$work/getflags.out" || fail "report does not say $ncodes flags downloaded"
 
 ngifs=$(find "$out" -maxdepth 1 -type f -name '*.gif' | wc -l)
-nfiles=$(find "$out" -mindepth 1 | wc -l)
+# Besides the flags, only getflags's state directory: its manifest and lock.
+nfiles=$(find "$out" -mindepth 1 -not -path "$out/.getflags" -not -path "$out/.getflags/manifest.json" \
+    -not -path "$out/.getflags/lock" | wc -l)
 [[ $ngifs -eq $ncodes ]] || fail "$ngifs .gif files downloaded, expected $ncodes"
 [[ $nfiles -eq $ngifs ]] || fail "$((nfiles - ngifs)) other files left in the output directory"
 mismatched=0
