@@ -33,7 +33,7 @@ struct run {
     struct gf_fetch *fetches;
     size_t remaining; /* fetches started and not yet reported done */
     char **names;     /* file names claimed in this run */
-    size_t nnames;
+    size_t nnames, names_cap;
     size_t lat_cap;
     uv_signal_t sigint, sigterm;
     uv_timer_t progress;
@@ -148,7 +148,9 @@ static int claim_name(void *arg, const char *name)
     for (size_t i = 0; i < r->nnames; i++)
         if (strcmp(r->names[i], name) == 0)
             return 0;
-    char *copy = gf_strdup(name);
+    /* A code claims at most two names (its file, and with --update the old
+     * file it replaces); a full table refuses, which is the safe answer. */
+    char *copy = r->nnames < r->names_cap ? gf_strdup(name) : NULL;
     if (!copy)
         return 0;
     r->names[r->nnames++] = copy;
@@ -325,7 +327,8 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     res->nitems = o->ncodes;
     res->items = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *res->items);
     r.fetches = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *r.fetches);
-    r.names = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *r.names);
+    r.names_cap = 2 * o->ncodes + 1;
+    r.names = gf_calloc(r.names_cap, sizeof *r.names);
     /* Each code makes two requests plus its retries. */
     r.lat_cap = o->ncodes * 2 * ((size_t)o->retries + 1);
     res->latencies_ms = gf_malloc((r.lat_cap ? r.lat_cap : 1) * sizeof *res->latencies_ms);
