@@ -522,7 +522,9 @@ static int schedule_retry(struct gf_fetch *f, const char *why)
             (double)(f->retry_after_s < RETRY_AFTER_CAP_S ? f->retry_after_s : RETRY_AFTER_CAP_S);
     } else {
         /* Exponential backoff with jitter in [half, full] of the step. */
-        double step = RETRY_BASE_S * (double)(1u << (f->attempt - 1));
+        double step = RETRY_BASE_S;
+        for (unsigned i = 1; i < f->attempt && step < RETRY_MAX_S; i++)
+            step *= 2;
         if (step > RETRY_MAX_S)
             step = RETRY_MAX_S;
         wait = step * (0.5 + 0.5 * env->random(env->arg));
