@@ -77,6 +77,14 @@ char *gf_report_json(const struct gf_summary *s);
  * Returns 0 when n is 0. */
 double gf_percentile(double *v, size_t n, double p);
 
+struct gf_latency {
+    double p50, p95, p99, max;
+};
+
+/* The percentiles of n latencies, from a sorted copy (v is left as it
+ * is); all 0 when n is 0. Returns 0, or GF_ENOMEM (out untouched). */
+int gf_latency_summary(const double *v, size_t n, struct gf_latency *out);
+
 /* Draws the progress bar on one terminal line (carriage return, no
  * newline): count, percent, rate per second and ETA. width is the
  * terminal's width in columns. */

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "gf/error.h"
 #include "gf/names.h"
 
 /* Server-supplied text escaped into a buffer: malloc'd when it fits the
@@ -223,28 +224,37 @@ static int add_item(cJSON *array, const struct gf_item *it)
     return 0;
 }
 
+int gf_latency_summary(const double *v, size_t n, struct gf_latency *out)
+{
+    struct gf_latency l = {0, 0, 0, 0};
+    if (n > 0 && v != NULL) {
+        /* gf_percentile sorts; the caller's array stays as it is. */
+        double *copy = gf_malloc(n * sizeof *copy);
+        if (copy == NULL)
+            return GF_ENOMEM;
+        memcpy(copy, v, n * sizeof *copy);
+        l.p50 = gf_percentile(copy, n, 50);
+        l.p95 = gf_percentile(copy, n, 95);
+        l.p99 = gf_percentile(copy, n, 99);
+        l.max = gf_percentile(copy, n, 100);
+        gf_free(copy);
+    }
+    *out = l;
+    return 0;
+}
+
 static int add_latencies(cJSON *root, const struct gf_summary *s)
 {
-    double p50 = 0, p95 = 0, p99 = 0, max = 0;
+    struct gf_latency l;
     cJSON *o;
 
-    if (s->nlatencies > 0 && s->latencies_ms != NULL) {
-        /* gf_percentile sorts, and the summary's array is const. */
-        double *v = gf_malloc(s->nlatencies * sizeof *v);
-        if (v == NULL)
-            return -1;
-        memcpy(v, s->latencies_ms, s->nlatencies * sizeof *v);
-        p50 = gf_percentile(v, s->nlatencies, 50);
-        p95 = gf_percentile(v, s->nlatencies, 95);
-        p99 = gf_percentile(v, s->nlatencies, 99);
-        max = gf_percentile(v, s->nlatencies, 100);
-        gf_free(v);
-    }
+    if (gf_latency_summary(s->latencies_ms, s->nlatencies, &l) != 0)
+        return -1;
     o = cJSON_AddObjectToObject(root, "latency_ms");
-    if (o == NULL || cJSON_AddNumberToObject(o, "p50", p50) == NULL ||
-        cJSON_AddNumberToObject(o, "p95", p95) == NULL ||
-        cJSON_AddNumberToObject(o, "p99", p99) == NULL ||
-        cJSON_AddNumberToObject(o, "max", max) == NULL)
+    if (o == NULL || cJSON_AddNumberToObject(o, "p50", l.p50) == NULL ||
+        cJSON_AddNumberToObject(o, "p95", l.p95) == NULL ||
+        cJSON_AddNumberToObject(o, "p99", l.p99) == NULL ||
+        cJSON_AddNumberToObject(o, "max", l.max) == NULL)
         return -1;
     return 0;
 }

@@ -1,8 +1,4 @@
-#include "gf/alloc.h"
 #include "gf/sweep.h"
-
-#include <stdlib.h>
-#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -10,26 +6,17 @@
 
 int gf_sweep_row_from(struct gf_sweep_row *row, const struct gf_summary *s)
 {
-    double p50 = 0, p95 = 0, p99 = 0, max = 0;
-    if (s->nlatencies > 0) {
-        double *v = gf_malloc(s->nlatencies * sizeof *v);
-        if (!v)
-            return GF_ENOMEM;
-        memcpy(v, s->latencies_ms, s->nlatencies * sizeof *v);
-        p50 = gf_percentile(v, s->nlatencies, 50);
-        p95 = gf_percentile(v, s->nlatencies, 95);
-        p99 = gf_percentile(v, s->nlatencies, 99);
-        max = gf_percentile(v, s->nlatencies, 100);
-        gf_free(v);
-    }
+    struct gf_latency l;
+    if (gf_latency_summary(s->latencies_ms, s->nlatencies, &l) != 0)
+        return GF_ENOMEM;
     *row = (struct gf_sweep_row){
         .m = s->concurrency,
         .elapsed_s = s->elapsed_s,
         .requests_per_s = s->elapsed_s > 0 ? (double)s->requests / s->elapsed_s : 0.0,
-        .p50_ms = p50,
-        .p95_ms = p95,
-        .p99_ms = p99,
-        .max_ms = max,
+        .p50_ms = l.p50,
+        .p95_ms = l.p95,
+        .p99_ms = l.p99,
+        .max_ms = l.max,
         .ok = s->ok,
         .not_found = s->not_found,
         .error = s->error,
