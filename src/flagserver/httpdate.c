@@ -106,7 +106,10 @@ char *fs_logtime_format(int64_t ms, char *buf)
     int m, d;
 
     civil_from_days(days, &y, &m, &d);
-    snprintf(buf, FS_LOGTIME_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)y, m, d,
-             (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), (int)(ms - secs * 1000));
+    /* Every field is already in range; the unsigned remainders tell the
+     * compiler so, which bounds the output to FS_LOGTIME_LEN. */
+    snprintf(buf, FS_LOGTIME_LEN, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ", (unsigned)(y % 10000),
+             (unsigned)m % 100u, (unsigned)d % 100u, (unsigned)(sod / 3600) % 100u,
+             (unsigned)(sod / 60 % 60), (unsigned)(sod % 60), (unsigned)(ms - secs * 1000) % 1000u);
     return buf;
 }
