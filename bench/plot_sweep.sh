@@ -50,12 +50,15 @@ else
     cp "$input" "$work/in.json"
 fi
 
-# JSON -> whitespace-separated columns: m elapsed_s p95_ms req/s errors,
-# sorted by m. Refuses input that is not a sweep.
-python3 - "$work/in.json" "$work/data.txt" <<'PY'
+# JSON -> whitespace-separated columns: m elapsed_s p95_ms req/s errors
+# "elapsed label" "p95 label", sorted by m. Levels that ran at the same m
+# (a level above the number of codes runs at that number) share one label
+# listing their values, on the first of them. Refuses input that is not a
+# sweep. The number of such repeated points goes to $work/repeats.txt.
+python3 - "$work/in.json" "$work/data.txt" "$work/repeats.txt" <<'PY'
 import json, sys
 
-src, dst = sys.argv[1], sys.argv[2]
+src, dst, rep = sys.argv[1], sys.argv[2], sys.argv[3]
 try:
     with open(src) as f:
         doc = json.load(f)
@@ -78,13 +81,44 @@ for i, o in enumerate(doc):
     rps = o.get("requests_per_s")
     err = o.get("error", 0)
     rows.append((m, el, p95, float(rps) if rps is not None else float("nan"), err))
-rows.sort()
+rows.sort(key=lambda r: r[0])  # stable: same-m levels keep their order
+
+
+def fmt_s(v):
+    return f"{v:.0f} s" if v >= 100 else (f"{v:.1f} s" if v >= 10 else f"{v:.3g} s")
+
+
+def fmt_ms(v):
+    return f"{v:.0f}" if v >= 100 else f"{v:.3g}"
+
+
+by_m = {}
+for r in rows:
+    by_m.setdefault(r[0], []).append(r)
+repeats = []
 with open(dst, "w") as f:
+    done = set()
     for m, el, p95, rps, err in rows:
-        f.write(f"{m:g} {el:.9g} {p95:.9g} {rps:.9g} {err}\n")
+        if m in done:
+            el_label = p95_label = ""
+        else:
+            done.add(m)
+            same = by_m[m]
+            if len(same) > 1:
+                repeats.append(f"{len(same)} levels ran at m = {m:g}")
+            el_label = " / ".join(fmt_s(r[1]) for r in same)
+            p95_label = " / ".join(fmt_ms(r[2]) for r in same) + " ms"
+        f.write(f'{m:g} {el:.9g} {p95:.9g} {rps:.9g} {err} "{el_label}" "{p95_label}"\n')
+with open(rep, "w") as f:
+    f.write("; ".join(repeats))
 PY
 
 npoints=$(wc -l <"$work/data.txt")
+xlabel="concurrency m (-m), log scale"
+repeats=$(cat "$work/repeats.txt")
+# A level above the number of codes runs at that number: say so under the axis.
+[ -z "$repeats" ] ||
+    xlabel+="\\n$repeats (a level above the number of codes runs at that number)"
 [ -n "$title" ] || title="getflags --sweep: elapsed and p95 latency by concurrency"
 # gnuplot string literal: escape backslashes and double quotes.
 gtitle=${title//\\/\\\\}
@@ -106,7 +140,7 @@ cat >"$work/plot.gp" <<GP
 data = "$work/data.txt"
 set title "$gtitle"
 set logscale x 10
-set xlabel "concurrency m (-m), log scale"
+set xlabel "$xlabel"
 $yset
 set y2label "p95 latency (ms)" textcolor rgb "#c0392b"
 set ytics nomirror textcolor rgb "#1f5fa8"
@@ -117,15 +151,13 @@ set key outside top center horizontal
 set offsets graph 0.06, graph 0.06, graph 0.12, 0
 set xtics nomirror
 set format x "%g"
-fmt_s(v) = v >= 100 ? sprintf("%.0f s", v) : (v >= 10 ? sprintf("%.1f s", v) : sprintf("%.3g s", v))
-fmt_ms(v) = v >= 100 ? sprintf("%.0f ms", v) : sprintf("%.3g ms", v)
 set style line 1 lc rgb "#1f5fa8" lw 2 pt 7 ps 1.2
 set style line 2 lc rgb "#c0392b" lw 2 pt 5 ps 1.2 dt 2
 plot data using 1:2 axes x1y1 with linespoints ls 1 title "elapsed (s)", \\
      data using 1:3 axes x1y2 with linespoints ls 2 title "p95 latency (ms)", \\
-     data using 1:2:(fmt_s(\$2)) axes x1y1 with labels offset 0,1.1 \\
+     data using 1:2:6 axes x1y1 with labels left offset 0.9,0.9 \\
          textcolor rgb "#1f5fa8" font ",9" notitle, \\
-     data using 1:3:(fmt_ms(\$3)) axes x1y2 with labels offset 0,-1.1 \\
+     data using 1:3:7 axes x1y2 with labels offset 0,-1.1 \\
          textcolor rgb "#c0392b" font ",9" notitle
 GP
 

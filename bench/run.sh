@@ -4,6 +4,7 @@
 #
 #   bash bench/run.sh [--runs N] [--build DIR] [--only B1,B3] [--quick]
 #                     [--seed S] [--no-save] [--no-build]
+#   bash bench/run.sh --only SWEEP     # the sweep chart (bench/sweep_delay.sh)
 #
 # Everything after the options it knows is passed to bench.py as well; see
 # bench/README.md.
@@ -13,6 +14,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 build="$repo/build-bench"
 do_build=1
+only=""
 pass=()
 
 while [ $# -gt 0 ]; do
@@ -20,6 +22,8 @@ while [ $# -gt 0 ]; do
     --build) build=$2; pass+=("$1" "$2"); shift 2 ;;
     --build=*) build=${1#--build=}; pass+=("$1"); shift ;;
     --no-build) do_build=0; shift ;;
+    --only) only=$2; shift 2 ;;
+    --only=*) only=${1#--only=}; shift ;;
     -h|--help)
         sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         exit 0 ;;
@@ -27,6 +31,27 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
+
+# SWEEP in --only is bench/sweep_delay.sh, run after the other workloads
+# listed (if any) and not part of a full run.
+sweep=0
+if [ -n "$only" ]; then
+    rest=()
+    IFS=, read -r -a items <<<"$only"
+    for w in "${items[@]}"; do
+        case "${w^^}" in
+        SWEEP) sweep=1 ;;
+        "") ;;
+        *) rest+=("$w") ;;
+        esac
+    done
+    if [ ${#rest[@]} -gt 0 ]; then
+        only=$(IFS=,; echo "${rest[*]}")
+        pass=(--only "$only" "${pass[@]}")
+    else
+        only=""
+    fi
+fi
 
 say() { printf '[bench] %s\n' "$*" >&2; }
 
@@ -95,4 +120,10 @@ cmd="bash bench/run.sh"
 [ ${#pass[@]} -gt 0 ] && cmd+=" ${pass[*]}"
 export BENCH_COMMAND="$cmd"
 cd "$repo"
-exec python3 "$here/bench.py" "${pass[@]}" --build "$build"
+if [ "$sweep" = 0 ]; then
+    exec python3 "$here/bench.py" "${pass[@]}" --build "$build"
+fi
+if [ -n "$only" ]; then
+    python3 "$here/bench.py" "${pass[@]}" --build "$build"
+fi
+exec bash "$here/sweep_delay.sh" --no-build --build "$build"
