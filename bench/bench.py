@@ -22,6 +22,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import re
 import resource
 import shlex
@@ -137,9 +138,16 @@ def fresh_dir(path):
     path.mkdir(parents=True)
 
 
+STATE_DIR = ".getflags"  # getflags' manifest and lock, not downloads
+
+
 def count_files(path):
+    """Files written under path, not counting getflags' state directory
+    (DIR/.getflags: manifest.json, lock)."""
     n = 0
-    for _, _, files in os.walk(path):
+    for root, dirs, files in os.walk(path):
+        if root == str(path) and STATE_DIR in dirs:
+            dirs.remove(STATE_DIR)
         n += len(files)
     return n
 
@@ -166,11 +174,21 @@ def http_status(url, timeout=2.0):
 
 
 class Nginx:
-    """Debian's nginx serving flags_data on a free loopback port."""
+    """Debian's nginx serving a flags tree (flags_data by default) on a free
+    loopback port. checks: path -> expected status, tried once it is up."""
 
-    def __init__(self, h):
+    BASIC_CHECKS = {
+        "/flags/br/metadata.json": 200,
+        "/flags/br/br.gif": 200,
+        "/flags/aa/metadata.json": 404,
+        "/flags/zz/zz.gif": 404,
+    }
+
+    def __init__(self, h, root=FLAGS_DATA, name="nginx", checks=None):
         self.h = h
-        self.dir = h.tmp / "nginx"
+        self.root = Path(root)
+        self.dir = h.tmp / name
+        self.checks = checks if checks is not None else self.BASIC_CHECKS
         self.proc = None
         self.port = None
 
@@ -200,7 +218,7 @@ http {{
     scgi_temp_path {d}/scgi;
     server {{
         listen 127.0.0.1:{port} backlog=4096;
-        root {FLAGS_DATA};
+        root {self.root};
     }}
 }}
 """
@@ -219,11 +237,12 @@ http {{
             for _ in range(100):
                 if self.proc.poll() is not None:
                     break
-                if http_status(base + "/flags/br/metadata.json", 0.5) == 200:
+                first = next(iter(self.checks))
+                if http_status(base + first, 0.5) == self.checks[first]:
                     self.port = port
                     self.h.servers.append(self.proc)
                     self.check(base)
-                    log(f"nginx serving {FLAGS_DATA} on {base} (pid {self.proc.pid})")
+                    log(f"nginx serving {self.root} on {base} (pid {self.proc.pid})")
                     return base + "/flags"
                 time.sleep(0.05)
             self.h.stop(self.proc)
@@ -231,15 +250,8 @@ http {{
                 + (self.dir / "stderr.log").read_text()[-500:])
         raise RuntimeError("cannot start nginx")
 
-    @staticmethod
-    def check(base):
-        checks = {
-            "/flags/br/metadata.json": 200,
-            "/flags/br/br.gif": 200,
-            "/flags/aa/metadata.json": 404,
-            "/flags/zz/zz.gif": 404,
-        }
-        for path, want in checks.items():
+    def check(self, base):
+        for path, want in self.checks.items():
             got = http_status(base + path)
             if got != want:
                 raise RuntimeError(f"nginx answers {got} for {path}, expected {want}")
@@ -733,90 +745,229 @@ def bench_local(h, runner, getflags, base, name, gf_args, meta_codes, want, roun
     }
 
 
-def bench_growth(h, runner, getflags, base, rounds):
-    """B4: CPU per request and peak RSS as codes and -m grow."""
-    log("B4: growth in codes (20, 194, 676 at -m 100) and in -m (10, 100, 1000 with -e)")
+def synthetic_tree(dest):
+    """A flags tree in which every code AA..ZZ exists: the real image of
+    median size copied 676 times, and a metadata.json per code with a
+    country name of its own ("Country AB"), so that every code is the same
+    work (metadata 200, image 200, one file saved) whatever the count.
+    Returns a description for the JSON."""
+    imgs = sorted((p.stat().st_size, p.parent.name) for p in
+                  (FLAGS_DATA / "flags").glob("*/*.gif"))
+    size, src_cc = imgs[len(imgs) // 2]
+    data = (FLAGS_DATA / "flags" / src_cc / f"{src_cc}.gif").read_bytes()
+    # nginx's worker runs as an unprivileged user: the tree must be readable
+    # and its directory searchable by others (mkdtemp makes 0700).
+    os.chmod(dest, 0o755)
+    flags = Path(dest) / "flags"
+    for cc in codes_676():
+        d = flags / cc
+        d.mkdir(parents=True)
+        (d / f"{cc}.gif").write_bytes(data)
+        (d / "metadata.json").write_text(json.dumps(
+            {"tld_cc": f".{cc}", "iso_cc": cc.upper(), "country": f"Country {cc.upper()}"}) + "\n")
+    return {"root": str(dest), "codes": 676, "image_from": f"{src_cc}.gif",
+            "image_bytes": size, "image_sizes_in_flags_data": [imgs[0][0], imgs[-1][0]],
+            "metadata_example": json.loads((flags / "ab" / "metadata.json").read_text())}
+
+
+SYNTH_CHECKS = {
+    "/flags/aa/metadata.json": 200,
+    "/flags/zz/zz.gif": 200,
+    "/flags/br/br.gif": 200,
+    "/flags/aa/zz.gif": 404,
+}
+
+
+def linear_fit(xs, ys):
+    """Least squares y = a + b x; returns (a, b)."""
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    sxx = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    return my - b * mx, b
+
+
+def max_over_min(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs or min(xs) <= 0:
+        return None
+    return max(xs) / min(xs)
+
+
+# B4 subjects: name -> (getflags arguments, codes). All on the synthetic
+# tree, where every code is 2 requests (200) and 1 saved file.
+B4_CODES_M = 20  # the -m of the code series: 20 codes can use no more
+B4_CONFIGS = [
+    ("codes=1", ["-e", "-l", "1", "-m", str(B4_CODES_M)], 1),
+    ("codes=20", ["-e", "-l", "20", "-m", str(B4_CODES_M)], 20),
+    ("codes=194", ["-e", "-l", "194", "-m", str(B4_CODES_M)], 194),
+    ("codes=676", ["-e", "-m", str(B4_CODES_M)], 676),
+    ("codes=20,m=100", ["-e", "-l", "20", "-m", "100"], 20),
+    ("codes=194,m=100", ["-e", "-l", "194", "-m", "100"], 194),
+    ("m=10", ["-e", "-m", "10"], 676),
+    ("m=100", ["-e", "-m", "100"], 676),
+    ("m=1000", ["-e", "-m", "1000"], 676),
+]
+B4_CODE_SERIES = ["codes=20", "codes=194", "codes=676"]
+B4_CODE_SERIES_M100 = ["codes=20,m=100", "codes=194,m=100", "m=100"]
+B4_M_SERIES = {10: "m=10", 100: "m=100", 1000: "m=1000"}
+
+
+def bench_growth(h, runner, getflags, rounds):
+    """B4: CPU per request and peak RSS as the number of codes and -m grow,
+    on a synthetic tree where every code AA..ZZ exists."""
+    log(f"B4: growth in codes (20, 194, 676 at -m {B4_CODES_M}) and in -m (10, 100, 1000 at "
+        "676 codes), synthetic tree")
+    root = Path(tempfile.mkdtemp(prefix="getflags-bench-synth-"))
+    h.extra_dirs.append(root)
+    tree = synthetic_tree(root)
+    nginx = Nginx(h, root=root, name="nginx-synth", checks=SYNTH_CHECKS)
+    base = nginx.start()
+    try:
+        return _bench_growth(h, runner, getflags, base, rounds, tree)
+    finally:
+        nginx.stop()
+
+
+def _bench_growth(h, runner, getflags, base, rounds, tree):
     out = runner.out
-    configs = [
-        ("codes=20", [], {"ok": 20, "not_found": 0, "error": 0, "requests": 40}),
-        ("codes=194", ["-a"], {"ok": 194, "not_found": 0, "error": 0, "requests": 388}),
-        ("codes=676", ["-e"], {"ok": 194, "not_found": 482, "error": 0, "requests": 870}),
-        ("m=10", ["-e"], {"ok": 194, "not_found": 482, "error": 0, "requests": 870}),
-        ("m=1000", ["-e"], {"ok": 194, "not_found": 482, "error": 0, "requests": 870}),
-    ]
-    mvals = {"codes=20": 100, "codes=194": 100, "codes=676": 100, "m=10": 10, "m=1000": 1000}
     subjects, validations, problems = [], {}, []
-    for name, args, want in configs:
-        full = args + ["-m", str(mvals[name]), "-s", base]
+    for name, args, codes in B4_CONFIGS:
+        want = {"ok": codes, "not_found": 0, "error": 0, "requests": 2 * codes}
+        full = args + ["-s", base]
         v, p = validate_getflags(runner, [str(getflags)] + full + ["-o", str(out)], want, 120)
         validations[name] = v
         problems += p
         subjects.append({"name": name, "argv": [str(getflags)] + full + ["-q", "-o", str(out)],
-                         "files": want["ok"]})
-    # Process start-up alone (exec, dynamic loading, no request): the fixed
-    # part of every run's CPU, shown next to the per-request figures.
-    subjects.append({"name": "startup", "argv": [str(getflags), "--version"], "files": 0})
+                         "files": codes, "args": args})
+    # Process start-up alone (exec, dynamic loading, no request): one part
+    # of the fixed cost of a run, for information.
+    subjects.append({"name": "startup", "argv": [str(getflags), "--version"], "files": 0,
+                     "args": ["--version"]})
     expect = {s["name"]: {"files": s["files"]} for s in subjects}
     raw, stats, p2 = measure_alternating(runner, subjects, rounds, 300, expect)
     problems += p2
+
+    def cpu_us(name):
+        return stats[name]["cpu_s"]["median"] * 1e6
+
     per = {}
-    startup_us = stats["startup"]["cpu_s"]["median"] * 1e6
-    for name, _, want in configs:
-        req = want["requests"]
-        vj = validations[name]["json"]
-        if vj and vj.get("requests"):
-            req = vj["requests"]
-        st = stats[name]
+    for s in subjects:
+        name = s["name"]
+        if name == "startup":
+            continue
+        vj = validations[name]["json"] or {}
+        req = vj.get("requests") or 2 * s["files"]
         per[name] = {
-            "m": mvals[name],
+            "args": s["args"],
+            "codes": s["files"],
             "requests": req,
-            "cpu_per_request_us": st["cpu_s"]["median"] / req * 1e6,
-            "cpu_per_request_net_of_startup_us":
-                (st["cpu_s"]["median"] * 1e6 - startup_us) / req,
-            "rss_mib": st["rss_mib"]["median"],
-            "concurrency": vj.get("concurrency") if vj else None,
+            "concurrency": vj.get("concurrency"),
+            "cpu_us": cpu_us(name),
+            "cpu_per_request_us": cpu_us(name) / req,
+            "rss_mib": stats[name]["rss_mib"]["median"],
         }
-    code_cfgs = ["codes=20", "codes=194", "codes=676"]
-    cpr = [per[c]["cpu_per_request_us"] for c in code_cfgs]
-    rss_codes = [per[c]["rss_mib"] for c in code_cfgs]
-    flat_cpu = max(cpr) / min(cpr)
+
+    # The verdict: CPU = fixed + per_request x requests, least squares over
+    # the three code counts at the same effective concurrency; the cost per
+    # request net of that fixed cost should not change with the count.
+    xs = [per[c]["requests"] for c in B4_CODE_SERIES]
+    fixed, slope = linear_fit(xs, [per[c]["cpu_us"] for c in B4_CODE_SERIES])
+    for name, pc in per.items():
+        pc["cpu_per_request_net_of_fixed_us"] = (pc["cpu_us"] - fixed) / pc["requests"]
+    for c in B4_CODE_SERIES:
+        pc = per[c]
+        pc["fit_residual_us"] = pc["cpu_us"] - (fixed + slope * pc["requests"])
+    net = [per[c]["cpu_per_request_net_of_fixed_us"] for c in B4_CODE_SERIES]
+    flat_net = max_over_min(net)
+    flat_raw = max_over_min([per[c]["cpu_per_request_us"] for c in B4_CODE_SERIES])
+
+    # How far that ratio can be trusted: a bootstrap over the rounds
+    # (resample the rounds, take each subject's median CPU, fit again).
+    # At 40 requests, 0.4 ms of error in the fixed cost is 10 us a request.
+    nr = len(raw["codes=20"]["wall"])
+    rng = random.Random(1)
+    boot = []
+    for _ in range(2000):
+        pick = [rng.randrange(nr) for _ in range(nr)]
+        ys = [statistics.median(raw[c]["wall"][k]["cpu_s"] for k in pick) * 1e6
+              for c in B4_CODE_SERIES]
+        a, b = linear_fit(xs, ys)
+        r_ = max_over_min([(y - a) / x for x, y in zip(xs, ys)])
+        boot.append(r_ if r_ is not None else float("inf"))
+    boot.sort()
+    ci = [boot[int(0.025 * len(boot))], boot[int(0.975 * len(boot)) - 1]]
+    share_ok = sum(1 for x in boot if x <= TARGETS["B4"]["flat_ratio_max"]) / len(boot)
+
+    # The same, fitted within each round (drift between rounds cancels).
     per_round = []
     for k in range(len(raw["codes=20"]["wall"])):
-        v = [raw[c]["wall"][k]["cpu_s"] / per[c]["requests"] for c in code_cfgs]
-        per_round.append(max(v) / min(v))
-    net = [per[c]["cpu_per_request_net_of_startup_us"] for c in code_cfgs]
-    flat_net = max(net) / min(net) if min(net) > 0 else None
-    flat_rss = max(rss_codes) / min(rss_codes)
-    # CPU = fixed + marginal * requests, least squares over the three code
-    # counts: tells a per-process start-up cost from a per-request one.
-    xs = [per[c]["requests"] for c in code_cfgs]
-    ys = [stats[c]["cpu_s"]["median"] * 1e6 for c in code_cfgs]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
-    fit = {"fixed_cpu_us": my - slope * mx, "marginal_cpu_per_request_us": slope}
+        ys = [raw[c]["wall"][k]["cpu_s"] * 1e6 for c in B4_CODE_SERIES]
+        a, b = linear_fit(xs, ys)
+        per_round.append({"fixed_us": a, "per_request_us": b,
+                          "net_max_over_min": max_over_min([(y - a) / x
+                                                            for x, y in zip(xs, ys)])})
+
+    # Cross-checks, for information.
+    one = per["codes=1"]
+    direct = {
+        "cpu_us_of_1_code": one["cpu_us"],
+        "requests": one["requests"],
+        "fit_predicts_us": fixed + slope * one["requests"],
+        "fixed_us_direct": one["cpu_us"] - slope * one["requests"],
+    }
+    xs100 = [per[c]["requests"] for c in B4_CODE_SERIES_M100]
+    fixed100, slope100 = linear_fit(xs100, [per[c]["cpu_us"] for c in B4_CODE_SERIES_M100])
+    net100 = [(per[c]["cpu_us"] - fixed100) / per[c]["requests"] for c in B4_CODE_SERIES_M100]
+    at_m100 = {
+        "configs": B4_CODE_SERIES_M100,
+        "concurrency": [per[c]["concurrency"] for c in B4_CODE_SERIES_M100],
+        "fixed_cpu_us": fixed100,
+        "per_request_cpu_us": slope100,
+        "cpu_per_request_net_of_fixed_us": net100,
+        "cpu_per_request_net_max_over_min": max_over_min(net100),
+        "cpu_per_request_raw_max_over_min":
+            max_over_min([per[c]["cpu_per_request_us"] for c in B4_CODE_SERIES_M100]),
+    }
+    # What a connection costs: CPU over the effective concurrency at 676
+    # codes (the requests are the same 1352 at every -m).
+    mc = [per[c]["concurrency"] or m for m, c in B4_M_SERIES.items()]
+    _, per_conn = linear_fit(mc, [per[c]["cpu_us"] for c in B4_M_SERIES.values()])
+
+    rss_codes = [per[c]["rss_mib"] for c in B4_CODE_SERIES]
+    flat_rss = max_over_min(rss_codes)
+    rss_by_m = {m: per[c]["rss_mib"] for m, c in B4_M_SERIES.items()}
     t = TARGETS["B4"]
-    rss_by_m = {m: per[c]["rss_mib"] for m, c in ((10, "m=10"), (100, "codes=676"),
-                                                  (1000, "m=1000"))}
     return {
         "workload": "B4",
+        "tree": tree,
+        "server": "nginx (one worker) serving the synthetic tree",
+        "codes_series_m": B4_CODES_M,
         "commands": {s["name"]: shlex.join(s["argv"]) for s in subjects},
         "validation": validations,
         "samples": raw,
         "stats": stats,
         "per_config": per,
-        "cpu_per_request_max_over_min_codes": flat_cpu,
-        "cpu_per_request_max_over_min_codes_per_round_median": med(per_round),
-        "startup_cpu_us": startup_us,
-        "cpu_per_request_net_of_startup_max_over_min_codes": flat_net,
+        "cpu_fit_over_codes": {"configs": B4_CODE_SERIES, "fixed_cpu_us": fixed,
+                               "per_request_cpu_us": slope},
+        "cpu_per_request_net_of_fixed_max_over_min_codes": flat_net,
+        "cpu_per_request_net_max_over_min_bootstrap_95": ci,
+        "cpu_per_request_net_bootstrap_share_within_target": share_ok,
+        "cpu_per_request_raw_max_over_min_codes": flat_raw,
+        "per_round_fits": per_round,
+        "cpu_per_request_net_max_over_min_per_round_median":
+            med([r["net_max_over_min"] for r in per_round]),
+        "fixed_cost_direct": direct,
+        "startup_cpu_us": cpu_us("startup"),
+        "code_series_at_m100": at_m100,
+        "cpu_per_connection_us": per_conn,
         "rss_max_over_min_codes": flat_rss,
         "rss_mib_by_m": rss_by_m,
-        "cpu_fit_over_codes": fit,
         "other_work": other_work(raw["_other_work_per_round"]),
         "target": t,
         "met": {
-            "cpu_per_request_flat": flat_cpu <= t["flat_ratio_max"],
-            "rss_flat_in_codes": flat_rss <= t["flat_ratio_max"],
+            "cpu_per_request_flat": flat_net is not None and flat_net <= t["flat_ratio_max"],
+            "rss_flat_in_codes": flat_rss is not None and flat_rss <= t["flat_ratio_max"],
+            "rss_grows_with_m": rss_by_m[1000] > rss_by_m[10],
             "no_problems": not problems,
         },
         "problems": problems,
@@ -1088,30 +1239,52 @@ def table(results):
                      f"RSS {yes(r['met']['rss'])}"])
     r = results.get("B4")
     if r:
+        label = "B4 growth (synthetic)"
+        fit = r["cpu_fit_over_codes"]
+        fixed_ms = fit["fixed_cpu_us"] / 1000
         for name, pc in r["per_config"].items():
             st = r["stats"][name]
-            args = {"codes=20": "(default 20 codes) -m 100", "codes=194": "-a -m 100",
-                    "codes=676": "-e -m 100", "m=10": "-e -m 10", "m=1000": "-e -m 1000"}[name]
-            rows.append(["B4 growth", f"getflags {args}", str(pc["requests"]),
-                         fmt_ms(st["wall_s"]), fmt_ms(st["cpu_s"]), fmt_mib(st["rss_mib"]),
-                         f"CPU/request {pc['cpu_per_request_us']:.0f} µs "
-                         f"({pc['cpu_per_request_net_of_startup_us']:.0f} µs net of start-up)",
-                         "", ""])
+            conc = pc.get("concurrency")
+            subj = f"getflags {' '.join(pc['args'])}"
+            if conc is not None and conc != int(pc["args"][pc["args"].index("-m") + 1]):
+                subj += f" (runs at {conc})"
+            if name == "codes=1":
+                d = r["fixed_cost_direct"]
+                result = (f"direct check of the fit: CPU {d['cpu_us_of_1_code'] / 1000:.2f} ms, "
+                          f"fit predicts {d['fit_predicts_us'] / 1000:.2f} ms")
+            else:
+                result = (f"CPU/request {pc['cpu_per_request_us']:.0f} µs raw, "
+                          f"{pc['cpu_per_request_net_of_fixed_us']:.1f} µs net of the "
+                          f"{fixed_ms:.1f} ms fixed")
+            rows.append([label, subj, str(pc["requests"]), fmt_ms(st["wall_s"]),
+                         fmt_ms(st["cpu_s"]), fmt_mib(st["rss_mib"]), result, "", ""])
         st = r["stats"]["startup"]
-        rows.append(["B4 growth", "getflags --version (start-up only)", "0",
+        rows.append([label, "getflags --version (process start-up only)", "0",
                      fmt_ms(st["wall_s"]), fmt_ms(st["cpu_s"]), fmt_mib(st["rss_mib"]),
-                     "fixed CPU of a process", "", ""])
+                     "part of the fixed cost", "", ""])
         rb = r["rss_mib_by_m"]
-        rows.append(["B4 growth", "summary", "", "", "", "",
-                     f"CPU/request max/min over 20/194/676 codes "
-                     f"{r['cpu_per_request_max_over_min_codes']:.2f}× "
-                     f"({fmt_x(r['cpu_per_request_net_of_startup_max_over_min_codes'])} net of "
-                     f"start-up); RSS max/min over codes "
-                     f"{r['rss_max_over_min_codes']:.2f}×; RSS at -m 10/100/1000: "
-                     f"{rb[10]:.1f}/{rb[100]:.1f}/{rb[1000]:.1f} MiB",
-                     f"flat: ≤ {r['target']['flat_ratio_max']}×",
-                     f"CPU {yes(r['met']['cpu_per_request_flat'])}, "
-                     f"RSS {yes(r['met']['rss_flat_in_codes'])}"])
+        m100 = r["code_series_at_m100"]
+        rss_c = [r["per_config"][c]["rss_mib"] for c in B4_CODE_SERIES]
+        ci = r["cpu_per_request_net_max_over_min_bootstrap_95"]
+        rows.append([label, "summary: CPU", "", "", "", "",
+                     f"fit over 20/194/676 codes at -m {r['codes_series_m']}: CPU = "
+                     f"{fixed_ms:.2f} ms + {fit['per_request_cpu_us']:.1f} µs × requests; "
+                     f"CPU/request max/min over codes "
+                     f"{fmt_x(r['cpu_per_request_net_of_fixed_max_over_min_codes'])} net of "
+                     f"fixed (bootstrap 95% {fmt_x(ci[0])}–{fmt_x(ci[1])}), "
+                     f"{fmt_x(r['cpu_per_request_raw_max_over_min_codes'])} raw; at -m 100 "
+                     f"(runs at {'/'.join(str(c) for c in m100['concurrency'])}) "
+                     f"{fmt_x(m100['cpu_per_request_net_max_over_min'])} net; a connection "
+                     f"≈ {r['cpu_per_connection_us']:.0f} µs",
+                     f"net CPU/request flat over codes: ≤ {r['target']['flat_ratio_max']}×",
+                     f"CPU {yes(r['met']['cpu_per_request_flat'])}"])
+        rows.append([label, "summary: memory", "", "", "", "",
+                     f"RSS max/min over 20/194/676 codes {fmt_x(r['rss_max_over_min_codes'])} "
+                     f"({'/'.join(f'{r_:.1f}' for r_ in rss_c)} MiB); RSS at -m 10/100/1000 "
+                     f"(676 codes): {rb[10]:.1f}/{rb[100]:.1f}/{rb[1000]:.1f} MiB",
+                     f"RSS flat over codes (≤ {r['target']['flat_ratio_max']}×), grows with -m",
+                     f"flat {yes(r['met']['rss_flat_in_codes'])}, grows with -m "
+                     f"{yes(r['met']['rss_grows_with_m'])}"])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for k, row in enumerate(rows):
@@ -1126,7 +1299,8 @@ def markdown(doc):
     lines = [
         f"Measured {doc['finished_utc']} with `{doc['command']}`"
         + (" (quick smoke run, not for comparison)" if doc["quick"] else "")
-        + f": {doc['runs']} alternating runs per subject after a warm-up; medians.",
+        + f": {doc['runs']} alternating runs per subject after a warm-up"
+        + (f" ({doc['b4_runs']} for B4)" if "B4" in doc["results"] else "") + "; medians.",
         "",
         f"Machine: {m['cpu_model']}, {m['nproc']} cores, {m['memory']}; {m['uname']}.",
         f"{(m['versions']['getflags'] or ['getflags ?'])[0]} ({m['build_type']} build, git "
@@ -1174,7 +1348,10 @@ def main():
     ap.add_argument("--runs", type=int, default=7, help="measured runs per subject (default 7)")
     ap.add_argument("--build", default=str(REPO / "build-bench"), help="CMake build dir")
     ap.add_argument("--only", default="B1,B2,B3,B4", help="comma-separated workloads")
-    ap.add_argument("--quick", action="store_true", help="smoke run: 3 runs")
+    ap.add_argument("--quick", action="store_true", help="smoke run: 3 runs (B4: 5)")
+    ap.add_argument("--b4-runs", type=int, default=None, metavar="N",
+                    help="measured runs per B4 subject (default 3x --runs: its runs are "
+                         "short and its verdict rests on the 40-request run)")
     ap.add_argument("--seed", type=int, default=42, help="flagserver seed for B3")
     ap.add_argument("--results", default=str(BENCH / "results"), help="where to save")
     ap.add_argument("--no-save", action="store_true", help="print only, save nothing")
@@ -1188,7 +1365,9 @@ def main():
     args = ap.parse_args()
     if args.quick:
         args.runs = 3
-    if args.runs < 1:
+    if args.b4_runs is None:
+        args.b4_runs = 5 if args.quick else 3 * args.runs
+    if args.runs < 1 or args.b4_runs < 1:
         ap.error("--runs must be at least 1")
     only = [w.strip().upper() for w in args.only.split(",") if w.strip()]
     bad = [w for w in only if w not in ("B1", "B2", "B3", "B4")]
@@ -1227,7 +1406,7 @@ def main():
         desc["output_dir_filesystem"] = runner.out_fs_type
         log(f"clients write into {runner.out} ({runner.out_fs_type})")
         nginx = None
-        if any(w in only for w in ("B1", "B2", "B4")):
+        if any(w in only for w in ("B1", "B2")):
             nginx = Nginx(h)
             base = nginx.start()
         if "B1" in only:
@@ -1238,10 +1417,10 @@ def main():
             results["B2"] = bench_local(h, runner, getflags, base, "B2", ["-e", "-m", "100"],
                                         codes_676(), {"ok": 194, "not_found": 482, "error": 0,
                                                       "requests": 870}, args.runs, ["curl"])
-        if "B4" in only:
-            results["B4"] = bench_growth(h, runner, getflags, base, args.runs)
         if nginx:
             nginx.stop()
+        if "B4" in only:
+            results["B4"] = bench_growth(h, runner, getflags, args.b4_runs)
         if "B3" in only:
             if flagserver is None:
                 skipped["B3"] = f"{build}/src/flagserver/flagserver is not built"
@@ -1266,6 +1445,7 @@ def main():
         "finished_utc": finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command,
         "runs": args.runs,
+        "b4_runs": args.b4_runs,
         "quick": args.quick,
         "only": only,
         "wait_quiet_s": args.wait_quiet,
