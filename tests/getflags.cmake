@@ -17,10 +17,13 @@ if(GETFLAGS_FUZZ)
   add_library(gf_fuzz_pure STATIC
     "${PROJECT_SOURCE_DIR}/src/getflags/names.c"
     "${PROJECT_SOURCE_DIR}/src/getflags/codes.c"
+    "${PROJECT_SOURCE_DIR}/src/getflags/alloc.c"
     "${PROJECT_BINARY_DIR}/src/getflags/country_codes.c")
   target_include_directories(gf_fuzz_pure PUBLIC "${PROJECT_SOURCE_DIR}/include")
   target_compile_options(gf_fuzz_pure PRIVATE -fsanitize=fuzzer-no-link ${GF_FUZZ_FLAGS})
-  target_link_libraries(gf_fuzz_pure PUBLIC PkgConfig::LIBCJSON PRIVATE gf_build_flags)
+  # alloc.c hooks libcurl and libuv too, though the targets never call that.
+  target_link_libraries(gf_fuzz_pure PUBLIC PkgConfig::LIBCJSON PkgConfig::LIBCURL
+                        PkgConfig::LIBUV PRIVATE gf_build_flags)
   foreach(target fuzz_metadata fuzz_name fuzz_codes)
     add_executable(${target} fuzz/${target}.c)
     target_compile_options(${target} PRIVATE -fsanitize=fuzzer ${GF_FUZZ_FLAGS})
