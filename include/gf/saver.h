@@ -2,8 +2,8 @@
  * threadpool, never on the loop thread.
  *
  * Each save writes a new temporary file in the directory (exclusive
- * creation, O_NOFOLLOW), checks every write and close, then renames it
- * over the final name, so a reader only ever sees a complete file and an
+ * creation, O_NOFOLLOW), checks every write, fdatasync and close, then
+ * renames it over the final name, so a reader only ever sees a complete file and an
  * existing file is replaced atomically. On any failure the temporary file
  * is removed and the final name is left as it was. */
 #ifndef GF_SAVER_H
@@ -15,7 +15,6 @@
 struct gf_saver {
     uv_loop_t *loop;
     int dirfd;        /* the output directory, opened once */
-    int sync;         /* fdatasync each file before renaming it */
     unsigned pending; /* saves queued or running */
 };
 
@@ -60,7 +59,7 @@ int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, con
 /* Cancels a save that has not started; a running one finishes. */
 void gf_save_cancel(struct gf_save *req);
 
-/* Closes the directory. Call once no save is pending. */
+/* Syncs and closes the directory. Call once no save is pending. */
 void gf_saver_close(struct gf_saver *s);
 
 #endif

@@ -117,7 +117,9 @@ static void save_work(uv_work_t *work)
     if (write_all(fd, req->data, req->len) != 0) {
         req->err = -errno;
         req->step = "write";
-    } else if (req->saver->sync && fdatasync(fd) != 0) {
+    } else if (fdatasync(fd) != 0) {
+        /* On disk before the rename makes it visible: a crash leaves the
+         * old file or the new one, never an empty one. */
         req->err = -errno;
         req->step = "sync";
     }
@@ -178,7 +180,10 @@ void gf_save_cancel(struct gf_save *req)
 
 void gf_saver_close(struct gf_saver *s)
 {
-    if (s->dirfd >= 0)
+    if (s->dirfd >= 0) {
+        /* The renames themselves, once for the whole run. */
+        fsync(s->dirfd);
         close(s->dirfd);
+    }
     s->dirfd = -1;
 }

@@ -292,6 +292,49 @@ def test_interrupt_exits_130_and_143_without_temp_files():
         assert done == len(names) and 0 < done < 194, (done, len(names))
 
 
+def run_with_tty_stderr(args):
+    """Runs getflags with stderr on a pseudo-terminal; returns (exit
+    status, stdout, what the terminal received)."""
+    import pty
+    import select
+    master, slave = pty.openpty()
+    p = subprocess.Popen([GETFLAGS] + args, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 10)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    out = p.stdout.read().decode()
+    return p.wait(10), out, seen.decode(errors="replace")
+
+
+def test_progress_bar_only_on_a_terminal():
+    with FlagServer("--delay", "0.05", "--quiet") as fs:
+        rc, out, tty = run_with_tty_stderr(["-a", "-l", "30", "-m", "5", "-s", fs.url,
+                                            "-o", scratch()])
+        assert rc == 0, tty
+        assert "\r" in tty and "/30" in tty and "%" in tty and "/s" in tty, repr(tty[-300:])
+        assert "ETA" in tty, repr(tty[-300:])
+        # The report on stdout is untouched by the bar.
+        assert "\r" not in out and "30 flags downloaded." in out, out
+        # Not with -v or -q, and never into a pipe.
+        for extra in (["-v"], ["-q"]):
+            rc, out, tty = run_with_tty_stderr(["-a", "-l", "8", "-s", fs.url, "-o",
+                                                scratch()] + extra)
+            assert rc == 0 and "%" not in tty, (extra, repr(tty))
+        r = getflags("-a", "-l", "8", "-s", fs.url, outdir=scratch())
+        assert r.rc == 0 and r.err == "", repr(r.err)
+
+
 def test_usage_errors_exit_2():
     for args in (["-m", "0"], ["-l", "0"], ["-s", "nowhere"], ["XYZ"], ["1A"], ["--frob"],
                  ["-m"], ["-q", "-v"]):
