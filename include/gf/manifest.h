@@ -1,9 +1,9 @@
 /* DIR/.getflags/manifest.json: what the last run did, code by code, for
  * --update (conditional GETs), --retry-failed and scripts.
  *
- * An in-memory model and its file. The file is JSON, pretty-printed, with
- * keys in a fixed order and entries sorted by code, so that two runs that
- * did the same thing write the same bytes but for their times:
+ * An in-memory model and its file. The file is JSON with keys in a fixed
+ * order and one entry per line, sorted by code, so that two runs that did
+ * the same thing write the same bytes but for their times:
  *
  *   {
  *     "version": 1,

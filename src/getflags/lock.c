@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "gf/alloc.h"
 #include "gf/error.h"
 #include "gf/statedir.h"
 

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "gf/alloc.h"
 #include "gf/error.h"
 
 static int fail(int err, char *buf, size_t bufsz, const char *what, const char *dir,
