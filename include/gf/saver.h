@@ -12,10 +12,18 @@
 #include <stddef.h>
 #include <uv.h>
 
+struct gf_save;
+
 struct gf_saver {
     uv_loop_t *loop;
     int dirfd;        /* the output directory, opened once */
     unsigned pending; /* saves queued or running */
+    /* Saves asked for during one loop iteration go to the threadpool as
+     * one work item, flushed after the iteration's I/O: one thread
+     * hand-off per batch instead of one per file. */
+    uv_check_t flush;
+    uv_idle_t wake; /* keeps the loop from blocking while saves are queued */
+    struct gf_save *queued, *queued_tail;
 };
 
 struct gf_save;
@@ -24,8 +32,11 @@ struct gf_save;
  * when gf_save_cancel() stopped it before it started. */
 typedef void (*gf_save_cb)(struct gf_save *req, int err, const char *step);
 
+struct gf_save_batch;
+
 struct gf_save {
-    uv_work_t work; /* private */
+    struct gf_save *next;        /* private: queue and batch links */
+    struct gf_save_batch *batch; /* private: NULL while still queued */
     struct gf_saver *saver;
     const char *name; /* final name inside the directory; borrowed */
     const void *data; /* borrowed until the callback */
@@ -50,16 +61,21 @@ int gf_outdir_prepare(const char *dir, const char **what);
 /* gf_outdir_prepare(), then opens dir for the saves; same errors. */
 int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, const char *dir, const char **what);
 
-/* Queues a save on the threadpool; set req->replaces before (or leave it
- * NULL). Returns 0 (cb will run) or a UV_E* code (cb will not run). A
- * failure to remove req->replaces does not fail the save. */
+/* Queues a save for the threadpool; set req->replaces before (or leave it
+ * NULL). Returns 0: cb will run, never before this returns. A failure to
+ * remove req->replaces does not fail the save. */
 int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
                   size_t len, gf_save_cb cb);
 
-/* Cancels a save that has not started; a running one finishes. */
+/* Cancels a save that has not started, for an interrupted run: one still
+ * queued reports UV_ECANCELED at once; one handed to the threadpool
+ * cancels its whole batch if that has not started (each of its saves
+ * then reports UV_ECANCELED); a running batch finishes. */
 void gf_save_cancel(struct gf_save *req);
 
-/* Syncs and closes the directory. Call once no save is pending. */
+/* Syncs and closes the directory and closes the flush handle, which
+ * needs the loop to run once more before uv_loop_close(). Call once no
+ * save is pending. s may be one whose gf_saver_init() failed. */
 void gf_saver_close(struct gf_saver *s);
 
 #endif

@@ -201,6 +201,8 @@ static void shutdown_run(struct run *r)
         gf_fetch_close(&r->fetches[i]);
     gf_engine_close(r->engine);
     r->engine = NULL;
+    /* Every fetch has ended, so no save is pending. */
+    gf_saver_close(&r->saver);
 }
 
 static void on_done(void *arg, struct gf_fetch *f)
@@ -423,7 +425,6 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     uv_run(&r.loop, UV_RUN_DEFAULT);
     res->peak_in_flight = r.sem.peak;
     res->concurrency = r.adaptive_on ? gf_adaptive_limit(&r.adaptive) : cfg->concurrency;
-    gf_saver_close(&r.saver);
     gf_fetch_env_drain_pool(&r.env);
     err = uv_loop_close(&r.loop);
     if (err)
@@ -434,6 +435,7 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
 
 fail_saver:
     gf_saver_close(&r.saver);
+    uv_run(&r.loop, UV_RUN_DEFAULT); /* its handle's close */
 fail_loop:
     uv_loop_close(&r.loop);
 fail_alloc:

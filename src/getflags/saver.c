@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gf/alloc.h"
 #include "gf/error.h"
 #include "gf/sha256.h"
 
@@ -53,6 +54,10 @@ int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, const char *dir, const ch
     int fd = open_checked(dir, what);
     if (fd < 0)
         return fd;
+    /* Neither init can fail (libuv only fills in the handle). */
+    uv_check_init(loop, &s->flush);
+    uv_idle_init(loop, &s->wake);
+    s->flush.data = s;
     s->dirfd = fd;
     return 0;
 }
@@ -68,8 +73,10 @@ static uint64_t next_tmp_id(void)
 static int open_tmp(int dirfd, char *name, size_t namesz)
 {
     for (int tries = 0; tries < 100; tries++) {
-        snprintf(name, namesz, TMP_PREFIX "%ld-%llu", (long)getpid(),
-                 (unsigned long long)next_tmp_id());
+        static long pid;
+        if (!pid)
+            pid = (long)getpid();
+        snprintf(name, namesz, TMP_PREFIX "%ld-%llu", pid, (unsigned long long)next_tmp_id());
         int fd = openat(dirfd, name,
                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
         if (fd >= 0 || errno != EEXIST)
@@ -100,9 +107,9 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void save_work(uv_work_t *work)
+/* Runs on a threadpool thread: one file, start to finish. */
+static void save_one(struct gf_save *req)
 {
-    struct gf_save *req = work->data;
     int dirfd = req->saver->dirfd;
     char tmp[64];
     double t0 = now_s();
@@ -144,14 +151,70 @@ done:
     req->seconds = now_s() - t0;
 }
 
-static void after_save(uv_work_t *work, int status)
+struct gf_save_batch {
+    uv_work_t work;
+    struct gf_save *first;
+};
+
+static void batch_work(uv_work_t *work)
 {
-    struct gf_save *req = work->data;
-    req->saver->pending--;
-    if (status == UV_ECANCELED)
-        req->cb(req, UV_ECANCELED, "start");
-    else
-        req->cb(req, req->err, req->step);
+    struct gf_save_batch *b = work->data;
+    for (struct gf_save *req = b->first; req; req = req->next)
+        save_one(req);
+}
+
+/* Reports every save of a list; a callback may queue new saves. */
+static void report(struct gf_save *req, int status)
+{
+    while (req) {
+        struct gf_save *next = req->next;
+        req->next = NULL;
+        req->batch = NULL;
+        req->saver->pending--;
+        if (status != 0)
+            req->cb(req, status, status == UV_ECANCELED ? "start" : "queue");
+        else
+            req->cb(req, req->err, req->step);
+        req = next;
+    }
+}
+
+static void after_batch(uv_work_t *work, int status)
+{
+    struct gf_save_batch *b = work->data;
+    struct gf_save *first = b->first;
+    gf_free(b);
+    report(first, status);
+}
+
+static void on_wake(uv_idle_t *idle)
+{
+    (void)idle;
+}
+
+static void on_flush(uv_check_t *check)
+{
+    struct gf_saver *s = check->data;
+    struct gf_save *first = s->queued;
+    uv_check_stop(check);
+    uv_idle_stop(&s->wake);
+    s->queued = s->queued_tail = NULL;
+    if (!first)
+        return;
+    struct gf_save_batch *b = gf_malloc(sizeof *b);
+    if (!b) {
+        report(first, UV_ENOMEM);
+        return;
+    }
+    b->first = first;
+    b->work.data = b;
+    for (struct gf_save *req = first; req; req = req->next)
+        req->batch = b;
+    int err = uv_queue_work(s->loop, &b->work, batch_work, after_batch);
+    if (err) {
+        gf_free(b);
+        report(first, err);
+    }
 }
 
 int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
@@ -166,16 +229,42 @@ int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, con
     req->err = 0;
     req->step = NULL;
     req->seconds = -1;
-    req->work.data = req;
-    int err = uv_queue_work(s->loop, &req->work, save_work, after_save);
-    if (err == 0)
-        s->pending++;
-    return err;
+    req->next = NULL;
+    req->batch = NULL;
+    if (s->queued_tail)
+        s->queued_tail->next = req;
+    else
+        s->queued = req;
+    s->queued_tail = req;
+    s->pending++;
+    if (!uv_is_active((uv_handle_t *)&s->flush)) {
+        uv_check_start(&s->flush, on_flush);
+        uv_idle_start(&s->wake, on_wake);
+    }
+    return 0;
 }
 
 void gf_save_cancel(struct gf_save *req)
 {
-    uv_cancel((uv_req_t *)&req->work);
+    struct gf_saver *s = req->saver;
+    if (req->batch) {
+        uv_cancel((uv_req_t *)&req->batch->work);
+        return;
+    }
+    struct gf_save *prev = NULL;
+    for (struct gf_save *it = s->queued; it; prev = it, it = it->next) {
+        if (it != req)
+            continue;
+        if (prev)
+            prev->next = req->next;
+        else
+            s->queued = req->next;
+        if (s->queued_tail == req)
+            s->queued_tail = prev;
+        req->next = NULL;
+        report(req, UV_ECANCELED);
+        return;
+    }
 }
 
 void gf_saver_close(struct gf_saver *s)
@@ -184,6 +273,8 @@ void gf_saver_close(struct gf_saver *s)
         /* The renames themselves, once for the whole run. */
         fsync(s->dirfd);
         close(s->dirfd);
+        uv_close((uv_handle_t *)&s->flush, NULL);
+        uv_close((uv_handle_t *)&s->wake, NULL);
     }
     s->dirfd = -1;
 }

@@ -104,6 +104,7 @@ static int save_replacing(const char *name, const char *data, const char *replac
     assert_int_equal(s.pending, 0);
     memcpy(last_sha, req.sha256, sizeof last_sha);
     gf_saver_close(&s);
+    uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     return last_err;
 }
@@ -236,6 +237,7 @@ static void test_saver_init_creates_missing_dir(void **state)
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(gf_saver_init(&s, &loop, sub, &what), 0);
     gf_saver_close(&s);
+    uv_run(&loop, UV_RUN_DEFAULT);
     struct stat st;
     assert_int_equal(stat(sub, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
@@ -259,6 +261,46 @@ static void test_saver_init_refuses_a_file_or_missing_parent(void **state)
     assert_int_equal(gf_saver_init(&s, &loop, p, &what), UV_ENOENT);
     assert_string_equal(what, "create");
     assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* Saves asked for in one loop iteration travel as one batch; one still
+ * queued can be cancelled alone, at once, and the rest are saved. */
+static void test_saver_batches_and_cancels_a_queued_save(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct gf_saver s;
+    static struct gf_save reqs[10];
+    static char names[10][32];
+    const char *what = NULL;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(gf_saver_init(&s, &loop, dir, &what), 0);
+    called = 0;
+    for (int i = 0; i < 10; i++) {
+        snprintf(names[i], sizeof names[i], "b%d.gif", i);
+        assert_int_equal(gf_save_start(&s, &reqs[i], names[i], "GIF89a", 6, on_saved), 0);
+    }
+    assert_int_equal(called, 0); /* never before gf_save_start returns */
+    assert_int_equal(s.pending, 10);
+    gf_save_cancel(&reqs[4]);
+    assert_int_equal(called, 1);
+    assert_int_equal(last_err, UV_ECANCELED);
+    assert_int_equal(s.pending, 9);
+    /* The first iteration hands the nine over as one work item. */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    for (int i = 0; i < 10; i++)
+        if (i != 4)
+            assert_true(reqs[i].batch == reqs[0].batch && reqs[i].batch != NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(called, 10);
+    assert_int_equal(s.pending, 0);
+    gf_saver_close(&s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    size_t len;
+    for (int i = 0; i < 10; i++)
+        assert_true((slurp(names[i], &len) != NULL) == (i != 4));
+    assert_int_equal(tmp_files(), 0);
 }
 
 static void test_saver_cancel_before_start(void **state)
@@ -285,6 +327,7 @@ static void test_saver_cancel_before_start(void **state)
     assert_int_equal(called, 64);
     assert_int_equal(s.pending, 0);
     gf_saver_close(&s);
+    uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     /* Whatever ran is complete; whatever was cancelled left nothing. */
     assert_int_equal(tmp_files(), 0);
@@ -306,6 +349,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_saver_mode_follows_umask, setup, teardown),
         cmocka_unit_test_setup_teardown(test_saver_init_creates_missing_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_saver_init_refuses_a_file_or_missing_parent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_saver_batches_and_cancels_a_queued_save, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_saver_cancel_before_start, setup, teardown),
     };
