@@ -693,35 +693,53 @@ int gf_manifest_load(const char *dir, struct gf_manifest *m, char *err, size_t e
 
 /* ---- Writing ------------------------------------------------------- */
 
-/* The document is written straight into one growing buffer: building a
- * cJSON tree of some 24,000 nodes and printing every number through
- * sprintf and sscanf cost a third of a whole -e run. One entry per line
- * also suits grep and diff. */
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The document is streamed to its file through one fixed buffer: building
+ * a cJSON tree of some 24,000 nodes and printing every number through
+ * sprintf and sscanf cost a third of a whole -e run, and a buffer holding
+ * the whole text grew with the number of codes. One entry per line also
+ * suits grep and diff. */
 struct out {
-    char *p;
-    size_t len, cap;
-    int failed;
+    int fd;
+    int err; /* first write error, as -errno */
+    size_t len;
+    char buf[32 * 1024];
 };
+
+static void flush_out(struct out *o)
+{
+    if (o->err == 0 && o->len > 0)
+        o->err = write_all(o->fd, o->buf, o->len);
+    o->len = 0;
+}
 
 static void put(struct out *o, const char *s, size_t n)
 {
-    if (o->failed)
-        return;
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 64 * 1024;
-        while (cap < o->len + n + 1)
-            cap *= 2;
-        char *p = gf_realloc(o->p, cap);
-        if (p == NULL) {
-            o->failed = 1;
-            return;
-        }
-        o->p = p;
-        o->cap = cap;
+    while (n > 0 && o->err == 0) {
+        if (o->len == sizeof o->buf)
+            flush_out(o);
+        size_t k = sizeof o->buf - o->len;
+        if (k > n)
+            k = n;
+        memcpy(o->buf + o->len, s, k);
+        o->len += k;
+        s += k;
+        n -= k;
     }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    o->p[o->len] = '\0';
 }
 
 static void puts_(struct out *o, const char *s)
@@ -847,10 +865,13 @@ static void put_entry(struct out *o, const struct gf_manifest_entry *e)
     puts_(o, "}");
 }
 
-/* The whole document as text, or NULL when out of memory. */
-static char *manifest_text(const struct gf_manifest *m)
+/* Writes the whole document to fd; returns 0 or -errno. */
+static int write_manifest(int fd, const struct gf_manifest *m)
 {
-    struct out o = {0};
+    static struct out o; /* 32 KiB: kept off the stack; the main thread only */
+    o.fd = fd;
+    o.err = 0;
+    o.len = 0;
     puts_(&o, "{\n  \"version\": ");
     put_u64(&o, GF_MANIFEST_VERSION);
     puts_(&o, ",\n  \"run_time\": ");
@@ -862,28 +883,9 @@ static char *manifest_text(const struct gf_manifest *m)
         puts_(&o, i > 0 ? ",\n    " : "\n    ");
         put_entry(&o, &m->entries[i]);
     }
-    /* save() adds the final newline. */
-    puts_(&o, m->n > 0 ? "\n  ]\n}" : "]\n}");
-    if (o.failed) {
-        gf_free(o.p);
-        return NULL;
-    }
-    return o.p;
-}
-
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    puts_(&o, m->n > 0 ? "\n  ]\n}\n" : "]\n}\n");
+    flush_out(&o);
+    return o.err;
 }
 
 /* Removes temporary files a killed save left. Best effort: one left behind
@@ -912,12 +914,6 @@ static int save(int sfd, const char *dir, const struct gf_manifest *m, char *err
     int fd = -1, e = 0;
 
     remove_stale(sfd);
-    char *text = manifest_text(m);
-    if (text == NULL) {
-        say(err, errsz, "cannot write %s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME ": %s", dir,
-            gf_strerror(GF_ENOMEM));
-        return GF_ENOMEM;
-    }
     for (int tries = 0; tries < 100; tries++) {
         snprintf(tmp, sizeof tmp, TMP_PREFIX "%ld-%u", (long)getpid(), counter++);
         fd = openat(sfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
@@ -927,17 +923,15 @@ static int save(int sfd, const char *dir, const struct gf_manifest *m, char *err
     if (fd < 0) {
         e = -errno;
         say(err, errsz, "cannot create %s/" GF_STATEDIR_NAME "/%s: %s", dir, tmp, gf_strerror(e));
-        gf_free(text);
         return e;
     }
 
     const char *step = "write";
-    if ((e = write_all(fd, text, strlen(text))) == 0 && (e = write_all(fd, "\n", 1)) == 0) {
+    if ((e = write_manifest(fd, m)) == 0) {
         step = "sync";
         if (fsync(fd) != 0)
             e = -errno;
     }
-    gf_free(text);
     if (close(fd) != 0 && e == 0) {
         step = "close";
         e = -errno;
