@@ -13,8 +13,6 @@ enum {
     GF_EMETADATA = -10004, /* metadata.json unusable */
     GF_ENAME = -10005,     /* country name cannot become a file name */
     GF_ETOOBIG = -10006,   /* body larger than its cap */
-    GF_EBADIMAGE = -10007, /* body is not a GIF image */
-    GF_ECANCELED = -10008, /* the run was interrupted */
 };
 
 /* Process exit statuses, as documented in README. */

@@ -20,10 +20,6 @@ const char *gf_strerror(int err)
         return "country name cannot become a file name";
     case GF_ETOOBIG:
         return "response body is larger than allowed";
-    case GF_EBADIMAGE:
-        return "response body is not a GIF image";
-    case GF_ECANCELED:
-        return "interrupted";
     }
     /* uv_strerror() allocates (and leaks) a message for a code it does not
      * know, so only the codes libuv lists are passed to it. */
