@@ -57,7 +57,7 @@ static int tmp_files(void)
 
 static char *path(const char *name)
 {
-    static char p[512];
+    static char p[sizeof dir + 320]; /* dir, "/" and any name the tests use */
     snprintf(p, sizeof p, "%s/%s", dir, name);
     return p;
 }
