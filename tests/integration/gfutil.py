@@ -115,6 +115,90 @@ def make_ca_and_cert(workdir):
     return ca_crt, crt, key
 
 
+def make_ca_chain(workdir, names=("localhost",), ips=("127.0.0.1",)):
+    """A root CA, an intermediate CA signed by it, and a server certificate
+    for names and ips signed by the intermediate (EC keys: fast to make).
+    Returns (root certificate, server chain file: leaf then intermediate,
+    server key). Clients trust the root only, so a server that forgot to
+    send the intermediate fails verification."""
+    def path(n):
+        return os.path.join(workdir, n)
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+    def key(name):
+        run("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-out", path(name + ".key"))
+    def ext(name, text):
+        with open(path(name + ".ext"), "w") as f:
+            f.write(text)
+        return path(name + ".ext")
+    ca_ext = "basicConstraints=critical,CA:TRUE%s\nkeyUsage=critical,keyCertSign,cRLSign\n" \
+             "subjectKeyIdentifier=hash\n"
+    key("root")
+    run("openssl", "req", "-x509", "-new", "-key", path("root.key"), "-out", path("root.crt"),
+        "-days", "2", "-subj", "/CN=getflags test root CA", "-addext",
+        "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+    for name, subj, signer, text in (
+            ("inter", "/CN=getflags test intermediate CA", "root",
+             ca_ext % ",pathlen:0" + "authorityKeyIdentifier=keyid\n"),
+            ("leaf", "/CN=%s" % names[0], "inter",
+             "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+             "extendedKeyUsage=serverAuth\nauthorityKeyIdentifier=keyid\n"
+             "subjectAltName=" + ",".join(["DNS:" + n for n in names] +
+                                          ["IP:" + i for i in ips]) + "\n")):
+        key(name)
+        run("openssl", "req", "-new", "-key", path(name + ".key"), "-out", path(name + ".csr"),
+            "-subj", subj)
+        run("openssl", "x509", "-req", "-in", path(name + ".csr"), "-CA", path(signer + ".crt"),
+            "-CAkey", path(signer + ".key"), "-CAcreateserial", "-out", path(name + ".crt"),
+            "-days", "2", "-extfile", ext(name, text))
+    with open(path("chain.crt"), "wb") as out:
+        for name in ("leaf", "inter"):
+            with open(path(name + ".crt"), "rb") as f:
+                out.write(f.read())
+    return path("root.crt"), path("chain.crt"), path("leaf.key")
+
+
+def nginx_common(workdir):
+    """The top of an nginx.conf that keeps everything in workdir."""
+    user = "user root;" if os.geteuid() == 0 else ""
+    d = workdir
+    return """%s
+worker_processes 1;
+daemon off;
+pid %s/nginx.pid;
+error_log %s/error.log;
+""" % (user, d, d), """client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;
+  uwsgi_temp_path %s; scgi_temp_path %s;""" % (d, d, d, d, d)
+
+
+def start_nginx(workdir, conf, port):
+    """Starts nginx on conf and waits until port accepts connections."""
+    proc = subprocess.Popen(["nginx", "-c", conf, "-p", workdir],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("nginx exited: %r" % proc.stderr.read())
+            time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError("nginx did not listen on port %d within 10 s" % port)
+
+
+def stop_nginx(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Nginx:
     """Debian's nginx serving a directory (flags_data by default) on an
     ephemeral port, plain or with TLS. .log() returns request paths."""
@@ -149,17 +233,7 @@ http {
 }
 """ % (user, self.dir, self.dir, self.dir, self.dir, self.dir, self.dir, self.dir, self.dir,
                    listen, tls_conf, root, extra))
-        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", self.dir],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError("nginx exited: %r" % self.proc.stderr.read())
-                time.sleep(0.05)
+        self.proc = start_nginx(self.dir, conf, self.port)
         scheme = "https" if tls else "http"
         self.url = "%s://127.0.0.1:%d/flags" % (scheme, self.port)
 
@@ -168,13 +242,7 @@ http {
             return [line.split('"')[1].split()[1] for line in f if '"' in line]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_nginx(self.proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):

@@ -1,0 +1,9 @@
+# Remote-like tests: a CDN-like nginx (tests/integration/cdn.py: TLS through
+# an intermediate CA, HTTP/2 and HTTP/1.1, 301, 429, GOAWAY, idle closes,
+# few streams) and rttproxy, a TCP proxy adding a round trip
+# (tests/tools/rttproxy.c; bench/ uses it too).
+add_executable(rttproxy tools/rttproxy.c)
+target_link_libraries(rttproxy PRIVATE PkgConfig::LIBUV gf_build_flags)
+
+gf_integration_test(rttproxy_delay rttproxy_delay.py)
+set_property(TEST rttproxy_delay APPEND PROPERTY ENVIRONMENT "RTTPROXY=$<TARGET_FILE:rttproxy>")
