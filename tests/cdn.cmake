@@ -7,3 +7,9 @@ target_link_libraries(rttproxy PRIVATE PkgConfig::LIBUV gf_build_flags)
 
 gf_integration_test(rttproxy_delay rttproxy_delay.py)
 set_property(TEST rttproxy_delay APPEND PROPERTY ENVIRONMENT "RTTPROXY=$<TARGET_FILE:rttproxy>")
+
+# getflags over HTTPS with HTTP/2 and HTTP/1.1, through the round trip of
+# rttproxy, and against python3 -m http.server.
+gf_integration_test(getflags_cdn getflags_cdn.py)
+set_tests_properties(getflags_cdn PROPERTIES TIMEOUT 900)
+set_property(TEST getflags_cdn APPEND PROPERTY ENVIRONMENT "RTTPROXY=$<TARGET_FILE:rttproxy>")

@@ -98,7 +98,7 @@ class Cdn:
     def __init__(self, root=None, retry_after_ahead=2):
         certs = certificates()
         self.cacert = certs["root"]
-        self.root = root or DATA
+        self.root = os.path.abspath(root or DATA)
         self.dir = tempfile.mkdtemp(prefix="gf-cdn-")
         self.ports = {n: free_port() for n in PORT_NAMES}
         self.backend = RetryAfterDate(retry_after_ahead)

@@ -1,0 +1,396 @@
+"""getflags against a CDN-like server (tests/integration/cdn.py): HTTPS
+through an intermediate CA, HTTP/2 and HTTP/1.1-only listeners, with and
+without 20-50 ms of round trip added by rttproxy, plus the behaviours of
+a CDN (301 to https, 429 with Retry-After, GOAWAY, idle closes, few
+streams) and Python's http.server with its listen backlog of 5.
+
+The main matrix (default codes, -a, -e, --update, retries, -m auto,
+--rate, errors, SIGINT) runs once per mode of MODES; each check reads
+nginx's access log: the protocol of every request, and over HTTP/2 one
+connection for the whole run."""
+
+import filecmp
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from cdn import Cdn, connections
+from gfutil import (DATA, GETFLAGS, codes_194, country_of, expected_name, free_port, getflags,
+                    listing, run_tests, scratch)
+
+DEFAULT_20 = sorted("CN IN US ID BR PK NG BD RU JP MX PH VN ET EG DE IR TR CD FR".split())
+
+# name: (nginx port, one-way delay of rttproxy in ms or None, protocol)
+MODES = {
+    "h2": ("h2", None, "HTTP/2.0"),
+    "h2rtt": ("h2", 10, "HTTP/2.0"),
+    "h1": ("h1", None, "HTTP/1.1"),
+    "h1rtt": ("h1", 10, "HTTP/1.1"),
+}
+
+
+def base_url(cdn, mode, path="flags"):
+    port, delay, _ = MODES[mode]
+    url = cdn.via_proxy(port, delay) if delay else cdn.url(port)
+    return url[:-len("flags")] + path
+
+
+def gf(cdn, *args, **kw):
+    return getflags("--cacert", cdn.cacert, *args, **kw)
+
+
+def flags_files(outdir):
+    return [n for n in listing(outdir) if not n.startswith(".getflags")]
+
+
+def assert_identical(outdir, codes, data=DATA):
+    for cc in codes:
+        name = expected_name(country_of(cc, data))
+        got = os.path.join(outdir, name)
+        want = os.path.join(data, "flags", cc.lower(), cc.lower() + ".gif")
+        assert os.path.isfile(got), "missing %s for %s" % (name, cc)
+        assert filecmp.cmp(got, want, shallow=False), "%s differs from %s" % (got, want)
+
+
+def assert_protocol(cdn, mode, m, entries=None):
+    """Every request in the protocol of the mode; over HTTP/2 all of them
+    on one connection; over HTTP/1.1 at most m connections."""
+    port, _, proto = MODES[mode]
+    entries = cdn.log(port) if entries is None else entries
+    assert entries, "nginx logged no request"
+    protos = {e["protocol"] for e in entries}
+    assert protos == {proto}, "protocols seen: %r, expected %s" % (protos, proto)
+    conns = connections(entries)
+    if proto == "HTTP/2.0":
+        assert len(conns) == 1, ("%d connections for %d HTTP/2 requests; one connection "
+                                 "multiplexes them all" % (len(conns), len(entries)))
+    else:
+        assert len(conns) <= m, "%d connections for -m %d" % (len(conns), m)
+    return entries
+
+
+def summary(r):
+    try:
+        return r.json()
+    except ValueError:
+        raise AssertionError("no JSON summary (exit %d): %s %s" % (r.rc, r.out[-500:],
+                                                                   r.err[-500:]))
+
+
+def check_counts(r, **want):
+    s = summary(r)
+    got = {k: s["counts"].get(k) for k in want}
+    errors = [i for i in s.get("items", []) if i.get("status") == "error"][:3]
+    assert got == want, "counts %r, expected %r; first errors: %r" % (got, want, errors)
+    return s
+
+
+# ---- the main matrix, once per mode ---------------------------------------
+
+
+def matrix_default_codes(mode):
+    out = scratch()
+    with Cdn() as cdn:
+        r = gf(cdn, "--json", "-s", base_url(cdn, mode), outdir=out)
+        check_counts(r, ok=20, not_found=0, error=0)
+        assert r.rc == 0, r.err
+        entries = assert_protocol(cdn, mode, 5)
+    assert len(entries) == 40, len(entries)
+    assert_identical(out, DEFAULT_20)
+    assert len(flags_files(out)) == 20
+
+
+def matrix_all(mode):
+    out = scratch()
+    with Cdn() as cdn:
+        r = gf(cdn, "-a", "-m", "20", "--json", "-s", base_url(cdn, mode), outdir=out)
+        check_counts(r, ok=194, not_found=0, error=0)
+        assert r.rc == 0, r.err
+        entries = assert_protocol(cdn, mode, 20)
+    assert len(entries) == 388 and {e["status"] for e in entries} == {200}, len(entries)
+    # gzip on JSON: the metadata came compressed and was decoded.
+    meta = [e for e in entries if e["uri"].endswith(".json")]
+    assert {e["encoding"] for e in meta} == {"gzip"}, {e["encoding"] for e in meta}
+    assert_identical(out, codes_194())
+    assert len(flags_files(out)) == 194
+
+
+def matrix_every(mode):
+    out = scratch()
+    with Cdn() as cdn:
+        r = gf(cdn, "-e", "-m", "100", "--json", "-s", base_url(cdn, mode), "-q", outdir=out)
+        s = check_counts(r, ok=194, not_found=482, error=0)
+        assert r.rc == 0, r.err
+        entries = assert_protocol(cdn, mode, 100)
+    assert s["requests"] == 870 and len(entries) == 870, (s["requests"], len(entries))
+    assert len(flags_files(out)) == 194
+
+
+def copy_tree(codes):
+    d = scratch()
+    os.chmod(d, 0o755)
+    for cc in codes:
+        shutil.copytree(os.path.join(DATA, "flags", cc.lower()),
+                        os.path.join(d, "flags", cc.lower()))
+    return d
+
+
+def matrix_update(mode):
+    codes = ["BR", "CN", "FR", "IN"]
+    data = copy_tree(codes)
+    out = scratch()
+    with Cdn(root=data) as cdn:
+        url = base_url(cdn, mode)
+        r = gf(cdn, "-s", url, *codes, "ZZ", outdir=out)
+        assert r.rc == 0, (r.out, r.err)
+        before = {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in flags_files(out)}
+        n_first = len(cdn.log())
+        r = gf(cdn, "--update", "--json", "-s", url, *codes, "ZZ", outdir=out)
+        check_counts(r, ok=0, unchanged=4, not_found=1, error=0)
+        assert r.rc == 0, r.err
+        second = cdn.log(MODES[mode][0])[n_first:]
+        assert_protocol(cdn, mode, 5, second)
+    statuses = sorted(e["status"] for e in second)
+    assert statuses == [304] * 8 + [404], statuses
+    after = {n: os.stat(os.path.join(out, n)).st_mtime_ns for n in flags_files(out)}
+    assert after == before
+
+
+def matrix_retries(mode):
+    # /e503/ answers 503 for br and cn, always: each of their metadata
+    # requests is tried 1 + --retries times, then the code is an error.
+    out = scratch()
+    with Cdn() as cdn:
+        r = gf(cdn, "--retries", "2", "--json", "-s", base_url(cdn, mode, "e503"),
+               "BR", "CN", "FR", "IN", outdir=out)
+        s = check_counts(r, ok=2, error=2)
+        assert r.rc == 1, r.rc
+        entries = assert_protocol(cdn, mode, 5)
+    for cc in ("br", "cn"):
+        n = [e["status"] for e in entries if e["uri"] == "/e503/%s/metadata.json" % cc]
+        assert n == [503] * 3, (cc, n)
+    for cc in ("fr", "in"):
+        n = [e["status"] for e in entries if e["uri"].startswith("/e503/%s/" % cc)]
+        assert n == [200, 200], (cc, n)
+    err = {i["cc"]: i for i in s["items"] if i["status"] == "error"}
+    assert sorted(err) == ["BR", "CN"], err
+    assert sorted(flags_files(out)) == ["France.gif", "India.gif"]
+
+
+def matrix_m_auto(mode):
+    out = scratch()
+    with Cdn() as cdn:
+        r = gf(cdn, "-m", "auto", "-a", "-l", "40", "--json", "-s", base_url(cdn, mode),
+               outdir=out)
+        check_counts(r, ok=40, error=0)
+        assert r.rc == 0, r.err
+        assert_protocol(cdn, mode, 1000)
+    assert len(flags_files(out)) == 40
+
+
+def matrix_rate(mode):
+    rate = 10
+    out = scratch()
+    with Cdn() as cdn:
+        url = base_url(cdn, mode)
+        t0 = time.time()
+        r = gf(cdn, "--rate", str(rate), "-m", "8", "-a", "-l", "15", "--json", "-s", url,
+               outdir=out)
+        took = time.time() - t0
+        check_counts(r, ok=15, error=0)
+        assert r.rc == 0, r.err
+        entries = assert_protocol(cdn, mode, 8)
+    assert took > (30 - (rate + 1)) / rate, took
+    # nginx logs a request's end: over any second at most rate + 1 ended
+    # (a start and its end are less than a second apart here).
+    ts = sorted(e["msec"] for e in entries)
+    for i, t in enumerate(ts):
+        n = sum(1 for u in ts[i:] if u < t + 1.0)
+        assert n <= rate + 2, (i, n, ts)
+
+
+def matrix_errors(mode):
+    port, delay, _ = MODES[mode]
+    out = scratch()
+    with Cdn() as cdn:
+        url = base_url(cdn, mode)
+        # Not found: a code the server does not have.
+        r = gf(cdn, "-s", url, "ZZ", "BR", "--json", outdir=out)
+        check_counts(r, ok=1, not_found=1, error=0)
+        assert r.rc == 0
+        # Without --cacert the chain's root is unknown: verification is on.
+        r = getflags("-v", "--retries", "0", "-s", url, "BR", outdir=scratch())
+        assert r.rc == 1, (r.rc, r.out)
+        assert "BR error: " in r.out and "certificate" in r.out.lower(), r.out
+        # A name the certificate does not have (127.0.0.2 is not in it).
+        if delay is None:
+            bad = "https://127.0.0.2:%d/flags" % cdn.ports[port]
+            r = gf(cdn, "-v", "--retries", "0", "-s", bad, "BR", outdir=scratch())
+            assert r.rc == 1 and "BR error: " in r.out, (r.rc, r.out)
+    # Nobody listening.
+    r = getflags("-v", "--retries", "0", "-s", "https://localhost:%d/flags" % free_port(), "BR",
+                 outdir=scratch())
+    assert r.rc == 1 and "BR error: connection refused" in r.out, r.out
+
+
+def matrix_sigint(mode):
+    out = scratch()
+    with Cdn() as cdn:
+        # 50 ms of round trip and -m 2: -a takes seconds, long enough to
+        # interrupt in the middle.
+        port, _, _ = MODES[mode]
+        url = cdn.via_proxy(port, 25)
+        p = subprocess.Popen([GETFLAGS, "--cacert", cdn.cacert, "-a", "-m", "2", "-s", url,
+                              "-o", out], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        time.sleep(1.5)
+        p.send_signal(signal.SIGINT)
+        t0 = time.time()
+        stdout, stderr = p.communicate(timeout=20)
+        took = time.time() - t0
+    assert p.returncode == 130, (p.returncode, stderr[-600:])
+    assert took < 1.5, took
+    names = flags_files(out)
+    assert all(n.endswith(".gif") and not n.startswith(".") for n in names), names
+    done = int(stdout.split("--------------------\n")[1].split()[0])
+    assert done == len(names) and 0 < done < 194, (done, len(names))
+    codes = [cc for cc in codes_194() if expected_name(country_of(cc)) in names]
+    assert_identical(out, codes)
+
+
+MATRIX = [matrix_default_codes, matrix_all, matrix_every, matrix_update, matrix_retries,
+          matrix_m_auto, matrix_rate, matrix_errors, matrix_sigint]
+
+
+def _make(check, mode):
+    def test():
+        check(mode)
+    return test
+
+
+for _mode in MODES:
+    for _check in MATRIX:
+        globals()["test_%s_%s" % (_check.__name__[len("matrix_"):], _mode)] = _make(_check, _mode)
+
+
+# ---- what a CDN does to a client ----------------------------------------
+
+
+def test_redirect_to_https_costs_one_connection():
+    out = scratch()
+    with Cdn() as cdn:
+        r = gf(cdn, "-a", "-m", "20", "--json", "-s", cdn.url("redirect"), outdir=out)
+        check_counts(r, ok=194, error=0)
+        assert r.rc == 0, r.err
+        redirects = cdn.log("redirect")
+        entries = assert_protocol(cdn, "h2", 20)
+    assert {e["status"] for e in redirects} == {301} and len(redirects) == 388
+    assert len(entries) == 388
+    assert len(connections(redirects)) <= 20, len(connections(redirects))
+    assert_identical(out, codes_194())
+
+
+def test_goaway_after_10_requests_loses_nothing():
+    # keepalive_requests 10: every connection ends in a GOAWAY after 10
+    # streams, with requests still in flight on it.
+    out = scratch()
+    with Cdn() as cdn:
+        r = gf(cdn, "-a", "-m", "20", "--json", "-s", cdn.via_proxy("goaway", 10), outdir=out)
+        check_counts(r, ok=194, error=0)
+        assert r.rc == 0, r.err
+        entries = cdn.log("goaway")
+    assert {e["protocol"] for e in entries} == {"HTTP/2.0"}
+    assert max(e["connection_requests"] for e in entries) <= 10
+    assert len(connections(entries)) >= 388 // 10, len(connections(entries))
+    assert_identical(out, codes_194())
+
+
+def test_idle_close_after_1s_loses_nothing():
+    # keepalive_timeout 1s and a request a little more than a second apart:
+    # nginx closes each idle connection just as the next request may start.
+    out = scratch()
+    with Cdn() as cdn:
+        r = gf(cdn, "--rate", "0.97", "-m", "1", "--json", "-s", cdn.url("idle"),
+               *DEFAULT_20[:6], outdir=out, timeout=120)
+        check_counts(r, ok=6, error=0)
+        assert r.rc == 0, r.err
+        entries = cdn.log("idle")
+    assert len(entries) == 12 and {e["protocol"] for e in entries} == {"HTTP/2.0"}
+    assert_identical(out, DEFAULT_20[:6])
+
+
+def test_max_concurrent_streams_below_m():
+    out = scratch()
+    with Cdn() as cdn:
+        r = gf(cdn, "-a", "-m", "20", "--json", "-s", cdn.via_proxy("streams", 10), outdir=out)
+        check_counts(r, ok=194, error=0)
+        assert r.rc == 0, r.err
+        entries = cdn.log("streams")
+    assert len(entries) == 388 and {e["protocol"] for e in entries} == {"HTTP/2.0"}
+    assert_identical(out, codes_194())
+
+
+def check_limit(port, ahead):
+    out = scratch()
+    with Cdn(retry_after_ahead=ahead) as cdn:
+        t0 = time.time()
+        r = gf(cdn, "-a", "-l", "60", "-m", "20", "--json", "-s", cdn.url(port), outdir=out,
+               timeout=120)
+        took = time.time() - t0
+        entries = cdn.log(port)
+    check_counts(r, ok=60, error=0)
+    assert r.rc == 0, r.err
+    ok = [e for e in entries if e["status"] == 200]
+    assert len(ok) == 120, len(ok)
+    # 120 requests at 10 r/s after a burst of 20: at least 10 s.
+    assert took >= 9.5, took
+    assert_identical(out, codes_194()[:60])
+
+
+def test_limit_req_429_retry_after_seconds():
+    check_limit("limit", 2)
+
+
+def test_limit_req_429_retry_after_http_date():
+    check_limit("limit_date", 2)
+
+
+def test_python_http_server_backlog_5():
+    # python3 -m http.server listens with a backlog of 5; -a -m 100 opens
+    # up to 100 connections at once.
+    data = scratch()
+    shutil.copytree(os.path.join(DATA, "flags"), os.path.join(data, "flags"))
+    port = free_port()
+    srv = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                            "--directory", data, str(port)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert time.time() < deadline and srv.poll() is None, "http.server did not start"
+                time.sleep(0.05)
+        out = scratch()
+        t0 = time.time()
+        r = getflags("-a", "-m", "100", "--json", "-s", "http://127.0.0.1:%d/flags" % port,
+                     outdir=out, timeout=120)
+        took = time.time() - t0
+    finally:
+        srv.terminate()
+        srv.wait(10)
+    check_counts(r, ok=194, error=0)
+    assert r.rc == 0, r.err
+    # No request waited out the 10 s timeout.
+    assert took < 8, took
+    assert_identical(out, codes_194())
+
+
+if __name__ == "__main__":
+    run_tests(globals())
