@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""getflags benchmark suite (B1..B4); see bench/README.md.
+"""getflags benchmark suite (B1..B5); see bench/README.md.
 
 Started by bench/run.sh, which installs the tools and builds getflags first.
 Standard library only. Every process it starts runs in its own process
@@ -51,7 +51,12 @@ TARGETS = {
     "B2": {"wall_ratio_max": 1.0, "cpu_ratio_max": 1.0, "aim": 0.8},
     "B3": {"makespan_ratio_max": 1.03, "errors": 0, "rss_mib_max": 24.0},
     "B4": {"flat_ratio_max": 1.2},
+    "B5": {"errors": 0, "connections": 1, "makespan_vs_ideal_max": 1.05, "wall_vs_curl_max": 1.0,
+           "cpu_ratio_max": 0.7},
 }
+
+
+ALL_WORKLOADS = ("B1", "B2", "B3", "B4", "B5")
 
 
 def log(msg):
@@ -1070,6 +1075,150 @@ def bench_delay(h, runner, getflags, flagserver, seed, rounds):
     }
 
 
+# --------------------------------------------------------------------------
+# B5: remote-like, HTTPS over HTTP/2 through a round trip
+
+B5_N = 194
+B5_HANDSHAKE_RTTS = 2  # TCP (rttproxy holds the first bytes for it) + TLS 1.3
+
+
+def b5_ideal_s(rtt_s, m, n=B5_N):
+    """The best makespan the round trip allows: the handshakes, then 2n
+    requests of one round trip each, m in flight at a time, a code's image
+    only after its metadata. ceil(2n/m) round trips are needed for the
+    requests, and with m <= n they suffice (each round trip's m slots take
+    any code's next request); at m = 5, 20, 100 that equals
+    2 x ceil(n/m), the codes taken m at a time."""
+    return rtt_s * (B5_HANDSHAKE_RTTS + max(2, -(-2 * n // m)))
+
+
+def b5_cdn_module():
+    sys.path.insert(0, str(REPO / "tests" / "integration"))
+    os.environ.setdefault("GF_SRCDIR", str(REPO))
+    import cdn  # noqa: E402  (the test suite's CDN-like nginx and rttproxy)
+    return cdn
+
+
+def b5_log_slice(cdn, port_name, start):
+    """Access-log entries of port_name after the first `start` lines, with
+    the number of distinct connections, statuses and protocols."""
+    entries = cdn.log(port_name)[start:]
+    statuses = {}
+    for e in entries:
+        statuses[e["status"]] = statuses.get(e["status"], 0) + 1
+    return {
+        "requests": len(entries),
+        "connections": len({e["connection"] for e in entries}),
+        "status": statuses,
+        "protocols": sorted({e["protocol"] for e in entries}),
+        "tls_resumed": sum(1 for e in entries if e["ssl_reused"] == "r"),
+    }
+
+
+def bench_remote(h, runner, getflags, rttproxy, rounds, rtts_ms, ms):
+    """B5: getflags -a against curl --parallel on the same 388 URLs, from
+    the CDN-like nginx over HTTP/2 through rttproxy."""
+    cdnmod = b5_cdn_module()
+    cdnmod.RTTPROXY = str(rttproxy)
+    out = runner.out
+    cdn = cdnmod.Cdn(root=str(FLAGS_DATA))
+    log(f"B5: CDN-like nginx, HTTP/2 on port {cdn.ports['h2']}; RTT {rtts_ms} ms; -m {ms}")
+    configs, problems = {}, []
+    try:
+        for rtt in rtts_ms:
+            px = cdnmod.RttProxy(cdn.ports["h2"], rtt // 2)
+            cdn.proxies.append(px)
+            base = f"https://127.0.0.1:{px.port}/flags"
+            pairs = url_pairs(base, codes_194(), codes_194())
+            for m in ms:
+                name = f"rtt={rtt} m={m}"
+                log(f"B5 {name}: through rttproxy on port {px.port}")
+                curl_cfg, _, _ = write_lists(h, f"b5-{rtt}-{m}", pairs, out)
+                subjects = [
+                    {"name": "getflags", "argv": [
+                        str(getflags), "-a", "-m", str(m), "-s", base, "--cacert", cdn.cacert,
+                        "-q", "-o", str(out)]},
+                    {"name": "curl", "argv": [
+                        "curl", "--silent", "--show-error", "--parallel", "--parallel-max",
+                        str(m), "--cacert", cdn.cacert, "-K", str(curl_cfg)]},
+                ]
+                # One checked run of each outside the timing: errors, and
+                # connections and protocols from nginx's log.
+                checks = {}
+                for s in subjects:
+                    start = len(cdn.log("h2"))
+                    argv = s["argv"] + (["--json"] if s["name"] == "getflags" else [])
+                    smp = runner.gnu_time(argv, 600, keep_stdout=True)
+                    time.sleep(0.1)  # nginx writes a line when a request ends
+                    seen = b5_log_slice(cdn, "h2", start)
+                    c = {"exit": smp["exit"], "files": smp["files"], "server": seen}
+                    if s["name"] == "getflags":
+                        js = getflags_json(smp["stdout"])
+                        c["json"] = js
+                        c["errors"] = ((js or {}).get("counts") or {}).get("error")
+                        want_files = 194
+                    else:
+                        # curl has no summary: a URL that did not end in a
+                        # 200 logged by nginx, or a missing file, is an error.
+                        c["errors"] = (len(pairs) - seen["status"].get(200, 0)
+                                       + max(0, len(pairs) - smp["files"]))
+                        want_files = len(pairs)
+                    if smp["exit"] != 0 or c["errors"] != 0 or smp["files"] != want_files:
+                        problems.append(f"{name} {s['name']}: exit {smp['exit']}, errors "
+                                        f"{c['errors']}, {smp['files']} files; stderr "
+                                        f"{smp.get('stderr', '')[-300:]!r}")
+                    checks[s["name"]] = c
+                expect = {"getflags": {"files": 194}, "curl": {"files": len(pairs)}}
+                raw, stats, p2 = measure_alternating(runner, subjects, rounds, 900, expect)
+                problems += [f"{name} {p}" for p in p2]
+                ideal = b5_ideal_s(rtt / 1000, m)
+                g, c = stats["getflags"], stats["curl"]
+                res = {
+                    "rtt_ms": rtt, "m": m, "ideal_s": ideal,
+                    "commands": {s["name"]: shlex.join(s["argv"]) for s in subjects},
+                    "checks": checks, "samples": raw, "stats": stats,
+                    "other_work": other_work(raw["_other_work_per_round"]),
+                    "ratios": {},
+                }
+                for sname, st in stats.items():
+                    res["ratios"][sname] = {
+                        "wall_vs_ideal": ratio(st["wall_s"]["median"], ideal),
+                        "wall_vs_curl": ratio(st["wall_s"]["median"], c["wall_s"]["median"]),
+                        "cpu_vs_curl": ratio(st["cpu_s"]["median"], c["cpu_s"]["median"]),
+                    }
+                t = TARGETS["B5"]
+                rg = res["ratios"]["getflags"]
+                res["met"] = {
+                    "errors": checks["getflags"]["errors"] == 0,
+                    "one_connection": checks["getflags"]["server"]["connections"] == 1,
+                    "makespan_vs_ideal": rg["wall_vs_ideal"] is not None
+                    and rg["wall_vs_ideal"] <= t["makespan_vs_ideal_max"],
+                    "below_curl": rg["wall_vs_curl"] is not None and rg["wall_vs_curl"] < 1.0,
+                    "cpu": rg["cpu_vs_curl"] is not None
+                    and rg["cpu_vs_curl"] <= t["cpu_ratio_max"],
+                }
+                configs[name] = res
+    finally:
+        cdn.stop()
+    met = {k: all(r["met"][k] for r in configs.values()) for k in
+           ("errors", "one_connection", "makespan_vs_ideal", "below_curl", "cpu")}
+    met["no_problems"] = not problems
+    return {
+        "workload": "B5",
+        "rtts_ms": rtts_ms,
+        "m": ms,
+        "ideal": "RTT x (2 + max(2, ceil(2 x 194 / m))): TCP and TLS 1.3 handshakes, then "
+                 "the 388 requests of one round trip each, m at a time",
+        "configs": configs,
+        "other_work": {"foreign_cores": summary(
+            [x["foreign_cores"] for r in configs.values()
+             for x in r["samples"]["_other_work_per_round"]])},
+        "target": TARGETS["B5"],
+        "met": met,
+        "problems": problems,
+    }
+
+
 def flagserver_version(binary):
     if not binary:
         return None
@@ -1285,6 +1434,32 @@ def table(results):
                      f"RSS flat over codes (≤ {r['target']['flat_ratio_max']}×), grows with -m",
                      f"flat {yes(r['met']['rss_flat_in_codes'])}, grows with -m "
                      f"{yes(r['met']['rss_grows_with_m'])}"])
+    r = results.get("B5")
+    if r:
+        t = r["target"]
+        for name, c in r["configs"].items():
+            label = f"B5 remote-like, RTT {c['rtt_ms']} ms"
+            for sname, st in c["stats"].items():
+                ra, chk = c["ratios"][sname], c["checks"][sname]
+                seen = chk["server"]
+                common = (f"makespan {fmt_x(ra['wall_vs_ideal'])} the ideal "
+                          f"{c['ideal_s']:.2f} s; errors {chk['errors']}; connections "
+                          f"{seen['connections']} ({'/'.join(seen['protocols']) or '?'})")
+                if sname == "getflags":
+                    subj = f"getflags -a -m {c['m']}"
+                    result = (common + f"; wall {fmt_x(ra['wall_vs_curl'])}, CPU "
+                              f"{fmt_x(ra['cpu_vs_curl'])} curl")
+                    target = (f"0 errors, 1 connection, ≤ {t['makespan_vs_ideal_max']}× ideal "
+                              f"and below curl, CPU ≤ {t['cpu_ratio_max']}× curl")
+                    m_ = c["met"]
+                    met = (f"errors {yes(m_['errors'])}, 1 conn {yes(m_['one_connection'])}, "
+                           f"ideal {yes(m_['makespan_vs_ideal'])}, below curl "
+                           f"{yes(m_['below_curl'])}, CPU {yes(m_['cpu'])}")
+                else:
+                    subj = f"curl --parallel --parallel-max {c['m']}"
+                    result, target, met = common + "; reference", "", ""
+                rows.append([label, subj, "388", fmt_ms(st["wall_s"]), fmt_ms(st["cpu_s"]),
+                             fmt_mib(st["rss_mib"]), result, target, met])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for k, row in enumerate(rows):
@@ -1347,7 +1522,11 @@ def main():
     ap = argparse.ArgumentParser(description="getflags benchmark suite (see bench/README.md)")
     ap.add_argument("--runs", type=int, default=7, help="measured runs per subject (default 7)")
     ap.add_argument("--build", default=str(REPO / "build-bench"), help="CMake build dir")
-    ap.add_argument("--only", default="B1,B2,B3,B4", help="comma-separated workloads")
+    ap.add_argument("--only", default="B1,B2,B3,B4,B5", help="comma-separated workloads")
+    ap.add_argument("--b5-rtt", default="50,150", metavar="LIST",
+                    help="B5 round trips in ms, even numbers (default 50,150)")
+    ap.add_argument("--b5-m", default="5,20,100", metavar="LIST",
+                    help="B5 concurrency levels (default 5,20,100)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 3 runs (B4: 5)")
     ap.add_argument("--b4-runs", type=int, default=None, metavar="N",
                     help="measured runs per B4 subject (default 3x --runs: its runs are "
@@ -1370,9 +1549,18 @@ def main():
     if args.runs < 1 or args.b4_runs < 1:
         ap.error("--runs must be at least 1")
     only = [w.strip().upper() for w in args.only.split(",") if w.strip()]
-    bad = [w for w in only if w not in ("B1", "B2", "B3", "B4")]
+    bad = [w for w in only if w not in ALL_WORKLOADS]
     if bad:
         ap.error(f"unknown workload(s) {bad}")
+    try:
+        b5_rtts = [int(x) for x in args.b5_rtt.split(",") if x.strip()]
+        b5_ms = [int(x) for x in args.b5_m.split(",") if x.strip()]
+    except ValueError:
+        ap.error("--b5-rtt and --b5-m take comma-separated whole numbers")
+    if not b5_rtts or any(r < 0 or r % 2 or r > 10000 for r in b5_rtts):
+        ap.error("--b5-rtt: even round trips in ms, 0 to 10000 (rttproxy delays by half)")
+    if not b5_ms or any(m < 1 or m > 1000 for m in b5_ms):
+        ap.error("--b5-m: concurrency levels from 1 to 1000")
     tools = [t for t in args.tools.split(",") if t]
     command = os.environ.get("BENCH_COMMAND") or shlex.join(["python3", "bench/bench.py"]
                                                              + sys.argv[1:])
@@ -1380,6 +1568,7 @@ def main():
     build = Path(args.build).resolve()
     getflags = build / "src/getflags/getflags"
     flagserver = build / "src/flagserver/flagserver"
+    rttproxy = build / "tests/rttproxy"
     if not getflags.exists():
         sys.exit(f"bench: {getflags} not found; run bench/run.sh, which builds it")
     if not flagserver.exists():
@@ -1428,6 +1617,13 @@ def main():
             else:
                 results["B3"] = bench_delay(h, runner, getflags, flagserver, args.seed,
                                             args.runs)
+        if "B5" in only:
+            if not rttproxy.exists():
+                skipped["B5"] = f"{rttproxy} is not built (cmake --build {build} --target rttproxy)"
+                log(f"B5 skipped: {skipped['B5']}")
+            else:
+                results["B5"] = bench_remote(h, runner, getflags, rttproxy, args.runs, b5_rtts,
+                                             b5_ms)
     except Interrupted as e:
         log(f"interrupted by {e}; cleaning up")
         h.cleanup()
@@ -1455,6 +1651,9 @@ def main():
             "cpu": "user+sys of the same runs as hyperfine measures them (child rusage)",
             "rss": "GNU time %M on separate runs, alternated the same way",
             "b3": "GNU time %e (wall) and %M; CPU from the rusage of the time process",
+            "b5": "as B1, through rttproxy to the CDN-like nginx over HTTP/2; errors, "
+                  "connections and protocols from one checked run of each subject and "
+                  "nginx's access log",
             "warmup": "one discarded round before the measured ones",
             "output_dir": "fresh empty directory before every run (outside the timing), on "
                           + ("a tmpfs" if args.out_fs == "tmpfs" else "the disk"),
@@ -1477,7 +1676,7 @@ def main():
         write_atomic(rdir / "latest.json", text)
         write_atomic(rdir / "latest.md", md)
         log(f"saved {rdir}/latest.json, latest.md and {stamp}.json")
-        if not args.quick and len(only) == 4 and rdir.resolve() == (BENCH / "results").resolve():
+        if not args.quick and len(only) == len(ALL_WORKLOADS) and rdir.resolve() == (BENCH / "results").resolve():
             update_readme(md)
 
 

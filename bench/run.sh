@@ -2,8 +2,8 @@
 # One command for the getflags benchmark suite: installs what is missing,
 # builds getflags (Release) if needed, then runs bench/bench.py.
 #
-#   bash bench/run.sh [--runs N] [--build DIR] [--only B1,B3] [--quick]
-#                     [--seed S] [--no-save] [--no-build]
+#   bash bench/run.sh [--runs N] [--build DIR] [--only B1,B3,B5] [--quick]
+#                     [--seed S] [--no-save] [--no-build] [--b5-rtt 50,150] [--b5-m 5,20,100]
 #   bash bench/run.sh --only SWEEP     # the sweep chart (bench/sweep_delay.sh)
 #
 # Everything after the options it knows is passed to bench.py as well; see
@@ -58,7 +58,7 @@ say() { printf '[bench] %s\n' "$*" >&2; }
 # ---- tools -----------------------------------------------------------------
 # command -> Debian package
 declare -A pkg=(
-    [nginx]=nginx-light [curl]=curl [wget2]=wget2 [aria2c]=aria2
+    [nginx]=nginx-light [curl]=curl [openssl]=openssl [wget2]=wget2 [aria2c]=aria2
     [hyperfine]=hyperfine [gnuplot]=gnuplot-nox [python3]=python3
     [cmake]=cmake [cc]=build-essential [pkg-config]=pkg-config
 )
@@ -108,6 +108,8 @@ if [ "$do_build" = 1 ]; then
             { tail -30 "$build/bench-build.log" >&2; say "build failed"; exit 1; }
         cmake --build "$build" -j"$(nproc)" --target flagserver >>"$build/bench-build.log" 2>&1 ||
             say "flagserver did not build (B3 will be skipped); see $build/bench-build.log"
+        cmake --build "$build" -j"$(nproc)" --target rttproxy >>"$build/bench-build.log" 2>&1 ||
+            say "rttproxy did not build (B5 will be skipped); see $build/bench-build.log"
     fi
 fi
 [ -x "$build/src/getflags/getflags" ] || { say "no getflags in $build"; exit 1; }
