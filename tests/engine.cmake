@@ -33,3 +33,6 @@ endif()
 
 # Cron use: manifest, --update, --retry-failed, lock, --rate, -m auto.
 gf_integration_test(getflags_cron getflags_cron.py)
+
+# The transfer layer: HTTP/2 over TLS, connection use, transport errors.
+gf_integration_test(getflags_transfer getflags_transfer.py)

@@ -16,6 +16,8 @@
 #define GF_SWEEP_MAX 32
 #define GF_RATE_MAX 100000.0
 
+enum gf_http_version { GF_HTTP_AUTO = 0, GF_HTTP_1_1, GF_HTTP_2 };
+
 struct gf_options {
     /* "LOCAL", "REMOTE", "DELAY", "ERROR", or "URL" for a base URL given
      * with -s. Points to static storage. */
@@ -23,6 +25,8 @@ struct gf_options {
     /* Base URL without trailing '/'. Owned by the options (see
      * gf_options_free). */
     char *base_url;
+    char *base_url_display;
+    enum gf_http_version http_version;
     unsigned concurrency;         /* -m as given; at least 1 */
     int concurrency_auto;         /* -m auto: adaptive, concurrency is then the upper bound */
     size_t limit;                 /* -l; 0 when not given */

@@ -34,6 +34,9 @@ int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
  * timeout with CURLE_OPERATION_TIMEDOUT. */
 int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms);
 
+/* Why the last gf_engine_start failed, in libcurl's words. */
+const char *gf_engine_strerror(const struct gf_engine *e);
+
 /* Stops a transfer that has not finished; done will not run for it. */
 void gf_engine_cancel(struct gf_engine *e, CURL *easy);
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "gf/cli.h"
 #include "gf/engine.h"
 #include "gf/report.h"
 #include "gf/saver.h"
@@ -57,6 +58,7 @@ struct gf_fetch_env {
     const char *base_url;
     uint64_t timeout_ms;
     const char *cacert;
+    enum gf_http_version http_version; /* --http1.1 / --http2 */
     unsigned retries;
     uint64_t max_size;
     FILE *verbose; /* where "retrying" lines go; NULL for none */
@@ -119,6 +121,7 @@ struct gf_fetch {
     struct gf_transfer *xfer;   /* set while a request runs */
     int is_image;               /* the request in flight or waiting is the image */
     unsigned attempt;           /* retries used for the current request */
+    unsigned reasked;           /* times it went again on a new connection */
     long retry_after_s;         /* from the last answer, -1 when absent */
     double queued_at;           /* when the current request started waiting */
     double started_at;          /* when the current request began */

@@ -22,6 +22,7 @@ struct gf_engine {
     size_t nactive, cap;
     int closing;
     int pending_closes;
+    CURLMcode add_error; /* why the last gf_engine_start failed */
 };
 
 /* How long past its own timeout a transfer may run before the watchdog
@@ -255,13 +256,21 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
         e->active = a;
         e->cap = cap;
     }
-    if (curl_multi_add_handle(e->multi, easy) != CURLM_OK)
-        return GF_ECURL;
+    CURLMcode rc = curl_multi_add_handle(e->multi, easy);
+    if (rc != CURLM_OK) {
+        e->add_error = rc;
+        return rc == CURLM_OUT_OF_MEMORY ? GF_ENOMEM : GF_ECURL;
+    }
     e->active[e->nactive++] =
         (struct active){easy, uv_now(e->loop) + timeout_ms + WATCHDOG_GRACE_MS};
     if (!uv_is_active((uv_handle_t *)&e->watchdog))
         uv_timer_start(&e->watchdog, on_watchdog, WATCHDOG_INTERVAL_MS, WATCHDOG_INTERVAL_MS);
     return 0;
+}
+
+const char *gf_engine_strerror(const struct gf_engine *e)
+{
+    return curl_multi_strerror(e->add_error);
 }
 
 void gf_engine_cancel(struct gf_engine *e, CURL *easy)

@@ -20,9 +20,10 @@
 #define HEADERS_MAX (64 * 1024)
 /* Error bodies are read (so the connection can be reused) but not kept. */
 #define ERROR_BODY_MAX (64 * 1024)
-/* Flags and metadata are small: a smaller receive buffer than curl's 16 KiB
- * default saves memory per transfer in flight (see CURLOPT_BUFFERSIZE). */
-#define RECV_BUFFER (4 * 1024)
+/* How often one request may go again, without using up --retries, after
+ * its connection failed before the server answered anything (a GOAWAY, a
+ * reset stream, a keep-alive connection closed under it). */
+#define REASK_MAX 3
 #define RETRY_BASE_S 0.5
 #define RETRY_MAX_S 10.0
 #define RETRY_AFTER_CAP_S 30
@@ -266,7 +267,26 @@ static void request(struct gf_fetch *f, int is_image)
     gf_sem_acquire(f->env->sem, &f->waiter, is_image ? GF_SEM_HIGH : GF_SEM_LOW, on_permit);
 }
 
-static int setup_easy(struct gf_fetch *f, struct gf_transfer *x)
+/* The CURL_HTTP_VERSION_* for the run's --http1.1 / --http2 choice. */
+static long http_version(const struct gf_fetch_env *env)
+{
+    switch (env->http_version) {
+    case GF_HTTP_1_1:
+        return CURL_HTTP_VERSION_1_1;
+    case GF_HTTP_2:
+        /* Over plain http there is no ALPN: h2c with prior knowledge. */
+        return strncasecmp(env->base_url, "https:", 6) == 0 ? CURL_HTTP_VERSION_2TLS
+                                                            : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    case GF_HTTP_AUTO:
+        break;
+    }
+    /* HTTP/2 where ALPN offers it, HTTP/1.1 otherwise. */
+    return CURL_HTTP_VERSION_2TLS;
+}
+
+/* Sets up x for f's next request. Returns CURLE_OK, or the error of the
+ * option that failed with its name in *what. */
+static CURLcode setup_easy(struct gf_fetch *f, struct gf_transfer *x, const char **what)
 {
     const struct gf_fetch_env *env = f->env;
     const char *cc = f->item->cc;
@@ -274,14 +294,20 @@ static int setup_easy(struct gf_fetch *f, struct gf_transfer *x)
     char lc[3] = {(char)(cc[0] | 0x20), (char)(cc[1] | 0x20), '\0'};
     int n = f->is_image ? snprintf(x->url, x->url_cap, "%s/%s/%s.gif", env->base_url, lc, lc)
                         : snprintf(x->url, x->url_cap, "%s/%s/metadata.json", env->base_url, lc);
-    if (n < 0 || (size_t)n >= x->url_cap)
-        return -1;
+    *what = NULL;
+    if (n < 0 || (size_t)n >= x->url_cap) {
+        *what = "the URL";
+        return CURLE_URL_MALFORMAT;
+    }
 
     CURLcode rc = CURLE_OK;
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
-        if (rc == CURLE_OK)                                                                        \
+        if (rc == CURLE_OK) {                                                                      \
             rc = curl_easy_setopt(e, opt, val);                                                    \
+            if (rc != CURLE_OK)                                                                    \
+                *what = #opt;                                                                      \
+        }                                                                                          \
     } while (0)
     SET(CURLOPT_URL, &x->url[0]);
     SET(CURLOPT_PRIVATE, f);
@@ -300,7 +326,10 @@ static int setup_easy(struct gf_fetch *f, struct gf_transfer *x)
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_ACCEPT_ENCODING, "");
     SET(CURLOPT_USERAGENT, "getflags/" GF_VERSION);
-    SET(CURLOPT_BUFFERSIZE, (long)RECV_BUFFER);
+    SET(CURLOPT_HTTP_VERSION, http_version(env));
+    /* Wait for a connection being set up to the same host to say whether
+     * it multiplexes, rather than racing a handshake per request. */
+    SET(CURLOPT_PIPEWAIT, 1L);
     SET(CURLOPT_SHARE, env->share);
     const struct gf_prev *p = f->prev;
     const char *etag = NULL, *lm = NULL;
@@ -317,18 +346,22 @@ static int setup_easy(struct gf_fetch *f, struct gf_transfer *x)
         if (etag) {
             snprintf(h, sizeof h, "If-None-Match: %s", etag);
             next = curl_slist_append(list, h);
-            if (!next)
+            if (!next) {
                 rc = CURLE_OUT_OF_MEMORY;
-            else
+                *what = "the request headers";
+            } else {
                 list = next;
+            }
         }
         if (lm && rc == CURLE_OK) {
             snprintf(h, sizeof h, "If-Modified-Since: %s", lm);
             next = curl_slist_append(list, h);
-            if (!next)
+            if (!next) {
                 rc = CURLE_OUT_OF_MEMORY;
-            else
+                *what = "the request headers";
+            } else {
                 list = next;
+            }
         }
         x->headers = list;
         SET(CURLOPT_HTTPHEADER, x->headers);
@@ -341,7 +374,7 @@ static int setup_easy(struct gf_fetch *f, struct gf_transfer *x)
         SET(CURLOPT_CAPATH, capath ? capath : "/etc/ssl/certs");
     }
 #undef SET
-    return rc == CURLE_OK ? 0 : -1;
+    return rc;
 }
 
 static void on_permit(struct gf_sem_waiter *w)
@@ -371,11 +404,22 @@ void gf_fetch_begin(struct gf_fetch *f)
         x->last_modified[0] = '\0';
         x->retry_after_s = -1;
     }
-    if (!x || setup_easy(f, x) != 0 ||
-        gf_engine_start(f->env->engine, x->easy, f->env->timeout_ms) != 0) {
+    const char *what = NULL;
+    CURLcode rc = x ? setup_easy(f, x, &what) : CURLE_OK;
+    int err = !x               ? GF_ENOMEM
+              : rc != CURLE_OK ? GF_ECURL
+                               : gf_engine_start(f->env->engine, x->easy, f->env->timeout_ms);
+    if (err != 0) {
+        if (!x)
+            set_error(f, "cannot start the request: out of memory for a transfer");
+        else if (rc != CURLE_OK)
+            set_error(f, "cannot start the request: setting %s failed: %s", what,
+                      curl_easy_strerror(rc));
+        else
+            set_error(f, "cannot start the request: %s",
+                      err == GF_ENOMEM ? "out of memory" : gf_engine_strerror(f->env->engine));
         if (x)
             xfer_put(f, x);
-        set_error(f, "cannot start the request: %s", gf_strerror(x ? GF_ECURL : GF_ENOMEM));
         gf_sem_release(f->env->sem);
         finish(f, GF_ERROR);
         return;
@@ -473,6 +517,136 @@ static void describe_curl_error(struct gf_fetch *f, const struct gf_transfer *x,
     }
 }
 
+/* The standard reason phrase of a status: HTTP/2 answers carry none. */
+static const char *standard_reason(long status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 407:
+        return "Proxy Authentication Required";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 417:
+        return "Expectation Failed";
+    case 418:
+        return "I'm a teapot";
+    case 421:
+        return "Misdirected Request";
+    case 422:
+        return "Unprocessable Content";
+    case 425:
+        return "Too Early";
+    case 426:
+        return "Upgrade Required";
+    case 428:
+        return "Precondition Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 451:
+        return "Unavailable For Legal Reasons";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    case 506:
+        return "Variant Also Negotiates";
+    case 507:
+        return "Insufficient Storage";
+    case 508:
+        return "Loop Detected";
+    case 511:
+        return "Network Authentication Required";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 203:
+        return "Non-Authoritative Information";
+    case 204:
+        return "No Content";
+    case 205:
+        return "Reset Content";
+    case 206:
+        return "Partial Content";
+    case 300:
+        return "Multiple Choices";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 305:
+        return "Use Proxy";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    default:
+        return "(no reason)";
+    }
+}
+
+/* A request the server never answered, on a connection that failed under
+ * it (an HTTP/2 GOAWAY or stream reset, a reused keep-alive connection the
+ * server had closed): asking again on a new connection is safe for a GET
+ * and is no failure of the server's. */
+static int unanswered(const struct gf_transfer *x, CURLcode rc)
+{
+    if (x->body.header_bytes != 0)
+        return 0;
+    long new_conns = 0;
+    switch (rc) {
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return 1;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+        curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &new_conns);
+        return new_conns == 0;
+    default:
+        return 0;
+    }
+}
+
 static int retryable_status(long s)
 {
     return s == 408 || s == 429 || s == 500 || s == 502 || s == 503 || s == 504;
@@ -487,6 +661,8 @@ static int retryable_code(CURLcode rc)
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
         return 1;
     default:
         return 0;
@@ -655,6 +831,7 @@ static void handle_not_modified(struct gf_fetch *f, const struct gf_transfer *x)
         f->file_hint = p->file;
         f->image_conditional = 1;
         f->attempt = 0;
+        f->reasked = 0;
         request(f, 1);
         return;
     }
@@ -697,6 +874,7 @@ static void handle_metadata(struct gf_fetch *f, const struct gf_body *body)
         f->replaces = p->file;
     }
     f->attempt = 0;
+    f->reasked = 0;
     request(f, 1);
 }
 
@@ -712,6 +890,17 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
     if (status > 0)
         f->item->http_status = (int)status;
+
+    if (rc != CURLE_OK && f->reasked < REASK_MAX && unanswered(x, rc)) {
+        f->reasked++;
+        if (env->verbose) {
+            describe_curl_error(f, x, rc, body, why, sizeof why);
+            fprintf(env->verbose, "%s asked again on a new connection after: %s\n", f->item->cc,
+                    why);
+        }
+        request(f, f->is_image);
+        return;
+    }
 
     /* -m auto: a refusal lowers the limit and the request waits its turn
      * again, without using up --retries. */
@@ -747,7 +936,7 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
         char reason[sizeof x->reason * 4];
         gf_escape_for_print(x->reason, strlen(x->reason), reason, sizeof reason);
         snprintf(why, sizeof why, "HTTP error %ld - %s", status,
-                 reason[0] ? reason : "(no reason)");
+                 reason[0] ? reason : standard_reason(status));
         if (retryable_status(status) && schedule_retry(f, why) == 0)
             return;
         set_error(f, "%s", why);

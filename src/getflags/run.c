@@ -387,6 +387,7 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         .base_url = o->base_url,
         .timeout_ms = o->timeout_ms,
         .cacert = o->cacert,
+        .http_version = o->http_version,
         .retries = o->retries,
         .max_size = o->max_size,
         .verbose = cfg->verbose,
