@@ -392,5 +392,23 @@ def test_python_http_server_backlog_5():
     assert_identical(out, codes_194())
 
 
+# Tests of behaviour that needs work not yet on this branch, in a ctest
+# entry of their own (getflags_cdn_pending, GF_CDN_GROUP=pending) so that
+# getflags_cdn stays a regression gate while these show what is missing:
+#   redirect: the connection cache drops the https target's connections
+#     (41 connections for 388 requests at -m 20 over HTTP/2);
+#   limit_req: 429 with Retry-After is not yet obeyed (errors).
+PENDING = ("test_redirect_to_https_costs_one_connection",
+           "test_limit_req_429_retry_after_seconds",
+           "test_limit_req_429_retry_after_http_date")
+
+
 if __name__ == "__main__":
-    run_tests(globals())
+    group = os.environ.get("GF_CDN_GROUP", "main")
+    tests = {n: f for n, f in globals().items() if n.startswith("test_")}
+    assert set(PENDING) <= set(tests), set(PENDING) - set(tests)
+    if group == "pending":
+        tests = {n: tests[n] for n in PENDING}
+    else:
+        tests = {n: f for n, f in tests.items() if n not in PENDING}
+    run_tests(tests)
