@@ -82,6 +82,10 @@ struct gf_fetch_env {
     void (*on_success)(void *arg, double started_s);
     int (*on_overload)(void *arg, double started_s, double retry_after_s);
     void *arg;
+    /* A host whose name could not be resolved after every retry of a
+     * request: later requests to it end at once with the same error
+     * rather than each waiting out its own DNS timeout. "" when none. */
+    char unresolvable[256];
     /* Transfers kept for reuse; at most pool_cap of them. */
     struct gf_transfer **pool;
     size_t npool, pool_cap;

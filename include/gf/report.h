@@ -46,7 +46,8 @@ struct gf_summary {
     unsigned concurrency; /* the number used */
     double elapsed_s;
     size_t ok, not_found, error, unchanged;
-    int adaptive; /* -m auto: concurrency is the limit it settled on */
+    size_t pending, never_started; /* an interrupted run: codes not ended, of them not begun */
+    int adaptive;                  /* -m auto: concurrency is the limit it settled on */
     uint64_t requests, bytes;
     const struct gf_item *items;
     size_t nitems;

@@ -32,6 +32,7 @@ struct gf_run_result {
     struct gf_item *items; /* one per code, in code order; owned */
     size_t nitems;
     size_t ok, not_found, error, unchanged, pending;
+    size_t never_started; /* pending codes that made no request at all */
     uint64_t requests, bytes;
     double elapsed_s;
     double *latencies_ms; /* one per HTTP request; owned */

@@ -331,6 +331,9 @@ static CURLcode setup_easy(struct gf_fetch *f, struct gf_transfer *x, const char
      * it multiplexes, rather than racing a handshake per request. */
     SET(CURLOPT_PIPEWAIT, 1L);
     SET(CURLOPT_SHARE, env->share);
+    /* Never wait for a resolver thread stuck on a silent DNS server when
+     * a transfer is removed (its timeout, an interrupt). */
+    SET(CURLOPT_QUICK_EXIT, 1L);
     const struct gf_prev *p = f->prev;
     const char *etag = NULL, *lm = NULL;
     if (p && !f->is_image) {
@@ -389,10 +392,22 @@ static void on_permit(struct gf_sem_waiter *w)
     gf_fetch_begin(f);
 }
 
+static int url_host(const char *url, char *host, size_t hostsz);
+
 void gf_fetch_begin(struct gf_fetch *f)
 {
     set_state(f, f->is_image ? GF_FETCH_IMAGE : GF_FETCH_META);
     f->started_at = now_s(f);
+    if (f->env->unresolvable[0] && f->attempt == 0) {
+        char host[sizeof f->env->unresolvable];
+        if (url_host(f->env->base_url, host, sizeof host) == 0 &&
+            strcmp(host, f->env->unresolvable) == 0) {
+            set_error(f, "cannot resolve host %s (nor for earlier requests)", host);
+            gf_sem_release(f->env->sem);
+            finish(f, GF_ERROR);
+            return;
+        }
+    }
     struct gf_transfer *x = xfer_get(f);
     if (x) {
         x->fetch = f;
@@ -454,6 +469,60 @@ static void record_phases(struct gf_fetch *f, CURL *e)
     ph->total = secs(total);
 }
 
+/* The host (escaped for printing) and port of url; "?" and 0 when it
+ * cannot be parsed. Returns 0 when the host is known. */
+static int url_host_port(const char *url, char *host, size_t hostsz, long *port)
+{
+    snprintf(host, hostsz, "?");
+    *port = 0;
+    CURLU *u = url ? curl_url() : NULL;
+    if (!u)
+        return -1;
+    char *h = NULL, *p = NULL;
+    int rc = -1;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK) {
+        gf_escape_for_print(h, strlen(h), host, hostsz);
+        rc = 0;
+        if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK)
+            *port = strtol(p, NULL, 10);
+    }
+    curl_free(h);
+    curl_free(p);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int url_host(const char *url, char *host, size_t hostsz)
+{
+    long port;
+    return url_host_port(url, host, hostsz, &port);
+}
+
+/* libcurl's words for a name lookup that ran out of time: "Resolving
+ * timed out after N ms", or "Failed to resolve host 'h' with timeout
+ * after N ms" when the time was spent before the lookup began. */
+static int is_dns_timeout(const char *detail)
+{
+    return strncmp(detail, "Resolving timed out", 19) == 0 ||
+           strncmp(detail, "Failed to resolve host", 22) == 0;
+}
+
+/* The host and port the transfer last tried, from its effective URL
+ * (after redirects). */
+static void host_port(CURL *e, char *host, size_t hostsz, long *port)
+{
+    char *url = NULL;
+    curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
+    url_host_port(url, host, hostsz, port);
+}
+
+static int is_dns_failure(const struct gf_transfer *x, CURLcode rc)
+{
+    return rc == CURLE_COULDNT_RESOLVE_HOST ||
+           (rc == CURLE_OPERATION_TIMEDOUT && is_dns_timeout(x->errbuf));
+}
+
 /* Returns the reason for a transport failure in words a user can act on. */
 static void describe_curl_error(struct gf_fetch *f, const struct gf_transfer *x, CURLcode rc,
                                 const struct gf_body *body, char *out, size_t outsz)
@@ -461,24 +530,33 @@ static void describe_curl_error(struct gf_fetch *f, const struct gf_transfer *x,
     long os_errno = 0;
     curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
     const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
-    char safe[256];
+    char safe[256], host[128];
+    long port;
+    double timeout_s = (double)f->env->timeout_ms / 1000.0;
     gf_escape_for_print(detail, strlen(detail), safe, sizeof safe);
+    host_port(x->easy, host, sizeof host, &port);
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         if (strstr(detail, "too slow"))
             snprintf(out, outsz, "too slow: under %d bytes/s for %d s", LOW_SPEED_BYTES,
                      LOW_SPEED_SECONDS);
+        else if (is_dns_timeout(detail))
+            snprintf(out, outsz, "cannot resolve host %s: no answer from DNS within %g s", host,
+                     timeout_s);
+        else if (strstr(detail, "onnect"))
+            snprintf(out, outsz, "cannot connect to %s port %ld: no answer within %g s", host, port,
+                     timeout_s);
         else
-            snprintf(out, outsz, "timeout after %g s", (double)f->env->timeout_ms / 1000.0);
+            snprintf(out, outsz, "timeout after %g s", timeout_s);
         break;
     case CURLE_COULDNT_CONNECT:
         if (os_errno == ECONNREFUSED)
-            snprintf(out, outsz, "connection refused");
+            snprintf(out, outsz, "connection refused by %s port %ld", host, port);
         else
-            snprintf(out, outsz, "cannot connect: %s", safe);
+            snprintf(out, outsz, "cannot connect to %s port %ld: %s", host, port, safe);
         break;
     case CURLE_COULDNT_RESOLVE_HOST:
-        snprintf(out, outsz, "cannot resolve host: %s", safe);
+        snprintf(out, outsz, "cannot resolve host %s", host);
         break;
     case CURLE_TOO_MANY_REDIRECTS:
         snprintf(out, outsz, "too many redirects (more than 5)");
@@ -888,8 +966,10 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
     long status = 0;
     char why[512];
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    if (status > 0)
+    if (status > 0) {
         f->item->http_status = (int)status;
+        ((struct gf_fetch_env *)env)->unresolvable[0] = '\0';
+    }
 
     if (rc != CURLE_OK && f->reasked < REASK_MAX && unanswered(x, rc)) {
         f->reasked++;
@@ -917,6 +997,15 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
 
     if (rc != CURLE_OK) {
         describe_curl_error(f, x, rc, body, why, sizeof why);
+        if (is_dns_failure(x, rc)) {
+            /* Codes that have not asked yet need not each wait out a DNS
+             * timeout of their own: the host is marked until it answers. */
+            struct gf_fetch_env *w = (struct gf_fetch_env *)env;
+            char *url = NULL;
+            curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
+            if (url_host(url, w->unresolvable, sizeof w->unresolvable) != 0)
+                w->unresolvable[0] = '\0';
+        }
         if (retryable_code(rc) && schedule_retry(f, why) == 0)
             return;
         set_error(f, "%s", why);

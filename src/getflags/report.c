@@ -70,6 +70,9 @@ void gf_report_footer(FILE *f, const struct gf_summary *s)
         fprintf(f, "%3zu not found.\n", s->not_found);
     if (s->error != 0)
         fprintf(f, "%3zu error%s.\n", s->error, s->error == 1 ? "" : "s");
+    if (s->pending != 0)
+        fprintf(f, "%3zu not finished (interrupted); %zu of them never started.\n", s->pending,
+                s->never_started);
     if (s->adaptive)
         fprintf(f, "Concurrency settled at %u.\n", s->concurrency);
     fprintf(f, "Elapsed time: %.2fs\n", s->elapsed_s);

@@ -424,6 +424,9 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         gf_fetch_start(&r.fetches[i]);
 
     uv_run(&r.loop, UV_RUN_DEFAULT);
+    for (size_t i = 0; i < res->nitems; i++)
+        if (res->items[i].status == GF_PENDING && res->items[i].requests == 0)
+            res->never_started++;
     res->peak_in_flight = r.sem.peak;
     res->concurrency = r.adaptive_on ? gf_adaptive_limit(&r.adaptive) : cfg->concurrency;
     gf_fetch_env_drain_pool(&r.env);
@@ -476,6 +479,8 @@ struct gf_summary gf_run_summary(const struct gf_run_result *res, const struct g
         .not_found = res->not_found,
         .error = res->error,
         .unchanged = res->unchanged,
+        .pending = res->pending,
+        .never_started = res->never_started,
         .requests = res->requests,
         .bytes = res->bytes,
         .items = res->items,

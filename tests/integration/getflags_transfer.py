@@ -4,8 +4,11 @@ connections, and errors that name their cause."""
 
 import json
 import os
+import socket
+import subprocess
+import sys
 
-from gfutil import codes_194, getflags, listing, run_tests, scratch
+from gfutil import GETFLAGS, codes_194, getflags, listing, run_tests, scratch
 from getflags_core import DEFAULT_20, assert_all_identical
 from transfer_fixture import H2Nginx
 
@@ -104,6 +107,56 @@ def test_h2_stream_always_reset_ends_in_a_counted_error():
     assert "HTTP/2" in item["error"], item
     asked = [e for e in log if e["uri"] == "/flags/br/metadata.json"]
     assert len(asked) == 3 + 1 + 1, asked
+
+
+NODNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nodns_run.py")
+
+
+def run_without_dns(args, sigint_after=None):
+    """getflags in a network namespace whose DNS server never answers."""
+    cmd = ["unshare", "-m", "-n", sys.executable, NODNS]
+    if sigint_after is not None:
+        cmd += ["--sigint-after", str(sigint_after)]
+    cmd += ["--", GETFLAGS] + args
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_no_dns_answer_said_within_the_timeout():
+    # 20 codes, --timeout 1 and one retry: every code ends with a DNS
+    # error, and the run takes about timeout x 2 plus the backoff, not a
+    # DNS timeout (10 s here) per code.
+    out = scratch()
+    r = run_without_dns(["-s", "http://flags.example.com/flags", "--timeout", "1", "--retries",
+                         "1", "-o", out])
+    assert r["rc"] == 1, r
+    errors = [l for l in r["stderr"].splitlines() if " error: " in l]
+    assert len(errors) == 20, r["stderr"]
+    assert all("cannot resolve host flags.example.com" in l for l in errors), errors
+    assert r["took"] < 5, r["took"]
+    assert "20 errors." in r["stdout"], r["stdout"]
+
+
+def test_sigint_ends_a_run_stuck_in_dns_within_a_second():
+    out = scratch()
+    r = run_without_dns(["-a", "-s", "http://flags.example.com/flags", "-o", out],
+                        sigint_after=1.5)
+    assert r["rc"] == 130, r
+    assert r["after_sigint"] < 1.0, r["after_sigint"]
+    # 5 requests were waiting for DNS; the other 189 codes never began.
+    assert "194 not finished (interrupted); 189 of them never started." in r["stdout"], r["stdout"]
+
+
+def test_connection_refused_names_host_and_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    out = scratch()
+    r = getflags("-s", "http://127.0.0.1:%d/flags" % port, "--retries", "0", "BR", outdir=out)
+    assert r.rc == 1
+    assert "BR error: connection refused by 127.0.0.1 port %d" % port in r.err, r.err
 
 
 if __name__ == "__main__":
