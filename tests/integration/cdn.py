@@ -13,6 +13,7 @@ Ports of Cdn (names in Cdn.ports):
   goaway      TLS+h2, keepalive_requests 10 (GOAWAY after 10 streams)
   idle        TLS+h2, keepalive_timeout 1s
   streams     TLS+h2, http2_max_concurrent_streams 4
+  h2c         plain HTTP/2 only (prior knowledge, as with --http2 over http)
 Everywhere: gzip on JSON, ETag and Last-Modified (static files), and
 /e503/ serving the flags but with 503 for br and cn.
 
@@ -35,7 +36,8 @@ from gfutil import DATA, free_port, make_ca_chain, nginx_common, start_nginx, st
 
 RTTPROXY = os.environ.get("RTTPROXY", "")
 
-PORT_NAMES = ("h2", "h1", "redirect", "limit", "limit_date", "goaway", "idle", "streams")
+PORT_NAMES = ("h2", "h1", "redirect", "limit", "limit_date", "goaway", "idle", "streams",
+              "h2c")
 
 LOG_FORMAT = ("$msec $connection $connection_requests $server_port $server_protocol "
               "$ssl_session_reused $status $request_time $request_method $request_uri "
@@ -143,6 +145,11 @@ class Cdn:
             server(p["goaway"], extra="keepalive_requests 10;"),
             server(p["idle"], extra="keepalive_timeout 1s;"),
             server(p["streams"], extra="http2_max_concurrent_streams 4;"),
+            """
+  server {
+    listen 127.0.0.1:%d http2 backlog=4096;
+    %s
+  }""" % (p["h2c"], flags),
         ])
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
@@ -177,7 +184,7 @@ http {
             raise
 
     def url(self, name="h2", host="localhost"):
-        scheme = "http" if name == "redirect" else "https"
+        scheme = "http" if name in ("redirect", "h2c") else "https"
         return "%s://%s:%d/flags" % (scheme, host, self.ports[name])
 
     def via_proxy(self, name, delay_ms, *args):
@@ -185,7 +192,7 @@ http {
         delay_ms of round trip; the proxy stops with the Cdn."""
         px = RttProxy(self.ports[name], delay_ms, *args)
         self.proxies.append(px)
-        scheme = "http" if name == "redirect" else "https"
+        scheme = "http" if name in ("redirect", "h2c") else "https"
         return "%s://localhost:%d/flags" % (scheme, px.port)
 
     def log(self, port=None):

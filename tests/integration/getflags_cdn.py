@@ -334,6 +334,32 @@ def test_max_concurrent_streams_below_m():
     assert_identical(out, codes_194())
 
 
+def test_http1_1_forced_on_an_h2_listener():
+    out = scratch()
+    with Cdn() as cdn:
+        r = gf(cdn, "--http1.1", "-a", "-m", "20", "--json", "-s", cdn.via_proxy("h2", 10),
+               outdir=out)
+        check_counts(r, ok=194, error=0)
+        assert r.rc == 0, r.err
+        entries = cdn.log("h2")
+    assert len(entries) == 388 and {e["protocol"] for e in entries} == {"HTTP/1.1"}
+    assert 1 < len(connections(entries)) <= 20, len(connections(entries))
+    assert_identical(out, codes_194())
+
+
+def test_http2_prior_knowledge_over_plain_http():
+    # The h2c port speaks nothing but HTTP/2: only --http2 gets answers.
+    out = scratch()
+    with Cdn() as cdn:
+        r = getflags("--http2", "-a", "-m", "20", "--json", "-s", cdn.url("h2c"), outdir=out)
+        check_counts(r, ok=194, error=0)
+        assert r.rc == 0, r.err
+        entries = cdn.log("h2c")
+    assert len(entries) == 388 and {e["protocol"] for e in entries} == {"HTTP/2.0"}
+    assert len(connections(entries)) == 1, len(connections(entries))
+    assert_identical(out, codes_194())
+
+
 def check_limit(port, ahead):
     out = scratch()
     with Cdn(retry_after_ahead=ahead) as cdn:
@@ -397,8 +423,15 @@ def test_python_http_server_backlog_5():
 # getflags_cdn stays a regression gate while these show what is missing:
 #   redirect: the connection cache drops the https target's connections
 #     (41 connections for 388 requests at -m 20 over HTTP/2);
-#   limit_req: 429 with Retry-After is not yet obeyed (errors).
-PENDING = ("test_redirect_to_https_costs_one_connection",
+#   limit_req: 429 with Retry-After is not yet obeyed (errors);
+#   --http2 over plain http: libcurl 7.88 (Debian 12) cannot reuse an
+#     HTTP/2 prior-knowledge connection ("Error in the HTTP2 framing
+#     layer" on its second request; curl -s --http2-prior-knowledge URL URL
+#     fails the same way; curl/curl#10634, fixed in 8.0), so every code
+#     ends in error: getflags has to work around it or refuse --http2 for
+#     http:// with such a libcurl.
+PENDING = ("test_http2_prior_knowledge_over_plain_http",
+           "test_redirect_to_https_costs_one_connection",
            "test_limit_req_429_retry_after_seconds",
            "test_limit_req_429_retry_after_http_date")
 
