@@ -27,12 +27,13 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
 import time
 
-from gfutil import DATA, free_port, make_ca_chain, nginx_common, start_nginx, stop_nginx
+from gfutil import DATA, make_ca_chain, nginx_common, start_nginx, stop_nginx
 
 RTTPROXY = os.environ.get("RTTPROXY", "")
 
@@ -46,6 +47,21 @@ LOG_FIELDS = ("msec", "connection", "connection_requests", "port", "protocol", "
               "status", "request_time", "method", "uri", "bytes", "encoding")
 
 _CERTS = {}
+
+
+def distinct_free_ports(names):
+    """One free loopback port per name, all different: the sockets stay
+    bound until every port is chosen."""
+    socks = []
+    try:
+        for _ in names:
+            sk = socket.socket()
+            sk.bind(("127.0.0.1", 0))
+            socks.append(sk)
+        return {n: sk.getsockname()[1] for n, sk in zip(names, socks)}
+    finally:
+        for sk in socks:
+            sk.close()
 
 
 def certificates():
@@ -102,9 +118,22 @@ class Cdn:
         self.cacert = certs["root"]
         self.root = os.path.abspath(root or DATA)
         self.dir = tempfile.mkdtemp(prefix="gf-cdn-")
-        self.ports = {n: free_port() for n in PORT_NAMES}
         self.backend = RetryAfterDate(retry_after_ahead)
         self.proxies = []
+        # Another process may take a free port before nginx binds it: try
+        # again with new ones.
+        for attempt in range(5):
+            self.ports = distinct_free_ports(PORT_NAMES)
+            try:
+                self.proc = start_nginx(self.dir, self._write_conf(certs), self.ports["h2"])
+                return
+            except RuntimeError as e:
+                if attempt == 4 or not re.search(r"in use|duplicate listen", str(e)):
+                    self.backend.stop()
+                    shutil.rmtree(self.dir, ignore_errors=True)
+                    raise
+
+    def _write_conf(self, certs):
         head, temps = nginx_common(self.dir)
         p = self.ports
         tls = ("ssl_certificate %s; ssl_certificate_key %s;"
@@ -176,12 +205,7 @@ http {
 %s
 }
 """ % (head, temps, LOG_FORMAT, self.dir, self.root, servers))
-        try:
-            self.proc = start_nginx(self.dir, conf, p["h2"])
-        except BaseException:
-            self.backend.stop()
-            shutil.rmtree(self.dir, ignore_errors=True)
-            raise
+        return conf
 
     def url(self, name="h2", host="localhost"):
         scheme = "http" if name in ("redirect", "h2c") else "https"
