@@ -63,7 +63,7 @@ static void print_header(void *arg)
     const struct gf_options *o = h->o;
     if (o->quiet || o->json)
         return;
-    gf_report_header(stdout, o->server_label, o->base_url, o->codes, o->ncodes,
+    gf_report_header(stdout, o->server_label, o->base_url_display, o->codes, o->ncodes,
                      o->concurrency_auto ? 0 : h->concurrency);
     fflush(stdout);
 }
@@ -149,7 +149,7 @@ static int build_prev(const struct gf_options *o, const struct gf_manifest *m,
     *prev = NULL;
     if (!o->update || m->n == 0)
         return 0;
-    if (!m->base_url || strcmp(m->base_url, o->base_url) != 0) {
+    if (!m->base_url || strcmp(m->base_url, o->base_url_display) != 0) {
         fprintf(stderr,
                 "getflags: warning: the last run in %s used another server; "
                 "downloading everything\n",
@@ -227,8 +227,8 @@ static int save_manifest(const struct gf_options *o, struct gf_manifest *m,
         snprintf(e.sha256, sizeof e.sha256, "%s", it->sha256);
         rc = gf_manifest_set(m, &e);
     }
-    if (rc == 0 &&
-        (gf_manifest_time(time(NULL), now) != 0 || gf_manifest_set_run(m, now, o->base_url) != 0))
+    if (rc == 0 && (gf_manifest_time(time(NULL), now) != 0 ||
+                    gf_manifest_set_run(m, now, o->base_url_display) != 0))
         rc = GF_ENOMEM;
     if (rc != 0) {
         fprintf(stderr, "getflags: cannot record the run in the manifest: %s\n", gf_strerror(rc));
