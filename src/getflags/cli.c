@@ -398,7 +398,7 @@ static void strip_password(const char *url, char *out)
 /* For a usage error: arg without its password, control bytes escaped. */
 static const char *shown_url(const char *arg, char *buf, size_t bufsz)
 {
-    char plain[256];
+    char plain[1024];
 
     if (strlen(arg) >= sizeof plain) {
         snprintf(buf, bufsz, "(a URL of %zu bytes)", strlen(arg));
