@@ -372,7 +372,7 @@ static int valid_base_url(const char *s)
  * userinfo is taken up to the last '@' before the first '/' after "://",
  * so that even a URL libcurl refuses is shown without what looks like a
  * password. For a URL libcurl accepts this is its own cut (its host cannot
- * hold an '@'), which set_url checks. */
+ * hold an '@'), which check_url makes sure of. */
 static void strip_password(const char *url, char *out)
 {
     const char *auth = strstr(url, "://"), *at = NULL, *colon, *p;
