@@ -371,7 +371,7 @@ static void test_names_name_plain(void **state)
 {
     expect_name("Brazil", NULL, "Brazil.gif");
     expect_name("C\xc3\xb4te d'Ivoire", NULL, "C\xc3\xb4te_d'Ivoire.gif");
-    expect_name("United States", NULL, "United_States.gif");
+    expect_name("United States of America", NULL, "United_States_of_America.gif");
 }
 
 static void test_names_name_with_cc_suffix(void **state)
