@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "gf/error.h"
+#include "gf/gif.h"
 #include "gf/manifest.h"
 #include "gf/names.h"
 
@@ -761,10 +762,10 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
     }
 
     /* Every flag is a GIF: anything else (an HTML error page served with
-     * 200, say) must never be saved as one. */
-    if (body->len < 6 ||
-        (memcmp(body->data, "GIF87a", 6) != 0 && memcmp(body->data, "GIF89a", 6) != 0)) {
-        set_error(f, "not a GIF image (%zu bytes)", body->len);
+     * 200, a body cut short) must never be saved as one. */
+    char gif_err[160];
+    if (gf_gif_check((const unsigned char *)body->data, body->len, gif_err, sizeof gif_err) != 0) {
+        set_error(f, "%s (%zu bytes received)", gif_err, body->len);
         finish(f, GF_ERROR);
         return;
     }
