@@ -5,11 +5,11 @@ set -euo pipefail
 GF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages the build needs.
-GF_BUILD_PACKAGES=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev
+GF_BUILD_PACKAGES=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libssl-dev
     libcjson-dev libhttp-parser-dev zlib1g-dev)
 # Extra packages the test suite needs.
 GF_TEST_PACKAGES=(libcmocka-dev python3 nginx-light openssl curl valgrind clang
-    libclang-rt-14-dev strace groff-base dpkg-dev file cppcheck)
+    libclang-rt-14-dev strace groff-base dpkg-dev file cppcheck iproute2 util-linux)
 
 # gf_install PKG...: apt-get installs the packages that are not installed yet.
 gf_install() {

@@ -37,6 +37,8 @@ enum gf_fetch_state {
 };
 
 struct gf_fetch;
+struct gf_tls;
+struct gf_conn_stats;
 
 /* What the last run recorded of a code, for --update; borrowed from the
  * manifest. file is known to exist in the output directory. */
@@ -58,6 +60,8 @@ struct gf_fetch_env {
     const char *base_url;
     uint64_t timeout_ms;
     const char *cacert;
+    struct gf_tls *tls;                /* CA store and TLS counters, or NULL */
+    struct gf_conn_stats *conn;        /* connection counters, or NULL */
     enum gf_http_version http_version; /* --http1.1 / --http2 */
     unsigned retries;
     uint64_t max_size;
@@ -86,6 +90,7 @@ struct gf_fetch_env {
      * request: later requests to it end at once with the same error
      * rather than each waiting out its own DNS timeout. "" when none. */
     char unresolvable[256];
+    int redirects_to_tls; /* a request ended at an https URL */
     /* Transfers kept for reuse; at most pool_cap of them. */
     struct gf_transfer **pool;
     size_t npool, pool_cap;
@@ -98,6 +103,12 @@ struct gf_body {
     int too_big;
     size_t header_bytes; /* all response headers, redirects included */
     int headers_too_big;
+    int error_body_cut; /* a non-200 body stopped at its bound: its status decides */
+    /* Of the last answer: its Content-Length (-1 when absent), whether it
+     * was unusable or given twice with different values, and whether a
+     * Content-Encoding makes the body's size differ from it. */
+    long long content_length;
+    int bad_length, conflicting_length, encoded;
 };
 
 /* One HTTP request in flight: an easy handle and what it has received.

@@ -12,6 +12,7 @@
 #include "gf/gif.h"
 #include "gf/manifest.h"
 #include "gf/names.h"
+#include "transfer.h"
 
 /* A slow server may hold a transfer for --timeout; a trickling one is cut
  * sooner by curl's low-speed check (see CURLOPT_LOW_SPEED_LIMIT). */
@@ -25,6 +26,7 @@
  * its connection failed before the server answered anything (a GOAWAY, a
  * reset stream, a keep-alive connection closed under it). */
 #define REASK_MAX 3
+#define CONNECT_TIMEOUT_MAX_MS 3000
 #define RETRY_BASE_S 0.5
 #define RETRY_MAX_S 10.0
 #define RETRY_AFTER_CAP_S 30
@@ -135,9 +137,10 @@ void gf_fetch_env_drain_pool(struct gf_fetch_env *env)
 
 /* ---- curl callbacks -------------------------------------------------- */
 
+/* Only a 200 carries a whole body: a 206 is a part, a 204 nothing. */
 static int is_success(long status)
 {
-    return status >= 200 && status < 300;
+    return status == 200;
 }
 
 /* Counts decoded bytes (curl has undone any Content-Encoding before this
@@ -152,9 +155,14 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 
     x->fetch->item->bytes += n;
     if (!is_success(status)) {
-        /* Read and drop error bodies so the connection can be reused. */
+        /* Read and drop error bodies so the connection can be reused; a
+         * long one is cut (and its connection closed), not an error. */
         b->len += n;
-        return b->len > ERROR_BODY_MAX ? 0 : n;
+        if (b->len > ERROR_BODY_MAX) {
+            b->error_body_cut = 1;
+            return 0;
+        }
+        return n;
     }
     if (n > b->limit - b->len) {
         b->too_big = 1;
@@ -232,11 +240,30 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
     }
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
         /* A new response (after a redirect or a 1xx) starts afresh. */
+        x->body.content_length = -1;
+        x->body.bad_length = x->body.conflicting_length = x->body.encoded = 0;
         x->reason[0] = '\0';
         x->etag[0] = '\0';
         x->last_modified[0] = '\0';
         x->retry_after_s = -1;
         copy_reason(x, line, n);
+    } else if (n > 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
+        char tmp[32];
+        copy_value(tmp, sizeof tmp, line + 15, n - 15);
+        char *end;
+        errno = 0;
+        long long v = tmp[0] >= '0' && tmp[0] <= '9' ? strtoll(tmp, &end, 10) : -1;
+        if (v < 0 || errno == ERANGE || *end != '\0') {
+            x->body.bad_length = 1;
+        } else if (x->body.content_length >= 0 && x->body.content_length != v) {
+            /* Which one frames the body is anyone's guess: stop here. */
+            x->body.conflicting_length = 1;
+            return 0;
+        } else {
+            x->body.content_length = v;
+        }
+    } else if (n > 17 && strncasecmp(line, "Content-Encoding:", 17) == 0) {
+        x->body.encoded = 1;
     } else if (n > 5 && strncasecmp(line, "ETag:", 5) == 0) {
         copy_value(x->etag, sizeof x->etag, line + 5, n - 5);
     } else if (n > 14 && strncasecmp(line, "Last-Modified:", 14) == 0) {
@@ -285,6 +312,17 @@ static long http_version(const struct gf_fetch_env *env)
     return CURL_HTTP_VERSION_2TLS;
 }
 
+/* Whether requests may be multiplexed: over TLS (ALPN decides), with
+ * --http2 (prior knowledge), or once a plain http base was seen to
+ * redirect to https. */
+static int may_multiplex(const struct gf_fetch_env *env)
+{
+    if (env->http_version == GF_HTTP_1_1)
+        return 0;
+    return env->http_version == GF_HTTP_2 || env->redirects_to_tls ||
+           strncasecmp(env->base_url, "https:", 6) == 0;
+}
+
 /* Sets up x for f's next request. Returns CURLE_OK, or the error of the
  * option that failed with its name in *what. */
 static CURLcode setup_easy(struct gf_fetch *f, struct gf_transfer *x, const char **what)
@@ -319,6 +357,12 @@ static CURLcode setup_easy(struct gf_fetch *f, struct gf_transfer *x, const char
     SET(CURLOPT_ERRORBUFFER, x->errbuf);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_TIMEOUT_MS, (long)env->timeout_ms);
+    /* A connection attempt that goes unanswered (a SYN dropped by a full
+     * listen queue) is given up well before the request's timeout, so
+     * that a retry can try again soon. */
+    SET(CURLOPT_CONNECTTIMEOUT_MS,
+        (long)(env->timeout_ms / 2 < CONNECT_TIMEOUT_MAX_MS ? env->timeout_ms / 2
+                                                            : CONNECT_TIMEOUT_MAX_MS));
     SET(CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_BYTES);
     SET(CURLOPT_LOW_SPEED_TIME, (long)LOW_SPEED_SECONDS);
     SET(CURLOPT_FOLLOWLOCATION, 1L);
@@ -329,8 +373,10 @@ static CURLcode setup_easy(struct gf_fetch *f, struct gf_transfer *x, const char
     SET(CURLOPT_USERAGENT, "getflags/" GF_VERSION);
     SET(CURLOPT_HTTP_VERSION, http_version(env));
     /* Wait for a connection being set up to the same host to say whether
-     * it multiplexes, rather than racing a handshake per request. */
-    SET(CURLOPT_PIPEWAIT, 1L);
+     * it multiplexes, rather than racing a handshake per request. Only
+     * where it can: libcurl never learns that a plain http connection
+     * does not multiplex, and would queue every request behind it. */
+    SET(CURLOPT_PIPEWAIT, may_multiplex(env) ? 1L : 0L);
     SET(CURLOPT_SHARE, env->share);
     /* Never wait for a resolver thread stuck on a silent DNS server when
      * a transfer is removed (its timeout, an interrupt). */
@@ -370,14 +416,9 @@ static CURLcode setup_easy(struct gf_fetch *f, struct gf_transfer *x, const char
         x->headers = list;
         SET(CURLOPT_HTTPHEADER, x->headers);
     }
-    if (env->cacert) {
-        /* An extra bundle: OpenSSL loads CAINFO and CAPATH together, so the
-         * system's CAs stay trusted (see CURLOPT_CAPATH(3)). */
-        const char *capath = curl_version_info(CURLVERSION_NOW)->capath;
-        SET(CURLOPT_CAINFO, env->cacert);
-        SET(CURLOPT_CAPATH, capath ? capath : "/etc/ssl/certs");
-    }
 #undef SET
+    if (rc == CURLE_OK && env->tls)
+        rc = gf_tls_setup_easy(env->tls, e, what);
     return rc;
 }
 
@@ -562,8 +603,17 @@ static void describe_curl_error(struct gf_fetch *f, const struct gf_transfer *x,
     case CURLE_TOO_MANY_REDIRECTS:
         snprintf(out, outsz, "too many redirects (more than 5)");
         break;
-    case CURLE_UNSUPPORTED_PROTOCOL:
-        snprintf(out, outsz, "refused redirect to a non-HTTP(S) URL: %s", safe);
+    case CURLE_UNSUPPORTED_PROTOCOL: {
+        long redirects = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &redirects);
+        if (redirects > 0 || strstr(detail, "rotocol"))
+            snprintf(out, outsz, "refused redirect to a non-HTTP(S) URL: %s", safe);
+        else
+            snprintf(out, outsz, "not a valid HTTP answer: %s", safe);
+        break;
+    }
+    case CURLE_WEIRD_SERVER_REPLY:
+        snprintf(out, outsz, "not a valid HTTP answer: %s", safe);
         break;
     case CURLE_PARTIAL_FILE:
         snprintf(out, outsz, "body shorter than its Content-Length");
@@ -581,7 +631,9 @@ static void describe_curl_error(struct gf_fetch *f, const struct gf_transfer *x,
         snprintf(out, outsz, "cannot decode the body: %s", safe);
         break;
     case CURLE_WRITE_ERROR:
-        if (body->headers_too_big)
+        if (body->conflicting_length)
+            snprintf(out, outsz, "not a valid HTTP answer: two different Content-Length headers");
+        else if (body->headers_too_big)
             snprintf(out, outsz, "response headers larger than %d bytes", HEADERS_MAX);
         else if (body->too_big)
             snprintf(out, outsz, "body larger than %zu bytes", body->limit);
@@ -970,6 +1022,9 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
     long status = 0;
     char why[512];
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    /* A long error page was cut short on purpose: the status decides. */
+    if (rc == CURLE_WRITE_ERROR && body->error_body_cut && !is_success(status))
+        rc = CURLE_OK;
     if (status > 0) {
         f->item->http_status = (int)status;
         ((struct gf_fetch_env *)env)->unresolvable[0] = '\0';
@@ -1036,6 +1091,19 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
         finish(f, GF_ERROR);
         return;
     }
+    if (body->bad_length) {
+        set_error(f, "not a valid HTTP answer: unusable Content-Length header");
+        finish(f, GF_ERROR);
+        return;
+    }
+    if (!body->encoded && body->content_length >= 0 &&
+        (unsigned long long)body->content_length != body->len) {
+        /* libcurl ends a body at a connection close it sees as normal. */
+        set_error(f, "body of %zu bytes where Content-Length said %lld", body->len,
+                  body->content_length);
+        finish(f, GF_ERROR);
+        return;
+    }
     keep_validators(f, x, status);
     if (!f->is_image) {
         handle_metadata(f, body);
@@ -1061,6 +1129,24 @@ void gf_fetch_transfer_done(struct gf_fetch *f, CURL *easy, CURLcode result)
     struct gf_transfer *x = f->xfer;
     f->xfer = NULL;
     record_phases(f, easy);
+    char *eff = NULL;
+    if (!f->env->redirects_to_tls &&
+        curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff &&
+        strncasecmp(eff, "https:", 6) == 0)
+        ((struct gf_fetch_env *)f->env)->redirects_to_tls = 1;
+    long version = 0;
+    curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+    const char *v = version == CURL_HTTP_VERSION_1_0   ? "1.0"
+                    : version == CURL_HTTP_VERSION_1_1 ? "1.1"
+                    : version == CURL_HTTP_VERSION_2_0 ? "2"
+                    : version == CURL_HTTP_VERSION_3   ? "3"
+                                                       : NULL;
+    if (v)
+        snprintf(f->item->http_version, sizeof f->item->http_version, "%s", v);
+    long new_conns = 0;
+    if (f->env->conn && curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &new_conns) == CURLE_OK &&
+        new_conns > 0)
+        f->env->conn->opened += (uint64_t)new_conns;
     struct gf_phases *ph = f->is_image ? &f->item->image : &f->item->meta;
     f->env->on_request(f->env->arg, ph->total * 1000.0, x->body.len);
     f->retry_after_s = x->retry_after_s;

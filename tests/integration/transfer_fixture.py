@@ -23,7 +23,7 @@ class H2Nginx:
     server: listeners is a list of those words, urls the matching bases."""
 
     def __init__(self, listeners=("h2",), server_extra="", http_extra="", root=None,
-                 keepalive_requests=100000):
+                 keepalive_requests=100000, redirect_plain=False):
         self.dir = tempfile.mkdtemp(prefix="gf-h2nginx-")
         self.cacert, crt, key = make_ca_and_cert(self.dir)
         self.ports = [free_port() for _ in listeners]
@@ -35,6 +35,12 @@ class H2Nginx:
                 listen += "listen 127.0.0.1:%d ssl;\n" % port
             else:
                 listen += "listen 127.0.0.1:%d;\n" % port
+        if redirect_plain:
+            # Plain http answers 301 to the first TLS listener, as a
+            # site that moved to https does.
+            tls_port = [p for k, p in zip(listeners, self.ports) if k != "plain"][0]
+            server_extra += (" if ($scheme = http) { return 301 https://127.0.0.1:%d$request_uri; }"
+                             % tls_port)
         user = "user root;" if os.geteuid() == 0 else ""
         d = self.dir
         conf = os.path.join(d, "nginx.conf")
