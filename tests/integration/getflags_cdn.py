@@ -421,8 +421,9 @@ def test_python_http_server_backlog_5():
 # Tests of behaviour that needs work not yet on this branch, in a ctest
 # entry of their own (getflags_cdn_pending, GF_CDN_GROUP=pending) so that
 # getflags_cdn stays a regression gate while these show what is missing:
-#   redirect: the connection cache drops the https target's connections
-#     (41 connections for 388 requests at -m 20 over HTTP/2);
+#   redirect: requests redirected from http:// to the HTTP/2 target do not
+#     all share one connection (16 connections for 388 requests at -m 20
+#     with the transfer branch of 06:09 UTC; 41 before it);
 #   limit_req: 429 with Retry-After is not yet obeyed (errors);
 #   --http2 over plain http: libcurl 7.88 (Debian 12) cannot reuse an
 #     HTTP/2 prior-knowledge connection ("Error in the HTTP2 framing
