@@ -396,6 +396,7 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         .saver = &r.saver,
         .share = r.share,
         .base_url = o->base_url,
+        .base_url_display = o->base_url_display,
         .timeout_ms = o->timeout_ms,
         .cacert = o->cacert,
         .tls = &r.tls,
@@ -484,7 +485,7 @@ struct gf_summary gf_run_summary(const struct gf_run_result *res, const struct g
 {
     return (struct gf_summary){
         .server_label = opts->server_label,
-        .base_url = opts->base_url,
+        .base_url = opts->base_url_display ? opts->base_url_display : opts->base_url,
         .concurrency = opts->concurrency_auto ? res->concurrency : concurrency,
         .adaptive = opts->concurrency_auto,
         .elapsed_s = res->elapsed_s,
