@@ -58,6 +58,7 @@ struct gf_fetch_env {
     struct gf_saver *saver;
     CURLSH *share;
     const char *base_url;
+    const char *base_url_display; /* base_url without its password, or NULL */
     uint64_t timeout_ms;
     const char *cacert;
     struct gf_tls *tls;                /* CA store and TLS counters, or NULL */

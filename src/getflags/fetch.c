@@ -319,8 +319,7 @@ static int may_multiplex(const struct gf_fetch_env *env)
 {
     if (env->http_version == GF_HTTP_1_1)
         return 0;
-    return env->http_version == GF_HTTP_2 || env->redirects_to_tls ||
-           strncasecmp(env->base_url, "https:", 6) == 0;
+    return env->redirects_to_tls || strncasecmp(env->base_url, "https:", 6) == 0;
 }
 
 /* Sets up x for f's next request. Returns CURLE_OK, or the error of the
@@ -377,6 +376,11 @@ static CURLcode setup_easy(struct gf_fetch *f, struct gf_transfer *x, const char
      * where it can: libcurl never learns that a plain http connection
      * does not multiplex, and would queue every request behind it. */
     SET(CURLOPT_PIPEWAIT, may_multiplex(env) ? 1L : 0L);
+    /* libcurl 7.88 fails the second request on an h2c (prior knowledge)
+     * connection with "Error in the HTTP2 framing layer": one request
+     * per connection there. */
+    if (http_version(env) == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
+        SET(CURLOPT_FORBID_REUSE, 1L);
     SET(CURLOPT_SHARE, env->share);
     /* Never wait for a resolver thread stuck on a silent DNS server when
      * a transfer is removed (its timeout, an interrupt). */
@@ -484,7 +488,18 @@ void gf_fetch_begin(struct gf_fetch *f)
     f->xfer = x;
     f->item->requests++;
     gf_free(f->item->url);
-    f->item->url = gf_strdup(x->url);
+    /* The URL users see: without the password of the base. */
+    const char *shown = f->env->base_url_display ? f->env->base_url_display : f->env->base_url;
+    const char *cc = f->item->cc;
+    char lc[3] = {(char)(cc[0] | 0x20), (char)(cc[1] | 0x20), '\0'};
+    size_t n = strlen(shown) + 32;
+    f->item->url = gf_malloc(n);
+    if (f->item->url) {
+        if (f->is_image)
+            snprintf(f->item->url, n, "%s/%s/%s.gif", shown, lc, lc);
+        else
+            snprintf(f->item->url, n, "%s/%s/metadata.json", shown, lc);
+    }
 }
 
 static double secs(curl_off_t us)

@@ -403,6 +403,7 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         .saver = &r.saver,
         .share = r.share,
         .base_url = o->base_url,
+        .base_url_display = o->base_url_display,
         .timeout_ms = o->timeout_ms,
         .cacert = o->cacert,
         .tls = &r.tls,

@@ -47,6 +47,36 @@ def test_h1_over_tls_when_alpn_says_so():
     assert len({e["conn"] for e in log}) <= 5, sorted({e["conn"] for e in log})
 
 
+def test_http_version_options():
+    # --http1.1 over a listener that offers h2; --http2 over plain http
+    # (h2c with prior knowledge); the JSON says what was used.
+    with H2Nginx(listeners=("h2", "h2c")) as ng:
+        r = getflags("-s", ng.urls[0], "--cacert", ng.cacert, "--http1.1", "--json", "BR", "FR",
+                     outdir=scratch())
+        log = ng.log()
+        assert r.rc == 0, r.err
+        assert {e["proto"] for e in log} == {"HTTP/1.1"}, log
+        assert {i["http_version"] for i in r.json()["items"]} == {"1.1"}
+        ng.clear_log()
+        r = getflags("-s", ng.urls[1], "--http2", "-m", "5", "--json", outdir=scratch())
+        log = ng.log()
+        assert r.rc == 0, r.err
+        assert {e["proto"] for e in log} == {"HTTP/2.0"}, log
+        # libcurl 7.88 cannot reuse an h2c connection: one per request.
+        assert len(log) == 40, len(log)
+        assert {i["http_version"] for i in r.json()["items"]} == {"2"}
+
+
+def test_password_never_shown():
+    with H2Nginx(listeners=("plain",)) as ng:
+        url = ng.url.replace("http://", "http://user:s3cret@")
+        r = getflags("-s", url, "ZZ", "BR", "-v", "--json", outdir=scratch())
+    assert r.rc == 0, r.err
+    assert "s3cret" not in r.out + r.err, r.out + r.err
+    item = [i for i in r.json()["items"] if i["cc"] == "ZZ"][0]
+    assert item["status"] == "not_found", item
+
+
 def test_h2_goaway_and_few_streams_lose_nothing():
     # Every connection ends with a GOAWAY after 7 requests, and takes at
     # most 4 streams at once: more requests in flight than that wait or go

@@ -33,12 +33,14 @@ class H2Nginx:
                 listen += "listen 127.0.0.1:%d ssl http2;\n" % port
             elif kind == "h1tls":
                 listen += "listen 127.0.0.1:%d ssl;\n" % port
+            elif kind == "h2c":
+                listen += "listen 127.0.0.1:%d http2;\n" % port
             else:
                 listen += "listen 127.0.0.1:%d;\n" % port
         if redirect_plain:
             # Plain http answers 301 to the first TLS listener, as a
             # site that moved to https does.
-            tls_port = [p for k, p in zip(listeners, self.ports) if k != "plain"][0]
+            tls_port = [p for k, p in zip(listeners, self.ports) if k in ("h2", "h1tls")][0]
             server_extra += (" if ($scheme = http) { return 301 https://127.0.0.1:%d$request_uri; }"
                              % tls_port)
         user = "user root;" if os.geteuid() == 0 else ""
@@ -76,7 +78,7 @@ http {
                     if self.proc.poll() is not None or time.time() > deadline:
                         raise RuntimeError("nginx did not start: %r" % self.proc.stderr.read())
                     time.sleep(0.05)
-        self.urls = ["%s://127.0.0.1:%d/flags" % ("http" if k == "plain" else "https", p)
+        self.urls = ["%s://127.0.0.1:%d/flags" % ("http" if k in ("plain", "h2c") else "https", p)
                      for k, p in zip(listeners, self.ports)]
         self.url = self.urls[0]
 
