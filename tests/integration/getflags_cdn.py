@@ -11,6 +11,7 @@ connection for the whole run."""
 
 import filecmp
 import os
+import re
 import shutil
 import signal
 import socket
@@ -356,8 +357,18 @@ def test_http2_prior_knowledge_over_plain_http():
         assert r.rc == 0, r.err
         entries = cdn.log("h2c")
     assert len(entries) == 388 and {e["protocol"] for e in entries} == {"HTTP/2.0"}
-    assert len(connections(entries)) == 1, len(connections(entries))
+    # libcurl before 8.0 cannot reuse an h2c connection (curl/curl#10634):
+    # there a connection per request is the price of correct answers.
+    if libcurl_version() >= (8, 0, 0):
+        assert len(connections(entries)) == 1, len(connections(entries))
     assert_identical(out, codes_194())
+
+
+def libcurl_version():
+    out = subprocess.run([GETFLAGS, "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"^libcurl (\d+)\.(\d+)\.(\d+)", out, re.M)
+    assert m, out
+    return tuple(int(x) for x in m.groups())
 
 
 def check_limit(port, ahead):
@@ -425,12 +436,13 @@ def test_python_http_server_backlog_5():
 #     all share one connection (16 connections for 388 requests at -m 20
 #     with the transfer branch of 06:09 UTC; 41 before it);
 #   limit_req: 429 with Retry-After is not yet obeyed (errors);
-#   --http2 over plain http: libcurl 7.88 (Debian 12) cannot reuse an
-#     HTTP/2 prior-knowledge connection ("Error in the HTTP2 framing
-#     layer" on its second request; curl -s --http2-prior-knowledge URL URL
-#     fails the same way; curl/curl#10634, fixed in 8.0), so every code
-#     ends in error: getflags has to work around it or refuse --http2 for
-#     http:// with such a libcurl.
+#   --http2 over plain http: libcurl 7.88 (Debian 12) fails the second
+#     request on an HTTP/2 prior-knowledge connection ("Error in the HTTP2
+#     framing layer"; curl --http2-prior-knowledge URL URL fails the same
+#     way; curl/curl#10634, fixed in 8.0). With CURLOPT_FORBID_REUSE (the
+#     transfer branch at 4dc999a) -a -m 20 still ends 78 of 194 codes in
+#     that error: requests started while a connection is open are still
+#     multiplexed onto it.
 PENDING = ("test_http2_prior_knowledge_over_plain_http",
            "test_redirect_to_https_costs_one_connection",
            "test_limit_req_429_retry_after_seconds",
