@@ -2,6 +2,7 @@
 the outcome, the message, the exit status and the output directory's
 exact contents, with nothing written outside it."""
 
+import ctypes
 import filecmp
 import os
 import resource
@@ -14,6 +15,8 @@ from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, country_of, expected_name
                     listing, run_tests, scratch)
 
 SERVER = None  # one flagserver for the fault paths, started in main
+# Loaded here, not in a forked child about to exec, where dlopen is unsafe.
+LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def fault_url(name):
@@ -322,30 +325,29 @@ def test_directory_at_target_is_an_error_for_that_code():
     assert os.path.isdir(os.path.join(out, "Brazil.gif"))
 
 
+def drop_dac_override():
+    """Run in a child about to exec, as root: takes the capabilities that let
+    root write and search anywhere (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)
+    out of the bounding set, so the program it runs is refused a write into a
+    0555 directory as its owner would be. Unlike switching to nobody, this
+    needs no access to the build tree (a checkout under /root is mode 0700)
+    or to the directories above it."""
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if LIBC.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP, %d)" % cap)
+
+
 def test_unwritable_output_dir_exits_3():
     out = scratch()
     os.chmod(out, 0o555)
-    program = GETFLAGS
-    pre = None
-    if os.geteuid() == 0:
-        # Root writes anywhere, so the run drops to nobody (65534). nobody
-        # may not be able to reach the build tree (a checkout under /root is
-        # mode 0700): it runs a copy of getflags from a directory of its own.
-        bindir = scratch()
-        os.chmod(bindir, 0o755)
-        program = os.path.join(bindir, "getflags")
-        shutil.copy2(GETFLAGS, program)
-        os.chmod(program, 0o755)
-
-        def pre():
-            os.setgid(65534)
-            os.setgroups([])
-            os.setuid(65534)
-    p = subprocess.run([program, "-s", "http://127.0.0.1:9/flags", "-o", out, "BR"],
+    # Root writes anywhere unless it drops the capabilities for it.
+    pre = drop_dac_override if os.geteuid() == 0 else None
+    p = subprocess.run([GETFLAGS, "-s", "http://127.0.0.1:9/flags", "-o", out, "BR"],
                        capture_output=True, text=True, preexec_fn=pre, timeout=30)
     assert p.returncode == 3, (p.returncode, p.stderr)
     assert "cannot write to the output directory" in p.stderr, p.stderr
     assert p.stderr.count("\n") == 1 and p.stdout == ""
+    assert listing(out) == []
 
 
 def test_stdout_closed_does_not_kill_the_run():
