@@ -210,10 +210,10 @@ def check_limit_req_run(retry_after, want_what):
     for t in refused:
         during = [u for u, _ in log if t + 0.05 < u < t + 0.2]
         assert not during, (t, during[:5])
-    # Far fewer refusals than requests: ignoring 429s, or retrying each on
-    # its own timer while new requests go on, gets more refusals than
-    # answers.
-    assert len(refused) <= len(ok) // 2, (len(refused), len(ok))
+    # Fewer refusals than answers: ignoring 429s, or retrying each on its
+    # own timer while new requests go on, gets twice as many refusals as
+    # answers here (and ends in errors).
+    assert len(refused) < len(ok), (len(refused), len(ok))
     # Not far above what the limit allows (pauses included), very loosely.
     ideal = (2 * n - burst - 1) / rate
     assert j["elapsed_s"] < 4 * ideal + 10, (j["elapsed_s"], ideal)
