@@ -174,7 +174,7 @@ def check_all_ok(r, n):
     return j
 
 
-def check_limit_req_run(retry_after, want_what):
+def check_limit_req_run(retry_after, want_what, min_pause_s=0):
     # 30 codes, 60 requests, at 10 r/s with a burst of 10 against -m 20:
     # the burst overflows and nginx answers 429 with the Retry-After. The
     # issue's 10 r/s, burst 20 and 194 codes take 39 s and, at HTTP/1.1
@@ -204,12 +204,14 @@ def check_limit_req_run(retry_after, want_what):
         assert m, what
         top = float(m.group(1)) * 1.2 if m.group(1) else 30.0
         assert 0.25 <= pause <= top + 0.05, (what, pause)
-    # Pauses stop every new request: after a 429 reaches nginx, no request
-    # arrives for the next 0.2 s (the shortest pause is 0.25 s, minus the
-    # round trip that told getflags).
-    for t in refused:
-        during = [u for u, _ in log if t + 0.05 < u < t + 0.2]
-        assert not during, (t, during[:5])
+    if min_pause_s:
+        # Pauses stop every new request: after a 429 leaves nginx, none
+        # arrives until the pause is over. getflags decides the pause when
+        # it reads the 429 (allow 0.5 s for that on a loaded machine, or
+        # under valgrind); requests sent before then may still arrive.
+        for t in refused:
+            during = [u for u, _ in log if t + 0.5 < u < t + min_pause_s - 0.05]
+            assert not during, (t, during[:5])
     # Fewer refusals than answers: ignoring 429s, or retrying each on its
     # own timer while new requests go on, gets twice as many refusals as
     # answers here (and ends in errors).
@@ -221,7 +223,7 @@ def check_limit_req_run(retry_after, want_what):
 
 
 def test_limit_req_fixed_m_obeys_retry_after_with_no_errors():
-    ps = check_limit_req_run("1", re.compile(r"Retry-After: (1) s"))
+    ps = check_limit_req_run("1", re.compile(r"Retry-After: (1) s"), min_pause_s=1.0)
     assert all(1.0 <= p[3] for p in ps), ps
 
 
