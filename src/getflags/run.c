@@ -144,7 +144,8 @@ static double run_elapsed(const struct run *r)
     return (double)(uv_hrtime() - r->t0) / 1e9;
 }
 
-/* -v: one line on stderr when the controller starts pacing. */
+/* -m auto: the semaphore and the pace follow the controller; with -v, one
+ * line on stderr when it starts pacing. */
 static void adaptive_apply(struct run *r)
 {
     gf_sem_set_limit(&r->sem, gf_adaptive_limit(&r->adaptive));
