@@ -63,7 +63,7 @@ static void print_header(void *arg)
     const struct gf_options *o = h->o;
     if (o->quiet || o->json)
         return;
-    gf_report_header(stdout, o->server_label, o->base_url, o->codes, o->ncodes,
+    gf_report_header(stdout, o->server_label, o->base_url_display, o->codes, o->ncodes,
                      o->concurrency_auto ? 0 : h->concurrency);
     fflush(stdout);
 }
@@ -149,7 +149,7 @@ static int build_prev(const struct gf_options *o, const struct gf_manifest *m,
     *prev = NULL;
     if (!o->update || m->n == 0)
         return 0;
-    if (!m->base_url || strcmp(m->base_url, o->base_url) != 0) {
+    if (!m->base_url || strcmp(m->base_url, o->base_url_display) != 0) {
         fprintf(stderr,
                 "getflags: warning: the last run in %s used another server; "
                 "downloading everything\n",
@@ -227,8 +227,8 @@ static int save_manifest(const struct gf_options *o, struct gf_manifest *m,
         snprintf(e.sha256, sizeof e.sha256, "%s", it->sha256);
         rc = gf_manifest_set(m, &e);
     }
-    if (rc == 0 &&
-        (gf_manifest_time(time(NULL), now) != 0 || gf_manifest_set_run(m, now, o->base_url) != 0))
+    if (rc == 0 && (gf_manifest_time(time(NULL), now) != 0 ||
+                    gf_manifest_set_run(m, now, o->base_url_display) != 0))
         rc = GF_ENOMEM;
     if (rc != 0) {
         fprintf(stderr, "getflags: cannot record the run in the manifest: %s\n", gf_strerror(rc));
@@ -312,8 +312,10 @@ static int download(struct gf_options *o)
     } else if (!o->quiet) {
         gf_report_footer(stdout, &sum);
     }
-    fflush(stdout);
+    int lost = gf_report_output_check(stdout, "standard output", stderr) != 0;
     int status = exit_status(&res);
+    if (lost && status == GF_EXIT_OK)
+        status = GF_EXIT_ERRORS;
     if (save_manifest(o, &ses.manifest, &res) != 0 && status == GF_EXIT_OK)
         status = GF_EXIT_ERRORS;
     gf_run_result_free(&res);
@@ -410,6 +412,12 @@ int main(int argc, char **argv)
         if (status == GF_EXIT_OK)
             status = GF_EXIT_ERRORS;
     }
+    /* A report or summary lost to a full disk or a broken pipe is not a
+     * clean run; stderr is checked too, for the lines -v --json sends it. */
+    if (gf_report_output_check(stdout, "standard output", stderr) != 0 && status == GF_EXIT_OK)
+        status = GF_EXIT_ERRORS;
+    if (gf_report_output_check(stderr, "standard error", NULL) != 0 && status == GF_EXIT_OK)
+        status = GF_EXIT_ERRORS;
 #ifdef GF_TORTURE
     fprintf(stderr, "torture: %lu allocations, %lu failed\n", gf_alloc_count(),
             gf_alloc_failures());
