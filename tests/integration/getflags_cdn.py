@@ -434,8 +434,7 @@ def test_python_http_server_backlog_5():
 # getflags_cdn stays a regression gate while these show what is missing:
 #   redirect: requests redirected from http:// to the HTTP/2 target do not
 #     all share one connection (16 connections for 388 requests at -m 20
-#     with the transfer branch of 06:09 UTC; 41 before it);
-#   limit_req: 429 with Retry-After is not yet obeyed (errors);
+#     with the transfer branch of 06:09 UTC, 4 to 9 since; 41 before it);
 #   --http2 over plain http: libcurl 7.88 (Debian 12) fails the second
 #     request on an HTTP/2 prior-knowledge connection ("Error in the HTTP2
 #     framing layer"; curl --http2-prior-knowledge URL URL fails the same
@@ -444,9 +443,7 @@ def test_python_http_server_backlog_5():
 #     that error: requests started while a connection is open are still
 #     multiplexed onto it.
 PENDING = ("test_http2_prior_knowledge_over_plain_http",
-           "test_redirect_to_https_costs_one_connection",
-           "test_limit_req_429_retry_after_seconds",
-           "test_limit_req_429_retry_after_http_date")
+           "test_redirect_to_https_costs_one_connection")
 
 
 if __name__ == "__main__":
