@@ -4,6 +4,7 @@ exact contents, with nothing written outside it."""
 
 import ctypes
 import filecmp
+import re
 import os
 import resource
 import shutil
@@ -193,7 +194,11 @@ def test_429_and_503_retried_with_retry_after_then_saved():
         r = getflags("-v", "-s", fault_url(fault), "CN", outdir=out)
         took = time.time() - t0
         assert r.rc == 0, (fault, r.out, r.err)
-        assert "CN retry 1/2 in 1.0 s: HTTP error %s" % fault in r.out, r.out
+        # A refusal that names a time is obeyed at no cost to --retries.
+        assert "CN asked again after HTTP %s" % fault in r.out, r.out
+        assert "retry" not in r.out, r.out
+        assert re.search(r"answered %s \(Retry-After: 1 s\): no new request to it for 1\.\d s"
+                         % fault, r.err), r.err
         assert "CN OK" in r.out
         assert listing(out) == ["China.gif"]
         assert 1.9 < took < 5, took  # Retry-After: 1, once for each request
