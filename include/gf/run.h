@@ -12,10 +12,14 @@
 #include "gf/report.h"
 
 struct gf_prev;
+struct gf_state;
 
 struct gf_run_config {
     const struct gf_options *opts;
     unsigned concurrency; /* requests in flight at most (with -m auto, the cap) */
+    /* DIR, open and locked: saves go into its directory descriptor, and
+     * it decides which file names a code may write. */
+    struct gf_state *state;
     /* --update: per code (in opts->codes order) what the last run recorded,
      * or NULL entries; NULL for none at all. */
     const struct gf_prev *const *prev;

@@ -1,11 +1,11 @@
 /* The saver: writes flag images into the output directory on libuv's
  * threadpool, never on the loop thread.
  *
- * Each save writes a new temporary file in the directory (exclusive
- * creation, O_NOFOLLOW), checks every write, fdatasync and close, then
- * renames it over the final name, so a reader only ever sees a complete file and an
- * existing file is replaced atomically. On any failure the temporary file
- * is removed and the final name is left as it was. */
+ * Each save is an atomic file (gf/afile.h): a new temporary file in the
+ * directory, every write checked, fdatasync, then a rename over the final
+ * name, so a reader only ever sees a complete file and an existing file
+ * is replaced atomically. On any failure the temporary file is removed
+ * and the final name is left as it was. */
 #ifndef GF_SAVER_H
 #define GF_SAVER_H
 
@@ -16,7 +16,8 @@ struct gf_save;
 
 struct gf_saver {
     uv_loop_t *loop;
-    int dirfd;        /* the output directory, opened once */
+    int dirfd;        /* the output directory; borrowed from its gf_state */
+    int open;         /* between init and close */
     unsigned pending; /* saves queued or running */
     /* Saves asked for during one loop iteration go to the threadpool as
      * one work item, flushed after the iteration's I/O: one thread
@@ -52,14 +53,9 @@ struct gf_save {
     void *userdata;
 };
 
-/* Creates dir if it is missing (one level, mode 0777 less the umask) and
- * checks that it is a directory files can be created in. On failure
- * returns a UV_E* code and sets *what to the step that failed ("create",
- * "open", "write to"), so the caller can say e.g. "cannot write to DIR". */
-int gf_outdir_prepare(const char *dir, const char **what);
-
-/* gf_outdir_prepare(), then opens dir for the saves; same errors. */
-int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, const char *dir, const char **what);
+/* Prepares s to save into the directory dirfd (borrowed: it must stay
+ * open until gf_saver_close()). Returns 0. */
+int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, int dirfd);
 
 /* Queues a save for the threadpool; set req->replaces before (or leave it
  * NULL). Returns 0: cb will run, never before this returns. A failure to
@@ -73,7 +69,7 @@ int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, con
  * then reports UV_ECANCELED); a running batch finishes. */
 void gf_save_cancel(struct gf_save *req);
 
-/* Syncs and closes the directory and closes the flush handle, which
+/* Syncs the directory (the renames of the run, once) and closes the flush handle, which
  * needs the loop to run once more before uv_loop_close(). Call once no
  * save is pending. s may be one whose gf_saver_init() failed. */
 void gf_saver_close(struct gf_saver *s);

@@ -16,6 +16,7 @@
 #include "gf/ratelimit.h"
 #include "gf/saver.h"
 #include "gf/sem.h"
+#include "gf/state.h"
 
 /* Descriptors kept free for stdio, the loop and the saver's threads. */
 #define FD_RESERVE 64
@@ -32,8 +33,6 @@ struct run {
     struct gf_fetch_env env;
     struct gf_fetch *fetches;
     size_t remaining; /* fetches started and not yet reported done */
-    char **names;     /* file names claimed in this run */
-    size_t nnames, names_cap;
     size_t lat_cap;
     uv_signal_t sigint, sigterm;
     uv_timer_t progress;
@@ -142,19 +141,11 @@ static int on_overload(void *arg, double started_s, double retry_after_s)
     return 1;
 }
 
-static int claim_name(void *arg, const char *name)
+/* File names are DIR's state: the run's and the earlier runs' claims. */
+static int claim_name(void *arg, const char *cc, const char *name)
 {
     struct run *r = arg;
-    for (size_t i = 0; i < r->nnames; i++)
-        if (strcmp(r->names[i], name) == 0)
-            return 0;
-    /* A code claims at most two names (its file, and with --update the old
-     * file it replaces); a full table refuses, which is the safe answer. */
-    char *copy = r->nnames < r->names_cap ? gf_strdup(name) : NULL;
-    if (!copy)
-        return 0;
-    r->names[r->nnames++] = copy;
-    return 1;
+    return gf_state_claim(r->cfg->state, cc, name);
 }
 
 static void on_request(void *arg, double latency_ms, uint64_t bytes)
@@ -307,9 +298,6 @@ unsigned gf_run_fit_concurrency(unsigned want, char *msg, size_t msgsz)
 
 static void free_run(struct run *r)
 {
-    for (size_t i = 0; i < r->nnames; i++)
-        gf_free(r->names[i]);
-    gf_free(r->names);
     gf_free(r->fetches);
     gf_free(r->env.pool);
     gf_free(r->gate_q);
@@ -322,23 +310,19 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     const struct gf_options *o = cfg->opts;
     struct run r = {.cfg = cfg, .res = res};
     int err;
-    const char *what = NULL;
 
     memset(res, 0, sizeof *res);
     msg[0] = '\0';
     res->nitems = o->ncodes;
     res->items = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *res->items);
     r.fetches = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *r.fetches);
-    r.names_cap = 2 * o->ncodes + 1;
-    r.names = gf_calloc(r.names_cap, sizeof *r.names);
     /* Each code makes two requests plus its retries. */
     r.lat_cap = o->ncodes * 2 * ((size_t)o->retries + 1);
     res->latencies_ms = gf_malloc((r.lat_cap ? r.lat_cap : 1) * sizeof *res->latencies_ms);
     r.env.pool = gf_calloc(cfg->concurrency, sizeof *r.env.pool);
     r.gate_q = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *r.gate_q);
     r.share = curl_share_init();
-    if (!res->items || !r.fetches || !r.names || !res->latencies_ms || !r.env.pool || !r.gate_q ||
-        !r.share) {
+    if (!res->items || !r.fetches || !res->latencies_ms || !r.env.pool || !r.gate_q || !r.share) {
         snprintf(msg, msgsz, "getflags: out of memory\n");
         err = GF_ENOMEM;
         goto fail_alloc;
@@ -351,12 +335,7 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         snprintf(msg, msgsz, "getflags: cannot start the event loop: %s\n", uv_strerror(err));
         goto fail_alloc;
     }
-    err = gf_saver_init(&r.saver, &r.loop, o->outdir, &what);
-    if (err) {
-        snprintf(msg, msgsz, "getflags: cannot %s the output directory %s: %s\n", what, o->outdir,
-                 uv_strerror(err));
-        goto fail_loop;
-    }
+    gf_saver_init(&r.saver, &r.loop, gf_state_dirfd(cfg->state));
     err = gf_engine_new(&r.engine, &r.loop, (long)cfg->concurrency, on_transfer_done, &r);
     if (err) {
         snprintf(msg, msgsz, "getflags: cannot start libcurl: %s\n", gf_strerror(err));
@@ -436,7 +415,6 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
 fail_saver:
     gf_saver_close(&r.saver);
     uv_run(&r.loop, UV_RUN_DEFAULT); /* its handle's close */
-fail_loop:
     uv_loop_close(&r.loop);
 fail_alloc:
     free_run(&r);
