@@ -5,5 +5,6 @@ gf_unit_test(test_ratelimit SOURCES unit/test_ratelimit.c LIBS getflags_core)
 gf_unit_test(test_adaptive SOURCES unit/test_adaptive.c LIBS getflags_core)
 gf_unit_test(test_lock SOURCES unit/test_lock.c LIBS getflags_core)
 gf_unit_test(test_manifest SOURCES unit/test_manifest.c LIBS getflags_core)
+gf_unit_test(test_state SOURCES unit/test_state.c LIBS getflags_core)
 # DIR across runs: names, manifest against disk, process set-up.
 gf_integration_test(getflags_state getflags_state.py)

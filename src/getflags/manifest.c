@@ -715,8 +715,7 @@ static cJSON *entry_json(const struct gf_manifest_entry *e)
     snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)e->bytes);
     int bad = add_str(o, "cc", e->cc) != 0 || add_str(o, "status", e->status) != 0 ||
               !cJSON_AddNumberToObject(o, "http_status", e->http_status) ||
-              add_str(o, "file", e->file) != 0 ||
-              !cJSON_AddRawToObject(o, "bytes", bytes) ||
+              add_str(o, "file", e->file) != 0 || !cJSON_AddRawToObject(o, "bytes", bytes) ||
               add_str(o, "sha256", e->sha256[0] ? e->sha256 : NULL) != 0 ||
               (meta = request_json(&e->meta)) == NULL || !cJSON_AddItemToObject(o, "meta", meta) ||
               (image = request_json(&e->image)) == NULL ||

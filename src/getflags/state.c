@@ -107,7 +107,7 @@ static int open_dir(const char *dir, char *err, size_t errsz)
                 dir, to);
             return e;
         }
-        if (e == -ENOTDIR) {
+        if (e == -ENOTDIR && stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
             say(err, errsz, "cannot use the output directory %s: it is not a directory", dir);
             return e;
         }
