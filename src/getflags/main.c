@@ -15,6 +15,7 @@
 #include "gf/error.h"
 #include "gf/fetch.h"
 #include "gf/lock.h"
+#include "gf/procsetup.h"
 #include "gf/report.h"
 #include "gf/run.h"
 #include "gf/state.h"
@@ -34,21 +35,23 @@ static int exit_status(const struct gf_run_result *res)
         return GF_EXIT_SIGINT;
     if (res->signal == SIGTERM)
         return GF_EXIT_SIGTERM;
+    if (res->signal == SIGHUP)
+        return GF_EXIT_SIGHUP;
     return res->error > 0 ? GF_EXIT_ERRORS : GF_EXIT_OK;
 }
+
+/* The most requests at once the open-file limit allows, as preflight()
+ * found it. */
+static unsigned fd_fit = 1;
 
 /* The concurrency to use for a level: at most one request per code, and
  * what the open-file limit allows. */
 static unsigned concurrency_for(const struct gf_options *o, unsigned m)
 {
-    char msg[256];
     unsigned want = m < o->ncodes ? m : (unsigned)o->ncodes;
-    if (want == 0)
-        want = 1;
-    unsigned fit = gf_run_fit_concurrency(want, msg, sizeof msg);
-    if (msg[0])
-        fputs(msg, stderr);
-    return fit;
+    if (want > fd_fit)
+        want = fd_fit;
+    return want > 0 ? want : 1;
 }
 
 struct header_args {
@@ -204,13 +207,14 @@ static int sweep(struct gf_options *o)
         if (gf_sweep_row_from(&rows[n], &sum) == 0)
             n++;
         int st = exit_status(&res);
-        int last = i + 1 == o->nsweep || st == GF_EXIT_SIGINT || st == GF_EXIT_SIGTERM;
+        int stopped = st == GF_EXIT_SIGINT || st == GF_EXIT_SIGTERM || st == GF_EXIT_SIGHUP;
+        int last = i + 1 == o->nsweep || stopped;
         if (last && state_save(o, &ses, &res) != 0 && st == GF_EXIT_OK)
             st = GF_EXIT_ERRORS;
         gf_run_result_free(&res);
         if (st != GF_EXIT_OK)
             status = st;
-        if (st == GF_EXIT_SIGINT || st == GF_EXIT_SIGTERM)
+        if (stopped)
             break;
     }
     gf_state_close(&ses);
@@ -227,10 +231,47 @@ static int sweep(struct gf_options *o)
     return status;
 }
 
+/* What the run needs of the process, decided before DIR is touched: a
+ * threadpool that can start, room for at least one request under the
+ * open-file limit, a readable --cacert. Returns -1 to go on, else the
+ * exit status. */
+static int preflight(const struct gf_options *o)
+{
+    char msg[512];
+    int n = gf_setup_threadpool(msg, sizeof msg);
+    if (n < 0) {
+        fprintf(stderr, "getflags: %s\n", msg);
+        return GF_EXIT_CANNOT_START;
+    }
+    /* The largest level this run will ask for (before --retry-failed,
+     * which only lowers the number of codes). */
+    unsigned want = o->concurrency;
+    for (size_t i = 0; i < o->nsweep; i++)
+        if (o->sweep[i] > want || i == 0)
+            want = o->sweep[i];
+    if (want > o->ncodes)
+        want = (unsigned)o->ncodes;
+    fd_fit = gf_setup_fit_concurrency(want > 0 ? want : 1, (unsigned)n, msg, sizeof msg);
+    if (msg[0])
+        fputs(msg, stderr);
+    if (fd_fit == 0)
+        return GF_EXIT_CANNOT_START;
+    if (o->cacert && gf_setup_cacert(o->cacert, msg, sizeof msg) != 0) {
+        fprintf(stderr, "getflags: %s\n", msg);
+        return GF_EXIT_CANNOT_START;
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     static struct gf_options opts; /* large: keep it off the stack */
     char err[512];
+
+    /* Before anything opens a file: with stdout closed, the lock file
+     * would become descriptor 1 and receive the report. */
+    if (gf_setup_std_fds() != 0)
+        return GF_EXIT_CANNOT_START;
 
     /* A closed stdout (| head -c1) must not kill a run half-way. */
     signal(SIGPIPE, SIG_IGN);
@@ -263,7 +304,9 @@ int main(int argc, char **argv)
         return GF_EXIT_CANNOT_START;
     }
 
-    int status = opts.nsweep > 0 ? sweep(&opts) : download(&opts);
+    int status = preflight(&opts);
+    if (status < 0)
+        status = opts.nsweep > 0 ? sweep(&opts) : download(&opts);
     if (gf_alloc_failures() > 0) {
         /* Whatever was lost to it, a run that ran out of memory is not a
          * clean run. */

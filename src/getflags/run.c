@@ -18,8 +18,6 @@
 #include "gf/sem.h"
 #include "gf/state.h"
 
-/* Descriptors kept free for stdio, the loop and the saver's threads. */
-#define FD_RESERVE 64
 #define PROGRESS_INTERVAL_MS 100
 
 struct run {
@@ -34,7 +32,7 @@ struct run {
     struct gf_fetch *fetches;
     size_t remaining; /* fetches started and not yet reported done */
     size_t lat_cap;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     uv_timer_t progress;
     int progress_on;
     unsigned width;
@@ -188,6 +186,7 @@ static void shutdown_run(struct run *r)
     uv_close((uv_handle_t *)&r->gate_timer, on_closed_noop);
     uv_close((uv_handle_t *)&r->sigint, on_closed_noop);
     uv_close((uv_handle_t *)&r->sigterm, on_closed_noop);
+    uv_close((uv_handle_t *)&r->sighup, on_closed_noop);
     for (size_t i = 0; i < r->res->nitems; i++)
         gf_fetch_close(&r->fetches[i]);
     gf_engine_close(r->engine);
@@ -269,33 +268,6 @@ static unsigned terminal_width(void)
     return 80;
 }
 
-unsigned gf_run_fit_concurrency(unsigned want, char *msg, size_t msgsz)
-{
-    struct rlimit rl;
-    msg[0] = '\0';
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return want;
-    /* A connection attempt may hold two sockets (IPv6 and IPv4 at once). */
-    rlim_t need = (rlim_t)want * 2 + FD_RESERVE;
-    if (rl.rlim_cur >= need)
-        return want;
-    rlim_t soft = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
-    if (soft > rl.rlim_cur) {
-        struct rlimit nl = {soft, rl.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
-            rl.rlim_cur = soft;
-    }
-    if (rl.rlim_cur >= need)
-        return want;
-    unsigned fit = rl.rlim_cur > FD_RESERVE + 2 ? (unsigned)((rl.rlim_cur - FD_RESERVE) / 2) : 1;
-    if (fit < want)
-        snprintf(msg, msgsz,
-                 "getflags: -m %u needs about %llu open files but the limit is %llu; using %u "
-                 "concurrent requests\n",
-                 want, (unsigned long long)need, (unsigned long long)rl.rlim_cur, fit);
-    return fit < want ? fit : want;
-}
-
 static void free_run(struct run *r)
 {
     gf_free(r->fetches);
@@ -352,10 +324,14 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     r.gate_timer.data = &r;
     uv_signal_init(&r.loop, &r.sigint);
     uv_signal_init(&r.loop, &r.sigterm);
+    uv_signal_init(&r.loop, &r.sighup);
     uv_timer_init(&r.loop, &r.progress);
-    r.sigint.data = r.sigterm.data = r.progress.data = &r;
+    r.sigint.data = r.sigterm.data = r.sighup.data = r.progress.data = &r;
     uv_signal_start(&r.sigint, on_signal, SIGINT);
     uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+    /* A closed terminal or session ends a run as SIGTERM does: summary,
+     * manifest, and the status of the signal. */
+    uv_signal_start(&r.sighup, on_signal, SIGHUP);
 
     r.env = (struct gf_fetch_env){
         .loop = &r.loop,

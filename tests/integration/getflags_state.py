@@ -260,4 +260,142 @@ def test_retry_failed_after_an_interrupted_run():
     check_manifest_matches_disk(out)
 
 
+def limited(shell_limit, args, out):
+    """getflags under a ulimit set by bash (cannot be lowered from here
+    without affecting the test itself)."""
+    cmd = "%s; exec \"$0\" \"$@\"" % shell_limit
+    return subprocess.run(["bash", "-c", cmd, GETFLAGS] + list(args) + ["-o", out],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_closed_stdout_and_stderr():
+    with FlagServer("--quiet") as fs:
+        out = scratch()
+        p = subprocess.run(["bash", "-c", 'exec "$0" "$@" >&- 2>&-', GETFLAGS, "-s", fs.url,
+                            "BR", "CN", "-o", out], timeout=60)
+        assert p.returncode == 0, p.returncode
+        assert entries(out)["BR"]["status"] == "ok"
+        # Only stdout closed: the report goes nowhere, never into the lock.
+        out = scratch()
+        p = subprocess.run(["bash", "-c", 'exec "$0" "$@" >&-', GETFLAGS, "-s", fs.url, "BR",
+                            "-o", out], capture_output=False, stderr=subprocess.PIPE,
+                           timeout=60)
+        assert p.returncode == 0, p.stderr
+        lock = open(os.path.join(out, ".getflags", "lock")).read()
+        assert lock.strip().isdigit(), repr(lock)
+        check_manifest_matches_disk(out)
+
+
+def test_sighup_ends_a_run_like_sigterm():
+    out = scratch()
+    with FlagServer("--delay", "3", "--quiet") as fs:
+        p = subprocess.Popen([GETFLAGS, "-m", "2", "-s", fs.url, "-o", out, "BR", "CN", "FR"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1)
+        p.send_signal(signal.SIGHUP)
+        o, e = p.communicate(timeout=20)
+    assert p.returncode == 129, (p.returncode, e)
+    assert "Elapsed time" in o, o
+    assert {x["status"] for x in entries(out).values()} == {"error"}
+
+
+def test_temporary_files_of_dead_runs_are_swept():
+    out = scratch()
+    os.makedirs(os.path.join(out, ".getflags"))
+    for name in (".getflags-tmp-999999-0", ".getflags/.getflags-tmp-999999-1",
+                 ".getflags/manifest.json.tmp-999999-2"):
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(b"GIF89a half")
+    with FlagServer("--quiet") as fs:
+        # A run killed in the middle of its saves leaves its temporaries...
+        p = subprocess.Popen([GETFLAGS, "-e", "-m", "50", "-s", fs.url, "-o", out],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+        # ...and the next run, holding the lock, removes every one.
+        r = getflags("-s", fs.url, "BR", outdir=out)
+    assert r.rc == 0, r.err
+    left = [n for n in os.listdir(out) + os.listdir(os.path.join(out, ".getflags"))
+            if "tmp" in n]
+    assert left == [], left
+
+
+def test_hard_links_are_refused():
+    victim = os.path.join(scratch(), "victim")
+    with open(victim, "w") as f:
+        f.write("precious\n")
+    with FlagServer("--quiet") as fs:
+        out = scratch()
+        os.makedirs(os.path.join(out, ".getflags"))
+        os.link(victim, os.path.join(out, ".getflags", "lock"))
+        r = getflags("-s", fs.url, "BR", outdir=out)
+        assert r.rc == 3 and "more than one link" in r.err, (r.rc, r.err)
+        assert open(victim).read() == "precious\n"
+        # A manifest that is a hard link: not read, and replaced by a new
+        # file, never written through.
+        out = scratch()
+        os.makedirs(os.path.join(out, ".getflags"))
+        os.link(victim, os.path.join(out, ".getflags", "manifest.json"))
+        r = getflags("-s", fs.url, "BR", outdir=out)
+        assert r.rc == 0 and "more than one link" in r.err, (r.rc, r.err)
+        assert open(victim).read() == "precious\n"
+        check_manifest_matches_disk(out)
+
+
+def test_open_file_limit():
+    with FlagServer("--quiet") as fs:
+        for n in (8, 12):
+            out = os.path.join(scratch(), "d")
+            p = limited("ulimit -n %d" % n, ["-s", fs.url, "-e", "-l", "30"], out)
+            assert p.returncode == 3, (n, p.returncode, p.stderr)
+            assert len(p.stderr.splitlines()) == 1, p.stderr
+            # Nothing in DIR is touched by a run that cannot start.
+            assert not os.path.exists(out), (n, p.stderr)
+        need = int(p.stderr.split("ulimit -n ")[1].rstrip(")\n"))
+        # What the computation says fits, fits: not one error.
+        for n in (need, need + 1, need + 6):
+            out = scratch()
+            p = limited("ulimit -n %d" % n, ["-s", fs.url, "-m", "20", "-e", "-l", "40",
+                                             "--retries", "0"], out)
+            assert p.returncode == 0, (n, p.stdout, p.stderr)
+            assert "40 flags downloaded" in p.stdout or "downloaded" in p.stdout, p.stdout
+            assert " error" not in p.stdout, (n, p.stdout)
+
+
+def test_address_space_limit_never_aborts():
+    with FlagServer("--quiet") as fs:
+        for kb in (30000, 35000, 40000, 45000, 50000):
+            out = scratch()
+            p = limited("ulimit -v %d" % kb, ["-s", fs.url, "-m", "20", "-e", "-l", "30"], out)
+            assert p.returncode in (0, 1, 3), (kb, p.returncode, p.stderr[-2000:])
+            if p.returncode == 3:
+                assert p.stderr.startswith("getflags: "), p.stderr
+            if p.returncode == 1:
+                assert "out of memory" in p.stderr, p.stderr[-2000:]
+
+
+def test_unreadable_cacert_and_dir_decided_before_the_run():
+    with FlagServer("--quiet") as fs:
+        out = os.path.join(scratch(), "d")
+        r = getflags("-s", fs.url, "--cacert", "/nonexistent/ca.pem", "BR", outdir=out)
+        assert r.rc == 3 and r.err == ("getflags: cannot read --cacert /nonexistent/ca.pem: "
+                                       "no such file or directory\n"), (r.rc, r.err)
+        assert r.out == "" and not os.path.exists(out)
+        # -o a/b/c creates the parents.
+        base = scratch()
+        r = getflags("-s", fs.url, "BR", outdir=os.path.join(base, "a", "b", "c"))
+        assert r.rc == 0 and os.path.isfile(os.path.join(base, "a/b/c/Brazil.gif")), r.err
+        # A parent chain that cannot be made: one message, exit 3.
+        with open(os.path.join(base, "file"), "w"):
+            pass
+        r = getflags("-s", fs.url, "BR", outdir=os.path.join(base, "file", "x"))
+        assert r.rc == 3 and len(r.err.splitlines()) == 1 and r.out == "", (r.rc, r.err)
+        # A dangling symbolic link as DIR is named as one.
+        os.symlink(os.path.join(base, "gone"), os.path.join(base, "link"))
+        r = getflags("-s", fs.url, "BR", outdir=os.path.join(base, "link"))
+        assert r.rc == 3 and "dangling symbolic link" in r.err, (r.rc, r.err)
+        assert not os.path.exists(os.path.join(base, "gone"))
+
+
 run_tests(globals())
