@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "gf/afile.h"
+
 struct gf_save;
 
 struct gf_saver {
@@ -45,6 +47,9 @@ struct gf_save {
     /* A file to remove once name is in place (the code's file from an
      * earlier run, when its country name changed), or NULL; borrowed. */
     const char *replaces;
+    /* A body already written to its temporary file as it arrived (see
+     * gf_save_start_stream()), or NULL; borrowed until the callback. */
+    struct gf_afile *stream;
     char sha256[65]; /* hex SHA-256 of data, filled in on success */
     int err;
     const char *step;
@@ -62,6 +67,16 @@ int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, int dirfd);
  * remove req->replaces does not fail the save. */
 int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
                   size_t len, gf_save_cb cb);
+
+/* Saves a body that was written as it arrived, so that a large image
+ * never has to be held in memory: on the loop thread, gf_afile_open(a,
+ * s->dirfd) when the body starts (or once it outgrows a memory buffer),
+ * gf_afile_write() each piece, then this call, which flushes, renames it
+ * to name and removes req->replaces on the threadpool, like
+ * gf_save_start(). A save that fails or is cancelled removes the
+ * temporary file; req->sha256 is that of everything written. */
+int gf_save_start_stream(struct gf_saver *s, struct gf_save *req, const char *name,
+                         struct gf_afile *a, gf_save_cb cb);
 
 /* Cancels a save that has not started, for an interrupted run: one still
  * queued reports UV_ECANCELED at once; one handed to the threadpool

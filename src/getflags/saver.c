@@ -39,16 +39,21 @@ static void save_one(struct gf_save *req)
     struct gf_afile a;
     double t0 = now_s();
 
-    req->err = gf_afile_open(&a, req->saver->dirfd);
-    if (req->err == 0) {
-        gf_afile_write(&a, req->data, req->len);
-        req->err = gf_afile_commit(&a, req->name, 0);
+    struct gf_afile *f = req->stream ? req->stream : &a;
+    if (req->stream) {
+        req->err = gf_afile_commit(f, req->name, 0);
+    } else {
+        req->err = gf_afile_open(f, req->saver->dirfd);
+        if (req->err == 0) {
+            gf_afile_write(f, req->data, req->len);
+            req->err = gf_afile_commit(f, req->name, 0);
+        }
     }
     if (req->err != 0) {
-        req->step = a.step;
+        req->step = f->step;
     } else {
         unsigned char digest[GF_SHA256_LEN];
-        gf_sha256_final(&a.sha, digest);
+        gf_sha256_final(&f->sha, digest);
         gf_sha256_hex(digest, req->sha256);
         if (req->replaces && strcmp(req->replaces, req->name) != 0)
             unlinkat(req->saver->dirfd, req->replaces, 0);
@@ -76,6 +81,9 @@ static void report(struct gf_save *req, int status)
         req->next = NULL;
         req->batch = NULL;
         req->saver->pending--;
+        /* Never started: a streamed body's temporary file goes. */
+        if (status != 0 && req->stream)
+            gf_afile_abort(req->stream);
         if (status != 0)
             req->cb(req, status, status == UV_ECANCELED ? "start" : "queue");
         else
@@ -122,6 +130,14 @@ static void on_flush(uv_check_t *check)
     }
 }
 
+int gf_save_start_stream(struct gf_saver *s, struct gf_save *req, const char *name,
+                         struct gf_afile *a, gf_save_cb cb)
+{
+    int rc = gf_save_start(s, req, name, NULL, 0, cb);
+    req->stream = a;
+    return rc;
+}
+
 int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
                   size_t len, gf_save_cb cb)
 {
@@ -129,6 +145,7 @@ int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, con
     req->name = name;
     req->data = data;
     req->len = len;
+    req->stream = NULL;
     req->cb = cb;
     req->sha256[0] = '\0';
     req->err = 0;

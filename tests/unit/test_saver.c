@@ -153,6 +153,46 @@ static void test_saver_sha256_of_what_was_written(void **state)
                         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+/* A body written as it arrived, in pieces, is committed by the saver; a
+ * cancelled one leaves no temporary file. */
+static void test_saver_streamed_body(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct gf_saver s;
+    struct gf_afile a, b;
+    struct gf_save req = {0}, req2 = {0};
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
+    assert_int_equal(gf_afile_open(&a, dfd), 0);
+    assert_int_equal(gf_afile_write(&a, "a", 1), 0);
+    assert_int_equal(gf_afile_write(&a, "bc", 2), 0);
+    assert_int_equal(tmp_files(), 1); /* on disk, not in memory */
+    assert_int_equal(gf_afile_open(&b, dfd), 0);
+    assert_int_equal(gf_afile_write(&b, "xyz", 3), 0);
+    called = 0;
+    assert_int_equal(gf_save_start_stream(&s, &req, "Streamed.gif", &a, on_saved), 0);
+    assert_int_equal(gf_save_start_stream(&s, &req2, "Cancelled.gif", &b, on_saved), 0);
+    gf_save_cancel(&req2);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(called, 2);
+    assert_string_equal(req.sha256,
+                        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    gf_saver_close(&s);
+    close(dfd);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    size_t len;
+    const char *got = slurp("Streamed.gif", &len);
+    assert_non_null(got);
+    assert_int_equal(len, 3);
+    assert_memory_equal(got, "abc", 3);
+    assert_null(slurp("Cancelled.gif", &len));
+    assert_int_equal(tmp_files(), 0);
+}
+
 static void test_saver_removes_replaced_file_only_on_success(void **state)
 {
     (void)state;
@@ -308,6 +348,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_saver_writes_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_saver_replaces_existing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_saver_sha256_of_what_was_written, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saver_streamed_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_saver_removes_replaced_file_only_on_success, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_saver_directory_at_target_is_an_error, setup,
