@@ -16,13 +16,18 @@
 #define GF_SWEEP_MAX 32
 #define GF_RATE_MAX 100000.0
 
+enum gf_http_version { GF_HTTP_AUTO = 0, GF_HTTP_1_1, GF_HTTP_2 };
+
 struct gf_options {
     /* "LOCAL", "REMOTE", "DELAY", "ERROR", or "URL" for a base URL given
      * with -s. Points to static storage. */
     const char *server_label;
-    /* Base URL without trailing '/'. Owned by the options (see
-     * gf_options_free). */
+    /* Base URL without trailing '/', as requests use it: with any
+     * credentials. Both URLs are owned by the options (see gf_options_free). */
     char *base_url;
+    char *base_url_display; /* base_url without its password: for messages, reports, JSON and the
+                               manifest */
+
     unsigned concurrency;         /* -m as given; at least 1 */
     int concurrency_auto;         /* -m auto: adaptive, concurrency is then the upper bound */
     size_t limit;                 /* -l; 0 when not given */
@@ -44,6 +49,8 @@ struct gf_options {
     int wait_lock;                /* --wait-lock: wait for another run on DIR */
     gf_cc codes[GF_CODES_MAX];    /* selected codes, sorted, after -l */
     size_t ncodes;
+
+    enum gf_http_version http_version; /* --http1.1 / --http2; GF_HTTP_AUTO: ALPN decides */
 };
 
 /* Parses argv. On success returns 0 with *opts filled in (free it with

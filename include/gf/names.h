@@ -16,14 +16,19 @@
  * caller (*country). The body must be exactly one JSON object, with nothing
  * but white space after it, whose "country" is a non-empty string of valid
  * UTF-8 without NUL. Returns 0, or GF_EMETADATA with *why set to a static
- * reason such as "not a JSON object" or "\"country\" is missing", or
+ * reason such as "not a JSON object", "nested too deeply (more than 1000
+ * levels)" (cJSON's CJSON_NESTING_LIMIT) or "\"country\" is missing", or
  * GF_ENOMEM. */
 int gf_metadata_country(const char *body, size_t len, char **country, const char **why);
 
 /* Turns a country name into the file name "<name>.gif", or
  * "<name>_<cc>.gif" when cc is not NULL (used when two codes collide).
- * '/', '\\', C0 controls, DEL, C1 controls (U+0080..U+009F) and spaces
- * become '_'; leading dots become '_'; the whole name is cut to at most
+ * '/', '\\', control characters (Cc: C0, DEL, C1), format characters
+ * (Cf: bidi embeddings, overrides, isolates and marks, zero-width
+ * characters, U+FEFF, soft hyphen, tag characters...), line and paragraph
+ * separators (Zl, Zp) and every space (Zs, U+0020 included) become '_',
+ * per a table of Unicode 15.0; leading dots become '_'; a name that starts
+ * with '-' gets a '_' in front; the whole name is cut to at most
  * GF_NAME_MAX bytes on a UTF-8 boundary. Invalid UTF-8 (overlong forms,
  * surrogates, code points past U+10FFFF, truncated sequences) and an empty
  * name are refused. out must have room for GF_NAME_MAX + 1 bytes.
@@ -32,7 +37,9 @@ int gf_name_from_country(const char *country, size_t len, const char *cc, char *
                          size_t outsz, const char **why);
 
 /* Copies s into out for printing on a terminal: control characters (C0,
- * DEL, C1) and invalid UTF-8 bytes become \xHH escapes, and a backslash
+ * DEL, C1), the format characters and separators that file names replace
+ * (all but U+0020) and invalid UTF-8 bytes become \xHH escapes, one per
+ * byte, and a backslash
  * becomes "\\". Always NUL-terminates out (outsz > 0), cutting if needed.
  * Returns out. */
 char *gf_escape_for_print(const char *s, size_t len, char *out, size_t outsz);

@@ -2,6 +2,7 @@
 #include "gf/alloc.h"
 #include "gf/cli.h"
 
+#include <curl/curl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "gf/error.h"
 #include "gf/names.h"
+#include "gf/ratelimit.h"
 
 #define GF_CONCURRENCY_MAX 100000u
 #define GF_LIMIT_MAX 1000000u
@@ -21,7 +23,8 @@
 #define USAGE_TEXT                                                                                 \
     "usage: getflags [-h] [-a] [-e] [-l N] [-m CONCURRENT] [-s LABEL|URL] [-v] [-q] [-o DIR] "     \
     "[--timeout SECONDS] [--cacert FILE] [--json] [--version] [--retries N] [--max-size BYTES] "   \
-    "[--sweep LIST] [--rate N] [--update] [--retry-failed] [--wait-lock] [CC ...]\n"
+    "[--sweep LIST] [--rate N] [--update] [--retry-failed] [--wait-lock] [--http1.1] [--http2] "   \
+    "[CC ...]\n"
 
 static const struct {
     const char *label;
@@ -33,11 +36,10 @@ static const struct {
     {"ERROR", "http://localhost:8002/flags"},
 };
 
-/* Long-only options get values past any char, so that getopt's optopt
- * tells them apart from short options in error reports. */
+/* Long-only options get values past any char. Each value has one long
+ * name at most, so that a value names its option in messages. */
 enum {
-    OPT_HELP = 256,
-    OPT_VERSION,
+    OPT_VERSION = 256,
     OPT_TIMEOUT,
     OPT_CACERT,
     OPT_JSON,
@@ -48,10 +50,21 @@ enum {
     OPT_UPDATE,
     OPT_RETRY_FAILED,
     OPT_WAIT_LOCK,
+    OPT_HTTP1_1,
+    OPT_HTTP2,
 };
 
+/* The long names of the flags2 scripts (argparse: -a/--all, -m/--max_req...)
+ * and getflags' own. getopt_long takes any unambiguous prefix and an exact
+ * name before a prefix; no name here is a prefix of another. */
 static const struct option long_options[] = {
-    {"help", no_argument, NULL, OPT_HELP},
+    {"help", no_argument, NULL, 'h'},
+    {"all", no_argument, NULL, 'a'},
+    {"every", no_argument, NULL, 'e'},
+    {"limit", required_argument, NULL, 'l'},
+    {"max_req", required_argument, NULL, 'm'},
+    {"server", required_argument, NULL, 's'},
+    {"verbose", no_argument, NULL, 'v'},
     {"version", no_argument, NULL, OPT_VERSION},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"cacert", required_argument, NULL, OPT_CACERT},
@@ -63,6 +76,8 @@ static const struct option long_options[] = {
     {"update", no_argument, NULL, OPT_UPDATE},
     {"retry-failed", no_argument, NULL, OPT_RETRY_FAILED},
     {"wait-lock", no_argument, NULL, OPT_WAIT_LOCK},
+    {"http1.1", no_argument, NULL, OPT_HTTP1_1},
+    {"http2", no_argument, NULL, OPT_HTTP2},
     {NULL, 0, NULL, 0},
 };
 
@@ -124,20 +139,62 @@ static const char *shown(const char *s, char *buf, size_t bufsz)
     return gf_escape_for_print(s, strlen(s), buf, bufsz);
 }
 
-static const char *option_name(int opt, char *buf, size_t bufsz)
+static const char *long_name(int opt)
 {
-    size_t i;
+    for (size_t i = 0; long_options[i].name != NULL; i++)
+        if (long_options[i].val == opt)
+            return long_options[i].name;
+    return NULL;
+}
 
-    for (i = 0; long_options[i].name != NULL; i++)
-        if (long_options[i].val == opt) {
-            snprintf(buf, bufsz, "--%s", long_options[i].name);
-            return buf;
-        }
-    if (opt > 0 && opt < 256)
-        snprintf(buf, bufsz, "-%c", opt);
+/* An option in a value's error message, both forms as argparse shows
+ * them: "-l/--limit", "--timeout", "-o". */
+static const char *arg_name(int opt, char *buf, size_t bufsz)
+{
+    const char *name = long_name(opt);
+
+    if (opt < 256 && name != NULL)
+        snprintf(buf, bufsz, "-%c/--%s", opt, name);
+    else if (name != NULL)
+        snprintf(buf, bufsz, "--%s", name);
     else
-        snprintf(buf, bufsz, "(unknown)");
+        snprintf(buf, bufsz, "-%c", opt);
     return buf;
+}
+
+/* Records the error of a long option getopt_long did not accept: typed is
+ * the argument as given ("--re=5"). Ambiguity is decided as getopt_long
+ * decides it: an exact name wins, otherwise more than one name starting
+ * with what was typed is ambiguous. */
+static void bad_long_option(struct parse_state *st, const char *typed)
+{
+    const char *name = typed + 2;
+    size_t len = strcspn(name, "="), n = 0, i;
+    char list[512] = "", buf[128];
+    size_t used = 0;
+
+    for (i = 0; long_options[i].name != NULL; i++) {
+        if (strncmp(long_options[i].name, name, len) != 0)
+            continue;
+        if (long_options[i].name[len] == '\0') {
+            n = 0; /* an exact name is never ambiguous */
+            break;
+        }
+        int k = snprintf(list + used, sizeof list - used, "%s--%s", n > 0 ? ", " : "",
+                         long_options[i].name);
+        if (k > 0 && (size_t)k < sizeof list - used)
+            used += (size_t)k;
+        n++;
+    }
+    if (n > 1) {
+        char prefix[64];
+        /* What was typed without its value, which is not the problem. */
+        snprintf(prefix, sizeof prefix, "%.*s", (int)(len + 2 < sizeof prefix ? len + 2 : 60),
+                 typed);
+        fail(st, "ambiguous option '%s' (could be %s)", shown(prefix, buf, sizeof buf), list);
+    } else {
+        fail(st, "unknown option '%s'", shown(typed, buf, sizeof buf));
+    }
 }
 
 /* Strict decimal: digits only, no sign, no white space, no overflow. */
@@ -161,15 +218,15 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
 }
 
 /* Returns 0 with *out set, or -1 after recording the error. */
-static int parse_ranged(struct parse_state *st, const char *name, const char *arg,
-                        unsigned long long min, unsigned long long max, unsigned long long *out)
+static int parse_ranged(struct parse_state *st, int opt, const char *arg, unsigned long long min,
+                        unsigned long long max, unsigned long long *out)
 {
-    char buf[128];
+    char buf[128], name[64];
 
     if (parse_uint(arg, max, out) == 0 && *out >= min)
         return 0;
-    fail(st, "argument %s: must be an integer from %llu to %llu, got '%s'", name, min, max,
-         shown(arg, buf, sizeof buf));
+    fail(st, "argument %s: must be an integer from %llu to %llu, got '%s'",
+         arg_name(opt, name, sizeof name), min, max, shown(arg, buf, sizeof buf));
     return -1;
 }
 
@@ -309,26 +366,195 @@ static int valid_base_url(const char *s)
     return 1;
 }
 
-static int set_server(struct gf_options *opts, const char *arg)
+/* Copies url into out (at least strlen(url) + 1 bytes) without the
+ * password of its userinfo: "http://user:pw@host/x" becomes
+ * "http://user@host/x", and "http://:pw@host/x" "http://host/x". The
+ * userinfo is taken up to the last '@' before the first '/' after "://",
+ * so that even a URL libcurl refuses is shown without what looks like a
+ * password. For a URL libcurl accepts this is its own cut (its host cannot
+ * hold an '@'), which set_url checks. */
+static void strip_password(const char *url, char *out)
 {
+    const char *auth = strstr(url, "://"), *at = NULL, *colon, *p;
+    size_t len = strlen(url);
+
+    memcpy(out, url, len + 1);
+    if (auth == NULL)
+        return;
+    auth += 3;
+    for (p = auth; *p != '\0' && *p != '/'; p++)
+        if (*p == '@')
+            at = p;
+    if (at == NULL)
+        return;
+    colon = memchr(auth, ':', (size_t)(at - auth));
+    if (colon == NULL)
+        return;
+    if (colon == auth) /* no user name: drop the whole userinfo */
+        at++;
+    memcpy(out + (colon - url), at, len - (size_t)(at - url) + 1);
+}
+
+/* For a usage error: arg without its password, control bytes escaped. */
+static const char *shown_url(const char *arg, char *buf, size_t bufsz)
+{
+    char plain[256];
+
+    if (strlen(arg) >= sizeof plain) {
+        snprintf(buf, bufsz, "(a URL of %zu bytes)", strlen(arg));
+        return buf;
+    }
+    strip_password(arg, plain);
+    return shown(plain, buf, bufsz);
+}
+
+/* Gets part of h, or NULL when it is not there (or memory ran out, which
+ * the caller finds out by a mismatch and no harm done). */
+static char *url_part(CURLU *h, CURLUPart part)
+{
+    char *v = NULL;
+    if (curl_url_get(h, part, &v, 0) != CURLUE_OK)
+        return NULL;
+    return v;
+}
+
+/* Checks base (arg without trailing '/') as libcurl will read it, and sets
+ * *display to base without its password. Returns 0, GF_EUSAGE after
+ * recording the error, or GF_ENOMEM. Requests are base + "/cc/...", so a
+ * query or fragment would swallow the path, and a path libcurl rewrites
+ * (dot segments) would not be the one shown. */
+static int check_url(struct parse_state *st, const char *arg, const char *base, char **display)
+{
+    static const char prefix[] = "argument -s/--server: ";
+    CURLU *h = NULL, *d = NULL;
+    CURLUcode uc;
+    char buf[300], *path = NULL, *pass = NULL, *user = NULL, *want = NULL, *got = NULL;
+    const char *written;
+    int rc = GF_EUSAGE;
+
+    *display = NULL;
+    if (strchr(arg, '#') != NULL) {
+        fail(st, "%sa base URL cannot have a #fragment (libcurl never sends it), got '%s'", prefix,
+             shown_url(arg, buf, sizeof buf));
+        return GF_EUSAGE;
+    }
+    if (strchr(arg, '?') != NULL) {
+        fail(st, "%sa base URL cannot have a ?query (the flag paths would go into it), got '%s'",
+             prefix, shown_url(arg, buf, sizeof buf));
+        return GF_EUSAGE;
+    }
+    *display = gf_malloc(strlen(base) + 1);
+    h = curl_url();
+    if (*display == NULL || h == NULL) {
+        rc = GF_ENOMEM;
+        goto out;
+    }
+    strip_password(base, *display);
+    uc = curl_url_set(h, CURLUPART_URL, base, 0);
+    if (uc == CURLUE_OUT_OF_MEMORY) {
+        rc = GF_ENOMEM;
+        goto out;
+    }
+    if (uc != CURLUE_OK) {
+        fail(st, "%snot a URL libcurl accepts (%s), got '%s'", prefix, curl_url_strerror(uc),
+             shown_url(arg, buf, sizeof buf));
+        goto out;
+    }
+    path = url_part(h, CURLUPART_PATH);
+    written = strchr(strstr(base, "://") + 3, '/');
+    if (path == NULL || strcmp(path, written != NULL ? written : "/") != 0) {
+        fail(st, "%slibcurl would ask for the path '%s' instead (no . or .. segments), got '%s'",
+             prefix, path != NULL ? path : "?", shown_url(arg, buf, sizeof buf));
+        goto out;
+    }
+    pass = url_part(h, CURLUPART_PASSWORD);
+    if (pass == NULL) {
+        rc = 0;
+        goto out;
+    }
+    /* The shown URL must be the same URL less its password. */
+    user = url_part(h, CURLUPART_USER);
+    d = curl_url();
+    if (d == NULL || curl_url_set(h, CURLUPART_PASSWORD, NULL, 0) != CURLUE_OK ||
+        (user != NULL && user[0] == '\0' &&
+         curl_url_set(h, CURLUPART_USER, NULL, 0) != CURLUE_OK)) {
+        rc = GF_ENOMEM;
+        goto out;
+    }
+    if (curl_url_set(d, CURLUPART_URL, *display, 0) == CURLUE_OK) {
+        want = url_part(h, CURLUPART_URL);
+        got = url_part(d, CURLUPART_URL);
+    }
+    if (want == NULL || got == NULL || strcmp(want, got) != 0) {
+        fail(st, "%sthe password cannot be told apart from the rest of the URL, got '%s'", prefix,
+             shown_url(arg, buf, sizeof buf));
+        goto out;
+    }
+    rc = 0;
+out:
+    curl_free(path);
+    curl_free(pass);
+    curl_free(user);
+    curl_free(want);
+    curl_free(got);
+    curl_url_cleanup(h);
+    curl_url_cleanup(d);
+    if (rc != 0) {
+        gf_free(*display);
+        *display = NULL;
+    }
+    return rc;
+}
+
+static void drop_urls(struct gf_options *opts)
+{
+    gf_free(opts->base_url);
+    gf_free(opts->base_url_display);
+    opts->base_url = NULL;
+    opts->base_url_display = NULL;
+}
+
+/* -s: a label or a URL. Returns 0, GF_EUSAGE after recording the error, or
+ * GF_ENOMEM. */
+static int set_server(struct parse_state *st, struct gf_options *opts, const char *arg)
+{
+    char buf[300], *base, *display;
     size_t i, len;
+    int rc;
 
     for (i = 0; i < sizeof servers / sizeof servers[0]; i++)
         if (strcasecmp(arg, servers[i].label) == 0) {
-            gf_free(opts->base_url);
+            drop_urls(opts);
             opts->base_url = gf_strdup(servers[i].url);
+            opts->base_url_display = gf_strdup(servers[i].url);
             opts->server_label = servers[i].label;
-            return opts->base_url != NULL ? 0 : GF_ENOMEM;
+            return opts->base_url != NULL && opts->base_url_display != NULL ? 0 : GF_ENOMEM;
         }
-    if (!valid_base_url(arg))
+    if (!valid_base_url(arg)) {
+        fail(st,
+             "argument -s/--server: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or "
+             "https:// URL, got '%s'",
+             shown_url(arg, buf, sizeof buf));
         return GF_EUSAGE;
+    }
     len = strlen(arg);
     while (len > 0 && arg[len - 1] == '/')
         len--;
-    gf_free(opts->base_url);
-    opts->base_url = strndup(arg, len);
+    base = gf_malloc(len + 1);
+    if (base == NULL)
+        return GF_ENOMEM;
+    memcpy(base, arg, len);
+    base[len] = '\0';
+    rc = check_url(st, arg, base, &display);
+    if (rc != 0) {
+        gf_free(base);
+        return rc;
+    }
+    drop_urls(opts);
+    opts->base_url = base;
+    opts->base_url_display = display;
     opts->server_label = "URL";
-    return opts->base_url != NULL ? 0 : GF_ENOMEM;
+    return 0;
 }
 
 static void set_defaults(struct gf_options *opts)
@@ -346,7 +572,7 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
 {
     struct parse_state st = {err, errsz, 0};
     struct gf_codeset set;
-    int all = 0, every = 0, any_code = 0, opt, rc;
+    int all = 0, every = 0, any_code = 0, opt;
     unsigned long long v;
     char buf[128], name[32];
 
@@ -367,7 +593,6 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
                 fail(&st, "%s", buf);
             break;
         case 'h':
-        case OPT_HELP:
             opts->show_help = 1;
             break;
         case OPT_VERSION:
@@ -380,30 +605,25 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
             every = 1;
             break;
         case 'l':
-            if (parse_ranged(&st, "-l", optarg, 1, GF_LIMIT_MAX, &v) == 0)
+            if (parse_ranged(&st, 'l', optarg, 1, GF_LIMIT_MAX, &v) == 0)
                 opts->limit = (size_t)v;
             break;
         case 'm':
             if (strcasecmp(optarg, "auto") == 0) {
                 opts->concurrency_auto = 1;
                 opts->concurrency = GF_CONCURRENCY_MAX;
-            } else if (parse_ranged(&st, "-m", optarg, 1, GF_CONCURRENCY_MAX, &v) == 0) {
+            } else if (parse_ranged(&st, 'm', optarg, 1, GF_CONCURRENCY_MAX, &v) == 0) {
                 opts->concurrency_auto = 0;
                 opts->concurrency = (unsigned)v;
             }
             break;
         case 's':
-            rc = set_server(opts, optarg);
-            if (rc == GF_ENOMEM) {
-                gf_free(opts->base_url);
-                opts->base_url = NULL;
+            if (set_server(&st, opts, optarg) == GF_ENOMEM) {
+                drop_urls(opts);
+                if (err != NULL && errsz > 0)
+                    snprintf(err, errsz, "out of memory");
                 return GF_ENOMEM;
             }
-            if (rc != 0)
-                fail(&st,
-                     "argument -s: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or "
-                     "https:// URL, got '%s'",
-                     shown(optarg, buf, sizeof buf));
             break;
         case 'v':
             opts->verbose = 1;
@@ -432,7 +652,7 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
             opts->json = 1;
             break;
         case OPT_RETRIES:
-            if (parse_ranged(&st, "--retries", optarg, 0, GF_RETRIES_MAX, &v) == 0)
+            if (parse_ranged(&st, OPT_RETRIES, optarg, 0, GF_RETRIES_MAX, &v) == 0)
                 opts->retries = (unsigned)v;
             break;
         case OPT_MAX_SIZE:
@@ -443,11 +663,15 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
                      shown(optarg, buf, sizeof buf));
             break;
         case OPT_RATE:
-            if (parse_positive(optarg, GF_RATE_MAX, &opts->rate) != 0)
+            /* The limiter refuses a slower rate (its delays must fit a
+             * uv_timer): say so here rather than run without a limit. The
+             * minimum is shown rounded up, so that it is accepted. */
+            if (parse_positive(optarg, GF_RATE_MAX, &opts->rate) != 0 ||
+                opts->rate < GF_RATELIMIT_MIN_RATE)
                 fail(&st,
-                     "argument --rate: must be a number of requests per second above 0 and at "
-                     "most %.0f, got '%s'",
-                     GF_RATE_MAX, shown(optarg, buf, sizeof buf));
+                     "argument --rate: must be a number of requests per second from %.7f (one a "
+                     "day) to %.0f, got '%s'",
+                     GF_RATELIMIT_MIN_RATE, GF_RATE_MAX, shown(optarg, buf, sizeof buf));
             break;
         case OPT_UPDATE:
             opts->update = 1;
@@ -458,6 +682,12 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
         case OPT_WAIT_LOCK:
             opts->wait_lock = 1;
             break;
+        case OPT_HTTP1_1: /* as with curl, the last of the two wins */
+            opts->http_version = GF_HTTP_1_1;
+            break;
+        case OPT_HTTP2:
+            opts->http_version = GF_HTTP_2;
+            break;
         case OPT_SWEEP:
             if (parse_sweep(optarg, opts) != 0)
                 fail(&st,
@@ -466,21 +696,28 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
                      GF_SWEEP_MAX, GF_CONCURRENCY_MAX, shown(optarg, buf, sizeof buf));
             break;
         case ':':
-            fail(&st, "option %s needs a value", option_name(optopt, name, sizeof name));
+            /* A value is missing only at the end of argv, so the last
+             * argument says which form was used: "--lim" or "-vl". */
+            if (argc > 0 && strncmp(argv[argc - 1], "--", 2) == 0 && long_name(optopt) != NULL)
+                fail(&st, "option --%s needs a value", long_name(optopt));
+            else
+                fail(&st, "option -%c needs a value", optopt);
             break;
         default: /* '?' */
-            if (optopt >= 256) {
-                /* A long option given a value it does not take. */
-                fail(&st, "option %s does not take a value",
-                     option_name(optopt, name, sizeof name));
+            if (optopt != 0 && long_name(optopt) != NULL) {
+                /* A known value: only a long option given a value it does
+                 * not take ("--all=1") gets here, as a short option is
+                 * either known or not. */
+                fail(&st, "option --%s does not take a value", long_name(optopt));
             } else if (optopt != 0) {
                 buf[0] = (char)optopt;
                 buf[1] = '\0';
                 fail(&st, "unknown option '-%s'", shown(buf, name, sizeof name));
-            } else {
+            } else if (optind > 0 && optind <= argc) {
                 /* getopt has moved past the unknown or ambiguous long option. */
-                fail(&st, "unknown option '%s'",
-                     optind > 0 && optind <= argc ? shown(argv[optind - 1], buf, sizeof buf) : "?");
+                bad_long_option(&st, argv[optind - 1]);
+            } else {
+                fail(&st, "unknown option");
             }
             break;
         }
@@ -505,15 +742,19 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
         fail(&st, "--sweep and -m auto cannot be used together");
     }
     if (st.failed) {
-        gf_free(opts->base_url);
-        opts->base_url = NULL;
+        drop_urls(opts);
         return GF_EUSAGE;
     }
 
     if (opts->base_url == NULL) {
         opts->base_url = gf_strdup(servers[0].url);
-        if (opts->base_url == NULL)
+        opts->base_url_display = gf_strdup(servers[0].url);
+        if (opts->base_url == NULL || opts->base_url_display == NULL) {
+            drop_urls(opts);
+            if (err != NULL && errsz > 0)
+                snprintf(err, errsz, "out of memory");
             return GF_ENOMEM;
+        }
     }
     if (all)
         gf_codeset_add_all(&set);
@@ -529,8 +770,7 @@ void gf_options_free(struct gf_options *opts)
 {
     if (opts == NULL)
         return;
-    gf_free(opts->base_url);
-    opts->base_url = NULL;
+    drop_urls(opts);
 }
 
 const char *gf_cli_usage(void)
@@ -549,16 +789,18 @@ const char *gf_cli_help(void)
         "\n"
         "options:\n"
         "  -h, --help            show this help message and exit\n"
-        "  -a                    get all available flags (the 194 of\n"
+        "  -a, --all             get all available flags (the 194 of\n"
         "                        flags_data/country_codes.txt)\n"
-        "  -e                    get flags for every possible code (AA...ZZ)\n"
-        "  -l N                  limit to N first codes\n"
-        "  -m CONCURRENT         maximum concurrent requests (default=5), or auto to\n"
+        "  -e, --every           get flags for every possible code (AA...ZZ)\n"
+        "  -l N, --limit N       limit to N first codes\n"
+        "  -m CONCURRENT, --max_req CONCURRENT\n"
+        "                        maximum concurrent requests (default=5), or auto to\n"
         "                        adapt to what the server sustains\n"
-        "  -s LABEL|URL          server to hit: one of LOCAL, REMOTE, DELAY, ERROR,\n"
+        "  -s LABEL|URL, --server LABEL|URL\n"
+        "                        server to hit: one of LOCAL, REMOTE, DELAY, ERROR,\n"
         "                        or a base URL starting with http:// or https://\n"
         "                        (default=LOCAL)\n"
-        "  -v                    output detailed progress info\n"
+        "  -v, --verbose         output detailed progress info\n"
         "  -q                    print only errors (cannot be used with -v)\n"
         "  -o DIR                directory to save flags in (default=./downloaded)\n"
         "  --timeout SECONDS     timeout of one request, fractions allowed, at most\n"
@@ -571,11 +813,20 @@ const char *gf_cli_help(void)
         "                        suffix (default=10M)\n"
         "  --sweep LIST          run once per concurrency level in the comma-separated\n"
         "                        LIST (e.g. 1,5,20) and report each run\n"
-        "  --rate N              start at most N requests per second, fractions allowed\n"
+        "  --rate N              start at most N requests per second, fractions allowed,\n"
+        "                        at least one a day (0.0000116)\n"
         "  --update              send conditional requests for the flags of the last run\n"
         "                        in DIR and leave unchanged ones untouched\n"
         "  --retry-failed        only the codes that ended in error in the last run in DIR\n"
         "  --wait-lock           wait for another run on DIR to end instead of exiting 75\n"
+        "  --http1.1             use HTTP/1.1 only\n"
+        "  --http2               ask for HTTP/2: in the TLS handshake (ALPN) over\n"
+        "                        https://, with prior knowledge (h2c) over http://;\n"
+        "                        the last of --http1.1 and --http2 wins (default: the\n"
+        "                        server's choice in the TLS handshake)\n"
+        "\n"
+        "Long options may be shortened to any unambiguous prefix (--lim 3), and a\n"
+        "value may follow an '=' (--limit=3).\n"
         "\n"
         "servers:\n"
         "  LOCAL                 http://localhost:8000/flags\n"

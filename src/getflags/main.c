@@ -65,7 +65,7 @@ static void print_header(void *arg)
     const struct gf_options *o = h->o;
     if (o->quiet || o->json)
         return;
-    gf_report_header(stdout, o->server_label, o->base_url, o->codes, o->ncodes,
+    gf_report_header(stdout, o->server_label, o->base_url_display, o->codes, o->ncodes,
                      o->concurrency_auto ? 0 : h->concurrency);
     fflush(stdout);
 }
@@ -101,7 +101,7 @@ static int state_open(struct gf_options *o, struct gf_state *st, const struct gf
     char msg[1024];
     struct gf_state_config cfg = {
         .dir = o->outdir,
-        .base_url = o->base_url,
+        .base_url = o->base_url_display,
         .update = o->update,
         .retry_failed = o->retry_failed,
         .wait_lock = o->wait_lock,
@@ -142,7 +142,7 @@ static int state_save(const struct gf_options *o, struct gf_state *st,
         fprintf(stderr, "getflags: cannot record the run in the manifest: %s\n", gf_strerror(rc));
         return 1;
     }
-    if (gf_state_save(st, o->base_url, msg, sizeof msg) != 0) {
+    if (gf_state_save(st, o->base_url_display, msg, sizeof msg) != 0) {
         fprintf(stderr, "getflags: %s\n", msg);
         return 1;
     }

@@ -10,6 +10,9 @@
 
 #include "gf/error.h"
 
+#define GF_STR2(x) #x
+#define GF_STR(x) GF_STR2(x)
+
 /* Length of the well-formed UTF-8 sequence at s (at most n bytes), storing
  * its code point in *cp, or 0 when the bytes there are not valid UTF-8
  * (RFC 3629: no overlong forms, no surrogates, nothing past U+10FFFF). */
@@ -73,6 +76,66 @@ static int is_control(unsigned long cp)
     return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
 }
 
+/* Code points that are invisible or that change how the text around them
+ * is shown, so that a file name holding one can look like another name:
+ * every code point of the general categories Cf (format), Zl (line
+ * separator), Zp (paragraph separator) and Zs (space separator) in
+ * Unicode 15.0, plus the unassigned rest of two blocks whose assigned code
+ * points are all invisible (U+2065; U+E0000 and U+E0002..U+E001F of Tags).
+ * Cc is is_control() above. Sorted, for a binary search. */
+static const struct {
+    unsigned long first, last;
+} invisible[] = {
+    {0x0020, 0x0020},   /* Zs  SPACE */
+    {0x00A0, 0x00A0},   /* Zs  NO-BREAK SPACE */
+    {0x00AD, 0x00AD},   /* Cf  SOFT HYPHEN */
+    {0x0600, 0x0605},   /* Cf  ARABIC NUMBER SIGN..ARABIC NUMBER MARK ABOVE */
+    {0x061C, 0x061C},   /* Cf  ARABIC LETTER MARK (bidi) */
+    {0x06DD, 0x06DD},   /* Cf  ARABIC END OF AYAH */
+    {0x070F, 0x070F},   /* Cf  SYRIAC ABBREVIATION MARK */
+    {0x0890, 0x0891},   /* Cf  ARABIC POUND/PIASTRE MARK ABOVE */
+    {0x08E2, 0x08E2},   /* Cf  ARABIC DISPUTED END OF AYAH */
+    {0x1680, 0x1680},   /* Zs  OGHAM SPACE MARK */
+    {0x180E, 0x180E},   /* Cf  MONGOLIAN VOWEL SEPARATOR */
+    {0x2000, 0x200A},   /* Zs  EN QUAD..HAIR SPACE */
+    {0x200B, 0x200F},   /* Cf  ZERO WIDTH SPACE, ZWNJ, ZWJ, LRM, RLM */
+    {0x2028, 0x2028},   /* Zl  LINE SEPARATOR */
+    {0x2029, 0x2029},   /* Zp  PARAGRAPH SEPARATOR */
+    {0x202A, 0x202E},   /* Cf  LRE, RLE, PDF, LRO, RLO (bidi embeddings, overrides) */
+    {0x202F, 0x202F},   /* Zs  NARROW NO-BREAK SPACE */
+    {0x205F, 0x205F},   /* Zs  MEDIUM MATHEMATICAL SPACE */
+    {0x2060, 0x2064},   /* Cf  WORD JOINER..INVISIBLE PLUS */
+    {0x2065, 0x2065},   /* unassigned, in the same invisible run */
+    {0x2066, 0x206F},   /* Cf  LRI, RLI, FSI, PDI (bidi isolates)..NOMINAL DIGIT SHAPES */
+    {0x3000, 0x3000},   /* Zs  IDEOGRAPHIC SPACE */
+    {0xFEFF, 0xFEFF},   /* Cf  ZERO WIDTH NO-BREAK SPACE (byte order mark) */
+    {0xFFF9, 0xFFFB},   /* Cf  INTERLINEAR ANNOTATION ANCHOR..TERMINATOR */
+    {0x110BD, 0x110BD}, /* Cf  KAITHI NUMBER SIGN */
+    {0x110CD, 0x110CD}, /* Cf  KAITHI NUMBER SIGN ABOVE */
+    {0x13430, 0x1343F}, /* Cf  EGYPTIAN HIEROGLYPH format controls */
+    {0x1BCA0, 0x1BCA3}, /* Cf  SHORTHAND FORMAT LETTER OVERLAP..STEP */
+    {0x1D173, 0x1D17A}, /* Cf  MUSICAL SYMBOL BEGIN BEAM..END PHRASE */
+    {0xE0000, 0xE007F}, /* Cf  LANGUAGE TAG, TAG SPACE..CANCEL TAG (whole Tags block) */
+};
+
+/* True for a code point of invisible[] (space included). */
+static int is_invisible(unsigned long cp)
+{
+    size_t lo = 0, hi = sizeof invisible / sizeof invisible[0];
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (cp < invisible[mid].first)
+            hi = mid;
+        else if (cp > invisible[mid].last)
+            lo = mid + 1;
+        else
+            return 1;
+    }
+    return 0;
+}
+
 static int is_json_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -101,6 +164,33 @@ static int has_escaped_nul(const char *text)
         }
     }
     return 0;
+}
+
+/* True when the JSON text up to at (where cJSON stopped) is an opening
+ * bracket nested deeper than cJSON's limit: cJSON refuses such a document
+ * before it has seen any syntax error, and "not valid JSON" would be
+ * wrong. Brackets inside strings do not count. */
+static int too_deep_at(const char *text, const char *at)
+{
+    int in_string = 0;
+    long depth = 0;
+    const char *p;
+
+    for (p = text; p < at && *p; p++) {
+        if (in_string) {
+            if (*p == '\\' && p[1] != '\0')
+                p++;
+            else if (*p == '"')
+                in_string = 0;
+        } else if (*p == '"') {
+            in_string = 1;
+        } else if (*p == '[' || *p == '{') {
+            depth++;
+        } else if (*p == ']' || *p == '}') {
+            depth--;
+        }
+    }
+    return !in_string && (*at == '[' || *at == '{') && depth >= CJSON_NESTING_LIMIT;
 }
 
 int gf_metadata_country(const char *body, size_t len, char **country, const char **why)
@@ -141,8 +231,11 @@ int gf_metadata_country(const char *body, size_t len, char **country, const char
 
     root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
     if (root == NULL) {
+        /* On failure cJSON sets end to where it stopped. */
+        *why = end != NULL && end >= copy && end < copy + len && too_deep_at(copy, end)
+                   ? "nested too deeply (more than " GF_STR(CJSON_NESTING_LIMIT) " levels)"
+                   : "not valid JSON";
         gf_free(copy);
-        *why = "not valid JSON";
         return GF_EMETADATA;
     }
     for (p = end; p != NULL && p < copy + len && is_json_space(*p); p++)
@@ -241,11 +334,16 @@ int gf_name_from_country(const char *country, size_t len, const char *cc, char *
     }
     budget = max - suffix_len;
 
+    /* A name that starts with '-' would read as an option to a command
+     * given "*.gif" (rm, mv), so it gets a '_' in front. */
+    if (s[0] == '-')
+        out[o++] = '_';
     while (i < len) {
         k = utf8_decode(s + i, len - i, &cp);
         /* Each code point is written whole or not at all, so the cut always
          * falls on a UTF-8 boundary. A replaced one needs a single byte. */
-        if (cp == '/' || cp == '\\' || cp == ' ' || is_control(cp) || (leading && cp == '.')) {
+        if (cp == '/' || cp == '\\' || is_control(cp) || is_invisible(cp) ||
+            (leading && cp == '.')) {
             if (o + 1 > budget)
                 break;
             out[o++] = '_';
@@ -287,8 +385,9 @@ char *gf_escape_for_print(const char *s, size_t len, char *out, size_t outsz)
         len = 0;
     while (i < len) {
         k = utf8_decode(p + i, len - i, &cp);
-        if (k == 0 || is_control(cp)) {
-            /* Every byte of a bad or control sequence is shown as \xHH. */
+        if (k == 0 || is_control(cp) || (cp != ' ' && is_invisible(cp))) {
+            /* Every byte of a bad, control or invisible sequence is shown as
+             * \xHH, so that a bidi override cannot reorder the line. */
             size_t nbytes = k == 0 ? 1 : k;
             if (o + 4 * nbytes > outsz - 1)
                 break;

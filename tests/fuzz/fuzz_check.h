@@ -63,6 +63,38 @@ static int fuzz_utf8_valid(const unsigned char *s, size_t len, int *control)
     return 1;
 }
 
+/* True when the UTF-8 text holds a code point a file name must not: the
+ * Unicode 15.0 format characters, separators and spaces, listed here apart
+ * from names.c so that a slip in one list shows. */
+static int fuzz_has_invisible(const unsigned char *s, size_t len)
+{
+    static const unsigned long ranges[][2] = {
+        {0x20, 0x20},       {0xA0, 0xA0},       {0xAD, 0xAD},       {0x600, 0x605},
+        {0x61C, 0x61C},     {0x6DD, 0x6DD},     {0x70F, 0x70F},     {0x890, 0x891},
+        {0x8E2, 0x8E2},     {0x1680, 0x1680},   {0x180E, 0x180E},   {0x2000, 0x200F},
+        {0x2028, 0x202F},   {0x205F, 0x2064},   {0x2066, 0x206F},   {0x3000, 0x3000},
+        {0xFEFF, 0xFEFF},   {0xFFF9, 0xFFFB},   {0x110BD, 0x110BD}, {0x110CD, 0x110CD},
+        {0x13430, 0x1343F}, {0x1BCA0, 0x1BCA3}, {0x1D173, 0x1D17A}, {0xE0001, 0xE0001},
+        {0xE0020, 0xE007F},
+    };
+    size_t i = 0, r;
+
+    while (i < len) {
+        unsigned long cp = s[i];
+        size_t n = s[i] < 0x80 ? 1 : s[i] < 0xE0 ? 2 : s[i] < 0xF0 ? 3 : 4, k;
+
+        if (n > 1)
+            cp &= 0x3Fu >> (n - 1);
+        for (k = 1; k < n && i + k < len; k++)
+            cp = cp << 6 | (s[i + k] & 0x3Fu);
+        for (r = 0; r < sizeof ranges / sizeof ranges[0]; r++)
+            if (cp >= ranges[r][0] && cp <= ranges[r][1])
+                return 1;
+        i += n;
+    }
+    return 0;
+}
+
 /* A name from gf_name_from_country: safe as one path component. */
 static void fuzz_check_name(const char *name, const char *cc)
 {
@@ -74,10 +106,12 @@ static void fuzz_check_name(const char *name, const char *cc)
     FUZZ_REQUIRE(len <= GF_NAME_MAX);
     FUZZ_REQUIRE(strcmp(name, ".") != 0 && strcmp(name, "..") != 0);
     FUZZ_REQUIRE(name[0] != '.');
+    FUZZ_REQUIRE(name[0] != '-');
     FUZZ_REQUIRE(strchr(name, '/') == NULL);
     FUZZ_REQUIRE(strchr(name, '\\') == NULL);
     FUZZ_REQUIRE(fuzz_utf8_valid((const unsigned char *)name, len, &control));
     FUZZ_REQUIRE(!control);
+    FUZZ_REQUIRE(!fuzz_has_invisible((const unsigned char *)name, len));
     snprintf(suffix, sizeof suffix, "%s%s.gif", cc != NULL ? "_" : "", cc != NULL ? cc : "");
     FUZZ_REQUIRE(len > strlen(suffix));
     FUZZ_REQUIRE(strcmp(name + len - strlen(suffix), suffix) == 0);

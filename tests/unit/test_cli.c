@@ -13,6 +13,7 @@
 
 #include "gf/cli.h"
 #include "gf/error.h"
+#include "gf/ratelimit.h"
 
 #define MAX_ARGS 64
 
@@ -64,6 +65,7 @@ static void usage_error(const char *message, const char *first, ...)
     assert_string_equal(err, message);
     /* "leaves nothing to free" */
     assert_null(opts.base_url);
+    assert_null(opts.base_url_display);
 }
 
 static int teardown(void **state)
@@ -104,6 +106,8 @@ static void test_cli_defaults(void **state)
     assert_int_equal(opts.retries, 2);
     assert_int_equal(opts.max_size, 10 * 1024 * 1024);
     assert_int_equal(opts.nsweep, 0);
+    assert_int_equal(opts.http_version, GF_HTTP_AUTO);
+    assert_string_equal(opts.base_url_display, "http://localhost:8000/flags");
     assert_codes("BD BR CD CN DE EG ET FR ID IN IR JP MX NG PH PK RU TR US VN");
 }
 
@@ -168,9 +172,12 @@ static void test_cli_limit(void **state)
     assert_codes("AA");
     ok("-l100", "US", "BR", NULL);
     assert_codes("BR US");
-    usage_error("argument -l: must be an integer from 1 to 1000000, got '0'", "-l", "0", NULL);
-    usage_error("argument -l: must be an integer from 1 to 1000000, got '-2'", "-l", "-2", NULL);
-    usage_error("argument -l: must be an integer from 1 to 1000000, got 'x'", "-l", "x", NULL);
+    usage_error("argument -l/--limit: must be an integer from 1 to 1000000, got '0'", "-l", "0",
+                NULL);
+    usage_error("argument -l/--limit: must be an integer from 1 to 1000000, got '-2'", "-l", "-2",
+                NULL);
+    usage_error("argument -l/--limit: must be an integer from 1 to 1000000, got 'x'", "-l", "x",
+                NULL);
     usage_error("option -l needs a value", "-l", NULL);
 }
 
@@ -195,13 +202,13 @@ static void test_cli_concurrency_errors(void **state)
 
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(message, sizeof message,
-                 "argument -m: must be an integer from 1 to 100000, got '%s'", bad[i]);
+                 "argument -m/--max_req: must be an integer from 1 to 100000, got '%s'", bad[i]);
         usage_error(message, "-m", bad[i], NULL);
     }
     usage_error("option -m needs a value", "-m", NULL);
     /* The control byte is shown escaped. */
-    usage_error("argument -m: must be an integer from 1 to 100000, got '\\x1b'", "-m", "\x1b",
-                NULL);
+    usage_error("argument -m/--max_req: must be an integer from 1 to 100000, got '\\x1b'", "-m",
+                "\x1b", NULL);
 }
 
 static void test_cli_server_labels(void **state)
@@ -218,6 +225,7 @@ static void test_cli_server_labels(void **state)
         ok("-s", labels[i][0], NULL);
         assert_string_equal(opts.server_label, labels[i][0]);
         assert_string_equal(opts.base_url, labels[i][1]);
+        assert_string_equal(opts.base_url_display, labels[i][1]);
     }
     ok("-s", "remote", NULL);
     assert_string_equal(opts.server_label, "REMOTE");
@@ -240,6 +248,84 @@ static void test_cli_server_urls(void **state)
     assert_string_equal(opts.base_url, "HTTP://example.com");
     ok("-s", "hTTpS://[::1]:8443", NULL);
     assert_string_equal(opts.base_url, "hTTpS://[::1]:8443");
+    assert_string_equal(opts.base_url_display, "hTTpS://[::1]:8443");
+    /* A user name alone is no secret. */
+    ok("-s", "http://someone@example.com/flags", NULL);
+    assert_string_equal(opts.base_url, "http://someone@example.com/flags");
+    assert_string_equal(opts.base_url_display, "http://someone@example.com/flags");
+    /* Percent-encoding is libcurl's business: kept as written. */
+    ok("-s", "http://example.com/my%20flags/", NULL);
+    assert_string_equal(opts.base_url, "http://example.com/my%20flags");
+}
+
+/* The password is used for requests and shown nowhere. */
+static void test_cli_server_url_password(void **state)
+{
+    static const char *const cases[][3] = {
+        /* -s, base_url, base_url_display */
+        {"http://user:secret@127.0.0.1:9000/flags/", "http://user:secret@127.0.0.1:9000/flags",
+         "http://user@127.0.0.1:9000/flags"},
+        {"https://user:secret@example.com", "https://user:secret@example.com",
+         "https://user@example.com"},
+        /* libcurl: the user name ends at the first ':', so the rest is password. */
+        {"http://user:sec:ret@example.com/x", "http://user:sec:ret@example.com/x",
+         "http://user@example.com/x"},
+        {"http://user:@example.com/x", "http://user:@example.com/x", "http://user@example.com/x"},
+        /* No user name: the whole userinfo goes. */
+        {"http://:secret@example.com/x", "http://:secret@example.com/x", "http://example.com/x"},
+        {"http://us%3Aer:se%40cret@[::1]:8080/x", "http://us%3Aer:se%40cret@[::1]:8080/x",
+         "http://us%3Aer@[::1]:8080/x"},
+        /* An '@' in the path is not userinfo. */
+        {"http://example.com:8080/a@b", "http://example.com:8080/a@b",
+         "http://example.com:8080/a@b"},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ok("-s", cases[i][0], NULL);
+        assert_string_equal(opts.server_label, "URL");
+        assert_string_equal(opts.base_url, cases[i][1]);
+        assert_string_equal(opts.base_url_display, cases[i][2]);
+    }
+    /* A label after a URL replaces both. */
+    ok("-s", "http://u:secret@example.com", "-s", "REMOTE", NULL);
+    assert_string_equal(opts.base_url_display, "https://www.fluentpython.com/data/flags");
+    /* Usage errors show the URL without its password too, even one libcurl
+     * refuses. */
+    usage_error("argument -s/--server: not a URL libcurl accepts (Bad hostname), got "
+                "'http://user@host/flags'",
+                "-s", "http://user:sec@ret@host/flags", NULL);
+    usage_error("argument -s/--server: a base URL cannot have a #fragment (libcurl never sends "
+                "it), got 'http://user@host/flags'",
+                "-s", "http://user:sec#ret@host/flags", NULL);
+    usage_error("argument -s/--server: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or "
+                "https:// URL, got 'http://user@ho st/'",
+                "-s", "http://user:secret@ho st/", NULL);
+}
+
+/* What libcurl would not send as shown is refused. */
+static void test_cli_server_url_not_as_shown(void **state)
+{
+    usage_error("argument -s/--server: a base URL cannot have a #fragment (libcurl never sends "
+                "it), got 'http://example.com/flags#top'",
+                "-s", "http://example.com/flags#top", NULL);
+    usage_error("argument -s/--server: a base URL cannot have a #fragment (libcurl never sends "
+                "it), got 'http://example.com/flags#'",
+                "--server", "http://example.com/flags#", NULL);
+    usage_error("argument -s/--server: a base URL cannot have a ?query (the flag paths would go "
+                "into it), got 'http://example.com/flags?v=1'",
+                "-s", "http://example.com/flags?v=1", NULL);
+    usage_error("argument -s/--server: libcurl would ask for the path '/flags' instead (no . or "
+                ".. segments), got 'http://example.com/data/../flags'",
+                "-s", "http://example.com/data/../flags", NULL);
+    usage_error("argument -s/--server: libcurl would ask for the path '/flags/' instead (no . or "
+                ".. segments), got 'http://example.com/flags/./'",
+                "-s", "http://example.com/flags/./", NULL);
+    usage_error("argument -s/--server: not a URL libcurl accepts (Port number was not a decimal "
+                "number between 0 and 65535), got 'http://example.com:99999/flags'",
+                "-s", "http://example.com:99999/flags", NULL);
+    usage_error("argument -s/--server: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or "
+                "https:// URL, got 'http://example.com/fl\\x09ags'",
+                "-s", "http://example.com/fl\tags", NULL);
 }
 
 static void test_cli_server_errors(void **state)
@@ -272,10 +358,11 @@ static void test_cli_server_errors(void **state)
                 shown[k++] = (char)c;
         }
         shown[k] = '\0';
-        snprintf(message, sizeof message,
-                 "argument -s: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or https:// "
-                 "URL, got '%s'",
-                 shown);
+        snprintf(
+            message, sizeof message,
+            "argument -s/--server: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or https:// "
+            "URL, got '%s'",
+            shown);
         usage_error(message, "-s", bad[i], NULL);
     }
     usage_error("option -s needs a value", "-s", NULL);
@@ -442,7 +529,7 @@ static void test_cli_m_auto(void **state)
     ok("-m", "auto", "-m", "7", NULL);
     assert_int_equal(opts.concurrency_auto, 0);
     assert_int_equal(opts.concurrency, 7);
-    usage_error("argument -m: must be an integer from 1 to 100000, got 'automatic'", "-m",
+    usage_error("argument -m/--max_req: must be an integer from 1 to 100000, got 'automatic'", "-m",
                 "automatic", NULL);
     usage_error("--sweep and -m auto cannot be used together", "-m", "auto", "--sweep", "1,2",
                 NULL);
@@ -450,22 +537,36 @@ static void test_cli_m_auto(void **state)
 
 static void test_cli_rate(void **state)
 {
+    struct gf_ratelimit rl;
+
     ok("--rate", "2.5", NULL);
     assert_true(opts.rate == 2.5);
     ok("--rate=100000", NULL);
     assert_true(opts.rate == 100000.0);
     ok(NULL);
     assert_true(opts.rate == 0);
-    static const char *const bad[] = {"0", "0.0",      "-1",  "1e3", "abc", "",
-                                      ".", "100000.5", "nan", "inf", "0x10"};
+    /* The slowest rate the message names is one the limiter takes. */
+    ok("--rate", "0.0000116", NULL);
+    assert_int_equal(gf_ratelimit_init(&rl, opts.rate), 0);
+    ok("--rate", "0.000011575", NULL);
+    assert_int_equal(gf_ratelimit_init(&rl, opts.rate), 0);
+    /* Below it the limiter would refuse, and the run would go unlimited. */
+    static const char *const bad[] = {"0",           "0.0",
+                                      "-1",          "1e3",
+                                      "abc",         "",
+                                      ".",           "100000.5",
+                                      "nan",         "inf",
+                                      "0x10",        "0.00001",
+                                      "0.000011574", "0.0000000000000000000000000000001"};
     char message[200];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(message, sizeof message,
-                 "argument --rate: must be a number of requests per second above 0 and at most "
-                 "100000, got '%s'",
+                 "argument --rate: must be a number of requests per second from 0.0000116 (one a "
+                 "day) to 100000, got '%s'",
                  bad[i]);
         usage_error(message, "--rate", bad[i], NULL);
     }
+    assert_true(0.000011574 < GF_RATELIMIT_MIN_RATE && 0.0000116 >= GF_RATELIMIT_MIN_RATE);
 }
 
 static void test_cli_cron_flags(void **state)
@@ -509,6 +610,171 @@ static void test_cli_unknown_options(void **state)
     usage_error("unknown option '-\\x01'", "-\x01", NULL);
     usage_error("option --json does not take a value", "--json=1", NULL);
     usage_error("option --help does not take a value", "--help=yes", NULL);
+    usage_error("option --all does not take a value", "--all=1", NULL);
+    usage_error("option --verbose does not take a value", "--verb=1", NULL);
+}
+
+/* The long names of flags2_common.py, each one doing what its short form
+ * does. */
+static void test_cli_book_long_options(void **state)
+{
+    size_t n194;
+
+    ok("-a", NULL);
+    n194 = opts.ncodes;
+    ok("--all", NULL);
+    assert_int_equal(opts.ncodes, n194);
+    ok("--every", NULL);
+    assert_int_equal(opts.ncodes, GF_CODES_MAX);
+    ok("--limit", "2", NULL);
+    assert_int_equal(opts.limit, 2);
+    assert_codes("BD BR");
+    ok("--max_req", "7", NULL);
+    assert_int_equal(opts.concurrency, 7);
+    assert_false(opts.concurrency_auto);
+    ok("--max_req", "auto", NULL);
+    assert_true(opts.concurrency_auto);
+    ok("--server", "remote", NULL);
+    assert_string_equal(opts.server_label, "REMOTE");
+    assert_string_equal(opts.base_url, "https://www.fluentpython.com/data/flags");
+    ok("--server", "http://127.0.0.1:9/x/", NULL);
+    assert_string_equal(opts.server_label, "URL");
+    assert_string_equal(opts.base_url, "http://127.0.0.1:9/x");
+    ok("--verbose", NULL);
+    assert_true(opts.verbose);
+    ok("--help", NULL);
+    assert_true(opts.show_help);
+    /* The book's own command line. */
+    ok("--every", "--limit", "3", "--max_req", "20", "--server", "DELAY", "--verbose", "B", NULL);
+    assert_codes("AA AB AC");
+    assert_int_equal(opts.concurrency, 20);
+    assert_string_equal(opts.server_label, "DELAY");
+    assert_true(opts.verbose);
+
+    /* Their values are checked as the short forms' are, and messages name
+     * both forms, as argparse does. */
+    usage_error("argument -l/--limit: must be an integer from 1 to 1000000, got '0'", "--limit",
+                "0", NULL);
+    usage_error("argument -m/--max_req: must be an integer from 1 to 100000, got 'x'", "--max_req",
+                "x", NULL);
+    usage_error("argument -s/--server: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or "
+                "https:// URL, got 'nowhere'",
+                "--server", "nowhere", NULL);
+    usage_error("option --limit needs a value", "--limit", NULL);
+    usage_error("option --max_req needs a value", "--max_req", NULL);
+    usage_error("option --server needs a value", "-v", "--server", NULL);
+    usage_error("option -s needs a value", "--verbose", "-s", NULL);
+    usage_error("-q and -v cannot be used together", "-q", "--verbose", NULL);
+    usage_error("--retry-failed takes its codes from the last run: give no codes, -a or -e",
+                "--retry-failed", "--every", NULL);
+}
+
+/* --opt=value, for every long option that takes a value. */
+static void test_cli_long_option_equals_value(void **state)
+{
+    ok("--limit=3", "--max_req=4", "--server=ERROR", "--timeout=1.5", "--cacert=/x.pem",
+       "--retries=0", "--max-size=1K", "--sweep=1,2", "--rate=3", NULL);
+    assert_int_equal(opts.limit, 3);
+    assert_int_equal(opts.concurrency, 4);
+    assert_string_equal(opts.server_label, "ERROR");
+    assert_int_equal(opts.timeout_ms, 1500);
+    assert_string_equal(opts.cacert, "/x.pem");
+    assert_int_equal(opts.retries, 0);
+    assert_int_equal(opts.max_size, 1024);
+    assert_int_equal(opts.nsweep, 2);
+    assert_true(opts.rate == 3.0);
+    /* The value is everything after the first '='. */
+    ok("--server=http://u:p=q@example.com/a=b", NULL);
+    assert_string_equal(opts.base_url, "http://u:p=q@example.com/a=b");
+    assert_string_equal(opts.base_url_display, "http://u@example.com/a=b");
+    /* "--limit=" gives an empty value, which is not a missing one. */
+    usage_error("argument -l/--limit: must be an integer from 1 to 1000000, got ''",
+                "--limit=", NULL);
+    usage_error("argument --cacert: must not be empty", "--cacert=", NULL);
+}
+
+/* Any unambiguous prefix of a long option is that option, with either
+ * form of value. */
+static void test_cli_long_option_prefixes(void **state)
+{
+    size_t n194;
+
+    ok("--all", NULL);
+    n194 = opts.ncodes;
+    ok("--al", NULL);
+    assert_int_equal(opts.ncodes, n194);
+    ok("--ev", "--lim", "3", NULL);
+    assert_codes("AA AB AC");
+    ok("--l=2", NULL);
+    assert_int_equal(opts.limit, 2);
+    ok("--max_", "9", NULL);
+    assert_int_equal(opts.concurrency, 9);
+    ok("--max-", "1K", NULL);
+    assert_int_equal(opts.max_size, 1024);
+    ok("--se", "DELAY", "--verb", NULL);
+    assert_string_equal(opts.server_label, "DELAY");
+    assert_true(opts.verbose);
+    ok("--he", NULL);
+    assert_true(opts.show_help);
+    ok("--vers", NULL);
+    assert_true(opts.show_version);
+    ok("--j", "--ti", "2", "--ca", "/c.pem", "--retri", "1", "--sw=1", "--ra", "2", NULL);
+    assert_true(opts.json);
+    assert_int_equal(opts.timeout_ms, 2000);
+    assert_string_equal(opts.cacert, "/c.pem");
+    assert_int_equal(opts.retries, 1);
+    assert_int_equal(opts.nsweep, 1);
+    assert_true(opts.rate == 2.0);
+    ok("--u", "--w", NULL);
+    assert_true(opts.update);
+    assert_true(opts.wait_lock);
+    ok("--retry", NULL);
+    assert_true(opts.retry_failed);
+    ok("--http1", NULL);
+    assert_int_equal(opts.http_version, GF_HTTP_1_1);
+    /* Errors name the whole option. */
+    usage_error("option --limit needs a value", "--li", NULL);
+    usage_error("option --json does not take a value", "--js=1", NULL);
+    usage_error("argument -m/--max_req: must be an integer from 1 to 100000, got '0'", "--max_r",
+                "0", NULL);
+}
+
+/* A prefix of more than one long option is an error naming them all; an
+ * exact name is never ambiguous. */
+static void test_cli_ambiguous_prefixes(void **state)
+{
+    usage_error("ambiguous option '--re' (could be --retries, --retry-failed)", "--re", "3", NULL);
+    usage_error("ambiguous option '--r' (could be --retries, --rate, --retry-failed)", "--r", NULL);
+    usage_error("ambiguous option '--max' (could be --max_req, --max-size)", "--max", "3", NULL);
+    usage_error("ambiguous option '--m' (could be --max_req, --max-size)", "--m=3", NULL);
+    usage_error("ambiguous option '--ver' (could be --verbose, --version)", "--ver", NULL);
+    usage_error("ambiguous option '--h' (could be --help, --http1.1, --http2)", "--h", NULL);
+    usage_error("ambiguous option '--http' (could be --http1.1, --http2)", "--http", NULL);
+    /* The first error is the one reported. */
+    usage_error("ambiguous option '--ver' (could be --verbose, --version)", "--ver", "--frob",
+                NULL);
+    /* -h still wins. */
+    ok("--re", "-h", NULL);
+    assert_true(opts.show_help);
+    usage_error("unknown option '---x'", "---x", NULL);
+}
+
+/* --http1.1 and --http2: the last one wins, as with curl. */
+static void test_cli_http_version(void **state)
+{
+    ok("--http1.1", NULL);
+    assert_int_equal(opts.http_version, GF_HTTP_1_1);
+    ok("--http2", NULL);
+    assert_int_equal(opts.http_version, GF_HTTP_2);
+    ok("--http2", "--http1.1", NULL);
+    assert_int_equal(opts.http_version, GF_HTTP_1_1);
+    ok("--http1.1", "--http2", NULL);
+    assert_int_equal(opts.http_version, GF_HTTP_2);
+    ok(NULL);
+    assert_int_equal(opts.http_version, GF_HTTP_AUTO);
+    usage_error("unknown option '--http3'", "--http3", NULL);
+    usage_error("unknown option '--http1.0'", "--http1.0", NULL);
+    usage_error("option --http2 does not take a value", "--http2=yes", NULL);
 }
 
 static void test_cli_bad_codes(void **state)
@@ -523,8 +789,8 @@ static void test_cli_bad_codes(void **state)
 
 static void test_cli_first_error_is_reported(void **state)
 {
-    usage_error("argument -m: must be an integer from 1 to 100000, got '0'", "-m", "0", "-l", "0",
-                NULL);
+    usage_error("argument -m/--max_req: must be an integer from 1 to 100000, got '0'", "-m", "0",
+                "-l", "0", NULL);
     usage_error("invalid country code or letter: 'XYZ'", "XYZ", "-m", "0", NULL);
 }
 
@@ -599,18 +865,13 @@ static void test_cli_usage_text(void **state)
                         "usage: getflags [-h] [-a] [-e] [-l N] [-m CONCURRENT] [-s LABEL|URL] "
                         "[-v] [-q] [-o DIR] [--timeout SECONDS] [--cacert FILE] [--json] "
                         "[--version] [--retries N] [--max-size BYTES] [--sweep LIST] [--rate N] "
-                        "[--update] [--retry-failed] [--wait-lock] [CC ...]\n");
+                        "[--update] [--retry-failed] [--wait-lock] [--http1.1] [--http2] "
+                        "[CC ...]\n");
 }
 
 static void test_cli_help_text(void **state)
 {
     static const char *const needles[] = {
-        "-a ",
-        "-e ",
-        "-l N",
-        "-m CONCURRENT",
-        "-s LABEL|URL",
-        "-v ",
         "-q ",
         "-o DIR",
         "--timeout SECONDS",
@@ -621,6 +882,15 @@ static void test_cli_help_text(void **state)
         "--max-size BYTES",
         "--sweep LIST",
         "-h, --help",
+        "-a, --all ",
+        "-e, --every ",
+        "-l N, --limit N ",
+        "-m CONCURRENT, --max_req CONCURRENT\n",
+        "-s LABEL|URL, --server LABEL|URL\n",
+        "-v, --verbose ",
+        "--http1.1 ",
+        "--http2 ",
+        "unambiguous prefix",
         "http://localhost:8000/flags",
         "https://www.fluentpython.com/data/flags",
         "http://localhost:8001/flags",
@@ -700,6 +970,13 @@ int main(void)
         cmocka_unit_test_teardown(test_cli_argv_not_permuted, teardown),
         cmocka_unit_test_teardown(test_cli_null_err_buffer, teardown),
         cmocka_unit_test_teardown(test_cli_cut_message_keeps_utf8_whole, teardown),
+        cmocka_unit_test_teardown(test_cli_server_url_password, teardown),
+        cmocka_unit_test_teardown(test_cli_server_url_not_as_shown, teardown),
+        cmocka_unit_test_teardown(test_cli_book_long_options, teardown),
+        cmocka_unit_test_teardown(test_cli_long_option_equals_value, teardown),
+        cmocka_unit_test_teardown(test_cli_long_option_prefixes, teardown),
+        cmocka_unit_test_teardown(test_cli_ambiguous_prefixes, teardown),
+        cmocka_unit_test_teardown(test_cli_http_version, teardown),
         cmocka_unit_test(test_cli_m_auto),
         cmocka_unit_test(test_cli_rate),
         cmocka_unit_test(test_cli_cron_flags),

@@ -197,10 +197,11 @@ static char *nested(size_t depth, const char *inside)
 
 static void test_names_metadata_deep_nesting(void **state)
 {
+    static const char too_deep[] = "nested too deeply (more than 1000 levels)";
     char *deep = nested(1001, "");
     char *inner, *big;
 
-    expect_refused(deep, "not valid JSON");
+    expect_refused(deep, too_deep);
     free(deep);
 
     /* 1,001 levels counting the outer object. */
@@ -210,9 +211,46 @@ static void test_names_metadata_deep_nesting(void **state)
     strcpy(big, "{\"country\":\"x\",\"a\":");
     strcat(big, inner);
     strcat(big, "}");
+    expect_refused(big, too_deep);
+    free(big);
+    free(inner);
+
+    /* Deep, but invalid before the limit is reached: the syntax error is
+     * what cJSON stopped at, so that is what is said. */
+    inner = nested(1001, "1");
+    big = malloc(strlen(inner) + 64);
+    assert_non_null(big);
+    snprintf(big, strlen(inner) + 64, "{\"country\":x,\"a\":%s}", inner);
     expect_refused(big, "not valid JSON");
     free(big);
     free(inner);
+
+    /* Brackets inside a string are not nesting: 600 real levels around a
+     * string of 600 '[' parse, and a key made of brackets does not hide
+     * 1,001 real levels after it. */
+    {
+        char str[603];
+
+        str[0] = '"';
+        memset(str + 1, '[', 600);
+        str[601] = '"';
+        str[602] = '\0';
+        inner = nested(600, str);
+        big = malloc(strlen(inner) + 64);
+        assert_non_null(big);
+        snprintf(big, strlen(inner) + 64, "{\"country\":\"x\",\"a\":%s}", inner);
+        expect_country(big, "x");
+        free(big);
+        free(inner);
+
+        inner = nested(1001, "");
+        big = malloc(strlen(inner) + 700);
+        assert_non_null(big);
+        snprintf(big, strlen(inner) + 700, "{%s:%s}", str, inner);
+        expect_refused(big, too_deep);
+        free(big);
+        free(inner);
+    }
 
     /* One level less parses: 999 arrays in the object, and 1,000 arrays
      * alone (valid JSON, but not an object). */
@@ -371,7 +409,7 @@ static void test_names_name_plain(void **state)
 {
     expect_name("Brazil", NULL, "Brazil.gif");
     expect_name("C\xc3\xb4te d'Ivoire", NULL, "C\xc3\xb4te_d'Ivoire.gif");
-    expect_name("United States", NULL, "United_States.gif");
+    expect_name("United States of America", NULL, "United_States_of_America.gif");
 }
 
 static void test_names_name_with_cc_suffix(void **state)
@@ -422,10 +460,184 @@ static void test_names_name_controls(void **state)
     expect_name("\xc2\x9b"
                 "31m",
                 NULL, "_31m.gif");
-    /* U+00A0 is not a C1 control and stays. */
-    expect_name("a\xc2\xa0z", NULL, "a\xc2\xa0z.gif");
+    /* U+00A0 is not a C1 control, but a space (Zs): see the next tests. */
+    expect_name("a\xc2\xa0z", NULL, "a_z.gif");
     /* A NUL inside the given length never reaches the name. */
     expect_name_n("a\0b", 3, NULL, "a_b.gif");
+}
+
+static void expect_escape(const char *s, const char *expected);
+
+/* UTF-8 of code point cp into buf (5 bytes), NUL-terminated. */
+static const char *utf8(unsigned long cp, char *buf)
+{
+    unsigned char *b = (unsigned char *)buf;
+
+    if (cp < 0x80) {
+        b[0] = (unsigned char)cp;
+        b[1] = 0;
+    } else if (cp < 0x800) {
+        b[0] = (unsigned char)(0xC0 | cp >> 6);
+        b[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        b[2] = 0;
+    } else if (cp < 0x10000) {
+        b[0] = (unsigned char)(0xE0 | cp >> 12);
+        b[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        b[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        b[3] = 0;
+    } else {
+        b[0] = (unsigned char)(0xF0 | cp >> 18);
+        b[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3F));
+        b[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3F));
+        b[3] = (unsigned char)(0x80 | (cp & 0x3F));
+        b[4] = 0;
+    }
+    return buf;
+}
+
+/* "a<cp>b" becomes "a_b.gif", and printing shows cp as \xHH escapes. */
+static void expect_replaced(unsigned long cp)
+{
+    char c[5], country[16], printed[64];
+
+    utf8(cp, c);
+    snprintf(country, sizeof country, "a%sb", c);
+    expect_name(country, NULL, "a_b.gif");
+    gf_escape_for_print(country, strlen(country), printed, sizeof printed);
+    assert_null(strstr(printed, c));
+    assert_true(strncmp(printed, "a\\x", 3) == 0);
+}
+
+/* "a<cp>b" keeps cp. */
+static void expect_kept(unsigned long cp)
+{
+    char c[5], country[16], want[24];
+
+    utf8(cp, c);
+    snprintf(country, sizeof country, "a%sb", c);
+    snprintf(want, sizeof want, "a%sb.gif", c);
+    expect_name(country, NULL, want);
+}
+
+static void expect_range_replaced(unsigned long first, unsigned long last)
+{
+    unsigned long cp;
+
+    for (cp = first; cp <= last; cp++)
+        expect_replaced(cp);
+}
+
+static void test_names_name_bidi_controls(void **state)
+{
+    /* U+202E would make "Brazil<RLO>fig.exe.gif" display as an .exe. */
+    expect_name("Brazil\xe2\x80\xae"
+                "fig.exe",
+                NULL, "Brazil_fig.exe.gif");
+    expect_range_replaced(0x202A, 0x202E); /* embeddings and overrides */
+    expect_range_replaced(0x2066, 0x2069); /* isolates */
+    expect_replaced(0x200E);               /* LRM */
+    expect_replaced(0x200F);               /* RLM */
+    expect_replaced(0x061C);               /* ARABIC LETTER MARK */
+}
+
+static void test_names_name_zero_width_and_bom(void **state)
+{
+    expect_range_replaced(0x200B, 0x200D); /* ZWSP, ZWNJ, ZWJ */
+    expect_range_replaced(0x2060, 0x2064); /* WORD JOINER..INVISIBLE PLUS */
+    expect_replaced(0x2065);
+    expect_range_replaced(0x206A, 0x206F); /* deprecated format characters */
+    expect_replaced(0xFEFF);
+    expect_name("\xef\xbb\xbf"
+                "Brazil",
+                NULL, "_Brazil.gif");
+    expect_replaced(0x180E);
+    expect_range_replaced(0xFFF9, 0xFFFB);
+}
+
+static void test_names_name_line_and_paragraph_separators(void **state)
+{
+    expect_replaced(0x2028);
+    expect_replaced(0x2029);
+    expect_name("two\xe2\x80\xa8lines", NULL, "two_lines.gif");
+}
+
+static void test_names_name_soft_hyphen_and_other_format(void **state)
+{
+    expect_replaced(0x00AD);
+    expect_range_replaced(0x0600, 0x0605);
+    expect_replaced(0x06DD);
+    expect_replaced(0x070F);
+    expect_range_replaced(0x0890, 0x0891);
+    expect_replaced(0x08E2);
+    expect_replaced(0x110BD);
+    expect_replaced(0x110CD);
+    expect_range_replaced(0x13430, 0x1343F);
+    expect_range_replaced(0x1BCA0, 0x1BCA3);
+    expect_range_replaced(0x1D173, 0x1D17A);
+}
+
+static void test_names_name_tag_characters(void **state)
+{
+    expect_range_replaced(0xE0000, 0xE007F);
+    /* A flag emoji's tag sequence keeps its base, loses the tags. */
+    expect_name("\xf0\x9f\x8f\xb4\xf3\xa0\x81\xa7\xf3\xa0\x81\xa2\xf3\xa0\x81\xbf", NULL,
+                "\xf0\x9f\x8f\xb4___.gif");
+}
+
+static void test_names_name_space_separators(void **state)
+{
+    expect_name("a b", NULL, "a_b.gif");
+    expect_replaced(0x00A0);
+    expect_replaced(0x1680);
+    expect_range_replaced(0x2000, 0x200A);
+    expect_replaced(0x202F);
+    expect_replaced(0x205F);
+    expect_replaced(0x3000);
+    /* A plain space is still printed as itself. */
+    expect_escape("a b", "a b");
+}
+
+static void test_names_name_visible_neighbours_kept(void **state)
+{
+    /* The code points just outside each replaced range are visible and
+     * stay: the table's edges are exact. */
+    static const unsigned long kept[] = {
+        0x00A1,  0x00AC,  0x00AE,  0x05FF,  0x0606,  0x061B,  0x061D,  0x06DC,  0x06DE,
+        0x070E,  0x0710,  0x088F,  0x0892,  0x08E1,  0x08E3,  0x167F,  0x1681,  0x180D,
+        0x180F,  0x1FFF,  0x2010,  0x2027,  0x2030,  0x205E,  0x2070,  0x2FFF,  0x3001,
+        0xFEFE,  0xFF00,  0xFFF8,  0xFFFC,  0x110BC, 0x110BE, 0x110CC, 0x110CE, 0x1342F,
+        0x13440, 0x1BC9F, 0x1BCA4, 0x1D172, 0x1D17B, 0xE0080, 0xE0100, 0x1F600,
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof kept / sizeof kept[0]; i++)
+        expect_kept(kept[i]);
+    expect_name("Guinea-Bissau", NULL, "Guinea-Bissau.gif");
+}
+
+static void test_names_name_leading_dash(void **state)
+{
+    expect_name("-rf", NULL, "_-rf.gif");
+    expect_name("--help", NULL, "_--help.gif");
+    expect_name("-", NULL, "_-.gif");
+    expect_name("-x", "XX", "_-x_XX.gif");
+    expect_name("a-b", NULL, "a-b.gif");
+    /* A dash after a replaced first character is no longer first. */
+    expect_name(" -x", NULL, "_-x.gif");
+}
+
+static void test_names_name_leading_dash_counts_in_the_cut(void **state)
+{
+    char country[300], want[GF_NAME_MAX + 1];
+
+    /* 299 dashes: '_' then as many dashes as fit before ".gif". */
+    memset(country, '-', sizeof country - 1);
+    country[sizeof country - 1] = '\0';
+    want[0] = '_';
+    memset(want + 1, '-', GF_NAME_MAX - 5);
+    memcpy(want + GF_NAME_MAX - 4, ".gif", 5);
+    expect_name(country, NULL, want);
+    assert_int_equal(strlen(want), GF_NAME_MAX);
 }
 
 static void test_names_name_invalid_utf8(void **state)
@@ -612,6 +824,15 @@ int main(void)
         cmocka_unit_test(test_names_name_dots),
         cmocka_unit_test(test_names_name_path_traversal),
         cmocka_unit_test(test_names_name_controls),
+        cmocka_unit_test(test_names_name_bidi_controls),
+        cmocka_unit_test(test_names_name_zero_width_and_bom),
+        cmocka_unit_test(test_names_name_line_and_paragraph_separators),
+        cmocka_unit_test(test_names_name_soft_hyphen_and_other_format),
+        cmocka_unit_test(test_names_name_tag_characters),
+        cmocka_unit_test(test_names_name_space_separators),
+        cmocka_unit_test(test_names_name_visible_neighbours_kept),
+        cmocka_unit_test(test_names_name_leading_dash),
+        cmocka_unit_test(test_names_name_leading_dash_counts_in_the_cut),
         cmocka_unit_test(test_names_name_invalid_utf8),
         cmocka_unit_test(test_names_name_long_ascii_cut),
         cmocka_unit_test(test_names_name_long_multibyte_cut),
