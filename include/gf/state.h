@@ -10,6 +10,9 @@
  *                        against its recorded size and SHA-256;
  *   gf_state_select_failed(), gf_state_prevs()
  *                        what --retry-failed and --update need;
+ *   gf_state_begin()     once the run is set up: a manifest in which the
+ *                        run's codes are not finished, in case the run
+ *                        never writes another (SIGKILL, a power cut);
  *   gf_state_claim()     during the run, the file name a code may write;
  *   gf_state_record()    each code's outcome after the run;
  *   gf_state_save()      writes the manifest;
@@ -105,6 +108,13 @@ const struct gf_prev *const *gf_state_prevs(struct gf_state *s, const gf_cc *cod
  * "<stem>_<CC>.gif" (a code keeps the name it had). Else 0, and the code
  * tries the "_<CC>" form. Out of memory is 0, the safe answer. */
 int gf_state_claim(struct gf_state *s, const char *cc, const char *name);
+
+/* Writes the manifest as it stands, but with codes[0..n) recorded as
+ * unfinished errors (each keeping its file), so that a run that is killed
+ * before gf_state_save() leaves them to --retry-failed. Changes nothing in
+ * s. Returns 0, or a negative error with err saying why. */
+int gf_state_begin(struct gf_state *s, const gf_cc *codes, size_t n, const char *base_url,
+                   char *err, size_t errsz);
 
 /* Records what became of one code. An ok or unchanged code names its
  * file; an error, not_found or unfinished code (GF_PENDING, recorded as

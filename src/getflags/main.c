@@ -56,14 +56,22 @@ static unsigned concurrency_for(const struct gf_options *o, unsigned m)
 
 struct header_args {
     const struct gf_options *o;
+    struct gf_state *st;
     unsigned concurrency;
+    int header;
 };
 
-static void print_header(void *arg)
+static void on_run_start(void *arg)
 {
     const struct header_args *h = arg;
     const struct gf_options *o = h->o;
-    if (o->quiet || o->json)
+    char msg[1024];
+    /* Set up, not yet started: should the run be killed, its codes are
+     * left to --retry-failed. Only a warning: the run can do without. */
+    if (gf_state_begin(h->st, (const gf_cc *)o->codes, o->ncodes, o->base_url_display, msg,
+                       sizeof msg) != 0)
+        fprintf(stderr, "getflags: warning: %s\n", msg);
+    if (!h->header || o->quiet || o->json)
         return;
     gf_report_header(stdout, o->server_label, o->base_url_display, o->codes, o->ncodes,
                      o->concurrency_auto ? 0 : h->concurrency);
@@ -75,11 +83,11 @@ static int run_once(const struct gf_options *o, struct gf_state *st, unsigned co
                     struct gf_run_result *res)
 {
     char err[512];
-    struct header_args h = {o, concurrency};
+    struct header_args h = {o, st, concurrency, header};
     struct gf_run_config cfg = {
         .prev = prev,
         .state = st,
-        .on_start = header ? print_header : NULL,
+        .on_start = on_run_start,
         .arg = &h,
         .opts = o,
         .concurrency = concurrency,

@@ -453,6 +453,57 @@ int gf_state_record(struct gf_state *s, const struct gf_item *it)
     return gf_manifest_set(&s->m, &e);
 }
 
+static int by_cc(const void *a, const void *b)
+{
+    return strcmp(((const struct gf_manifest_entry *)a)->cc,
+                  ((const struct gf_manifest_entry *)b)->cc);
+}
+
+int gf_state_begin(struct gf_state *s, const gf_cc *codes, size_t n, const char *base_url,
+                   char *err, size_t errsz)
+{
+    static const char why[] = "the run was interrupted before this code finished";
+    /* The entries are left as they are (the run reads them through the
+     * --update data): the journal is a shallow copy with the run's codes
+     * marked, its strings borrowed. */
+    struct gf_manifest_entry *e = gf_calloc(s->m.n + n + 1, sizeof *e);
+    if (e == NULL) {
+        say(err, errsz, "cannot record the start of the run: %s", gf_strerror(GF_ENOMEM));
+        return GF_ENOMEM;
+    }
+    size_t k = s->m.n;
+    if (k > 0)
+        memcpy(e, s->m.entries, k * sizeof *e);
+    for (size_t i = 0; i < n; i++) {
+        const struct gf_manifest_entry *old = gf_manifest_find(&s->m, codes[i]);
+        struct gf_manifest_entry *d = old ? &e[old - s->m.entries] : NULL;
+        if (d == NULL) {
+            /* A code listed twice in the run gets one entry. */
+            for (size_t j = s->m.n; j < k && d == NULL; j++)
+                if (strcmp(e[j].cc, codes[i]) == 0)
+                    d = &e[j];
+            if (d == NULL) {
+                d = &e[k++];
+                memcpy(d->cc, codes[i], sizeof d->cc);
+            }
+        }
+        snprintf(d->status, sizeof d->status, "%s", GF_MANIFEST_ERROR);
+        d->error = (char *)why;
+    }
+    qsort(e, k, sizeof *e, by_cc);
+    char now[GF_MANIFEST_TIME_LEN];
+    struct gf_manifest j = {
+        .run_time = gf_manifest_time(time(NULL), now) == 0 ? now : NULL,
+        .base_url = (char *)base_url,
+        .entries = e,
+        .n = k,
+        .cap = k,
+    };
+    int rc = gf_manifest_save_at(s->sfd, s->dir, &j, err, errsz);
+    gf_free(e);
+    return rc;
+}
+
 int gf_state_save(struct gf_state *s, const char *base_url, char *err, size_t errsz)
 {
     char now[GF_MANIFEST_TIME_LEN];

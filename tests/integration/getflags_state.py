@@ -260,6 +260,28 @@ def test_retry_failed_after_an_interrupted_run():
     check_manifest_matches_disk(out)
 
 
+def test_retry_failed_after_a_killed_run():
+    out = scratch()
+    codes = ["BR", "CN", "FR", "DE"]
+    with FlagServer("--quiet") as fs:
+        assert getflags("-s", fs.url, "BR", "IN", outdir=out).rc == 0
+    with FlagServer("--delay", "3", "--quiet") as fs:
+        p = subprocess.Popen([GETFLAGS, "-m", "2", "-s", fs.url, "-o", out] + codes,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+    e = entries(out)
+    assert {cc for cc in e if e[cc]["status"] == "error"} == set(codes), e
+    assert e["IN"]["status"] == "ok" and e["BR"]["file"] == "Brazil.gif", e
+    check_manifest_matches_disk(out)
+    with FlagServer("--quiet") as fs:
+        r = getflags("--retry-failed", "-s", fs.url, outdir=out)
+    assert r.rc == 0 and "Searching for 4 flags" in r.out, (r.out, r.err)
+    assert {x["status"] for x in entries(out).values()} == {"ok"}
+    check_manifest_matches_disk(out)
+
+
 def limited(shell_limit, args, out):
     """getflags under a ulimit set by bash (cannot be lowered from here
     without affecting the test itself)."""

@@ -306,6 +306,42 @@ static void test_state_interrupted_codes_are_failed(void **state)
     gf_state_close(&s);
 }
 
+/* The journal written as the run starts: the run's codes are unfinished
+ * in the file, the state itself is unchanged. */
+static void test_state_begin_journal(void **state)
+{
+    (void)state;
+    struct gf_state s;
+    char err[512];
+    first_run();
+    assert_int_equal(open_state(&s, dir, 0, err, sizeof err), 0);
+    gf_cc codes[3] = {"CC", "AA", "CC"};
+    assert_int_equal(gf_state_begin(&s, codes, 3, "http://h/flags", err, sizeof err), 0);
+    const struct gf_manifest_entry *a = gf_manifest_find(gf_state_manifest(&s), "AA");
+    assert_string_equal(a->status, "ok");
+    assert_null(gf_manifest_find(gf_state_manifest(&s), "CC"));
+    gf_state_close(&s); /* killed: nothing more is written */
+
+    assert_int_equal(open_state(&s, dir, 0, err, sizeof err), 0);
+    const struct gf_manifest *m = gf_state_manifest(&s);
+    assert_int_equal(m->n, 3);
+    a = gf_manifest_find(m, "AA");
+    assert_string_equal(a->status, "error");
+    assert_string_equal(a->file, "Xland.gif");
+    assert_string_equal(gf_manifest_find(m, "BB")->status, "ok");
+    assert_string_equal(gf_manifest_find(m, "CC")->status, "error");
+    /* AA's file still matches: --update may still vouch for it. */
+    int nomem;
+    gf_state_close(&s);
+    struct gf_state u;
+    assert_int_equal(open_state(&u, dir, 1, err, sizeof err), 0);
+    const struct gf_prev *const *prev = gf_state_prevs(&u, codes, 2, &nomem);
+    assert_non_null(prev);
+    assert_null(prev[0]);
+    assert_non_null(prev[1]);
+    gf_state_close(&u);
+}
+
 /* No two entries name one file: a code that takes a file takes it from
  * the entry that had it. */
 static void test_state_one_file_one_entry(void **state)
@@ -361,6 +397,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_damaged_files_are_not_trusted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_interrupted_codes_are_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_one_file_one_entry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_begin_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state_reads_version_1, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
