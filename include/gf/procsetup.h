@@ -5,7 +5,19 @@
 #ifndef GF_PROCSETUP_H
 #define GF_PROCSETUP_H
 
+#include <signal.h>
 #include <stddef.h>
+
+/* SIGINT, SIGTERM or SIGHUP received before the run's own handlers were
+ * in place (see gf_setup_signals()), else 0. */
+extern volatile sig_atomic_t gf_early_signal;
+
+/* Catches SIGINT, SIGTERM and SIGHUP from the start of main() until the
+ * run installs its handlers: a signal then is recorded in
+ * gf_early_signal (and interrupts a wait for the lock), so that the run
+ * ends at once as interrupted, with its report and manifest, instead of
+ * the process dying half set up. */
+void gf_setup_signals(void);
 
 /* Makes descriptors 0, 1 and 2 valid (opening /dev/null on the closed
  * ones) so that no file opened later becomes stdout (a report written

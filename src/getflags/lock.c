@@ -12,6 +12,7 @@
 
 #include "gf/alloc.h"
 #include "gf/error.h"
+#include "gf/procsetup.h"
 #include "gf/statedir.h"
 
 #define LOCK_SUB "/" GF_STATEDIR_NAME "/" GF_LOCK_NAME
@@ -108,7 +109,8 @@ int gf_lock_acquire_at(int sfd, const char *dir, int wait, struct gf_lock *lk, c
         /* Blocks until the holder ends; a signal that interrupts it and
          * returns (a stop, a handler) only makes us wait again. */
         while (flock(fd, LOCK_EX) != 0) {
-            if (errno != EINTR) {
+            /* A stop signal ends the wait; any other only resumes it. */
+            if (errno != EINTR || gf_early_signal) {
                 e = -errno;
                 close(fd);
                 return fail(e, err, errsz, "lock", dir);

@@ -66,6 +66,10 @@ static void on_run_start(void *arg)
     const struct header_args *h = arg;
     const struct gf_options *o = h->o;
     char msg[1024];
+    /* A stop asked for while the run was being set up: the run's own
+     * handler is in place now, so it ends the run as usual. */
+    if (gf_early_signal)
+        raise(gf_early_signal);
     /* Set up, not yet started: should the run be killed, its codes are
      * left to --retry-failed. Only a warning: the run can do without. */
     if (gf_state_begin(h->st, (const gf_cc *)o->codes, o->ncodes, o->base_url_display, msg,
@@ -280,6 +284,7 @@ int main(int argc, char **argv)
      * would become descriptor 1 and receive the report. */
     if (gf_setup_std_fds() != 0)
         return GF_EXIT_CANNOT_START;
+    gf_setup_signals();
 
     /* A closed stdout (| head -c1) must not kill a run half-way. */
     signal(SIGPIPE, SIG_IGN);
@@ -315,6 +320,11 @@ int main(int argc, char **argv)
     int status = preflight(&opts);
     if (status < 0)
         status = opts.nsweep > 0 ? sweep(&opts) : download(&opts);
+    /* Stopped before a run could start (e.g. while waiting for the lock). */
+    if (gf_early_signal && status == GF_EXIT_CANNOT_START)
+        status = gf_early_signal == SIGINT    ? GF_EXIT_SIGINT
+                 : gf_early_signal == SIGTERM ? GF_EXIT_SIGTERM
+                                              : GF_EXIT_SIGHUP;
     if (gf_alloc_failures() > 0) {
         /* Whatever was lost to it, a run that ran out of memory is not a
          * clean run. */

@@ -13,6 +13,25 @@
 
 #include "gf/error.h"
 
+volatile sig_atomic_t gf_early_signal;
+
+static void on_early_signal(int sig)
+{
+    gf_early_signal = sig;
+}
+
+void gf_setup_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_early_signal;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: a blocking wait for the lock returns EINTR. */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
 int gf_setup_std_fds(void)
 {
     for (int fd = 0; fd < 3; fd++) {

@@ -321,6 +321,23 @@ def test_sighup_ends_a_run_like_sigterm():
     assert {x["status"] for x in entries(out).values()} == {"error"}
 
 
+def test_signal_while_waiting_for_the_lock():
+    import fcntl
+    out = scratch()
+    os.makedirs(os.path.join(out, ".getflags"))
+    with open(os.path.join(out, ".getflags", "lock"), "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        p = subprocess.Popen([GETFLAGS, "--wait-lock", "-s", "http://127.0.0.1:9/flags",
+                              "-o", out, "BR"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        t0 = time.time()
+        o, e = p.communicate(timeout=10)
+    assert p.returncode == 130 and time.time() - t0 < 1, (p.returncode, e)
+    assert "waiting for another run" in e, e
+
+
 def test_temporary_files_of_dead_runs_are_swept():
     out = scratch()
     os.makedirs(os.path.join(out, ".getflags"))
