@@ -8,3 +8,8 @@ gf_unit_test(test_manifest SOURCES unit/test_manifest.c LIBS getflags_core)
 gf_unit_test(test_state SOURCES unit/test_state.c LIBS getflags_core)
 # DIR across runs: names, manifest against disk, process set-up.
 gf_integration_test(getflags_state getflags_state.py)
+# ulimit -v: not under the sanitizers, whose shadow memory needs far more
+# address space than any such limit allows.
+if(NOT GETFLAGS_SANITIZE)
+  gf_integration_test(getflags_vmlimit getflags_vmlimit.py)
+endif()

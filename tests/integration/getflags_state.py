@@ -402,18 +402,6 @@ def test_open_file_limit():
             assert " error" not in p.stdout, (n, p.stdout)
 
 
-def test_address_space_limit_never_aborts():
-    with FlagServer("--quiet") as fs:
-        for kb in (30000, 35000, 40000, 45000, 50000):
-            out = scratch()
-            p = limited("ulimit -v %d" % kb, ["-s", fs.url, "-m", "20", "-e", "-l", "30"], out)
-            assert p.returncode in (0, 1, 3), (kb, p.returncode, p.stderr[-2000:])
-            if p.returncode == 3:
-                assert p.stderr.startswith("getflags: "), p.stderr
-            if p.returncode == 1:
-                assert "out of memory" in p.stderr, p.stderr[-2000:]
-
-
 def test_unreadable_cacert_and_dir_decided_before_the_run():
     with FlagServer("--quiet") as fs:
         out = os.path.join(scratch(), "d")
