@@ -5,12 +5,14 @@
 # it from ~/.bashrc.  It needs nothing from the bash-completion package.
 #
 # Adding an option: add it to _getflags_options, and to the case in
-# _getflags when it takes a value.  The ctest test package_manpage_getflags
+# _getflags when it takes a value.  Long options may be abbreviated to any
+# unambiguous prefix, as getflags takes them ("--serv LOCAL").  The ctest test package_manpage_getflags
 # fails until this list matches "getflags --help".
 
-_getflags_options='-h --help -a -e -l -m -s -v -q -o --timeout --cacert
-    --json --version --retries --max-size --sweep --rate --update
-    --retry-failed --wait-lock'
+_getflags_options='-h --help -a --all -e --every -l --limit -m --max_req
+    -s --server -v --verbose -q -o --timeout --cacert --json --version
+    --retries --max-size --sweep --rate --update --retry-failed --wait-lock
+    --http1.1 --http2'
 _getflags_labels='LOCAL REMOTE DELAY ERROR'
 
 # The country codes of the flag mirror installed next to the program
@@ -57,8 +59,14 @@ _getflags()
         fi
     done
 
+    # An abbreviated long option is the one it stands for, if only one.
+    if [[ $opt == --?* && " ${_getflags_options//$'\n'/ } " != *" $opt "* ]]; then
+        mapfile -t word < <(compgen -W "$_getflags_options" -- "$opt")
+        ((${#word[@]} == 1)) && opt=${word[0]}
+    fi
+
     case $opt in
-    -s)
+    -s | --server)
         for word in $_getflags_labels; do
             [[ ${word,,} == "${cur,,}"* ]] && COMPREPLY+=("$prefix$word")
         done
@@ -84,12 +92,12 @@ _getflags()
         [[ -n $prefix ]] && COMPREPLY=("${COMPREPLY[@]/#/$prefix}")
         return 0
         ;;
-    -m)
+    -m | --max_req)
         # A number, or auto.
         mapfile -t COMPREPLY < <(compgen -W auto -- "$cur")
         return 0
         ;;
-    -l | --timeout | --retries | --max-size | --sweep | --rate)
+    -l | --limit | --timeout | --retries | --max-size | --sweep | --rate)
         # A number: nothing to offer.
         return 0
         ;;

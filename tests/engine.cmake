@@ -11,6 +11,8 @@ function(gf_integration_test name script)
     ENVIRONMENT "GETFLAGS=$<TARGET_FILE:getflags>;FLAGSERVER=$<TARGET_FILE:flagserver>;GF_SRCDIR=${PROJECT_SOURCE_DIR};PYTHONPATH=${CMAKE_CURRENT_SOURCE_DIR}/integration;PYTHONDONTWRITEBYTECODE=1")
 endfunction()
 gf_integration_test(getflags_core getflags_core.py)
+# The command line end to end: long options, a password in -s.
+gf_integration_test(getflags_cli getflags_cli.py)
 gf_integration_test(getflags_torture getflags_torture.py)
 set_property(TEST getflags_torture APPEND PROPERTY ENVIRONMENT
              "GETFLAGS_TORTURE=$<TARGET_FILE:getflags_torture>")

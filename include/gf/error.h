@@ -13,6 +13,7 @@ enum {
     GF_EMETADATA = -10004, /* metadata.json unusable */
     GF_ENAME = -10005,     /* country name cannot become a file name */
     GF_ETOOBIG = -10006,   /* body larger than its cap */
+    GF_EGIF = -10007,      /* image body is not one complete GIF */
 };
 
 /* Process exit statuses, as documented in README. */

@@ -87,9 +87,21 @@ int gf_latency_summary(const double *v, size_t n, struct gf_latency *out);
 
 /* Draws the progress bar on one terminal line (carriage return, no
  * newline): count, percent, rate per second and ETA. width is the
- * terminal's width in columns. */
+ * terminal's width in columns (0: 80). The rest of the line is erased with
+ * ESC[K, or, when TERM is unset, empty or "dumb", overwritten with spaces
+ * up to the last column but one. */
 void gf_progress_draw(FILE *f, size_t done, size_t total, double elapsed_s, unsigned width);
-/* Erases the progress bar line. */
+/* Erases the progress bar line: "\r" ESC[K, or with TERM unset, empty or
+ * "dumb" a line of spaces between two carriage returns. */
 void gf_progress_clear(FILE *f, unsigned width);
+
+/* Flushes out and checks that no write to it has failed since it was
+ * opened (or its error flag last cleared): a report that did not reach its
+ * reader must not end as a clean run. On failure prints one line to err
+ * ("getflags: cannot write to <name>: <reason>") unless err is NULL or out
+ * itself, clears out's error flag (so one loss is said once) and returns
+ * -1; else returns 0. The reason is known only when this flush fails; an
+ * earlier failure is said as "part of the output was lost". */
+int gf_report_output_check(FILE *out, const char *name, FILE *err);
 
 #endif

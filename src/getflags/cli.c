@@ -372,7 +372,7 @@ static int valid_base_url(const char *s)
  * userinfo is taken up to the last '@' before the first '/' after "://",
  * so that even a URL libcurl refuses is shown without what looks like a
  * password. For a URL libcurl accepts this is its own cut (its host cannot
- * hold an '@'), which set_url checks. */
+ * hold an '@'), which check_url makes sure of. */
 static void strip_password(const char *url, char *out)
 {
     const char *auth = strstr(url, "://"), *at = NULL, *colon, *p;
@@ -395,16 +395,27 @@ static void strip_password(const char *url, char *out)
     memcpy(out + (colon - url), at, len - (size_t)(at - url) + 1);
 }
 
-/* For a usage error: arg without its password, control bytes escaped. */
+/* For a usage error: arg without its password, control bytes escaped.
+ * An '@' left past the authority may end a password that holds a '/'
+ * (a URL libcurl refuses): then all before the last '@' is hidden. */
 static const char *shown_url(const char *arg, char *buf, size_t bufsz)
 {
-    char plain[256];
+    char plain[1024];
+    const char *auth, *slash, *at;
 
-    if (strlen(arg) >= sizeof plain) {
+    if (strlen(arg) + 3 >= sizeof plain) { /* room for the "..." */
         snprintf(buf, bufsz, "(a URL of %zu bytes)", strlen(arg));
         return buf;
     }
     strip_password(arg, plain);
+    auth = strstr(plain, "://");
+    slash = auth != NULL ? strchr(auth + 3, '/') : NULL;
+    at = strrchr(plain, '@');
+    if (slash != NULL && at != NULL && at > slash) {
+        size_t keep = (size_t)(auth + 3 - plain);
+        memmove(plain + keep + 3, at, strlen(at) + 1);
+        memcpy(plain + keep, "...", 3);
+    }
     return shown(plain, buf, bufsz);
 }
 

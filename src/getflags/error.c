@@ -20,6 +20,8 @@ const char *gf_strerror(int err)
         return "country name cannot become a file name";
     case GF_ETOOBIG:
         return "response body is larger than allowed";
+    case GF_EGIF:
+        return "image is not a complete GIF";
     }
     /* uv_strerror() allocates (and leaks) a message for a code it does not
      * know, so only the codes libuv lists are passed to it. */

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "gf/error.h"
+#include "gf/gif.h"
 #include "gf/manifest.h"
 #include "gf/names.h"
 
@@ -529,9 +530,12 @@ static int schedule_retry(struct gf_fetch *f, const char *why)
             step = RETRY_MAX_S;
         wait = step * (0.5 + 0.5 * env->random(env->arg));
     }
-    if (env->verbose)
+    if (env->verbose) {
+        char shown[2048];
+        gf_escape_for_print(why, strlen(why), shown, sizeof shown);
         fprintf(env->verbose, "%s retry %u/%u in %.1f s: %s\n", f->item->cc, f->attempt,
-                env->retries, wait, why);
+                env->retries, wait, shown);
+    }
     set_state(f, GF_FETCH_RETRY_WAIT);
     uv_timer_start(f->retry_timer, on_retry_timer, (uint64_t)(wait * 1000.0), 0);
     return 0;
@@ -744,10 +748,10 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
         return;
     }
     if (!is_success(status)) {
-        char reason[sizeof x->reason * 4];
-        gf_escape_for_print(x->reason, strlen(x->reason), reason, sizeof reason);
+        /* The reason phrase is kept as sent: the report, the JSON and the
+         * -v retry line each escape it once, where it is printed. */
         snprintf(why, sizeof why, "HTTP error %ld - %s", status,
-                 reason[0] ? reason : "(no reason)");
+                 x->reason[0] ? x->reason : "(no reason)");
         if (retryable_status(status) && schedule_retry(f, why) == 0)
             return;
         set_error(f, "%s", why);
@@ -761,10 +765,10 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
     }
 
     /* Every flag is a GIF: anything else (an HTML error page served with
-     * 200, say) must never be saved as one. */
-    if (body->len < 6 ||
-        (memcmp(body->data, "GIF87a", 6) != 0 && memcmp(body->data, "GIF89a", 6) != 0)) {
-        set_error(f, "not a GIF image (%zu bytes)", body->len);
+     * 200, a body cut short) must never be saved as one. */
+    char gif_err[160];
+    if (gf_gif_check((const unsigned char *)body->data, body->len, gif_err, sizeof gif_err) != 0) {
+        set_error(f, "%s (%zu bytes received)", gif_err, body->len);
         finish(f, GF_ERROR);
         return;
     }

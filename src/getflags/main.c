@@ -187,8 +187,10 @@ static int download(struct gf_options *o)
     } else if (!o->quiet) {
         gf_report_footer(stdout, &sum);
     }
-    fflush(stdout);
+    int lost = gf_report_output_check(stdout, "standard output", stderr) != 0;
     int status = exit_status(&res);
+    if (lost && status == GF_EXIT_OK)
+        status = GF_EXIT_ERRORS;
     if (state_save(o, &st, &res) != 0 && status == GF_EXIT_OK)
         status = GF_EXIT_ERRORS;
     gf_run_result_free(&res);
@@ -332,6 +334,12 @@ int main(int argc, char **argv)
         if (status == GF_EXIT_OK)
             status = GF_EXIT_ERRORS;
     }
+    /* A report or summary lost to a full disk or a broken pipe is not a
+     * clean run; stderr is checked too, for the lines -v --json sends it. */
+    if (gf_report_output_check(stdout, "standard output", stderr) != 0 && status == GF_EXIT_OK)
+        status = GF_EXIT_ERRORS;
+    if (gf_report_output_check(stderr, "standard error", NULL) != 0 && status == GF_EXIT_OK)
+        status = GF_EXIT_ERRORS;
 #ifdef GF_TORTURE
     fprintf(stderr, "torture: %lu allocations, %lu failed\n", gf_alloc_count(),
             gf_alloc_failures());

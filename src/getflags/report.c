@@ -3,6 +3,7 @@
 #include "gf/alloc.h"
 #include "gf/report.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,9 +313,22 @@ static void format_eta(char *buf, size_t bufsz, double seconds)
         snprintf(buf, bufsz, "%lluh%02llum", t / 3600, t % 3600 / 60);
 }
 
+/* Longest progress line drawn, '\r' and NUL included. */
+#define PROGRESS_LINE_MAX 512
+
+/* ESC[K (erase to the end of the line) only where TERM names a terminal
+ * that has it: with TERM unset, empty or "dumb" (Emacs shell buffers, some
+ * CI logs) it shows as garbage, so lines are redrawn over with spaces. */
+static int can_erase(void)
+{
+    const char *term = getenv("TERM");
+
+    return term != NULL && term[0] != '\0' && strcmp(term, "dumb") != 0;
+}
+
 void gf_progress_draw(FILE *f, size_t done, size_t total, double elapsed_s, unsigned width)
 {
-    char counts[96], eta[32], total_text[32], line[512];
+    char counts[96], eta[32], total_text[32], line[PROGRESS_LINE_MAX];
     double rate = 0, frac;
     size_t cols, text_len, bar, filled, i, n = 0;
     unsigned pct;
@@ -359,14 +373,58 @@ void gf_progress_draw(FILE *f, size_t done, size_t total, double elapsed_s, unsi
         memcpy(line + n, counts + 1, k);
         n += k;
     }
-    line[n] = '\0';
-    fputs(line, f);
-    fputs("\x1b[K", f);
+    if (can_erase()) {
+        line[n] = '\0';
+        fputs(line, f);
+        fputs("\x1b[K", f);
+    } else {
+        /* Spaces to the end of the usable width hide a longer line drawn
+         * before this one. */
+        while (n < cols + 1 && n < sizeof line - 1)
+            line[n++] = ' ';
+        line[n] = '\0';
+        fputs(line, f);
+    }
     fflush(f);
 }
 
 void gf_progress_clear(FILE *f, unsigned width)
 {
-    fputs("\r\x1b[K", f);
+    size_t cols = (width == 0 ? 80 : width) - 1, i;
+
+    if (can_erase()) {
+        fputs("\r\x1b[K", f);
+    } else {
+        if (cols > PROGRESS_LINE_MAX - 1)
+            cols = PROGRESS_LINE_MAX - 1;
+        fputc('\r', f);
+        for (i = 0; i < cols; i++)
+            fputc(' ', f);
+        fputc('\r', f);
+    }
     fflush(f);
+}
+
+int gf_report_output_check(FILE *out, const char *name, FILE *err)
+{
+    int failed, saved = 0;
+
+    errno = 0;
+    failed = fflush(out) != 0;
+    if (failed)
+        saved = errno;
+    failed = failed || ferror(out);
+    if (!failed)
+        return 0;
+    /* Said once: a later check of the same stream stays quiet unless
+     * another write fails. */
+    clearerr(out);
+    if (err != NULL && err != out) {
+        if (saved != 0)
+            fprintf(err, "getflags: cannot write to %s: %s\n", name, strerror(saved));
+        else
+            fprintf(err, "getflags: cannot write to %s: part of the output was lost\n", name);
+        fflush(err);
+    }
+    return -1;
 }

@@ -299,6 +299,14 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         err = GF_ENOMEM;
         goto fail_alloc;
     }
+    /* The command line refuses such rates; checked here too, as a run
+     * without its limit would be a silent failure. */
+    err = gf_ratelimit_init(&r.rate, o->rate);
+    if (err) {
+        snprintf(msg, msgsz, "getflags: --rate %g is not a rate the limiter supports: %s\n",
+                 o->rate, uv_strerror(err));
+        goto fail_alloc;
+    }
     curl_share_setopt(r.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(r.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 
@@ -314,7 +322,6 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         goto fail_saver;
     }
     gf_sem_init(&r.sem, cfg->concurrency);
-    gf_ratelimit_init(&r.rate, o->rate);
     if (o->concurrency_auto) {
         r.adaptive_on = 1;
         gf_adaptive_init(&r.adaptive, GF_ADAPTIVE_START, cfg->concurrency);
@@ -421,7 +428,7 @@ struct gf_summary gf_run_summary(const struct gf_run_result *res, const struct g
 {
     return (struct gf_summary){
         .server_label = opts->server_label,
-        .base_url = opts->base_url,
+        .base_url = opts->base_url_display,
         .concurrency = opts->concurrency_auto ? res->concurrency : concurrency,
         .adaptive = opts->concurrency_auto,
         .elapsed_s = res->elapsed_s,

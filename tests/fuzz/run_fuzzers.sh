@@ -19,7 +19,7 @@ esac
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=${GF_FUZZ_BUILD_DIR:-$root/build-fuzz}
-targets=(fuzz_metadata fuzz_name fuzz_codes)
+targets=(fuzz_metadata fuzz_name fuzz_codes fuzz_gif)
 
 cmake -S "$root" -B "$build" -DCMAKE_C_COMPILER=clang -DGETFLAGS_FUZZ=ON \
     -DGETFLAGS_BUILD_TESTS=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -272,48 +272,6 @@ def test_hostile_metadata_never_escapes():
     assert "\x1b" not in r.out + r.err
 
 
-def test_remote_names_and_unicode_escapes_in_file_names():
-    """The mirror's \\u-escaped names decode to UTF-8 file names; format
-    characters, separators and a leading '-' never reach a file name."""
-    out = scratch()
-    with FlagServer("--quiet") as fs:
-        r = getflags("--json", "-s", fs.url, "CI", "TR", "US", "VC", "CD", outdir=out)
-    assert r.rc == 0, r.err
-    with open(os.path.join(DATA, "flags", "ci", "metadata.json"), "rb") as f:
-        assert b'"C\\u00f4te d\'Ivoire"' in f.read()
-    want = {b"C\xc3\xb4te_d'Ivoire.gif", b"Turkey.gif", b"United_States_of_America.gif",
-            b"Grenadines.gif", b"Congo_(Kinshasa).gif"}
-    gifs = {n for n in os.listdir(os.fsencode(out)) if n.endswith(b".gif")}
-    assert gifs == want, gifs
-    assert {i["file"] for i in r.json()["items"]} == {os.fsdecode(n) for n in want}
-    assert_all_identical(out, ["CI", "TR", "US", "VC", "CD"])
-
-    root = scratch()
-    gif = open(os.path.join(DATA, "flags", "br", "br.gif"), "rb").read()
-    names = {
-        "ba": ('{"country": "Flag \\ud83c\\udff4 Land"}', b"Flag_\xf0\x9f\x8f\xb4_Land.gif"),
-        "bb": ('{"country": "Brazil\\u202efig.exe"}', b"Brazil_fig.exe.gif"),
-        "bc": ('{"country": "-rf"}', b"_-rf.gif"),
-        "bd": ('{"country": "\\ufeffZero\\u200bWidth\\u2028Line\\u00adSoft"}',
-               b"_Zero_Width_Line_Soft.gif"),
-        "be": ('{"country": "Tag\\udb40\\udc67\\u00a0Space"}', b"Tag__Space.gif"),
-    }
-    for cc, (body, _) in names.items():
-        os.makedirs(os.path.join(root, "flags", cc))
-        with open(os.path.join(root, "flags", cc, "metadata.json"), "w") as f:
-            f.write(body)
-        with open(os.path.join(root, "flags", cc, cc + ".gif"), "wb") as f:
-            f.write(gif)
-    out = scratch()
-    with FlagServer("--quiet", directory=root) as fs:
-        r = getflags("-s", fs.url, *[cc.upper() for cc in names], outdir=out)
-    assert r.rc == 0, r.err
-    gifs = sorted(n for n in os.listdir(os.fsencode(out)) if n.endswith(b".gif"))
-    assert gifs == sorted(n for _, n in names.values()), gifs
-    # Printed names carry no bidi override either.
-    assert "\u202e" not in r.out + r.err
-
-
 def test_interrupt_exits_130_and_143_without_temp_files():
     for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
         out = scratch()

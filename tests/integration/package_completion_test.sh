@@ -63,7 +63,22 @@ expect "$g" "DELAY" getflags -s d
 expect "$g" "REMOTE" getflags -s Re
 expect "$g" "http://,https://" getflags -s h
 expect "$g" "--timeout" getflags --ti
-expect "$g" "--max-size" getflags -a --max
+expect "$g" "--max-size,--max_req" getflags -a --max
+expect "$g" "--max_req" getflags --max_
+# The long options of the flags2 scripts, whole or abbreviated.
+expect "$g" "LOCAL,REMOTE,DELAY,ERROR" getflags --server ""
+expect "$g" "REMOTE" getflags --serv r
+expect "$g" "--server=LOCAL" getflags --server=l
+expect "$g" "LOCAL" getflags --se = l
+expect "$g" "auto" getflags --max_req ""
+expect "$g" "auto" getflags --max_r a
+expect "$g" "" getflags --limit ""
+expect "$g" "" getflags --lim ""
+expect "$g" "--all" getflags --al
+expect "$g" "--every" getflags --ev
+expect "$g" "--verbose,--version" getflags --ve
+expect "$g" "--help,--http1.1,--http2" getflags --h
+expect "$g" "--http1.1,--http2" getflags -a --http
 expect "$g" "-a" getflags -a
 expect "$g" "out dir,other" getflags -o ""
 expect "$g" "other" getflags -v -o ot

@@ -198,10 +198,21 @@ nfiles=$(find "$out" -mindepth 1 -not -path "$out/.getflags" -not -path "$out/.g
 [[ $ngifs -eq $ncodes ]] || fail "$ngifs .gif files downloaded, expected $ncodes"
 [[ $nfiles -eq $ngifs ]] || fail "$((nfiles - ngifs)) other files left in the output directory"
 mismatched=0
+# The names are JSON strings with \u escapes ("C\u00f4te d'Ivoire"): one
+# python3 run decodes them all, "<cc> TAB <country>" a line.
+declare -A country_of=()
+while IFS=$'\t' read -r cc country; do
+    country_of[$cc]=$country
+done < <(python3 -c 'import json, os, sys
+for p in sys.argv[1:]:
+    with open(p, encoding="utf-8") as f:
+        line = os.path.basename(os.path.dirname(p)) + "\t" + json.load(f)["country"] + "\n"
+    sys.stdout.buffer.write(line.encode("utf-8"))' \
+    "$data"/flags/*/metadata.json)
 for meta in "$data"/flags/*/metadata.json; do
     cc=${meta%/metadata.json}
     cc=${cc##*/}
-    country=$(sed -n 's/.*"country": *"\([^"]*\)".*/\1/p' "$meta")
+    country=${country_of[$cc]:-}
     file=$out/${country// /_}.gif
     if ! cmp -s "$data/flags/$cc/$cc.gif" "$file"; then
         ((mismatched < 5)) && echo "  $cc: $file missing or different" >&2

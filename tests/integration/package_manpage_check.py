@@ -30,7 +30,9 @@ import sys
 SKIP = 77
 MANWIDTH = 80
 
-OPTION_RE = re.compile(r"(?<![\w-])(--?[A-Za-z0-9][A-Za-z0-9-]*)")
+# "--max_req" and "--http1.1" are whole options; a '.' counts only between
+# word characters, so that "--help." at the end of a sentence is "--help".
+OPTION_RE = re.compile(r"(?<![\w-])(--?[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?=[A-Za-z0-9]))*)")
 
 
 class Problems:

@@ -300,6 +300,14 @@ static void test_cli_server_url_password(void **state)
     usage_error("argument -s/--server: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or "
                 "https:// URL, got 'http://user@ho st/'",
                 "-s", "http://user:secret@ho st/", NULL);
+    /* A '/' in the password ends the authority for libcurl: all before the
+     * last '@' is hidden. */
+    usage_error("argument -s/--server: not a URL libcurl accepts (Port number was not a decimal "
+                "number between 0 and 65535), got 'http://...@host/flags'",
+                "-s", "http://user:sec/ret@host/flags", NULL);
+    usage_error("argument -s/--server: a base URL cannot have a #fragment (libcurl never sends "
+                "it), got 'http://...@b#x'",
+                "-s", "http://host:8080/a@b#x", NULL);
 }
 
 /* What libcurl would not send as shown is refused. */

@@ -601,8 +601,162 @@ static void test_report_progress_clear(void **state)
     assert_string_equal(take(), "\r\x1b[K");
 }
 
+/* With TERM unset, empty or "dumb" there is no ESC[K: a redraw pads the
+ * line with spaces to the last column but one, and clearing writes spaces
+ * between two carriage returns. */
+static void expect_plain_progress(unsigned width)
+{
+    unsigned cols = (width == 0 ? 80 : width) - 1;
+    const char *drawn;
+    size_t len;
+
+    gf_progress_draw(capture(), 37, 194, 0.2462, width);
+    drawn = take();
+    len = strlen(drawn);
+    assert_null(strchr(drawn, '\x1b'));
+    assert_null(strchr(drawn, '\n'));
+    assert_int_equal(drawn[0], '\r');
+    assert_int_equal(len, 1 + cols);
+    assert_non_null(strstr(drawn, " 37/194  19% 150.3/s ETA 1s"));
+    /* Up to 80 columns the bar fills the line; past its 50 marks, padding. */
+    if (cols > 80)
+        assert_int_equal(drawn[len - 1], ' ');
+    teardown(NULL);
+
+    gf_progress_clear(capture(), width);
+    drawn = take();
+    len = strlen(drawn);
+    assert_int_equal(len, cols + 2);
+    assert_int_equal(drawn[0], '\r');
+    assert_int_equal(drawn[len - 1], '\r');
+    assert_int_equal(strspn(drawn + 1, " "), cols);
+    teardown(NULL);
+}
+
+static void test_report_progress_plain_without_a_capable_term(void **state)
+{
+    static const unsigned widths[] = {0, 41, 80, 200};
+    size_t i;
+
+    for (i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        assert_int_equal(setenv("TERM", "dumb", 1), 0);
+        expect_plain_progress(widths[i]);
+        assert_int_equal(setenv("TERM", "", 1), 0);
+        expect_plain_progress(widths[i]);
+        assert_int_equal(unsetenv("TERM"), 0);
+        expect_plain_progress(widths[i]);
+    }
+    /* A real terminal type gets ESC[K again. */
+    assert_int_equal(setenv("TERM", "xterm-256color", 1), 0);
+    gf_progress_draw(capture(), 37, 194, 0.2462, 80);
+    assert_non_null(strstr(take(), "\x1b[K"));
+    teardown(state);
+    assert_int_equal(setenv("TERM", "xterm", 1), 0);
+}
+
+static void test_report_progress_plain_redraw_hides_a_longer_line(void **state)
+{
+    const char *drawn;
+
+    /* The second line is shorter than the first; its padding covers it. */
+    assert_int_equal(setenv("TERM", "dumb", 1), 0);
+    gf_progress_draw(capture(), 9, 10, 1.0, 6);
+    drawn = take();
+    assert_int_equal(strlen(drawn), 6);
+    teardown(state);
+    gf_progress_draw(capture(), 1000, 100000, 1.0, 81);
+    drawn = take();
+    assert_int_equal(strlen(drawn), 81);
+    teardown(state);
+    assert_int_equal(setenv("TERM", "xterm", 1), 0);
+}
+
+/* -- output check ------------------------------------------------------------ */
+
+static void test_report_output_check_ok(void **state)
+{
+    FILE *out = tmpfile();
+    FILE *err = capture();
+
+    assert_non_null(out);
+    fputs("--------------------\n", out);
+    assert_int_equal(gf_report_output_check(out, "standard output", err), 0);
+    assert_string_equal(take(), "");
+    fclose(out);
+}
+
+static void test_report_output_check_full_disk(void **state)
+{
+    FILE *out = fopen("/dev/full", "w");
+    FILE *err = capture();
+
+    assert_non_null(out);
+    fputs("{\"counts\": {}}\n", out);
+    assert_int_equal(gf_report_output_check(out, "standard output", err), -1);
+    /* Said once: the same stream checked again is quiet. */
+    assert_int_equal(gf_report_output_check(out, "standard output", err), 0);
+    assert_string_equal(take(),
+                        "getflags: cannot write to standard output: No space left on device\n");
+    fclose(out);
+}
+
+static void test_report_output_check_earlier_failure(void **state)
+{
+    FILE *out = fopen("/dev/full", "w");
+    FILE *err = capture();
+
+    assert_non_null(out);
+    /* The write failed at an earlier flush, whose errno is gone. */
+    fputs("BR OK\n", out);
+    assert_int_not_equal(fflush(out), 0);
+    assert_int_equal(gf_report_output_check(out, "standard output", err), -1);
+    assert_string_equal(take(), "getflags: cannot write to standard output: part of the output "
+                                "was lost\n");
+    fclose(out);
+}
+
+static void test_report_output_check_without_a_message_stream(void **state)
+{
+    FILE *out = fopen("/dev/full", "w");
+
+    assert_non_null(out);
+    fputs("x\n", out);
+    assert_int_equal(gf_report_output_check(out, "standard error", NULL), -1);
+    /* A stream that is its own message stream gets no message either. */
+    fputs("x\n", out);
+    assert_int_equal(gf_report_output_check(out, "standard error", out), -1);
+    fclose(out);
+}
+
+static void test_report_item_reason_escaped_once(void **state)
+{
+    /* The raw reason phrase a server sent, as fetch now stores it. */
+    struct gf_item er = {
+        .cc = "BR", .status = GF_ERROR, .error = (char *)"HTTP error 500 - \x1b]0;owned\x07"};
+    struct gf_summary s = {
+        .server_label = "URL", .base_url = "http://x", .items = &er, .nitems = 1};
+    cJSON *root, *items;
+    char *json;
+
+    gf_report_item(capture(), &er);
+    assert_string_equal(take(), "BR error: HTTP error 500 - \\x1b]0;owned\\x07\n");
+    json = gf_report_json(&s);
+    assert_non_null(json);
+    root = cJSON_Parse(json);
+    assert_non_null(root);
+    items = cJSON_GetObjectItem(root, "items");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "error")->valuestring,
+                        "HTTP error 500 - \\x1b]0;owned\\x07");
+    cJSON_Delete(root);
+    free(json);
+}
+
 int main(void)
 {
+    /* The progress tests expect ESC[K, which needs a capable TERM; the
+     * plain-redraw tests change it themselves. */
+    if (setenv("TERM", "xterm", 1) != 0)
+        return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_report_header_default_run, teardown),
         cmocka_unit_test_teardown(test_report_header_up_to_ten_listed, teardown),
@@ -630,6 +784,13 @@ int main(void)
         cmocka_unit_test_teardown(test_report_progress_bar_fill, teardown),
         cmocka_unit_test_teardown(test_report_progress_eta_minutes, teardown),
         cmocka_unit_test_teardown(test_report_progress_clear, teardown),
+        cmocka_unit_test_teardown(test_report_progress_plain_without_a_capable_term, teardown),
+        cmocka_unit_test_teardown(test_report_progress_plain_redraw_hides_a_longer_line, teardown),
+        cmocka_unit_test_teardown(test_report_output_check_ok, teardown),
+        cmocka_unit_test_teardown(test_report_output_check_full_disk, teardown),
+        cmocka_unit_test_teardown(test_report_output_check_earlier_failure, teardown),
+        cmocka_unit_test_teardown(test_report_output_check_without_a_message_stream, teardown),
+        cmocka_unit_test_teardown(test_report_item_reason_escaped_once, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
