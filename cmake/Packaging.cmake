@@ -4,6 +4,11 @@
 #   cmake -S . -B build && cmake --build build
 #   cd build && cpack -G DEB           # getflags_0.1.0-1_amd64.deb
 #
+# The binaries are built with dpkg-buildflags' hardening flags
+# (cmake/Hardening.cmake, -DGETFLAGS_HARDEN=OFF to turn it off), the
+# package's changelog.Debian is packaging/changelog.Debian, and lintian finds
+# no error in it (tests/integration/package_deb_test.sh checks that).
+#
 # Depends comes from dpkg-shlibdeps (package dpkg-dev) run on the staged
 # binaries, with the bounds for libcurl and libuv raised to what the code
 # needs; without dpkg-shlibdeps, or with "cpack -D GF_DPKG_SHLIBDEPS=OFF",
@@ -18,6 +23,13 @@
 
 if(DEFINED PROJECT_NAME)
   include(GNUInstallDirs)
+  include("${CMAKE_CURRENT_LIST_DIR}/Hardening.cmake")
+  # Read by the package test: whether lintian must find the binaries hardened.
+  set(CPACK_GF_HARDENED ${GF_HARDEN_ACTIVE})
+
+  # A packager building their own package puts their name here.
+  set(GETFLAGS_DEB_MAINTAINER "The getflags developers <getflags@example.org>"
+      CACHE STRING "Maintainer field of the Debian package: Name <address>")
 
   # The libraries' lowest versions the code needs, as the top-level
   # CMakeLists.txt asks pkg-config for them (libuv>=1.44, libcurl>=7.85).
@@ -31,7 +43,7 @@ if(DEFINED PROJECT_NAME)
   set(CPACK_PACKAGE_NAME getflags)
   set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
   set(CPACK_PACKAGE_VENDOR "getflags developers")
-  set(CPACK_PACKAGE_CONTACT "getflags developers <getflags@localhost>")
+  set(CPACK_PACKAGE_CONTACT "${GETFLAGS_DEB_MAINTAINER}")
   set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "concurrent downloader of country flags, with its test server")
   set(CPACK_PACKAGE_DESCRIPTION
       "getflags downloads country flag images from a web server, many requests at
@@ -47,10 +59,44 @@ ERROR servers of getflags.")
   set(CPACK_STRIP_FILES ON)
   set(CPACK_VERBATIM_VARIABLES ON)
 
-  set(CPACK_DEBIAN_PACKAGE_MAINTAINER "getflags developers <getflags@localhost>")
+  set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${GETFLAGS_DEB_MAINTAINER}")
   set(CPACK_DEBIAN_PACKAGE_SECTION net)
   set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-  set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+  # REMOTE is https: libcurl needs the system's CA certificates for it.
+  set(CPACK_DEBIAN_PACKAGE_RECOMMENDS ca-certificates)
+
+  # /usr/share/doc/getflags/changelog.Debian.gz, whose newest entry names the
+  # package's version: its Debian revision is the package's.
+  set(gf_changelog "${PROJECT_SOURCE_DIR}/packaging/changelog.Debian")
+  set_property(DIRECTORY "${PROJECT_SOURCE_DIR}" APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS "${gf_changelog}")
+  file(STRINGS "${gf_changelog}" gf_line LIMIT_COUNT 1)
+  if(NOT gf_line MATCHES "^getflags \\(([^)]+)-([^-)]+)\\) ")
+    message(FATAL_ERROR "${gf_changelog}: the first line is not 'getflags (VERSION-REVISION) ...'")
+  endif()
+  set(CPACK_DEBIAN_PACKAGE_RELEASE "${CMAKE_MATCH_2}")
+  if(NOT CMAKE_MATCH_1 STREQUAL PROJECT_VERSION)
+    # Not fatal for a build; the package test fails on it.
+    message(WARNING "${gf_changelog} has no entry for ${PROJECT_VERSION} (newest: ${CMAKE_MATCH_1}): "
+                    "add one before building a package")
+  endif()
+  if(GF_GZIP)
+    add_custom_command(
+      OUTPUT "${PROJECT_BINARY_DIR}/doc/changelog.Debian.gz"
+      COMMAND "${GF_GZIP}" -9 -n -c "${gf_changelog}" > changelog.Debian.gz
+      DEPENDS "${gf_changelog}"
+      WORKING_DIRECTORY "${PROJECT_BINARY_DIR}/doc"
+      COMMENT "Compressing changelog.Debian")
+    add_custom_target(getflags_changelog ALL DEPENDS "${PROJECT_BINARY_DIR}/doc/changelog.Debian.gz")
+    install(FILES "${PROJECT_BINARY_DIR}/doc/changelog.Debian.gz" DESTINATION "${CMAKE_INSTALL_DOCDIR}")
+  else()
+    message(STATUS "getflags: no gzip; changelog.Debian is packaged uncompressed, which lintian refuses")
+    install(FILES "${gf_changelog}" DESTINATION "${CMAKE_INSTALL_DOCDIR}")
+  endif()
+  unset(gf_changelog)
+  unset(gf_line)
+  # Tags lintian reports that do not apply to this package, each with why.
+  install(FILES "${PROJECT_SOURCE_DIR}/packaging/lintian-overrides"
+          DESTINATION "${CMAKE_INSTALL_DATADIR}/lintian/overrides" RENAME getflags)
   set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
   set(CPACK_DEBIAN_PACKAGE_SUGGESTS bash-completion)
   set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)

@@ -1,37 +1,96 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs everything CI checks:
-#   1. a -Werror build and the whole ctest suite (unit, integration,
-#      flagserver, packaging, valgrind);
-#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build and its
-#      unit and integration tests;
-#   3. the libFuzzer targets for a short, fixed time;
+#   1. a -Werror build (tests on) in build/ and the whole ctest suite (unit,
+#      integration, flagserver, packaging with lintian, valgrind);
+#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build in
+#      build-sanitize/ and its unit and integration tests;
+#   3. the libFuzzer targets for a short, fixed time (build-fuzz/);
 #   4. cppcheck on src/.
+# A failing stage does not stop the later ones; the script then ends with
+# the failed stages named and a non-zero status. It ends with "all checks
+# passed" only when every stage passed.
 # Usage: bash scripts/check.sh [--quick]   (--quick: stage 1 only)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 quick=0
-[ "${1:-}" = "--quick" ] && quick=1
+case ${1:-} in
+--quick) quick=1 ;;
+'') ;;
+*)
+    echo "usage: bash scripts/check.sh [--quick]" >&2
+    exit 2
+    ;;
+esac
 jobs=$(nproc)
 
-gf_install "${GF_BUILD_PACKAGES[@]}" "${GF_TEST_PACKAGES[@]}"
+gf_step "check: installing the build's and the tests' packages if missing"
+gf_install "${GF_BUILD_PACKAGES[@]}" "${GF_TEST_PACKAGES[@]}" || {
+    echo "check.sh: FAILED installing packages; nothing was checked" >&2
+    exit 1
+}
 # 300 descriptors are too few for the 1,000-connection tests.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-echo "== build (-Werror) and ctest"
-gf_build "$GF_ROOT/build"
-(cd "$GF_ROOT/build" && ctest --output-on-failure -j"$jobs" --timeout 600)
-[ "$quick" = 1 ] && exit 0
+stage_build_and_test() {
+    gf_build "$GF_ROOT/build" -DGETFLAGS_BUILD_TESTS=ON -DBUILD_TESTING=ON -DGETFLAGS_SANITIZE=OFF
+    echo "-- ctest in build/"
+    ctest --test-dir "$GF_ROOT/build" --no-tests=error --output-on-failure -j"$jobs" --timeout 600
+}
 
-echo "== ASan + UBSan build and ctest"
-gf_build "$GF_ROOT/build-sanitize" -DGETFLAGS_SANITIZE=ON
-(cd "$GF_ROOT/build-sanitize" &&
+stage_sanitize() {
+    gf_build "$GF_ROOT/build-sanitize" -DGETFLAGS_BUILD_TESTS=ON -DBUILD_TESTING=ON \
+        -DGETFLAGS_SANITIZE=ON
+    echo "-- ctest -L 'unit|integration' -LE packaging in build-sanitize/"
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-        ctest --output-on-failure -j"$jobs" --timeout 900 -L 'unit|integration' -LE packaging)
+        ctest --test-dir "$GF_ROOT/build-sanitize" --no-tests=error --output-on-failure \
+        -j"$jobs" --timeout 900 -L 'unit|integration' -LE packaging
+}
 
-echo "== fuzzing"
-GF_FUZZ_BUILD_DIR="$GF_ROOT/build-fuzz" bash "$GF_ROOT/tests/fuzz/run_fuzzers.sh" 15
+stage_fuzz() {
+    GF_FUZZ_BUILD_DIR="$GF_ROOT/build-fuzz" bash "$GF_ROOT/tests/fuzz/run_fuzzers.sh" 15
+}
 
-echo "== cppcheck"
-cppcheck -q --enable=warning,performance,portability --std=c11 --inline-suppr \
-    -I "$GF_ROOT/include" --error-exitcode=1 "$GF_ROOT/src"
-echo "all checks passed"
+stage_cppcheck() {
+    cppcheck -q --enable=warning,performance,portability --std=c11 --inline-suppr \
+        -I "$GF_ROOT/include" --error-exitcode=1 "$GF_ROOT/src"
+    echo "cppcheck found nothing"
+}
+
+stages=("build (-Werror) and ctest:stage_build_and_test")
+if [ "$quick" = 0 ]; then
+    stages+=("ASan + UBSan build and ctest:stage_sanitize"
+        "fuzzing (15 s per target):stage_fuzz"
+        "cppcheck on src/:stage_cppcheck")
+fi
+
+failed=()
+n=0
+for s in "${stages[@]}"; do
+    n=$((n + 1))
+    name=${s%%:*}
+    gf_step "check: stage $n/${#stages[@]}: $name"
+    # Each stage in a subshell with errexit, so its first failing command
+    # ends it; the outer script records the failure and goes on.
+    set +e
+    (
+        set -e
+        "${s##*:}"
+    )
+    rc=$?
+    set -e
+    if [ "$rc" -ne 0 ]; then
+        echo "check.sh: stage $n/${#stages[@]} ($name) FAILED (exit $rc)" >&2
+        failed+=("$n/${#stages[@]} $name")
+    fi
+done
+
+echo
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "check.sh: FAILED stages: $(printf '%s; ' "${failed[@]}")" >&2
+    exit 1
+fi
+if [ "$quick" = 1 ]; then
+    echo "quick check passed (stage 1 only; without --quick all four stages run)"
+else
+    echo "all checks passed"
+fi

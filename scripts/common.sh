@@ -1,38 +1,83 @@
-# Shared by scripts/demo.sh and scripts/check.sh: install what is missing
-# and build. Sourced, not run.
+# Shared by scripts/demo.sh and scripts/check.sh: the Debian packages they
+# need, installing the missing ones, and building. Sourced, not run.
 set -euo pipefail
 
 GF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Debian packages the build needs.
-GF_BUILD_PACKAGES=(build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev
-    libcjson-dev libhttp-parser-dev zlib1g-dev)
-# Extra packages the test suite needs.
-GF_TEST_PACKAGES=(libcmocka-dev python3 nginx-light openssl curl valgrind clang
-    libclang-rt-14-dev strace groff-base dpkg-dev file cppcheck)
+# Debian 12 packages, one per line with what needs it. A new test that runs
+# a program adds its package to GF_TEST_PACKAGES (and to the README's
+# "By hand" list).
 
-# gf_install PKG...: apt-get installs the packages that are not installed yet.
+# Building getflags and flagserver: all that scripts/demo.sh installs.
+GF_BUILD_PACKAGES=(
+    build-essential      # gcc, make, libc headers
+    cmake
+    pkg-config           # finds libuv, libcurl, cJSON
+    libuv1-dev
+    libcurl4-openssl-dev
+    libcjson-dev
+    libhttp-parser-dev   # flagserver's HTTP parser
+    zlib1g-dev           # flagserver's gzip answers
+)
+
+# Everything the tests and scripts/check.sh's other stages run.
+GF_TEST_PACKAGES=(
+    libcmocka-dev        # unit tests
+    python3              # integration tests, packaging tests
+    nginx-light          # integration tests against nginx (the package starts nginx on :80 under systemd)
+    openssl              # the test CA and certificates for TLS tests
+    valgrind             # getflags_core_valgrind
+    dpkg-dev             # dpkg-buildflags (hardening), dpkg-shlibdeps (package Depends)
+    lintian              # package_deb
+    groff-base           # package_manpage_lint
+    man-db               # package_manpage_lint, package_deb: man --warnings
+    clang                # fuzzers (tests/fuzz)
+    libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes for clang
+    cppcheck             # check.sh's static analysis stage
+)
+
+# gf_step TEXT: says what the script is doing now.
+gf_step() {
+    printf '\n== %s\n' "$*"
+}
+
+# gf_install PKG...: installs, with apt-get, those of the packages that are
+# not installed yet, showing which and apt's progress.
 gf_install() {
     local missing=() p
     for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
             missing+=("$p")
     done
-    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ ${#missing[@]} -eq 0 ]; then
+        echo "all ${#} packages needed are installed"
+        return 0
+    fi
     if [ "$(id -u)" -ne 0 ]; then
-        echo "missing packages: ${missing[*]} (run as root to install them)" >&2
+        echo "missing packages: ${missing[*]}" >&2
+        echo "run as root to install them, or: apt-get install ${missing[*]}" >&2
         return 1
     fi
-    echo "installing: ${missing[*]}"
+    echo "installing ${#missing[@]} packages: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    echo "-- apt-get update"
+    apt-get update
+    echo "-- apt-get install (with what they depend on)"
+    apt-get install -y --no-install-recommends "${missing[@]}"
 }
 
-# gf_build DIR [CMAKE ARGS...]: configures and builds into DIR.
+# gf_build DIR [CMAKE ARGS...]: configures and builds into DIR with -Werror.
 gf_build() {
     local dir=$1
     shift
-    cmake -S "$GF_ROOT" -B "$dir" -DGETFLAGS_WERROR=ON "$@" >/dev/null
+    echo "-- configuring $dir: cmake -DGETFLAGS_WERROR=ON $*"
+    mkdir -p "$dir"
+    # Quiet unless it fails.
+    cmake -S "$GF_ROOT" -B "$dir" -DGETFLAGS_WERROR=ON "$@" >"$dir/gf-configure.log" 2>&1 || {
+        cat "$dir/gf-configure.log" >&2
+        echo "cmake failed to configure $dir (output above)" >&2
+        return 1
+    }
+    echo "-- building $dir"
     cmake --build "$dir" -j"$(nproc)"
 }

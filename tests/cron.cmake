@@ -3,6 +3,7 @@
 gf_unit_test(test_sha256 SOURCES unit/test_sha256.c LIBS getflags_core)
 gf_unit_test(test_ratelimit SOURCES unit/test_ratelimit.c LIBS getflags_core)
 gf_unit_test(test_adaptive SOURCES unit/test_adaptive.c LIBS getflags_core)
+gf_unit_test(test_hostgate SOURCES unit/test_hostgate.c LIBS getflags_core)
 gf_unit_test(test_lock SOURCES unit/test_lock.c LIBS getflags_core)
 gf_unit_test(test_manifest SOURCES unit/test_manifest.c LIBS getflags_core)
 gf_unit_test(test_state SOURCES unit/test_state.c LIBS getflags_core)
@@ -13,3 +14,6 @@ gf_integration_test(getflags_state getflags_state.py)
 if(NOT GETFLAGS_SANITIZE)
   gf_integration_test(getflags_vmlimit getflags_vmlimit.py)
 endif()
+
+# Servers that push back: nginx limit_req with 429 and Retry-After.
+gf_integration_test(getflags_pushback getflags_pushback.py)

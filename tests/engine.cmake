@@ -16,6 +16,10 @@ gf_integration_test(getflags_cli getflags_cli.py)
 gf_integration_test(getflags_torture getflags_torture.py)
 set_property(TEST getflags_torture APPEND PROPERTY ENVIRONMENT
              "GETFLAGS_TORTURE=$<TARGET_FILE:getflags_torture>")
+if(GETFLAGS_SANITIZE)
+  # Hundreds of runs, each a few times slower under ASan and LeakSanitizer.
+  set_tests_properties(getflags_torture PROPERTIES TIMEOUT 900)
+endif()
 
 # Disk-full faults: a preloaded write() that fails on getflags's temporary files.
 add_library(gf_enospc_shim MODULE integration/enospc_shim.c)

@@ -28,8 +28,22 @@
  *   overshoots by at most that much. Each refusal may carry a
  *   host-wide pause, so a controller that kept testing the same ceiling
  *   would spend the run waiting.
- * - A Retry-After pauses every new request to the host until then (capped
- *   at max_pause_s), whether or not the limit was lowered.
+ * - At a limit of 1 an overload means that even one request in flight is
+ *   too many (a server that allows N requests a second, whatever the round
+ *   trip): the controller then paces starts, as --rate does. The first
+ *   pace is GF_ADAPTIVE_BACKOFF times the rate of successes since the
+ *   last decrease (twice the round trip when there were none), and every
+ *   GF_ADAPTIVE_PACE_WINDOW successes speed it up by
+ *   GF_ADAPTIVE_PACE_FAST_GROWTH until the first refusal of a pace. From
+ *   then on a refused pace is slowed by GF_ADAPTIVE_BACKOFF (halved when
+ *   nothing succeeded since the last refusal), at most to one start every
+ *   GF_ADAPTIVE_MAX_INTERVAL_S, and held there until the probe hold
+ *   (above; at least ten intervals, doubling with every refused pace up
+ *   to GF_ADAPTIVE_PROBE_HOLD_MAX_S) has passed; then it grows by
+ *   GF_ADAPTIVE_PACE_GROWTH per window. Once the interval is no longer
+ *   than a request's latency, pacing ends and the limit grows from 1.
+ * - Pauses (Retry-After, backoff) are the host's, not the controller's:
+ *   see gf/hostgate.h. A Retry-After given here only sets the probe hold.
  * Against a server that refuses above C concurrent requests the limit
  * settles between about GF_ADAPTIVE_BACKOFF * (C + 1) and C + 1. */
 #ifndef GF_ADAPTIVE_H
@@ -47,8 +61,18 @@
 #define GF_ADAPTIVE_PROBE_MIN 4
 #define GF_ADAPTIVE_PROBE_MAX 256
 #define GF_ADAPTIVE_PROBE_HOLD 10.0
-/* Default cap on one Retry-After pause. */
-#define GF_ADAPTIVE_MAX_PAUSE_S 300.0
+#define GF_ADAPTIVE_PROBE_HOLD_MAX_S 600.0
+/* Cap on a Retry-After when it sets the probe hold (the host's pauses
+ * are capped alike). */
+#define GF_ADAPTIVE_MAX_PAUSE_S 30.0
+/* Pacing below one request in flight. */
+#define GF_ADAPTIVE_PACE_WINDOW 4
+#define GF_ADAPTIVE_PACE_GROWTH 1.1
+#define GF_ADAPTIVE_PACE_FAST_GROWTH 1.25
+#define GF_ADAPTIVE_MAX_INTERVAL_S 10.0
+/* First pace when nothing succeeded since the last decrease and no
+ * latency is known: one start every this many seconds. */
+#define GF_ADAPTIVE_FIRST_INTERVAL_S 0.1
 
 /* All fields are read-only for the caller except max_pause_s. */
 struct gf_adaptive {
@@ -57,17 +81,23 @@ struct gf_adaptive {
     int slow_start;     /* 1 until the first overload or latency hold */
     unsigned window_ok; /* successes counted in the current window */
     double lat_s[GF_ADAPTIVE_SAMPLES];
-    double baseline_s;      /* lowest window median seen, < 0 before one */
-    double last_decrease_s; /* when the limit was last lowered */
-    double pause_until_s;   /* 0, or the end of a Retry-After pause */
-    double max_pause_s;     /* cap on one pause, GF_ADAPTIVE_MAX_PAUSE_S */
-    unsigned decreases;     /* overloads that lowered the limit */
-    unsigned ceiling;       /* limit of the last counted overload, 0 when none */
-    unsigned probe_windows; /* clean windows below the ceiling before a probe */
-    unsigned below_ceiling; /* clean windows spent just below it so far */
-    double probe_hold_s;    /* time to wait after a refusal before a probe */
-    double next_probe_s;    /* no probe of the ceiling before this time */
-    unsigned holds;         /* windows that ended without growth */
+    double baseline_s;          /* lowest window median seen, < 0 before one */
+    double last_decrease_s;     /* when the limit was last lowered */
+    double max_pause_s;         /* cap on a Retry-After, GF_ADAPTIVE_MAX_PAUSE_S */
+    unsigned ok_since_decrease; /* successes since the last decrease */
+    double counting_since_s;    /* since when: the last decrease, or the first start */
+    double interval_s;          /* pacing: seconds between starts, 0 when off */
+    double pace_ceiling_s;      /* the interval last refused, 0 when none */
+    unsigned paced_ok;          /* successes in the current pacing window */
+    int pace_slow_start;        /* 1 until the pace is first refused */
+    unsigned paces;             /* times pacing began */
+    unsigned decreases;         /* overloads that lowered the limit */
+    unsigned ceiling;           /* limit of the last counted overload, 0 when none */
+    unsigned probe_windows;     /* clean windows below the ceiling before a probe */
+    unsigned below_ceiling;     /* clean windows spent just below it so far */
+    double probe_hold_s;        /* time to wait after a refusal before a probe */
+    double next_probe_s;        /* no probe of the ceiling before this time */
+    unsigned holds;             /* windows that ended without growth */
 };
 
 /* Starts a controller at limit start (0 means GF_ADAPTIVE_START), never
@@ -84,9 +114,9 @@ void gf_adaptive_on_success(struct gf_adaptive *a, double started_s, double now_
 
 /* A request that started at started_s ended at now_s in an overload: 429,
  * 503 or a timeout. retry_after_s is the server's Retry-After in seconds,
- * or <= 0 (or NaN) when there was none. May lower the limit, and sets the
- * pause. The caller re-queues the request; this call does not count
- * retries. */
+ * or <= 0 (or NaN) when there was none. May lower the limit, or start or
+ * slow the pacing. The caller re-queues the request (the host's pause is
+ * gf_hostgate's); this call does not count retries. */
 void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now_s,
                              double retry_after_s);
 
@@ -94,11 +124,9 @@ void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now
  * the end of a run it is the concurrency the run settled on. */
 unsigned gf_adaptive_limit(const struct gf_adaptive *a);
 
-/* The time before which no new request should start (0 when no Retry-After
- * was ever given; a time already past means no pause). */
-double gf_adaptive_pause_until(const struct gf_adaptive *a);
-
-/* Seconds from now_s until the pause ends, 0 when there is none. */
-double gf_adaptive_pause_left(const struct gf_adaptive *a, double now_s);
+/* Seconds between request starts while pacing (then the limit is 1), 0
+ * when not pacing: pass it to gf_ratelimit_set_interval() after each
+ * event. */
+double gf_adaptive_interval(const struct gf_adaptive *a);
 
 #endif

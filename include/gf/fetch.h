@@ -75,11 +75,12 @@ struct gf_fetch_env {
     int (*gate)(void *arg, struct gf_fetch *f);
     /* Removes f from the gate's queue (an interrupted run). */
     void (*gate_cancel)(void *arg, struct gf_fetch *f);
-    /* -m auto, or NULL: a request that began at started_s was answered
-     * normally; or was refused (429, 503, timeout), and then the return
-     * value says whether to ask again at no cost to --retries. */
+    /* Or NULL: a request that began at started_s was answered normally;
+     * or was refused (status 429 or 503, or 0 for a timeout), with the
+     * server's Retry-After in seconds (<= 0 when none), and then the
+     * return value says whether to ask again at no cost to --retries. */
     void (*on_success)(void *arg, double started_s);
-    int (*on_overload)(void *arg, double started_s, double retry_after_s);
+    int (*on_overload)(void *arg, double started_s, long status, double retry_after_s);
     void *arg;
     /* Transfers kept for reuse; at most pool_cap of them. */
     struct gf_transfer **pool;

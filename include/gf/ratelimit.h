@@ -40,4 +40,15 @@ int gf_ratelimit_init(struct gf_ratelimit *rl, double rate_per_s);
  * backwards between calls. */
 double gf_ratelimit_delay(struct gf_ratelimit *rl, double now_s);
 
+/* What gf_ratelimit_delay() would answer at now_s, taking nothing: for a
+ * caller that starts a request only when several gates agree (then it
+ * calls gf_ratelimit_delay(), which returns 0 and takes the token). */
+double gf_ratelimit_peek(const struct gf_ratelimit *rl, double now_s);
+
+/* Changes the spacing to interval_s seconds (0: unlimited) without losing
+ * the last start: the next token comes interval_s after it. For -m auto,
+ * which paces starts when even one request in flight is too many. A
+ * negative or non-finite interval counts as 0. */
+void gf_ratelimit_set_interval(struct gf_ratelimit *rl, double interval_s);
+
 #endif

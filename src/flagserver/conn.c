@@ -91,7 +91,9 @@ struct fs_conn {
     int handles; /* open handles; the struct is freed when both are closed */
     int closing;
     int writing;
+    size_t write_head; /* head bytes in the write in flight */
     size_t write_body; /* body bytes in the write in flight */
+    size_t write_done; /* bytes of it the kernel has taken, as far as known */
     int reading;
     int no_more;   /* parse no further requests */
     int lingering; /* FIN sent, draining */
@@ -382,15 +384,32 @@ static void on_trickle(uv_timer_t *t)
     req_send(t->data);
 }
 
+/* The kernel has taken the first `done` bytes of the write in flight. Once
+ * the whole head is out the answer's status is the one to log, even if the
+ * client goes away before the rest of a large slice follows. */
+static void req_progress(fs_conn *c, size_t done)
+{
+    fs_req *r = c->head;
+    size_t before = c->write_done > c->write_head ? c->write_done - c->write_head : 0;
+    size_t body = done > c->write_head ? done - c->write_head : 0;
+
+    if (!r->head_sent && done >= c->write_head) {
+        r->head_sent = 1;
+        r->status = r->answer_status;
+    }
+    if (body > before)
+        r->bytes += body - before;
+    if (done > c->write_done)
+        c->write_done = done;
+}
+
 /* Called when the write of the oldest request's current slice is done. */
 static void req_wrote(fs_conn *c)
 {
     fs_req *r = c->head;
     int close;
 
-    r->head_sent = 1;
-    r->status = r->answer_status;
-    r->bytes += c->write_body;
+    req_progress(c, c->write_head + c->write_body);
     if (r->after != AFTER_ENDLESS)
         r->body_off += c->write_body;
     switch (r->after) {
@@ -471,7 +490,9 @@ static void req_send(fs_req *r)
     }
     if (body > 0)
         bufs[n++] = uv_buf_init((char *)p, (unsigned)body);
+    c->write_head = r->head_sent ? 0 : r->head.len;
     c->write_body = body;
+    c->write_done = 0;
     if (n == 0) {
         req_wrote(c);
         return;
@@ -481,6 +502,13 @@ static void req_send(fs_req *r)
         return;
     }
     c->writing = 1;
+    /* uv_write hands the kernel what it takes at once and queues the rest;
+     * this is the only write queued on the connection, so the queue's size
+     * is what is left of it. Without this, a client that goes away during
+     * a slice larger than the socket buffer would be logged 499 although
+     * it got the head. */
+    req_progress(c, c->write_head + body -
+                        uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp));
 }
 
 /* Starts the oldest request's answer once it is built. */

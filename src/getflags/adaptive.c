@@ -18,6 +18,7 @@ void gf_adaptive_init(struct gf_adaptive *a, unsigned start, unsigned max)
         .baseline_s = -1,
         /* No decrease yet: every first overload counts. */
         .last_decrease_s = -DBL_MAX,
+        .counting_since_s = -DBL_MAX,
         .max_pause_s = GF_ADAPTIVE_MAX_PAUSE_S,
         .probe_windows = GF_ADAPTIVE_PROBE_MIN,
     };
@@ -42,12 +43,42 @@ static double median(const double *v, unsigned n)
     return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+/* A success while pacing: speed up once per window, up to the pace that
+ * was refused until the probe hold has passed, and stop pacing once the
+ * interval is no longer than the round trip (one in flight paces itself). */
+static void paced_success(struct gf_adaptive *a, double lat, double now_s)
+{
+    if (++a->paced_ok < GF_ADAPTIVE_PACE_WINDOW)
+        return;
+    a->paced_ok = 0;
+    /* After a refused pace, hold the slower one until the probe hold has
+     * passed: a host's burst allowance hides a pace that is too fast for
+     * a while, so creeping back up at once would be refused again. */
+    if (a->pace_ceiling_s > 0 && now_s < a->next_probe_s)
+        return;
+    double next = a->interval_s /
+                  (a->pace_slow_start ? GF_ADAPTIVE_PACE_FAST_GROWTH : GF_ADAPTIVE_PACE_GROWTH);
+    if (next <= lat) {
+        a->interval_s = 0;
+        a->window_ok = 0;
+        return;
+    }
+    a->interval_s = next;
+}
+
 void gf_adaptive_on_success(struct gf_adaptive *a, double started_s, double now_s,
                             unsigned in_flight)
 {
+    if (a->counting_since_s == -DBL_MAX)
+        a->counting_since_s = started_s;
+    a->ok_since_decrease++;
+    double lat = now_s - started_s;
+    if (a->interval_s > 0) {
+        paced_success(a, lat > 0 ? lat : 0, now_s);
+        return;
+    }
     if (in_flight < a->limit)
         return;
-    double lat = now_s - started_s;
     a->lat_s[a->window_ok % GF_ADAPTIVE_SAMPLES] = lat > 0 ? lat : 0;
     a->window_ok++;
     if (a->window_ok < a->limit)
@@ -82,24 +113,59 @@ void gf_adaptive_on_success(struct gf_adaptive *a, double started_s, double now_
     a->limit = next < a->max ? next : a->max;
 }
 
+/* Refused with one request in flight: pace starts, or pace them slower. */
+static void pace_slower(struct gf_adaptive *a, double now_s)
+{
+    double since = now_s - a->counting_since_s;
+    if (a->interval_s > 0) {
+        /* The pace in force was refused: slower, and no faster than it
+         * until the probe hold has passed. */
+        a->pace_ceiling_s = a->interval_s;
+        double next =
+            a->ok_since_decrease > 0 ? a->interval_s / GF_ADAPTIVE_BACKOFF : a->interval_s * 2;
+        a->interval_s = next;
+        a->pace_slow_start = 0;
+    } else {
+        /* First pace: a little slower than the rate the host took since
+         * the last decrease (a guess, as pauses are in it), then fast
+         * growth until a refusal says where the limit is. */
+        double took = a->ok_since_decrease > 0 && since > 0
+                          ? since / a->ok_since_decrease
+                          : (a->baseline_s > 0 ? a->baseline_s : GF_ADAPTIVE_FIRST_INTERVAL_S);
+        a->interval_s = a->ok_since_decrease > 0 ? took / GF_ADAPTIVE_BACKOFF : took * 2;
+        a->pace_ceiling_s = 0;
+        a->pace_slow_start = 1;
+        a->paces++;
+    }
+    if (a->interval_s > GF_ADAPTIVE_MAX_INTERVAL_S)
+        a->interval_s = GF_ADAPTIVE_MAX_INTERVAL_S;
+    a->paced_ok = 0;
+    a->limit = 1;
+    a->slow_start = 0;
+    a->window_ok = 0;
+    a->ok_since_decrease = 0;
+    a->counting_since_s = now_s;
+    a->last_decrease_s = now_s;
+    a->decreases++;
+}
+
 void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now_s,
                              double retry_after_s)
 {
-    if (retry_after_s > 0) { /* false for NaN too */
-        double pause = retry_after_s < a->max_pause_s ? retry_after_s : a->max_pause_s;
-        if (now_s + pause > a->pause_until_s)
-            a->pause_until_s = now_s + pause;
-    }
     /* Started no later than the last decrease (the clock may have one
      * tick for both): the limit that sent it has already been cut. */
     if (started_s <= a->last_decrease_s)
         return;
-    /* Refused again at the ceiling it was probing: wait longer next time. */
-    if (a->ceiling > 0 && a->limit >= a->ceiling) {
+    /* Refused again at the ceiling it was probing, or at a pace after a
+     * pace was refused: wait longer next time. */
+    if ((a->ceiling > 0 && a->limit >= a->ceiling) ||
+        (a->interval_s > 0 && a->pace_ceiling_s > 0)) {
         a->probe_windows *= 2;
         if (a->probe_windows > GF_ADAPTIVE_PROBE_MAX)
             a->probe_windows = GF_ADAPTIVE_PROBE_MAX;
         a->probe_hold_s *= 2;
+        if (a->probe_hold_s > GF_ADAPTIVE_PROBE_HOLD_MAX_S)
+            a->probe_hold_s = GF_ADAPTIVE_PROBE_HOLD_MAX_S;
     }
     if (retry_after_s > 0) {
         double hold = GF_ADAPTIVE_PROBE_HOLD *
@@ -107,7 +173,14 @@ void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now
         if (hold > a->probe_hold_s)
             a->probe_hold_s = hold;
     }
+    /* A refused pace holds for at least ten of its starts. */
+    if (a->interval_s > 0 && a->probe_hold_s < GF_ADAPTIVE_PROBE_HOLD * a->interval_s)
+        a->probe_hold_s = GF_ADAPTIVE_PROBE_HOLD * a->interval_s;
     a->next_probe_s = now_s + a->probe_hold_s;
+    if (a->limit <= 1) {
+        pace_slower(a, now_s);
+        return;
+    }
     a->ceiling = a->limit;
     a->below_ceiling = 0;
     /* floor(f * limit) is below limit for any limit >= 2, and 0 for 1. */
@@ -116,6 +189,8 @@ void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now
     a->limit = next >= 1 ? next : 1;
     a->slow_start = 0;
     a->window_ok = 0;
+    a->ok_since_decrease = 0;
+    a->counting_since_s = now_s;
     a->last_decrease_s = now_s;
     a->decreases++;
 }
@@ -125,12 +200,7 @@ unsigned gf_adaptive_limit(const struct gf_adaptive *a)
     return a->limit;
 }
 
-double gf_adaptive_pause_until(const struct gf_adaptive *a)
+double gf_adaptive_interval(const struct gf_adaptive *a)
 {
-    return a->pause_until_s;
-}
-
-double gf_adaptive_pause_left(const struct gf_adaptive *a, double now_s)
-{
-    return a->pause_until_s > now_s ? a->pause_until_s - now_s : 0;
+    return a->interval_s;
 }

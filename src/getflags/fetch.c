@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -247,7 +248,8 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
         tmp[len] = '\0';
         char *end;
         long v = strtol(tmp, &end, 10);
-        /* Only the delta-seconds form; an HTTP-date falls back to backoff. */
+        /* The delta-seconds form, saturated at LONG_MAX; CURLINFO_RETRY_AFTER
+         * gives the HTTP-date form. */
         if (end != tmp && v >= 0)
             x->retry_after_s = v;
     }
@@ -717,10 +719,12 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
     if (status > 0)
         f->item->http_status = (int)status;
 
-    /* -m auto: a refusal lowers the limit and the request waits its turn
-     * again, without using up --retries. */
+    /* A refusal pauses the host (and with -m auto lowers the limit); the
+     * run decides whether the request waits its turn again without using
+     * up --retries. */
     if (is_overload(rc, status) && env->on_overload &&
-        env->on_overload(env->arg, f->started_at, (double)f->retry_after_s)) {
+        env->on_overload(env->arg, f->started_at, rc == CURLE_OK ? status : 0,
+                         (double)f->retry_after_s)) {
         if (env->verbose)
             fprintf(env->verbose, "%s asked again after %s\n", f->item->cc,
                     rc == CURLE_OK ? (status == 429 ? "HTTP 429" : "HTTP 503") : "a timeout");
@@ -785,7 +789,14 @@ void gf_fetch_transfer_done(struct gf_fetch *f, CURL *easy, CURLcode result)
     record_phases(f, easy);
     struct gf_phases *ph = f->is_image ? &f->item->image : &f->item->meta;
     f->env->on_request(f->env->arg, ph->total * 1000.0, x->body.len);
-    f->retry_after_s = x->retry_after_s;
+    /* libcurl reads both forms of Retry-After; 7.88 gives a date in the
+     * past as a negative delay and a number too large for curl_off_t as
+     * 0, so a large number is taken from the header parse (saturated). */
+    curl_off_t ra = 0;
+    if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+        f->retry_after_s = ra < LONG_MAX ? (long)ra : LONG_MAX;
+    else
+        f->retry_after_s = x->retry_after_s > 0 ? x->retry_after_s : -1;
     /* The body leaves the transfer before handling; what is not taken
      * over (as the image to save) is freed here. */
     struct gf_body body = x->body;

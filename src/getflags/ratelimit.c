@@ -27,3 +27,21 @@ double gf_ratelimit_delay(struct gf_ratelimit *rl, double now_s)
     rl->next_s = now_s + rl->interval_s;
     return 0;
 }
+
+double gf_ratelimit_peek(const struct gf_ratelimit *rl, double now_s)
+{
+    if (rl->interval_s == 0 || now_s >= rl->next_s)
+        return 0;
+    return rl->next_s - now_s;
+}
+
+void gf_ratelimit_set_interval(struct gf_ratelimit *rl, double interval_s)
+{
+    if (!(interval_s > 0) || !isfinite(interval_s))
+        interval_s = 0;
+    /* next_s is the last start plus the old interval (or -DBL_MAX before
+     * any start, which no finite shift moves). */
+    if (rl->next_s > -DBL_MAX)
+        rl->next_s += interval_s - rl->interval_s;
+    rl->interval_s = interval_s;
+}

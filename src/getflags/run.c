@@ -13,6 +13,7 @@
 #include "gf/engine.h"
 #include "gf/error.h"
 #include "gf/fetch.h"
+#include "gf/hostgate.h"
 #include "gf/ratelimit.h"
 #include "gf/saver.h"
 #include "gf/sem.h"
@@ -39,10 +40,16 @@ struct run {
     uint64_t t0;
     uint64_t rng;
     int shut;
-    /* The start gate: --rate and the pauses of -m auto. FIFO of fetches
-     * holding a permit and waiting to start; one timer for the head. */
+    /* The start gate: the host's pauses, --rate, and the pace of -m auto.
+     * FIFO of fetches holding a permit and waiting to start; one timer for
+     * the head. Every request goes to the one host of the base URL (or
+     * its redirect), so one host gate serves the run. */
+    struct gf_hostgate host;
+    char host_label[128]; /* "host:port", for -v lines */
     struct gf_ratelimit rate;
+    struct gf_ratelimit pace; /* -m auto below one request in flight */
     int adaptive_on;
+    unsigned paces_told; /* pacing starts already announced */
     struct gf_adaptive adaptive;
     struct gf_fetch **gate_q;
     size_t gate_head, gate_len;
@@ -54,16 +61,24 @@ static double loop_s(const struct run *r)
     return (double)uv_now(&((struct run *)r)->loop) / 1000.0;
 }
 
-/* Seconds until the next start may happen; 0 takes the token. */
+/* Seconds until the next start may happen; 0 means it starts now, and
+ * every gate has counted it. */
 static double gate_delay(struct run *r)
 {
     double now = loop_s(r);
-    if (r->adaptive_on) {
-        double pause = gf_adaptive_pause_left(&r->adaptive, now);
-        if (pause > 0)
-            return pause;
-    }
-    return gf_ratelimit_delay(&r->rate, now);
+    double d = gf_hostgate_delay(&r->host, now);
+    double d2 = gf_ratelimit_peek(&r->rate, now);
+    double d3 = gf_ratelimit_peek(&r->pace, now);
+    if (d2 > d)
+        d = d2;
+    if (d3 > d)
+        d = d3;
+    if (d > 0)
+        return d;
+    gf_ratelimit_delay(&r->rate, now);
+    gf_ratelimit_delay(&r->pace, now);
+    gf_hostgate_started(&r->host, now);
+    return 0;
 }
 
 static void on_gate_timer(uv_timer_t *t);
@@ -119,24 +134,109 @@ static void gate_cancel(void *arg, struct gf_fetch *f)
     r->gate_len = kept;
 }
 
-/* -m auto: every answer moves the limit, and the semaphore follows it. */
+static double random01(void *arg);
+
+static double run_elapsed(const struct run *r)
+{
+    return (double)(uv_hrtime() - r->t0) / 1e9;
+}
+
+/* -m auto: the semaphore and the pace follow the controller; with -v, one
+ * line on stderr when it starts pacing. */
+static void adaptive_apply(struct run *r)
+{
+    gf_sem_set_limit(&r->sem, gf_adaptive_limit(&r->adaptive));
+    double interval = gf_adaptive_interval(&r->adaptive);
+    gf_ratelimit_set_interval(&r->pace, interval);
+    if (r->cfg->verbose && r->adaptive.paces > r->paces_told) {
+        r->paces_told = r->adaptive.paces;
+        fprintf(stderr,
+                "getflags: %.1f s: one request in flight is too many for %s: -m auto starts "
+                "at most %.2f requests per second\n",
+                run_elapsed(r), r->host_label, 1.0 / interval);
+    }
+}
+
+/* Every answer that is not a refusal: the host is answering. With -m auto
+ * it also moves the limit, and the semaphore follows it. */
 static void on_success(void *arg, double started_s)
 {
     struct run *r = arg;
-    gf_adaptive_on_success(&r->adaptive, started_s, loop_s(r), r->sem.held);
-    gf_sem_set_limit(&r->sem, gf_adaptive_limit(&r->adaptive));
+    double now = loop_s(r);
+    gf_hostgate_answered(&r->host, started_s, now);
+    if (!r->adaptive_on)
+        return;
+    gf_adaptive_on_success(&r->adaptive, started_s, now, r->sem.held);
+    adaptive_apply(r);
 }
 
-static int on_overload(void *arg, double started_s, double retry_after_s)
+/* -v: one line on stderr when a refusal pauses the host. */
+static void tell_pause(struct run *r, long status, const struct gf_hostgate_event *ev)
+{
+    char asked[96];
+    if (ev->asked_s > 0)
+        snprintf(asked, sizeof asked, "Retry-After: %.0f s%s", ev->asked_s,
+                 ev->capped ? ", capped" : "");
+    else
+        snprintf(asked, sizeof asked, "no Retry-After, backing off");
+    if (r->progress_on)
+        gf_progress_clear(stderr, r->width);
+    fprintf(stderr, "getflags: %.1f s: %s answered %ld (%s): no new request to it for %.1f s\n",
+            run_elapsed(r), r->host_label, status, asked, ev->pause_s);
+    fflush(stderr);
+}
+
+/* A 429 or 503 (status), or with -m auto a timeout (status 0). Returns 1
+ * when the request is to be asked again without using up --retries. */
+static int on_overload(void *arg, double started_s, long status, double retry_after_s)
 {
     struct run *r = arg;
-    /* At the floor there is nothing left to probe: a refusal there is a
-     * real failure, and --retries decides. */
-    if (gf_adaptive_limit(&r->adaptive) <= 1)
-        return 0;
-    gf_adaptive_on_overload(&r->adaptive, started_s, loop_s(r), retry_after_s);
-    gf_sem_set_limit(&r->sem, gf_adaptive_limit(&r->adaptive));
-    return 1;
+    double now = loop_s(r);
+    int free_again = 0;
+    /* The pause the host asked for, or the backoff it got instead: the
+     * controller waits ten times that before probing the limit again. */
+    double hold_s = retry_after_s;
+    if (status == 429 || status == 503) {
+        struct gf_hostgate_event ev;
+        unsigned spread = r->adaptive_on ? gf_adaptive_limit(&r->adaptive) : r->cfg->concurrency;
+        free_again =
+            gf_hostgate_refused(&r->host, started_s, now, retry_after_s, spread, random01(r), &ev);
+        /* A 503 that names no time is an outage as much as a refusal:
+         * with a fixed -m it uses up --retries (the host still backs off). */
+        if (status == 503 && !(retry_after_s > 0) && !r->adaptive_on)
+            free_again = 0;
+        if (ev.new_pause && r->cfg->verbose)
+            tell_pause(r, status, &ev);
+        if (!(hold_s > 0) && ev.new_pause)
+            hold_s = ev.pause_s;
+    }
+    if (!r->adaptive_on)
+        return free_again;
+    /* A timeout is free only while the limit can still go down: a host
+     * that never answers must not be asked forever. */
+    if (status == 0)
+        free_again = gf_adaptive_limit(&r->adaptive) > 1;
+    gf_adaptive_on_overload(&r->adaptive, started_s, now, hold_s);
+    adaptive_apply(r);
+    return free_again;
+}
+
+/* "host:port" of the base URL, without any user name or password. */
+static void set_host_label(struct run *r, const char *url)
+{
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL;
+    snprintf(r->host_label, sizeof r->host_label, "the server");
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK)
+            port = NULL;
+        snprintf(r->host_label, sizeof r->host_label, "%s%s%s", host, port ? ":" : "",
+                 port ? port : "");
+    }
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
 }
 
 /* File names are DIR's state: the run's and the earlier runs' claims. */
@@ -322,6 +422,9 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         goto fail_saver;
     }
     gf_sem_init(&r.sem, cfg->concurrency);
+    gf_ratelimit_init(&r.pace, 0);
+    gf_hostgate_init(&r.host);
+    set_host_label(&r, o->base_url);
     if (o->concurrency_auto) {
         r.adaptive_on = 1;
         gf_adaptive_init(&r.adaptive, GF_ADAPTIVE_START, cfg->concurrency);
@@ -356,10 +459,10 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         .on_request = on_request,
         .on_done = on_done,
         .random = random01,
-        .gate = o->rate > 0 || o->concurrency_auto ? gate_try : NULL,
+        .gate = gate_try,
         .gate_cancel = gate_cancel,
-        .on_success = o->concurrency_auto ? on_success : NULL,
-        .on_overload = o->concurrency_auto ? on_overload : NULL,
+        .on_success = on_success,
+        .on_overload = on_overload,
         .arg = &r,
         .pool = r.env.pool,
         .pool_cap = cfg->concurrency,

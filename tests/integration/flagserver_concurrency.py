@@ -6,6 +6,8 @@ usage: flagserver_concurrency.py FLAGSERVER_BINARY SOURCE_DIR [unittest args]
 """
 
 import asyncio
+import ctypes
+import fcntl
 import os
 import resource
 import socket
@@ -13,6 +15,7 @@ import struct
 import sys
 import tempfile
 import time
+import traceback
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -66,6 +69,22 @@ def linger_reset(s):
     # Close with an RST, like a client that crashed.
     s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     s.close()
+
+
+def small_sndbuf_netns():
+    """In this process: a new network namespace, its loopback up, and TCP
+    send buffers limited to 32 KiB. False when namespaces are not allowed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(0x40000000) != 0:  # CLONE_NEWNET
+        print("unshare(CLONE_NEWNET): %s" % os.strerror(ctypes.get_errno()), file=sys.stderr)
+        return False
+    with socket.socket() as s:
+        ifreq = struct.pack("16sh", b"lo", 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(s, 0x8913, ifreq))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(s, 0x8914, struct.pack("16sh", b"lo", flags | 1))  # SIOCSIFFLAGS, IFF_UP
+    with open("/proc/sys/net/ipv4/tcp_wmem", "w") as f:
+        f.write("4096 16384 32768")
+    return True
 
 
 class ConcurrencyTest(unittest.TestCase):
@@ -136,6 +155,42 @@ class ConcurrencyTest(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
 
     def test_client_gone_mid_body(self):
+        self.client_gone_mid_body()
+
+    def test_client_gone_mid_body_small_send_buffer(self):
+        # The same where the kernel never takes a whole 256 KiB slice at
+        # once: TCP send buffers of at most 32 KiB, in a network namespace
+        # of its own (the host's settings stay as they are). The client's
+        # reset then always comes while flagserver's write is still queued.
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                code = 77 if not small_sndbuf_netns() else 0
+                if code == 0:
+                    self.client_gone_mid_body()
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stderr.flush()
+                os._exit(code)
+        deadline = time.monotonic() + 60
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+                self.fail("still running after 60 s")
+            time.sleep(0.05)
+        code = os.waitstatus_to_exitcode(status)
+        if code == 77:
+            self.skipTest("cannot make a network namespace here (needs root)")
+        self.assertEqual(code, 0, "failed in the namespace (traceback above)")
+
+    def client_gone_mid_body(self):
         with self.server() as srv:
             for _ in range(5):
                 s = socket.socket()

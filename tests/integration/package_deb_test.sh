@@ -2,12 +2,14 @@
 # The Debian package, end to end: builds it with cpack from the build tree
 # (into a scratch directory, so the build tree is left alone), checks its
 # control fields and contents, extracts it with dpkg -x into a scratch root,
-# and runs the extracted flagserver and getflags against each other: all 194
-# flags must arrive byte-identical to the packaged flag mirror.
+# runs lintian on it (any error fails, and so does an unhardened binary when
+# the build is hardened), and runs the extracted flagserver and getflags
+# against each other: all 194 flags must arrive byte-identical to the
+# packaged flag mirror.
 #
 #   package_deb_test.sh BUILD_DIR SOURCE_DIR [CPACK]
 #
-# Exits 77 (skipped) when dpkg-deb is missing.
+# Needs dpkg-dev's tools, lintian and python3 (scripts/check.sh installs them).
 set -u
 
 build=${1:?usage: package_deb_test.sh BUILD_DIR SOURCE_DIR [CPACK]}
@@ -25,11 +27,9 @@ die() {
     exit 1
 }
 
-for tool in dpkg-deb dpkg; do
-    command -v "$tool" >/dev/null || {
-        echo "SKIP: $tool not found (apt-get install dpkg)"
-        exit 77
-    }
+for tool in dpkg-deb:dpkg dpkg:dpkg lintian:lintian python3:python3; do
+    command -v "${tool%%:*}" >/dev/null ||
+        die "${tool%%:*} not found (apt-get install ${tool#*:}, or run scripts/check.sh, which does)"
 done
 
 work=$(mktemp -d)
@@ -64,8 +64,12 @@ dpkg-deb -f "$deb" Package Version Architecture Section Maintainer Depends
 field() { dpkg-deb -f "$deb" "$1"; }
 [[ $(field Package) == getflags ]] || fail "Package is '$(field Package)'"
 [[ $(field Section) == net ]] || fail "Section is '$(field Section)'"
-[[ $(field Maintainer) == "getflags developers <getflags@localhost>" ]] ||
-    fail "Maintainer is '$(field Maintainer)'"
+# "Name <user@host.tld>", a host lintian accepts (not localhost).
+maintainer=$(field Maintainer)
+[[ $maintainer =~ ^[^\<\>@]+\ \<[^\<\>@\ ]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]+\>$ ]] ||
+    fail "Maintainer is '$maintainer', not 'Name <address>' with a real-looking address"
+[[ $(field Recommends) == *ca-certificates* ]] ||
+    fail "Recommends is '$(field Recommends)', wanted ca-certificates (REMOTE is https)"
 [[ -n $(field Description) ]] || fail "no Description"
 [[ $(field Architecture) == "$(dpkg --print-architecture)" ]] ||
     fail "Architecture is '$(field Architecture)'"
@@ -95,6 +99,25 @@ depends_on libuv1 1.44
 depends_on libcjson1
 depends_on libhttp-parser
 
+# --- lintian ------------------------------------------------------------------
+# Any error (E:) fails; warnings and notes are shown. When the build is
+# hardened (cmake/Hardening.cmake), a hardening-* tag fails too, notes included.
+hardened=0
+grep -q '^set(CPACK_GF_HARDENED "ON")' "$build/CPackConfig.cmake" && hardened=1
+lintian --tag-display-limit 0 -I "$deb" >"$work/lintian.out" 2>"$work/lintian.err"
+lintian_rc=$?
+sed 's/^/lintian: /' "$work/lintian.out"
+errors=$(grep -c '^E: ' "$work/lintian.out")
+if ((errors > 0)); then
+    fail "lintian finds $errors error(s): $(grep '^E: ' "$work/lintian.out" | paste -sd';' -)"
+elif ((lintian_rc != 0)); then
+    fail "lintian exited $lintian_rc: $(grep -v 'root privileges' "$work/lintian.err")"
+fi
+if ((hardened)) && grep -q ': hardening-' "$work/lintian.out"; then
+    fail "the build is hardened but lintian finds binaries that are not: $(grep ': hardening-' "$work/lintian.out" | paste -sd';' -)"
+fi
+echo "lintian: $errors errors, $(grep -c '^W: ' "$work/lintian.out") warnings, $(grep -c '^I: ' "$work/lintian.out") notes (hardened build: $hardened)"
+
 # --- contents -----------------------------------------------------------------
 dpkg-deb -c "$deb" >"$work/contents" || die "dpkg-deb -c failed"
 outside=$(awk '{print $6}' "$work/contents" | grep -v -e '^\./$' -e '^\./usr/' || true)
@@ -121,6 +144,15 @@ for page in getflags flagserver; do
     [[ -f $c ]] || fail "${c#"$root"/} missing"
 done
 [[ -f $root/usr/share/doc/getflags/copyright ]] || fail "usr/share/doc/getflags/copyright missing"
+changelog=$root/usr/share/doc/getflags/changelog.Debian.gz
+if [[ -f $changelog ]]; then
+    # The newest entry is this package's version.
+    first=$(gzip -dc "$changelog" | head -n1)
+    [[ $first == "getflags ($(field Version)) "* ]] ||
+        fail "changelog.Debian.gz starts '$first', not with getflags ($(field Version))"
+else
+    fail "usr/share/doc/getflags/changelog.Debian.gz missing"
+fi
 grep -q 'Panayiotis Lipiridis' "$root/usr/share/doc/getflags/copyright" 2>/dev/null ||
     fail "copyright lacks the MIT notice of the South Sudan flag"
 
@@ -218,7 +250,7 @@ for meta in "$data"/flags/*/metadata.json; do
         ((mismatched < 5)) && echo "  $cc: $file missing or different" >&2
         mismatched=$((mismatched + 1))
     fi
-done
+done <<<"$names"
 ((mismatched == 0)) || fail "$mismatched flags not byte-identical to flags_data"
 
 kill -TERM "$server_pid"

@@ -13,6 +13,8 @@
 #include <stdlib.h>
 
 #include "gf/adaptive.h"
+#include "gf/hostgate.h"
+#include "gf/ratelimit.h"
 
 /* Feeds one window's worth of successes, all with the limit in use. */
 static void window_of(struct gf_adaptive *a, double latency_s, double *now)
@@ -32,9 +34,7 @@ static void test_adaptive_init_clamps(void **state)
     gf_adaptive_init(&a, 0, 676);
     assert_int_equal(gf_adaptive_limit(&a), GF_ADAPTIVE_START);
     assert_int_equal(a.max, 676);
-    assert_true(gf_adaptive_pause_until(&a) == 0);
-    assert_true(gf_adaptive_pause_left(&a, 0) == 0);
-    assert_true(gf_adaptive_pause_left(&a, 123.0) == 0);
+    assert_true(gf_adaptive_interval(&a) == 0);
 
     gf_adaptive_init(&a, 50, 10);
     assert_int_equal(gf_adaptive_limit(&a), 10);
@@ -181,11 +181,10 @@ static void test_adaptive_never_below_one(void **state)
     }
     assert_int_equal(gf_adaptive_limit(&a), 1);
     /* 50 -> 35 -> 24 -> 16 -> 11 -> 7 -> 4 -> 2 -> 1 in eight steps; each
-     * later overload still counts as a decrease but cannot go lower. */
+     * later overload still counts as a decrease, and paces starts. */
     assert_int_equal(a.decreases, 40);
-    /* And at 1 it can grow again, one per window. */
-    window_of(&a, 0.1, &now);
-    assert_int_equal(gf_adaptive_limit(&a), 2);
+    assert_true(gf_adaptive_interval(&a) > 0);
+    assert_int_equal(a.paces, 1);
 }
 
 /* Successes that come back while fewer requests than the limit are in
@@ -316,42 +315,142 @@ static void test_adaptive_median_of_latest_samples(void **state)
     assert_int_equal(a.holds, 1);
 }
 
-static void test_adaptive_retry_after_pause(void **state)
+/* Refused at a limit of 1: pacing starts at 0.7 times the rate the host
+ * took since the last decrease; a refusal with nothing taken in between
+ * halves it; the limit stays 1 throughout. */
+static void test_adaptive_paces_below_one_in_flight(void **state)
 {
     (void)state;
     struct gf_adaptive a;
-    gf_adaptive_init(&a, 8, 100);
-
-    gf_adaptive_on_overload(&a, 9.9, 10.0, 2.0);
-    assert_true(gf_adaptive_pause_until(&a) == 12.0);
-    assert_true(fabs(gf_adaptive_pause_left(&a, 11.0) - 1.0) < 1e-12);
-    assert_true(gf_adaptive_pause_left(&a, 12.0) == 0);
-    assert_true(gf_adaptive_pause_left(&a, 12.5) == 0);
-    assert_int_equal(gf_adaptive_limit(&a), 4);
-
-    /* A shorter Retry-After does not cut the pause short, even from a
-     * request whose refusal does not lower the limit again. */
-    gf_adaptive_on_overload(&a, 9.95, 10.5, 0.5);
-    assert_true(gf_adaptive_pause_until(&a) == 12.0);
-    /* A longer one extends it; the limit is not lowered twice. */
-    gf_adaptive_on_overload(&a, 9.95, 10.5, 3.0);
-    assert_true(gf_adaptive_pause_until(&a) == 13.5);
-    assert_int_equal(gf_adaptive_limit(&a), 4);
-
-    /* Absent, zero, negative or NaN: no pause. */
-    const double none[] = {0, -1, -INFINITY, NAN};
-    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
-        gf_adaptive_on_overload(&a, 19.0, 20.0, none[i]);
-        assert_true(gf_adaptive_pause_until(&a) == 13.5);
+    gf_adaptive_init(&a, 2, 100);
+    gf_adaptive_on_overload(&a, -0.001, 0, 0);
+    assert_int_equal(gf_adaptive_limit(&a), 1);
+    assert_true(gf_adaptive_interval(&a) == 0);
+    /* Three answers in 0.35 s at one in flight, then a refusal. */
+    for (int i = 1; i <= 3; i++)
+        gf_adaptive_on_success(&a, i * 0.1 - 0.001, i * 0.1, 1);
+    assert_int_equal(gf_adaptive_limit(&a), 1);
+    gf_adaptive_on_overload(&a, 0.34, 0.35, 0);
+    assert_int_equal(gf_adaptive_limit(&a), 1);
+    assert_int_equal(a.paces, 1);
+    double want = 0.35 / 3 / GF_ADAPTIVE_BACKOFF;
+    assert_true(fabs(gf_adaptive_interval(&a) - want) < 1e-9);
+    /* The rest of the burst changes nothing. */
+    gf_adaptive_on_overload(&a, 0.345, 0.36, 0);
+    assert_true(fabs(gf_adaptive_interval(&a) - want) < 1e-9);
+    /* Refused again with no answer in between: twice as slow. */
+    gf_adaptive_on_overload(&a, 0.5, 0.51, 0);
+    assert_true(fabs(gf_adaptive_interval(&a) - 2 * want) < 1e-9);
+    assert_int_equal(a.paces, 1);
+    /* Never slower than one start every GF_ADAPTIVE_MAX_INTERVAL_S. */
+    double now = 1;
+    for (int i = 0; i < 20; i++) {
+        gf_adaptive_on_overload(&a, now, now + 0.001, 0);
+        now += 0.01;
     }
+    assert_true(gf_adaptive_interval(&a) == GF_ADAPTIVE_MAX_INTERVAL_S);
+    assert_int_equal(gf_adaptive_limit(&a), 1);
+}
 
-    /* A huge value is capped at max_pause_s, which the caller may set. */
-    gf_adaptive_on_overload(&a, 29.0, 30.0, 1e9);
-    assert_true(gf_adaptive_pause_until(&a) == 30.0 + GF_ADAPTIVE_MAX_PAUSE_S);
+/* Pacing from the first refusal at a limit of 1 (nothing answered yet):
+ * twice GF_ADAPTIVE_FIRST_INTERVAL_S, growing fast. Then 10 answers in 1 s
+ * and a refusal with Retry-After 1. */
+static void start_pacing(struct gf_adaptive *a, double *refused)
+{
+    gf_adaptive_init(a, 1, 100);
+    gf_adaptive_on_overload(a, -0.001, 0, 0);
+    assert_true(fabs(gf_adaptive_interval(a) - 2 * GF_ADAPTIVE_FIRST_INTERVAL_S) < 1e-9);
+    for (int i = 1; i <= 10; i++)
+        gf_adaptive_on_success(a, i * 0.1 - 0.01, i * 0.1, 1);
+    assert_int_equal(gf_adaptive_limit(a), 1);
+    /* Two windows sped it up, fast: no pace was refused yet. */
+    double before = 2 * GF_ADAPTIVE_FIRST_INTERVAL_S / GF_ADAPTIVE_PACE_FAST_GROWTH /
+                    GF_ADAPTIVE_PACE_FAST_GROWTH;
+    assert_true(fabs(gf_adaptive_interval(a) - before) < 1e-9);
+    gf_adaptive_on_overload(a, 0.999, 1.0, 1.0);
+    *refused = before;
+    assert_true(fabs(gf_adaptive_interval(a) - before / GF_ADAPTIVE_BACKOFF) < 1e-9);
+    assert_true(fabs(a->pace_ceiling_s - before) < 1e-9);
+    assert_true(fabs(a->next_probe_s - (1.0 + GF_ADAPTIVE_PROBE_HOLD * 1.0)) < 1e-9);
+    assert_int_equal(a->paces, 1);
+    assert_int_equal(a->pace_slow_start, 0);
+}
+
+/* After a refused pace the slower one holds until the probe hold (ten
+ * times the Retry-After) has passed; then every GF_ADAPTIVE_PACE_WINDOW
+ * answers speed it up by GF_ADAPTIVE_PACE_GROWTH; once the interval is no
+ * longer than the round trip, pacing ends and the limit grows from 1. */
+static void test_adaptive_pace_recovers(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    double refused;
+    start_pacing(&a, &refused);
+    double first = gf_adaptive_interval(&a);
+
+    double now = 1.0, lat = 0.01;
+    while (now < 10.9) {
+        now += gf_adaptive_interval(&a);
+        gf_adaptive_on_success(&a, now - lat, now, 1);
+        assert_true(gf_adaptive_interval(&a) == first);
+    }
+    /* The hold is over: one more window speeds it up by one step. */
+    double t = now;
+    while (gf_adaptive_interval(&a) == first && now < t + 10) {
+        now += gf_adaptive_interval(&a);
+        gf_adaptive_on_success(&a, now - lat, now, 1);
+    }
+    assert_true(now >= 11.0);
+    assert_true(fabs(gf_adaptive_interval(&a) - first / GF_ADAPTIVE_PACE_GROWTH) < 1e-9);
+    assert_int_equal(gf_adaptive_limit(&a), 1);
+    /* And at last no pacing at all. */
+    int windows = 0;
+    while (gf_adaptive_interval(&a) > 0 && windows++ < 1000) {
+        now += gf_adaptive_interval(&a);
+        gf_adaptive_on_success(&a, now - lat, now, 1);
+        assert_true(gf_adaptive_interval(&a) == 0 || gf_adaptive_interval(&a) > lat);
+    }
+    assert_true(gf_adaptive_interval(&a) == 0);
+    assert_int_equal(gf_adaptive_limit(&a), 1);
+    /* Growth by the limit resumes. */
+    for (int i = 0; i < 200 && gf_adaptive_limit(&a) == 1; i++) {
+        now += 0.01;
+        gf_adaptive_on_success(&a, now - lat, now, 1);
+    }
+    assert_int_equal(gf_adaptive_limit(&a), 2);
+}
+
+/* A refused pace after a refused pace doubles the probe hold, as at a
+ * limit, up to a cap; a Retry-After of a day holds probes for ten times
+ * the pause cap, not ten days; without Retry-After a refused pace holds
+ * for ten of its intervals. */
+static void test_adaptive_pace_probe_refused_waits_longer(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    double refused;
+    start_pacing(&a, &refused);
+    assert_true(a.probe_hold_s == GF_ADAPTIVE_PROBE_HOLD);
+    double now = 2.0;
+    gf_adaptive_on_success(&a, now - 0.01, now, 1);
+    gf_adaptive_on_overload(&a, now, now + 0.01, 1.0);
+    assert_true(a.probe_hold_s == 2 * GF_ADAPTIVE_PROBE_HOLD);
+    for (int i = 0; i < 20; i++) {
+        now += 1;
+        gf_adaptive_on_overload(&a, now, now + 0.01, 1.0);
+    }
+    assert_true(a.probe_hold_s == GF_ADAPTIVE_PROBE_HOLD_MAX_S);
+    assert_true(gf_adaptive_interval(&a) == GF_ADAPTIVE_MAX_INTERVAL_S);
+
     gf_adaptive_init(&a, 8, 100);
-    a.max_pause_s = 5;
-    gf_adaptive_on_overload(&a, 39.0, 40.0, INFINITY);
-    assert_true(gf_adaptive_pause_until(&a) == 45.0);
+    gf_adaptive_on_overload(&a, 0, 1, 86400);
+    assert_true(a.probe_hold_s == GF_ADAPTIVE_PROBE_HOLD * GF_ADAPTIVE_MAX_PAUSE_S);
+
+    gf_adaptive_init(&a, 1, 100);
+    gf_adaptive_on_overload(&a, 0, 1, 0);
+    gf_adaptive_on_overload(&a, 2, 3, 0);
+    assert_true(fabs(gf_adaptive_interval(&a) - 4 * GF_ADAPTIVE_FIRST_INTERVAL_S) < 1e-9);
+    assert_true(a.probe_hold_s >= GF_ADAPTIVE_PROBE_HOLD * 2 * GF_ADAPTIVE_FIRST_INTERVAL_S);
 }
 
 /* ---- Simulation ---------------------------------------------------- */
@@ -389,6 +488,7 @@ static double uniform(void)
 static struct sim_result simulate(unsigned capacity, unsigned fixed, double retry_after_s)
 {
     struct gf_adaptive a;
+    struct gf_hostgate g;
     struct sim_req fl[JOBS];
     size_t nf = 0, pending = JOBS;
     unsigned server = 0;
@@ -397,10 +497,12 @@ static struct sim_result simulate(unsigned capacity, unsigned fixed, double retr
 
     rng_state = 0x2545f4914f6cdd1dULL ^ capacity;
     gf_adaptive_init(&a, GF_ADAPTIVE_START, JOBS);
+    gf_hostgate_init(&g);
     while (res.done < JOBS) {
         unsigned limit = fixed ? fixed : gf_adaptive_limit(&a);
         assert_true(limit >= 1 && limit <= JOBS);
-        while (pending > 0 && nf < limit && gf_adaptive_pause_left(&a, now) == 0) {
+        while (pending > 0 && nf < limit && gf_hostgate_delay(&g, now) == 0) {
+            gf_hostgate_started(&g, now);
             struct sim_req r = {.start = now};
             if (server < capacity) {
                 server++;
@@ -420,7 +522,7 @@ static struct sim_result simulate(unsigned capacity, unsigned fixed, double retr
         for (size_t i = 1; i < nf; i++)
             if (fl[i].end < fl[k].end)
                 k = i;
-        double pause_end = gf_adaptive_pause_until(&a);
+        double pause_end = now + gf_hostgate_delay(&g, now);
         if (pending > 0 && nf < limit && pause_end > now && (nf == 0 || pause_end < fl[k].end)) {
             now = pause_end;
             continue;
@@ -433,11 +535,14 @@ static struct sim_result simulate(unsigned capacity, unsigned fixed, double retr
         if (r.ok) {
             server--;
             res.done++;
+            gf_hostgate_answered(&g, r.start, now);
             if (!fixed)
                 gf_adaptive_on_success(&a, r.start, now, in_flight);
         } else {
             res.refusals++;
             pending++;
+            if (retry_after_s > 0)
+                gf_hostgate_refused(&g, r.start, now, retry_after_s, limit, uniform(), NULL);
             if (!fixed)
                 gf_adaptive_on_overload(&a, r.start, now, retry_after_s);
         }
@@ -515,6 +620,126 @@ static void test_adaptive_sim_with_retry_after(void **state)
     assert_true(r.elapsed * 4 < one.elapsed);
 }
 
+/* ---- A rate limiter ------------------------------------------------- */
+
+/* A server that takes `rate` requests a second with a burst of `burst`
+ * (a token bucket, as nginx's limit_req with nodelay) and answers 429
+ * with Retry-After retry_after_s (0: none) at once to the rest. Requests
+ * take RATE_LAT_S, so even one in flight is far too many. The client is
+ * -m auto as run.c drives it: the limit, its pace and the host's pause. */
+#define RATE_JOBS 400
+#define RATE_LAT_S 0.005
+
+struct rate_result {
+    double elapsed;
+    unsigned refusals, paces;
+    size_t done;
+};
+
+static struct rate_result simulate_rate(double rate, double burst, double retry_after_s)
+{
+    struct gf_adaptive a;
+    struct gf_hostgate g;
+    struct gf_ratelimit pace;
+    struct sim_req fl[64];
+    size_t nf = 0, pending = RATE_JOBS;
+    double now = 0, tokens = burst + 1, refilled = 0;
+    struct rate_result res = {0};
+
+    rng_state = 0x9e3779b97f4a7c15ULL;
+    gf_adaptive_init(&a, GF_ADAPTIVE_START, 64);
+    gf_hostgate_init(&g);
+    gf_ratelimit_init(&pace, 0);
+    while (res.done < RATE_JOBS) {
+        unsigned limit = gf_adaptive_limit(&a);
+        double wait = 0;
+        while (pending > 0 && nf < limit) {
+            wait = gf_hostgate_delay(&g, now);
+            double w2 = gf_ratelimit_peek(&pace, now);
+            if (w2 > wait)
+                wait = w2;
+            if (wait > 0)
+                break;
+            gf_ratelimit_delay(&pace, now);
+            gf_hostgate_started(&g, now);
+            tokens += (now - refilled) * rate;
+            if (tokens > burst + 1)
+                tokens = burst + 1;
+            refilled = now;
+            struct sim_req r = {.start = now};
+            if (tokens >= 1) {
+                tokens -= 1;
+                r.ok = 1;
+                r.end = now + RATE_LAT_S;
+            } else {
+                r.end = now + REFUSAL_S;
+            }
+            fl[nf++] = r;
+            pending--;
+        }
+        size_t k = 0;
+        for (size_t i = 1; i < nf; i++)
+            if (fl[i].end < fl[k].end)
+                k = i;
+        if (wait > 0 && (nf == 0 || now + wait < fl[k].end)) {
+            now += wait;
+            continue;
+        }
+        assert_true(nf > 0);
+        struct sim_req r = fl[k];
+        unsigned in_flight = (unsigned)nf;
+        fl[k] = fl[--nf];
+        now = r.end;
+        if (r.ok) {
+            res.done++;
+            gf_hostgate_answered(&g, r.start, now);
+            gf_adaptive_on_success(&a, r.start, now, in_flight);
+        } else {
+            res.refusals++;
+            pending++;
+            struct gf_hostgate_event ev;
+            gf_hostgate_refused(&g, r.start, now, retry_after_s, limit, uniform(), &ev);
+            /* As run.c does: a backoff counts as the pause asked for. */
+            gf_adaptive_on_overload(&a, r.start, now,
+                                    retry_after_s > 0 ? retry_after_s
+                                                      : (ev.new_pause ? ev.pause_s : 0));
+        }
+        gf_ratelimit_set_interval(&pace, gf_adaptive_interval(&a));
+    }
+    res.elapsed = now;
+    res.paces = a.paces;
+    return res;
+}
+
+static void check_rate(double rate, double burst, double retry_after_s)
+{
+    struct rate_result r = simulate_rate(rate, burst, retry_after_s);
+    double ideal = (RATE_JOBS - burst - 1) / rate;
+    printf("rate %.0f/s burst %.0f retry-after %.1f: %.2fs (ideal %.2fs), %u refusals, "
+           "%u pacing starts\n",
+           rate, burst, retry_after_s, r.elapsed, ideal, r.refusals, r.paces);
+    assert_int_equal(r.done, RATE_JOBS);
+    /* One in flight was too many: it paced. */
+    assert_true(r.paces >= 1);
+    /* Refusals are a small share of the requests. */
+    assert_true(r.refusals < RATE_JOBS / 10);
+    /* Within 1.6 times what the limit allows, pauses included. */
+    assert_true(r.elapsed < 1.6 * ideal);
+}
+
+static void test_adaptive_sim_rate_limited_with_retry_after(void **state)
+{
+    (void)state;
+    check_rate(20, 5, 1.0);
+}
+
+static void test_adaptive_sim_rate_limited_without_retry_after(void **state)
+{
+    (void)state;
+    check_rate(20, 5, 0);
+    check_rate(50, 20, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -529,12 +754,16 @@ int main(void)
         cmocka_unit_test(test_adaptive_median_not_outliers),
         cmocka_unit_test(test_adaptive_latency_slack),
         cmocka_unit_test(test_adaptive_median_of_latest_samples),
-        cmocka_unit_test(test_adaptive_retry_after_pause),
+        cmocka_unit_test(test_adaptive_paces_below_one_in_flight),
+        cmocka_unit_test(test_adaptive_pace_recovers),
+        cmocka_unit_test(test_adaptive_pace_probe_refused_waits_longer),
         cmocka_unit_test(test_adaptive_sim_capacity_3),
         cmocka_unit_test(test_adaptive_sim_capacity_8),
         cmocka_unit_test(test_adaptive_sim_capacity_20),
         cmocka_unit_test(test_adaptive_sim_capacity_50),
         cmocka_unit_test(test_adaptive_sim_with_retry_after),
+        cmocka_unit_test(test_adaptive_sim_rate_limited_with_retry_after),
+        cmocka_unit_test(test_adaptive_sim_rate_limited_without_retry_after),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

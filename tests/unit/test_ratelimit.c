@@ -221,6 +221,54 @@ static void test_ratelimit_bad_rates(void **state)
     assert_true(d > 86399 && d <= 86400.001);
 }
 
+/* peek answers as delay would, and takes nothing. */
+static void test_ratelimit_peek_takes_nothing(void **state)
+{
+    (void)state;
+    struct gf_ratelimit rl;
+    assert_int_equal(gf_ratelimit_init(&rl, 2), 0);
+    assert_true(gf_ratelimit_peek(&rl, 10.0) == 0);
+    assert_true(gf_ratelimit_peek(&rl, 10.0) == 0);
+    assert_true(gf_ratelimit_delay(&rl, 10.0) == 0);
+    assert_true(fabs(gf_ratelimit_peek(&rl, 10.1) - 0.4) < 1e-9);
+    assert_true(fabs(gf_ratelimit_peek(&rl, 10.1) - 0.4) < 1e-9);
+    assert_true(gf_ratelimit_peek(&rl, 10.5) == 0);
+    assert_true(gf_ratelimit_delay(&rl, 10.5) == 0);
+    assert_true(fabs(gf_ratelimit_peek(&rl, 10.5) - 0.5) < 1e-9);
+    gf_ratelimit_init(&rl, 0);
+    assert_true(gf_ratelimit_delay(&rl, 1) == 0 && gf_ratelimit_peek(&rl, 1) == 0);
+}
+
+/* The pace of -m auto: changing the interval keeps the last start, from
+ * unlimited to paced and back, and bad intervals mean unlimited. */
+static void test_ratelimit_set_interval(void **state)
+{
+    (void)state;
+    struct gf_ratelimit rl;
+    gf_ratelimit_init(&rl, 0);
+    /* Unlimited to paced: the first start is free. */
+    gf_ratelimit_set_interval(&rl, 0.5);
+    assert_true(gf_ratelimit_delay(&rl, 100.0) == 0);
+    assert_true(fabs(gf_ratelimit_delay(&rl, 100.1) - 0.4) < 1e-9);
+    /* Slower: the next start is 2 s after the last one. */
+    gf_ratelimit_set_interval(&rl, 2.0);
+    assert_true(fabs(gf_ratelimit_peek(&rl, 100.1) - 1.9) < 1e-9);
+    /* Faster: 0.1 s after it, so at once now. */
+    gf_ratelimit_set_interval(&rl, 0.1);
+    assert_true(gf_ratelimit_delay(&rl, 100.1) == 0);
+    assert_true(fabs(gf_ratelimit_peek(&rl, 100.15) - 0.05) < 1e-9);
+    /* Back to unlimited. */
+    gf_ratelimit_set_interval(&rl, 0);
+    assert_true(gf_ratelimit_delay(&rl, 100.15) == 0);
+    assert_true(gf_ratelimit_delay(&rl, 100.15) == 0);
+    const double bad[] = {-1, NAN, INFINITY, -INFINITY};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gf_ratelimit_set_interval(&rl, bad[i]);
+        assert_true(rl.interval_s == 0);
+        assert_true(gf_ratelimit_delay(&rl, 200) == 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +279,8 @@ int main(void)
         cmocka_unit_test(test_ratelimit_first_start_free),
         cmocka_unit_test(test_ratelimit_unlimited),
         cmocka_unit_test(test_ratelimit_bad_rates),
+        cmocka_unit_test(test_ratelimit_peek_takes_nothing),
+        cmocka_unit_test(test_ratelimit_set_interval),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -239,7 +239,7 @@ static void test_state_damaged_files_are_not_trusted(void **state)
     struct gf_state s;
     char err[512];
     first_run();
-    truncate(path("Xland.gif"), 0);
+    assert_int_equal(truncate(path("Xland.gif"), 0), 0);
     assert_int_equal(unlink(path("Yland.gif")), 0);
     assert_int_equal(open_state(&s, dir, 1, err, sizeof err), 0);
     gf_cc codes[2] = {"AA", "BB"};

@@ -1,0 +1,225 @@
+/* The pause of a host that pushes back: Retry-After obeyed with jitter and
+ * capped, backoff without it, one pause per burst, starts spread after a
+ * pause, and refusals that stop being free after a minute of nothing
+ * else. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+
+#include "gf/hostgate.h"
+
+static void test_hostgate_open_at_first(void **state)
+{
+    (void)state;
+    struct gf_hostgate g;
+    gf_hostgate_init(&g);
+    assert_true(gf_hostgate_delay(&g, 0) == 0);
+    assert_true(gf_hostgate_delay(&g, 1e6) == 0);
+    gf_hostgate_started(&g, 5);
+    assert_true(gf_hostgate_delay(&g, 5) == 0);
+    assert_true(g.max_pause_s == 30.0);
+}
+
+/* Retry-After R pauses for R to R * (1 + GF_HOSTGATE_JITTER), never less. */
+static void test_hostgate_retry_after_with_jitter(void **state)
+{
+    (void)state;
+    struct gf_hostgate g;
+    struct gf_hostgate_event ev;
+    const double u[] = {0, 0.5, 0.999};
+    for (size_t i = 0; i < 3; i++) {
+        gf_hostgate_init(&g);
+        assert_int_equal(gf_hostgate_refused(&g, 9.9, 10.0, 2.0, 4, u[i], &ev), 1);
+        double want = 2.0 * (1 + GF_HOSTGATE_JITTER * u[i]);
+        assert_int_equal(ev.new_pause, 1);
+        assert_true(fabs(ev.pause_s - want) < 1e-9);
+        assert_true(ev.asked_s == 2.0 && !ev.capped && !ev.counted);
+        assert_true(fabs(gf_hostgate_delay(&g, 10.0) - want) < 1e-9);
+        assert_true(fabs(gf_hostgate_delay(&g, 11.0) - (want - 1)) < 1e-9);
+        assert_true(gf_hostgate_delay(&g, 10.0 + want) == 0);
+    }
+    /* Two draws differ: refusals do not come back in step. */
+    struct gf_hostgate g2;
+    gf_hostgate_init(&g);
+    gf_hostgate_init(&g2);
+    gf_hostgate_refused(&g, 0, 1, 1.0, 1, 0.1, NULL);
+    gf_hostgate_refused(&g2, 0, 1, 1.0, 1, 0.9, NULL);
+    assert_true(fabs(gf_hostgate_delay(&g, 1) - gf_hostgate_delay(&g2, 1)) > 0.1);
+}
+
+/* Whatever the Retry-After, no pause is longer than max_pause_s. */
+static void test_hostgate_cap(void **state)
+{
+    (void)state;
+    struct gf_hostgate g;
+    struct gf_hostgate_event ev;
+    const double huge[] = {99999, 30.1, 1e300, INFINITY};
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        gf_hostgate_init(&g);
+        gf_hostgate_refused(&g, 0, 1, huge[i], 20, 0.99, &ev);
+        assert_int_equal(ev.capped, 1);
+        assert_true(ev.pause_s == GF_HOSTGATE_MAX_PAUSE_S);
+        assert_true(gf_hostgate_delay(&g, 1) == GF_HOSTGATE_MAX_PAUSE_S);
+    }
+    /* 25 s with the largest jitter would be 30 s: capped, not 30.0 + x. */
+    gf_hostgate_init(&g);
+    gf_hostgate_refused(&g, 0, 1, 28, 20, 0.999, &ev);
+    assert_int_equal(ev.capped, 0);
+    assert_true(ev.pause_s == GF_HOSTGATE_MAX_PAUSE_S);
+    /* The cap can be set. */
+    gf_hostgate_init(&g);
+    g.max_pause_s = 5;
+    gf_hostgate_refused(&g, 0, 1, 100, 1, 0, &ev);
+    assert_true(ev.pause_s == 5 && ev.capped);
+}
+
+/* Without Retry-After (or with 0, a past date, NaN): 0.5 s, doubling with
+ * each new pause until an answer, up to the cap, drawn in [half, all]. */
+static void test_hostgate_backoff(void **state)
+{
+    (void)state;
+    struct gf_hostgate g;
+    struct gf_hostgate_event ev;
+    gf_hostgate_init(&g);
+    double now = 0, step = GF_HOSTGATE_BACKOFF_BASE_S;
+    const double none[] = {0, -3, NAN, -INFINITY};
+    for (int i = 0; i < 12; i++) {
+        gf_hostgate_refused(&g, now + 0.001, now + 0.002, none[i % 4], 1, 0.999, &ev);
+        assert_int_equal(ev.new_pause, 1);
+        assert_true(ev.asked_s == 0);
+        double top = step < GF_HOSTGATE_MAX_PAUSE_S ? step : GF_HOSTGATE_MAX_PAUSE_S;
+        assert_true(ev.pause_s <= top + 1e-9 && ev.pause_s >= top * 0.99);
+        now += ev.pause_s + 1;
+        step *= 2;
+    }
+    assert_true(ev.pause_s <= GF_HOSTGATE_MAX_PAUSE_S);
+    /* u = 0 draws half the step. */
+    gf_hostgate_init(&g);
+    gf_hostgate_refused(&g, 0, 1, 0, 1, 0, &ev);
+    assert_true(fabs(ev.pause_s - GF_HOSTGATE_BACKOFF_BASE_S / 2) < 1e-9);
+    /* An answer to a request sent after the pause starts the steps over;
+     * one to a request sent before it does not. */
+    gf_hostgate_init(&g);
+    gf_hostgate_refused(&g, 0, 1, 0, 1, 0.999, &ev);
+    gf_hostgate_refused(&g, 2, 3, 0, 1, 0.999, &ev);
+    assert_true(ev.pause_s > 0.9);
+    gf_hostgate_answered(&g, 2.5, 5);
+    gf_hostgate_refused(&g, 6, 7, 0, 1, 0.999, &ev);
+    assert_true(ev.pause_s > 1.9);
+    gf_hostgate_answered(&g, 8, 10);
+    gf_hostgate_refused(&g, 11, 12, 0, 1, 0.999, &ev);
+    assert_true(ev.pause_s < GF_HOSTGATE_BACKOFF_BASE_S + 1e-9);
+}
+
+/* Refusals of requests sent before the pause was decided are one burst:
+ * one pause, one announcement, no doubling; a longer Retry-After among
+ * them extends the pause. */
+static void test_hostgate_burst_is_one_pause(void **state)
+{
+    (void)state;
+    struct gf_hostgate g;
+    struct gf_hostgate_event ev;
+    gf_hostgate_init(&g);
+    gf_hostgate_refused(&g, 0.5, 1.0, 1.0, 20, 0, &ev);
+    assert_int_equal(ev.new_pause, 1);
+    for (int i = 0; i < 19; i++) {
+        gf_hostgate_refused(&g, 0.5 + i * 0.01, 1.0 + i * 0.01, 1.0, 20, 0.99, &ev);
+        assert_int_equal(ev.new_pause, 0);
+    }
+    assert_int_equal(g.pauses, 1);
+    assert_int_equal(g.refusals, 20);
+    /* Each was told "1 s" and the last came at 1.18: no start before 2.18,
+     * and no jitter drawn on top. */
+    assert_true(fabs(gf_hostgate_delay(&g, 1.5) - 0.68) < 1e-9);
+    /* A Retry-After of 3 in the burst extends it to now + 3. */
+    gf_hostgate_refused(&g, 0.9, 1.5, 3.0, 20, 0.5, &ev);
+    assert_int_equal(ev.new_pause, 0);
+    assert_true(fabs(gf_hostgate_delay(&g, 1.5) - 3.0) < 1e-9);
+    /* Backoff steps are not doubled by a burst either. */
+    gf_hostgate_init(&g);
+    for (int i = 0; i < 10; i++)
+        gf_hostgate_refused(&g, 0.5, 1.0 + i * 0.001, 0, 20, 0.999, NULL);
+    assert_int_equal(g.backoff_steps, 1);
+    assert_int_equal(g.pauses, 1);
+    /* A shorter pause never cuts a longer one short. */
+    gf_hostgate_init(&g);
+    gf_hostgate_refused(&g, 0, 1, 10, 1, 0, NULL);
+    gf_hostgate_refused(&g, 20, 21, 0, 1, 0, NULL); /* a later request's backoff */
+    assert_true(gf_hostgate_delay(&g, 21) > 0);
+}
+
+/* After a pause, starts are spread over GF_HOSTGATE_RAMP of it, one
+ * every (that / spread) seconds; then they go freely again. */
+static void test_hostgate_ramp_after_pause(void **state)
+{
+    (void)state;
+    struct gf_hostgate g;
+    struct gf_hostgate_event ev;
+    gf_hostgate_init(&g);
+    gf_hostgate_refused(&g, 0, 0, 1.0, 10, 0, &ev);
+    double end = ev.pause_s, ramp = GF_HOSTGATE_RAMP * end, step = ramp / 10;
+    double now = end, last = -1;
+    int starts = 0;
+    while (now < end + ramp - step / 2) {
+        double d = gf_hostgate_delay(&g, now);
+        if (d > 0) {
+            now += d;
+            continue;
+        }
+        if (last >= 0)
+            assert_true(now - last >= step - 1e-9);
+        gf_hostgate_started(&g, now);
+        last = now;
+        starts++;
+    }
+    assert_int_equal(starts, 10);
+    /* After the ramp, no spacing. */
+    now = end + ramp;
+    gf_hostgate_started(&g, now);
+    assert_true(gf_hostgate_delay(&g, now) == 0);
+    gf_hostgate_started(&g, now);
+    assert_true(gf_hostgate_delay(&g, now) == 0);
+}
+
+/* Refusals are free until the host has answered nothing but refusals for
+ * give_up_s; then every one counts, until an answer. */
+static void test_hostgate_give_up_horizon(void **state)
+{
+    (void)state;
+    struct gf_hostgate g;
+    struct gf_hostgate_event ev;
+    gf_hostgate_init(&g);
+    double now = 100;
+    assert_int_equal(gf_hostgate_refused(&g, now - 0.1, now, 30, 1, 0, &ev), 1);
+    now += 30;
+    assert_int_equal(gf_hostgate_refused(&g, now - 0.1, now, 30, 1, 0, &ev), 1);
+    now += 29.9;
+    assert_int_equal(gf_hostgate_refused(&g, now - 0.1, now, 30, 1, 0, &ev), 1);
+    now += 0.2;
+    assert_int_equal(gf_hostgate_refused(&g, now - 0.1, now, 30, 1, 0, &ev), 0);
+    assert_int_equal(ev.counted, 1);
+    now += 30;
+    assert_int_equal(gf_hostgate_refused(&g, now - 0.1, now, 30, 1, 0, &ev), 0);
+    /* An answer ends the streak. */
+    gf_hostgate_answered(&g, now + 1, now + 2);
+    now += 3;
+    assert_int_equal(gf_hostgate_refused(&g, now - 0.1, now, 30, 1, 0, &ev), 1);
+    assert_int_equal(ev.counted, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hostgate_open_at_first),
+        cmocka_unit_test(test_hostgate_retry_after_with_jitter),
+        cmocka_unit_test(test_hostgate_cap),
+        cmocka_unit_test(test_hostgate_backoff),
+        cmocka_unit_test(test_hostgate_burst_is_one_pause),
+        cmocka_unit_test(test_hostgate_ramp_after_pause),
+        cmocka_unit_test(test_hostgate_give_up_horizon),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
