@@ -28,7 +28,9 @@ int gf_setup_std_fds(void);
 /* Starts libuv's threadpool now, with as many threads as can be created
  * (UV_THREADPOOL_SIZE, default 4, is lowered when the address space or
  * the process limit allows fewer): libuv aborts when it cannot create a
- * thread, so it is only asked for what a probe could make. Returns the
+ * thread, so it is only asked for what a probe could make. Without an
+ * address-space limit (and a process limit that applies), nothing is
+ * probed and the pool starts on first use. Returns the
  * number of threads (> 0), or a negative error with a message in err,
  * e.g. "cannot start a thread: resource temporarily unavailable ...". */
 int gf_setup_threadpool(char *err, size_t errsz);

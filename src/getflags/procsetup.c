@@ -79,6 +79,12 @@ int gf_setup_threadpool(char *err, size_t errsz)
         long v = strtol(env, NULL, 10);
         want = v < 1 ? 1 : v > POOL_MAX ? POOL_MAX : (unsigned)v;
     }
+    /* Without an address-space or process limit there is nothing to
+     * probe for, and the pool starts as libuv likes (on first use). */
+    struct rlimit as, np;
+    if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur == RLIM_INFINITY &&
+        getrlimit(RLIMIT_NPROC, &np) == 0 && (np.rlim_cur == RLIM_INFINITY || geteuid() == 0))
+        return (int)want;
     /* All at once, with libuv's own thread creation (and so its stack
      * size), as its pool will hold them. */
     static uv_thread_t tids[POOL_MAX];
@@ -115,9 +121,14 @@ int gf_setup_threadpool(char *err, size_t errsz)
         snprintf(err, errsz, "cannot start the thread pool: %s", uv_strerror(e));
         return e;
     }
+    /* Queueing the first work item creates the pool's threads; the item
+     * itself is cancelled when it can be, so as not to wait for a thread
+     * to wake up and run it. */
     e = uv_queue_work(&loop, &w, no_work, after_no_work);
-    if (e == 0)
+    if (e == 0) {
+        uv_cancel((uv_req_t *)&w);
         uv_run(&loop, UV_RUN_DEFAULT);
+    }
     uv_loop_close(&loop);
     if (e != 0) {
         snprintf(err, errsz, "cannot start the thread pool: %s", uv_strerror(e));
