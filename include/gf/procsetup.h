@@ -1,5 +1,5 @@
 /* The process around a run, decided before DIR is touched: descriptors
- * 0-2, the threadpool, the open-file limit and --cacert. Each check ends a
+ * 0-2, the threadpool and the open-file limit. Each check ends a
  * run that cannot work with one message and exit status 3 before it
  * starts, instead of an abort or one error per code during it. */
 #ifndef GF_PROCSETUP_H
@@ -46,10 +46,5 @@ unsigned gf_setup_fds_needed(unsigned want, unsigned pool_threads);
  * less with msg saying so, or 0 when not even one request fits (msg then
  * says what limit a run needs). msg is "" when want fits. */
 unsigned gf_setup_fit_concurrency(unsigned want, unsigned pool_threads, char *msg, size_t msgsz);
-
-/* Checks that the --cacert file can be read. Returns 0, or a negated
- * errno with err saying why, e.g. "cannot read --cacert ca.pem: no such
- * file or directory". */
-int gf_setup_cacert(const char *path, char *err, size_t errsz);
 
 #endif

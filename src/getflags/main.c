@@ -247,7 +247,7 @@ static int sweep(struct gf_options *o)
 
 /* What the run needs of the process, decided before DIR is touched: a
  * threadpool that can start, room for at least one request under the
- * open-file limit, a readable --cacert. Returns -1 to go on, else the
+ * open-file limit (--cacert is the transfer layer's, read once). Returns -1 to go on, else the
  * exit status. */
 static int preflight(const struct gf_options *o)
 {
@@ -270,10 +270,6 @@ static int preflight(const struct gf_options *o)
         fputs(msg, stderr);
     if (fd_fit == 0)
         return GF_EXIT_CANNOT_START;
-    if (o->cacert && gf_setup_cacert(o->cacert, msg, sizeof msg) != 0) {
-        fprintf(stderr, "getflags: %s\n", msg);
-        return GF_EXIT_CANNOT_START;
-    }
     return -1;
 }
 

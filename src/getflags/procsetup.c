@@ -201,23 +201,3 @@ unsigned gf_setup_fit_concurrency(unsigned want, unsigned pool_threads, char *ms
              fit == 1 ? "" : "s");
     return fit;
 }
-
-int gf_setup_cacert(const char *path, char *err, size_t errsz)
-{
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    int e = fd < 0 ? -errno : 0;
-    struct stat st;
-    if (e == 0) {
-        char c;
-        if (fstat(fd, &st) != 0)
-            e = -errno;
-        else if (S_ISDIR(st.st_mode))
-            e = -EISDIR;
-        else if (read(fd, &c, 1) < 0)
-            e = -errno;
-        close(fd);
-    }
-    if (e != 0)
-        snprintf(err, errsz, "cannot read --cacert %s: %s", path, gf_strerror(e));
-    return e;
-}

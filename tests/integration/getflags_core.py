@@ -278,7 +278,12 @@ def test_interrupt_exits_130_and_143_without_temp_files():
         with FlagServer("--delay", "0.2", "--quiet") as fs:
             p = subprocess.Popen([GETFLAGS, "-a", "-m", "10", "-s", fs.url, "-o", out],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            time.sleep(0.7)
+            # Interrupt once a flag is saved (not after a fixed sleep, which
+            # a loaded machine can outrun), with most codes still to go.
+            deadline = time.time() + 10
+            while time.time() < deadline and not any(
+                    n.endswith(".gif") for n in os.listdir(out)):
+                time.sleep(0.01)
             p.send_signal(sig)
             t0 = time.time()
             stdout, stderr = p.communicate(timeout=10)
