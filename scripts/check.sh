@@ -69,6 +69,7 @@ for s in "${stages[@]}"; do
     n=$((n + 1))
     name=${s%%:*}
     gf_step "check: stage $n/${#stages[@]}: $name"
+    t0=$SECONDS
     # Each stage in a subshell with errexit, so its first failing command
     # ends it; the outer script records the failure and goes on.
     set +e
@@ -79,14 +80,17 @@ for s in "${stages[@]}"; do
     rc=$?
     set -e
     if [ "$rc" -ne 0 ]; then
-        echo "check.sh: stage $n/${#stages[@]} ($name) FAILED (exit $rc)" >&2
+        echo "check.sh: stage $n/${#stages[@]} ($name) FAILED (exit $rc) after $((SECONDS - t0)) s" >&2
         failed+=("$n/${#stages[@]} $name")
+    else
+        echo "check.sh: stage $n/${#stages[@]} ($name) passed in $((SECONDS - t0)) s"
     fi
 done
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then
-    echo "check.sh: FAILED stages: $(printf '%s; ' "${failed[@]}")" >&2
+    list=$(printf '%s; ' "${failed[@]}")
+    echo "check.sh: FAILED stages: ${list%; }" >&2
     exit 1
 fi
 if [ "$quick" = 1 ]; then

@@ -314,6 +314,16 @@ static long http_version(const struct gf_fetch_env *env)
     return CURL_HTTP_VERSION_2TLS;
 }
 
+/* Half the request's timeout, between 1 s (a short --timeout governs the
+ * connection itself) and CONNECT_TIMEOUT_MAX_MS. */
+static uint64_t connect_timeout_ms(const struct gf_fetch_env *env)
+{
+    uint64_t t = env->timeout_ms / 2;
+    if (t < 1000)
+        t = 1000;
+    return t < CONNECT_TIMEOUT_MAX_MS ? t : CONNECT_TIMEOUT_MAX_MS;
+}
+
 /* Whether requests may be multiplexed: over TLS (ALPN decides), with
  * --http2 (prior knowledge), or once a plain http base was seen to
  * redirect to https. */
@@ -361,9 +371,8 @@ static CURLcode setup_easy(struct gf_fetch *f, struct gf_transfer *x, const char
     /* A connection attempt that goes unanswered (a SYN dropped by a full
      * listen queue) is given up well before the request's timeout, so
      * that a retry can try again soon. */
-    SET(CURLOPT_CONNECTTIMEOUT_MS,
-        (long)(env->timeout_ms / 2 < CONNECT_TIMEOUT_MAX_MS ? env->timeout_ms / 2
-                                                            : CONNECT_TIMEOUT_MAX_MS));
+    if (connect_timeout_ms(env) < env->timeout_ms)
+        SET(CURLOPT_CONNECTTIMEOUT_MS, (long)connect_timeout_ms(env));
     SET(CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_BYTES);
     SET(CURLOPT_LOW_SPEED_TIME, (long)LOW_SPEED_SECONDS);
     SET(CURLOPT_FOLLOWLOCATION, 1L);
@@ -602,9 +611,10 @@ static void describe_curl_error(struct gf_fetch *f, const struct gf_transfer *x,
         else if (is_dns_timeout(detail))
             snprintf(out, outsz, "cannot resolve host %s: no answer from DNS within %g s", host,
                      timeout_s);
-        else if (strstr(detail, "onnect"))
+        else if (strstr(detail, "onnect") && connect_timeout_ms(f->env) < f->env->timeout_ms)
+            /* The connect timeout, not the request's, ran out. */
             snprintf(out, outsz, "cannot connect to %s port %ld: no answer within %g s", host, port,
-                     timeout_s);
+                     (double)connect_timeout_ms(f->env) / 1000.0);
         else
             snprintf(out, outsz, "timeout after %g s", timeout_s);
         break;

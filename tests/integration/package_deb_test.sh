@@ -250,7 +250,7 @@ for meta in "$data"/flags/*/metadata.json; do
         ((mismatched < 5)) && echo "  $cc: $file missing or different" >&2
         mismatched=$((mismatched + 1))
     fi
-done <<<"$names"
+done
 ((mismatched == 0)) || fail "$mismatched flags not byte-identical to flags_data"
 
 kill -TERM "$server_pid"
