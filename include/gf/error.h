@@ -22,6 +22,7 @@ enum {
     GF_EXIT_ERRORS = 1,
     GF_EXIT_USAGE = 2,
     GF_EXIT_CANNOT_START = 3,
+    GF_EXIT_SIGHUP = 129,
     GF_EXIT_SIGINT = 130,
     GF_EXIT_SIGTERM = 143,
 };

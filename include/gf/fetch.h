@@ -67,9 +67,10 @@ struct gf_fetch_env {
     unsigned retries;
     uint64_t max_size;
     FILE *verbose; /* where "retrying" lines go; NULL for none */
-    /* Returns 1 if name is free in this run and claims it, 0 if another
-     * code of this run holds it. */
-    int (*claim_name)(void *arg, const char *name);
+    /* Returns 1 if code cc may write name and claims it for cc, 0 if
+     * another code holds it (in this run, or as its file from an earlier
+     * run): see gf_state_claim(). */
+    int (*claim_name)(void *arg, const char *cc, const char *name);
     /* One HTTP request ended (latency in ms, body bytes). */
     void (*on_request)(void *arg, double latency_ms, uint64_t bytes);
     /* The code ended: its item holds the outcome. */

@@ -42,6 +42,12 @@ struct gf_lock {
  * too: flock locks belong to the open file, not to the process. */
 int gf_lock_acquire(const char *dir, int wait, struct gf_lock *lk, char *err, size_t errsz);
 
+/* The same in sfd, an open DIR/.getflags (dir only names it in messages).
+ * A lock file with more than one link is refused (-EMLINK): it may be a
+ * hard link to a file outside DIR, which writing the pid would truncate. */
+int gf_lock_acquire_at(int sfd, const char *dir, int wait, struct gf_lock *lk, char *err,
+                       size_t errsz);
+
 /* Releases the lock and closes the file; the file stays. Safe on NULL, on a
  * lock that failed to be acquired, and when called twice. */
 void gf_lock_release(struct gf_lock *lk);

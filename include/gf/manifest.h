@@ -1,29 +1,28 @@
 /* DIR/.getflags/manifest.json: what the last run did, code by code, for
  * --update (conditional GETs), --retry-failed and scripts.
  *
- * An in-memory model and its file. The file is JSON with keys in a fixed
- * order and one entry per line, sorted by code, so that two runs that did
- * the same thing write the same bytes but for their times:
+ * An in-memory model and its file. The file holds state only (what each
+ * code's file is and what vouches for it; --json reports timings). It is
+ * JSON with keys in a fixed order and one entry per line, sorted by code,
+ * so that two runs that did the same thing write the same bytes but for
+ * their times, and every value is written by cJSON:
  *
- *   {
- *     "version": 1,
- *     "run_time": "2026-11-21T20:41:03Z",
- *     "base_url": "http://localhost:8001/flags",
- *     "entries": [
- *       {
- *         "cc": "BR", "status": "ok", "http_status": 200,
- *         "file": "Brazil.gif", "bytes": 6127, "sha256": "<64 hex digits>",
- *         "meta":  {"etag": "\"5f-1a\"", "last_modified": "Sat, ...",
- *                   "timings": {"sem_wait": 0, "dns": 0.000012, ...}},
- *         "image": {...},
- *         "error": null
- *       }
- *     ]
- *   }
+ *   {"version": 2, "run_time": "2026-11-21T20:41:03Z",
+ *    "base_url": "http://localhost:8001/flags",
+ *    "entries": [
+ *   {"cc": "BR", "status": "ok", "http_status": 200, "file": "Brazil.gif",
+ *    "bytes": 6127, "sha256": "<64 hex digits>",
+ *    "meta": {"etag": "\"5f-1a\"", "last_modified": "Sat, ..."},
+ *    "image": {...}, "error": null}
+ *   ]}
  *
  * Absent values are written as null, and every key is always present.
- * Times are UTC whatever TZ says; timings are seconds, kept to the
- * microsecond. The file is untrusted when read back (a user may edit it):
+ * Times are UTC whatever TZ says. Version 1 files (which also held
+ * per-request timings) are read too; their timings are ignored.
+ *
+ * A file may be named by an entry of any status: an error or not_found
+ * entry keeps the file an earlier run saved, so that the name stays the
+ * code's (see gf/state.h). The file is untrusted when read back (a user may edit it):
  * see gf_manifest_load(). Loop-thread or main-thread use only; nothing
  * here is thread-safe. */
 #ifndef GF_MANIFEST_H
@@ -37,7 +36,9 @@
 #include "gf/report.h"
 
 #define GF_MANIFEST_NAME "manifest.json"
-#define GF_MANIFEST_VERSION 1
+#define GF_MANIFEST_VERSION 2
+/* The oldest version still read. */
+#define GF_MANIFEST_VERSION_MIN 1
 /* A larger file is refused unread. */
 #define GF_MANIFEST_MAX_BYTES (16 * 1024 * 1024)
 /* Most JSON values (roughly: commas and brackets) in a file read back; a
@@ -58,7 +59,6 @@
 struct gf_manifest_request {
     char *etag;          /* the response's ETag, NULL when none */
     char *last_modified; /* its Last-Modified, NULL when none */
-    struct gf_phases t;  /* timings in seconds, each < 0 when unknown */
 };
 
 struct gf_manifest_entry {
@@ -66,7 +66,8 @@ struct gf_manifest_entry {
     char status[16]; /* one of the GF_MANIFEST_* status values */
     int http_status; /* last HTTP status, 0 when none */
     char *file;      /* file name in DIR; NULL when none (required for ok
-                      * and unchanged) */
+                      * and unchanged; an error or not_found entry may keep
+                      * the file of an earlier run) */
     uint64_t bytes;  /* size of the file, at most 2^53 */
     char sha256[65]; /* lower-case hex SHA-256 of the file, "" when none */
     struct gf_manifest_request meta, image;
@@ -94,7 +95,8 @@ struct gf_manifest {
  *   GF_MANIFEST_MAX_BYTES, not a regular file, not valid JSON (raw
  *   control characters included), a string with \u0000 in it, more than
  *   GF_MANIFEST_MAX_VALUES values, or not the
- *   expected shape (not an object, "version" not 1, "entries" not an array,
+ *   expected shape (not an object, "version" not 1 or 2, "entries" not an
+ *   array,
  *   "run_time" not a UTC ISO 8601 time, "base_url" not a string);
  * - a negated errno when it cannot be read, -ELOOP when .getflags or
  *   manifest.json is a symbolic link (neither is followed);
@@ -114,6 +116,11 @@ struct gf_manifest {
  * with those bytes turned into '?'. */
 int gf_manifest_load(const char *dir, struct gf_manifest *m, char *err, size_t errsz);
 
+/* The same through sfd, an open DIR/.getflags; label is what messages call
+ * the directory DIR. A missing manifest.json is a first run. A
+ * manifest.json with more than one link is refused (-EMLINK). */
+int gf_manifest_load_at(int sfd, const char *label, struct gf_manifest *m, char *err, size_t errsz);
+
 /* The entry of code cc ("BR"), or NULL. The pointer is valid until the
  * next gf_manifest_set() or gf_manifest_free(). */
 const struct gf_manifest_entry *gf_manifest_find(const struct gf_manifest *m, const char *cc);
@@ -127,8 +134,7 @@ const struct gf_manifest_entry *gf_manifest_find(const struct gf_manifest *m, co
  * because they come from a server: an ETag or Last-Modified that could not
  * be sent back in a header (control characters, longer than
  * GF_MANIFEST_HEADER_MAX) is not stored, so the next --update does a
- * plain GET; invalid UTF-8 and control characters in error become '?';
- * timings below 0 or not finite become -1. */
+ * plain GET; invalid UTF-8 and control characters in error become '?'. */
 int gf_manifest_set(struct gf_manifest *m, const struct gf_manifest_entry *e);
 
 /* Sets the run's time (a gf_manifest_time() string, or NULL) and base URL
@@ -136,17 +142,21 @@ int gf_manifest_set(struct gf_manifest *m, const struct gf_manifest_entry *e);
  * that form, or GF_ENOMEM (m unchanged). */
 int gf_manifest_set_run(struct gf_manifest *m, const char *run_time, const char *base_url);
 
-/* Writes m to DIR/.getflags/manifest.json atomically: creates DIR (one
- * level) and DIR/.getflags when missing (mode 0777 less the umask; a
- * symbolic link at .getflags is refused), writes a new temporary file in
- * DIR/.getflags (exclusive, O_NOFOLLOW, mode 0666 less the umask), checks
- * every write, fsync and close, then renames it over manifest.json. On any
- * failure the temporary file is removed, manifest.json is left as it was,
- * and the return is a negated errno (or GF_ENOMEM) with err naming the
- * path and the reason, e.g. "cannot write out/.getflags/manifest.json.tmp-
- * 4242-0: no space left on device". Hold the run's lock (gf/lock.h): the
- * save also removes temporary files that a killed run left behind. */
+/* Writes m to DIR/.getflags/manifest.json as an atomic file (gf/afile.h):
+ * creates DIR (one level) and DIR/.getflags when missing (mode 0777 less
+ * the umask; a symbolic link at .getflags is refused), writes a temporary
+ * file in DIR/.getflags, then renames it over manifest.json and syncs the
+ * directory. On any failure the temporary file is removed, manifest.json
+ * is left as it was, and the return is a negated errno (or GF_ENOMEM) with
+ * err naming the path and the reason, e.g. "cannot write
+ * out/.getflags/.getflags-tmp-4242-0: no space left on device". Hold the
+ * run's lock (gf/lock.h). */
 int gf_manifest_save(const char *dir, const struct gf_manifest *m, char *err, size_t errsz);
+
+/* The same through sfd, an open DIR/.getflags; label names DIR in
+ * messages. */
+int gf_manifest_save_at(int sfd, const char *label, const struct gf_manifest *m, char *err,
+                        size_t errsz);
 
 /* Frees every string and the entries, and leaves m empty and reusable.
  * Safe on NULL and twice. */

@@ -12,10 +12,14 @@
 #include "gf/report.h"
 
 struct gf_prev;
+struct gf_state;
 
 struct gf_run_config {
     const struct gf_options *opts;
     unsigned concurrency; /* requests in flight at most (with -m auto, the cap) */
+    /* DIR, open and locked: saves go into its directory descriptor, and
+     * it decides which file names a code may write. */
+    struct gf_state *state;
     /* --update: per code (in opts->codes order) what the last run recorded,
      * or NULL entries; NULL for none at all. */
     const struct gf_prev *const *prev;
@@ -40,7 +44,7 @@ struct gf_run_result {
     unsigned peak_in_flight; /* most requests at the server at once */
     struct gf_conn_stats conn;
     unsigned concurrency; /* the limit in force at the end (-m auto: settled on) */
-    int signal;           /* SIGINT or SIGTERM when interrupted, else 0 */
+    int signal;           /* SIGINT, SIGTERM or SIGHUP when interrupted, else 0 */
 };
 
 /* Runs the download to the end (or to an interrupt). Returns 0 with *res
@@ -49,11 +53,6 @@ struct gf_run_result {
 int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg, size_t msgsz);
 
 void gf_run_result_free(struct gf_run_result *res);
-
-/* Raises the soft RLIMIT_NOFILE to what want concurrent requests need and
- * returns the concurrency that fits (want, or less when the hard limit is
- * too low, with an explanation in msg; msg is "" otherwise). */
-unsigned gf_run_fit_concurrency(unsigned want, char *msg, size_t msgsz);
 
 /* Summary view of a result, for gf_report_footer and gf_report_json. */
 struct gf_summary gf_run_summary(const struct gf_run_result *res, const struct gf_options *opts,

@@ -1,22 +1,25 @@
 /* The saver: writes flag images into the output directory on libuv's
  * threadpool, never on the loop thread.
  *
- * Each save writes a new temporary file in the directory (exclusive
- * creation, O_NOFOLLOW), checks every write, fdatasync and close, then
- * renames it over the final name, so a reader only ever sees a complete file and an
- * existing file is replaced atomically. On any failure the temporary file
- * is removed and the final name is left as it was. */
+ * Each save is an atomic file (gf/afile.h): a new temporary file in the
+ * directory, every write checked, fdatasync, then a rename over the final
+ * name, so a reader only ever sees a complete file and an existing file
+ * is replaced atomically. On any failure the temporary file is removed
+ * and the final name is left as it was. */
 #ifndef GF_SAVER_H
 #define GF_SAVER_H
 
 #include <stddef.h>
 #include <uv.h>
 
+#include "gf/afile.h"
+
 struct gf_save;
 
 struct gf_saver {
     uv_loop_t *loop;
-    int dirfd;        /* the output directory, opened once */
+    int dirfd;        /* the output directory; borrowed from its gf_state */
+    int open;         /* between init and close */
     unsigned pending; /* saves queued or running */
     /* Saves asked for during one loop iteration go to the threadpool as
      * one work item, flushed after the iteration's I/O: one thread
@@ -44,6 +47,9 @@ struct gf_save {
     /* A file to remove once name is in place (the code's file from an
      * earlier run, when its country name changed), or NULL; borrowed. */
     const char *replaces;
+    /* A body already written to its temporary file as it arrived (see
+     * gf_save_start_stream()), or NULL; borrowed until the callback. */
+    struct gf_afile *stream;
     char sha256[65]; /* hex SHA-256 of data, filled in on success */
     int err;
     const char *step;
@@ -52,14 +58,9 @@ struct gf_save {
     void *userdata;
 };
 
-/* Creates dir if it is missing (one level, mode 0777 less the umask) and
- * checks that it is a directory files can be created in. On failure
- * returns a UV_E* code and sets *what to the step that failed ("create",
- * "open", "write to"), so the caller can say e.g. "cannot write to DIR". */
-int gf_outdir_prepare(const char *dir, const char **what);
-
-/* gf_outdir_prepare(), then opens dir for the saves; same errors. */
-int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, const char *dir, const char **what);
+/* Prepares s to save into the directory dirfd (borrowed: it must stay
+ * open until gf_saver_close()). Returns 0. */
+int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, int dirfd);
 
 /* Queues a save for the threadpool; set req->replaces before (or leave it
  * NULL). Returns 0: cb will run, never before this returns. A failure to
@@ -67,13 +68,23 @@ int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, const char *dir, const ch
 int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
                   size_t len, gf_save_cb cb);
 
+/* Saves a body that was written as it arrived, so that a large image
+ * never has to be held in memory: on the loop thread, gf_afile_open(a,
+ * s->dirfd) when the body starts (or once it outgrows a memory buffer),
+ * gf_afile_write() each piece, then this call, which flushes, renames it
+ * to name and removes req->replaces on the threadpool, like
+ * gf_save_start(). A save that fails or is cancelled removes the
+ * temporary file; req->sha256 is that of everything written. */
+int gf_save_start_stream(struct gf_saver *s, struct gf_save *req, const char *name,
+                         struct gf_afile *a, gf_save_cb cb);
+
 /* Cancels a save that has not started, for an interrupted run: one still
  * queued reports UV_ECANCELED at once; one handed to the threadpool
  * cancels its whole batch if that has not started (each of its saves
  * then reports UV_ECANCELED); a running batch finishes. */
 void gf_save_cancel(struct gf_save *req);
 
-/* Syncs and closes the directory and closes the flush handle, which
+/* Syncs the directory (the renames of the run, once) and closes the flush handle, which
  * needs the loop to run once more before uv_loop_close(). Call once no
  * save is pending. s may be one whose gf_saver_init() failed. */
 void gf_saver_close(struct gf_saver *s);

@@ -1,5 +1,5 @@
 /* DIR/.getflags: the one directory getflags keeps its own files in (the
- * manifest and the lock). Private to manifest.c and lock.c.
+ * manifest and the lock). Private to state.c, manifest.c and lock.c.
  *
  * DIR itself may be a symbolic link (the user chose it), but .getflags
  * inside it never is followed: it is opened with O_NOFOLLOW | O_DIRECTORY
@@ -21,5 +21,8 @@
  * error other than that -ENOENT, err holds a message naming the path, e.g.
  * "cannot open out/.getflags: it is a symbolic link (not followed)". */
 int gf_statedir_open(const char *dir, int create, char *err, size_t errsz);
+
+/* The same inside dfd, an open DIR (dir only names it in messages). */
+int gf_statedir_open_at(int dfd, const char *dir, int create, char *err, size_t errsz);
 
 #endif

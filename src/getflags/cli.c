@@ -851,5 +851,5 @@ const char *gf_cli_help(void)
         "  2                     usage error\n"
         "  3                     the run cannot start\n"
         "  75                    another run holds DIR's lock (see --wait-lock)\n"
-        "  130, 143              interrupted by SIGINT or SIGTERM\n";
+        "  129, 130, 143         interrupted by SIGHUP, SIGINT or SIGTERM\n";
 }

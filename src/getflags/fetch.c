@@ -884,7 +884,7 @@ static void start_save(struct gf_fetch *f)
     if (!f->country) {
         /* The metadata was a 304: the name is the one saved last time. */
         snprintf(name, sizeof name, "%s", f->file_hint);
-        if (!f->env->claim_name(f->env->arg, name)) {
+        if (!f->env->claim_name(f->env->arg, f->item->cc, name)) {
             set_error(f, "file name collision: %s", name);
             finish(f, GF_ERROR);
             return;
@@ -893,10 +893,10 @@ static void start_save(struct gf_fetch *f)
     } else {
         rc = gf_name_from_country(f->country, strlen(f->country), NULL, name, sizeof name, &why);
     }
-    if (rc == 0 && f->country && !f->env->claim_name(f->env->arg, name)) {
+    if (rc == 0 && f->country && !f->env->claim_name(f->env->arg, f->item->cc, name)) {
         rc = gf_name_from_country(f->country, strlen(f->country), f->item->cc, name, sizeof name,
                                   &why);
-        if (rc == 0 && !f->env->claim_name(f->env->arg, name)) {
+        if (rc == 0 && !f->env->claim_name(f->env->arg, f->item->cc, name)) {
             set_error(f, "file name collision: %s", name);
             finish(f, GF_ERROR);
             return;
@@ -918,7 +918,7 @@ static void start_save(struct gf_fetch *f)
     /* The old file of a renamed country goes, unless another code of this
      * run has its name: claiming it keeps any later code off it. */
     f->save.replaces = f->replaces && strcmp(f->replaces, name) != 0 &&
-                               f->env->claim_name(f->env->arg, f->replaces)
+                               f->env->claim_name(f->env->arg, f->item->cc, f->replaces)
                            ? f->replaces
                            : NULL;
     rc = gf_save_start(f->env->saver, &f->save, f->item->file, f->image, f->image_len, on_saved);
@@ -996,7 +996,7 @@ static void handle_not_modified(struct gf_fetch *f, const struct gf_transfer *x)
         request(f, 1);
         return;
     }
-    if (!f->env->claim_name(f->env->arg, p->file)) {
+    if (!f->env->claim_name(f->env->arg, f->item->cc, p->file)) {
         set_error(f, "file name collision: %s", p->file);
         finish(f, GF_ERROR);
         return;

@@ -12,6 +12,7 @@
 
 #include "gf/alloc.h"
 #include "gf/error.h"
+#include "gf/procsetup.h"
 #include "gf/statedir.h"
 
 #define LOCK_SUB "/" GF_STATEDIR_NAME "/" GF_LOCK_NAME
@@ -20,6 +21,7 @@ static int fail(int err, char *buf, size_t bufsz, const char *what, const char *
 {
     const char *why = err == -ELOOP      ? "it is a symbolic link (not followed)"
                       : err == UV_EINVAL ? "it is not a regular file"
+                      : err == -EMLINK   ? "it has more than one link (a hard link is not followed)"
                                          : gf_strerror(err);
     if (bufsz > 0)
         snprintf(buf, bufsz, "cannot %s %s" LOCK_SUB ": %s", what, dir, why);
@@ -57,11 +59,19 @@ int gf_lock_acquire(const char *dir, int wait, struct gf_lock *lk, char *err, si
     int sfd = gf_statedir_open(dir, 1, err, errsz);
     if (sfd < 0)
         return sfd;
+    int rc = gf_lock_acquire_at(sfd, dir, wait, lk, err, errsz);
+    close(sfd);
+    return rc;
+}
+
+int gf_lock_acquire_at(int sfd, const char *dir, int wait, struct gf_lock *lk, char *err,
+                       size_t errsz)
+{
+    lk->fd = -1;
     /* O_NONBLOCK: a FIFO planted at the name must not hang the open. */
     int fd =
         openat(sfd, GF_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
     int e = fd < 0 ? -errno : 0;
-    close(sfd);
     if (fd < 0)
         return fail(e, err, errsz, "open", dir);
     struct stat st;
@@ -69,6 +79,8 @@ int gf_lock_acquire(const char *dir, int wait, struct gf_lock *lk, char *err, si
         e = -errno;
     else if (!S_ISREG(st.st_mode))
         e = UV_EINVAL;
+    else if (st.st_nlink > 1)
+        e = -EMLINK; /* writing our pid would truncate the other name's file */
     if (e != 0) {
         close(fd);
         return fail(e, err, errsz, "use", dir);
@@ -97,7 +109,8 @@ int gf_lock_acquire(const char *dir, int wait, struct gf_lock *lk, char *err, si
         /* Blocks until the holder ends; a signal that interrupts it and
          * returns (a stop, a handler) only makes us wait again. */
         while (flock(fd, LOCK_EX) != 0) {
-            if (errno != EINTR) {
+            /* A stop signal ends the wait; any other only resumes it. */
+            if (errno != EINTR || gf_early_signal) {
                 e = -errno;
                 close(fd);
                 return fail(e, err, errsz, "lock", dir);

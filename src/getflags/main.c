@@ -15,10 +15,10 @@
 #include "gf/error.h"
 #include "gf/fetch.h"
 #include "gf/lock.h"
-#include "gf/manifest.h"
+#include "gf/procsetup.h"
 #include "gf/report.h"
 #include "gf/run.h"
-#include "gf/saver.h"
+#include "gf/state.h"
 #include "gf/sweep.h"
 
 static void print_version(void)
@@ -35,47 +35,63 @@ static int exit_status(const struct gf_run_result *res)
         return GF_EXIT_SIGINT;
     if (res->signal == SIGTERM)
         return GF_EXIT_SIGTERM;
+    if (res->signal == SIGHUP)
+        return GF_EXIT_SIGHUP;
     return res->error > 0 ? GF_EXIT_ERRORS : GF_EXIT_OK;
 }
+
+/* The most requests at once the open-file limit allows, as preflight()
+ * found it. */
+static unsigned fd_fit = 1;
 
 /* The concurrency to use for a level: at most one request per code, and
  * what the open-file limit allows. */
 static unsigned concurrency_for(const struct gf_options *o, unsigned m)
 {
-    char msg[256];
     unsigned want = m < o->ncodes ? m : (unsigned)o->ncodes;
-    if (want == 0)
-        want = 1;
-    unsigned fit = gf_run_fit_concurrency(want, msg, sizeof msg);
-    if (msg[0])
-        fputs(msg, stderr);
-    return fit;
+    if (want > fd_fit)
+        want = fd_fit;
+    return want > 0 ? want : 1;
 }
 
 struct header_args {
     const struct gf_options *o;
+    struct gf_state *st;
     unsigned concurrency;
+    int header;
 };
 
-static void print_header(void *arg)
+static void on_run_start(void *arg)
 {
     const struct header_args *h = arg;
     const struct gf_options *o = h->o;
-    if (o->quiet || o->json)
+    char msg[1024];
+    /* A stop asked for while the run was being set up: the run's own
+     * handler is in place now, so it ends the run as usual. */
+    if (gf_early_signal)
+        raise(gf_early_signal);
+    /* Set up, not yet started: should the run be killed, its codes are
+     * left to --retry-failed. Only a warning: the run can do without. */
+    if (gf_state_begin(h->st, (const gf_cc *)o->codes, o->ncodes, o->base_url_display, msg,
+                       sizeof msg) != 0)
+        fprintf(stderr, "getflags: warning: %s\n", msg);
+    if (!h->header || o->quiet || o->json)
         return;
     gf_report_header(stdout, o->server_label, o->base_url_display, o->codes, o->ncodes,
                      o->concurrency_auto ? 0 : h->concurrency);
     fflush(stdout);
 }
 
-static int run_once(const struct gf_options *o, unsigned concurrency, int header, int progress,
-                    const struct gf_prev *const *prev, struct gf_run_result *res)
+static int run_once(const struct gf_options *o, struct gf_state *st, unsigned concurrency,
+                    int header, int progress, const struct gf_prev *const *prev,
+                    struct gf_run_result *res)
 {
     char err[512];
-    struct header_args h = {o, concurrency};
+    struct header_args h = {o, st, concurrency, header};
     struct gf_run_config cfg = {
         .prev = prev,
-        .on_start = header ? print_header : NULL,
+        .state = st,
+        .on_start = on_run_start,
         .arg = &h,
         .opts = o,
         .concurrency = concurrency,
@@ -89,214 +105,73 @@ static int run_once(const struct gf_options *o, unsigned concurrency, int header
     return rc;
 }
 
-/* DIR/.getflags/lock: one run per directory. Returns -1 when the lock is
- * held, else the exit status to stop with. */
-static int take_lock(const struct gf_options *o, struct gf_lock *lock)
+/* Opens DIR's state (gf/state.h) and prepares the codes of the run:
+ * --retry-failed's selection and --update's conditional-request data.
+ * Returns -1 to go on, else the exit status to stop with. */
+static int state_open(struct gf_options *o, struct gf_state *st, const struct gf_prev *const **prev)
 {
     char msg[1024];
-    int rc = gf_lock_acquire(o->outdir, 0, lock, msg, sizeof msg);
-    if (rc == GF_LOCK_BUSY && o->wait_lock) {
-        if (!o->quiet)
-            fprintf(stderr, "getflags: waiting for another run on %s to end\n", o->outdir);
-        rc = gf_lock_acquire(o->outdir, 1, lock, msg, sizeof msg);
-    }
-    if (rc == 0)
-        return -1;
-    fprintf(stderr, "getflags: %s\n", msg);
-    return rc == GF_LOCK_BUSY ? GF_LOCK_EXIT_BUSY : GF_EXIT_CANNOT_START;
-}
-
-/* Reads the last run's manifest. A missing one is an empty manifest; an
- * unusable one is a warning (this run starts afresh), or the end of the
- * run for --retry-failed, which needs it. Returns -1 to go on, else the
- * exit status. */
-static int load_manifest(const struct gf_options *o, struct gf_manifest *m)
-{
-    char msg[1024];
-    int rc = gf_manifest_load(o->outdir, m, msg, sizeof msg);
+    struct gf_state_config cfg = {
+        .dir = o->outdir,
+        .base_url = o->base_url_display,
+        .update = o->update,
+        .retry_failed = o->retry_failed,
+        .wait_lock = o->wait_lock,
+        .quiet = o->quiet,
+        .warn = stderr,
+    };
+    int rc = gf_state_open(st, &cfg, msg, sizeof msg);
     if (rc != 0) {
-        gf_manifest_free(m);
-        *m = (struct gf_manifest){0};
-        if (o->retry_failed) {
-            fprintf(stderr, "getflags: --retry-failed needs the last run's manifest: %s\n", msg);
-            return GF_EXIT_CANNOT_START;
-        }
-        fprintf(stderr, "getflags: warning: %s; it will be rewritten\n", msg);
-    } else if (m->skipped > 0) {
-        fprintf(stderr, "getflags: warning: %s\n", msg);
+        fprintf(stderr, "getflags: %s\n", msg);
+        return rc == GF_STATE_BUSY ? GF_LOCK_EXIT_BUSY : GF_EXIT_CANNOT_START;
+    }
+    if (o->retry_failed) {
+        gf_state_select_failed(st, o->codes, &o->ncodes, GF_CODES_MAX);
+        if (o->limit > 0 && o->ncodes > o->limit)
+            o->ncodes = o->limit;
+    }
+    int nomem;
+    *prev = gf_state_prevs(st, (const gf_cc *)o->codes, o->ncodes, &nomem);
+    if (nomem) {
+        fprintf(stderr, "getflags: out of memory\n");
+        gf_state_close(st);
+        return GF_EXIT_CANNOT_START;
     }
     return -1;
 }
 
-/* --retry-failed: the codes that ended in error last time. */
-static void select_failed(struct gf_options *o, const struct gf_manifest *m)
+/* Records every code of the run and writes the manifest. Codes this run
+ * did not include keep their entries. Returns 0, or 1 after saying why
+ * the manifest could not be written. */
+static int state_save(const struct gf_options *o, struct gf_state *st,
+                      const struct gf_run_result *res)
 {
-    o->ncodes = 0;
-    for (size_t i = 0; i < m->n && o->ncodes < GF_CODES_MAX; i++)
-        if (strcmp(m->entries[i].status, GF_MANIFEST_ERROR) == 0)
-            memcpy(o->codes[o->ncodes++], m->entries[i].cc, sizeof(gf_cc));
-    if (o->limit > 0 && o->ncodes > o->limit)
-        o->ncodes = o->limit;
-}
-
-/* --update: what the last run saved, for conditional requests. Only files
- * still in DIR, and only from the same server: a 304 from another one
- * would vouch for a file it never sent. */
-static int build_prev(const struct gf_options *o, const struct gf_manifest *m,
-                      struct gf_prev **store, const struct gf_prev ***prev)
-{
-    *store = NULL;
-    *prev = NULL;
-    if (!o->update || m->n == 0)
-        return 0;
-    if (!m->base_url || strcmp(m->base_url, o->base_url_display) != 0) {
-        fprintf(stderr,
-                "getflags: warning: the last run in %s used another server; "
-                "downloading everything\n",
-                o->outdir);
-        return 0;
-    }
-    *store = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof **store);
-    *prev = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof **prev);
-    if (!*store || !*prev) {
-        gf_free(*store);
-        gf_free((void *)*prev);
-        return GF_ENOMEM;
-    }
-    for (size_t i = 0; i < o->ncodes; i++) {
-        const struct gf_manifest_entry *e = gf_manifest_find(m, o->codes[i]);
-        if (!e || !e->file ||
-            (strcmp(e->status, GF_MANIFEST_OK) != 0 &&
-             strcmp(e->status, GF_MANIFEST_UNCHANGED) != 0))
-            continue;
-        char path[4096];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", o->outdir, e->file);
-        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
-            continue;
-        (*store)[i] = (struct gf_prev){
-            .file = e->file,
-            .meta_etag = e->meta.etag,
-            .meta_last_modified = e->meta.last_modified,
-            .image_etag = e->image.etag,
-            .image_last_modified = e->image.last_modified,
-            .sha256 = e->sha256,
-            .bytes = e->bytes,
-        };
-        (*prev)[i] = &(*store)[i];
-    }
-    return 0;
-}
-
-static const char *manifest_status(enum gf_status st)
-{
-    switch (st) {
-    case GF_OK:
-        return GF_MANIFEST_OK;
-    case GF_NOT_FOUND:
-        return GF_MANIFEST_NOT_FOUND;
-    case GF_UNCHANGED:
-        return GF_MANIFEST_UNCHANGED;
-    default:
-        return GF_MANIFEST_ERROR;
-    }
-}
-
-/* Records every code that ended and writes the manifest. Codes this run
- * did not reach keep their entries. Returns 0, or 1 after saying why the
- * manifest could not be written. */
-static int save_manifest(const struct gf_options *o, struct gf_manifest *m,
-                         const struct gf_run_result *res)
-{
-    char msg[1024], now[GF_MANIFEST_TIME_LEN];
+    char msg[1024];
     int rc = 0;
-    for (size_t i = 0; i < res->nitems && rc == 0; i++) {
-        const struct gf_item *it = &res->items[i];
-        if (it->status == GF_PENDING)
-            continue;
-        struct gf_manifest_entry e = {
-            .http_status = it->http_status,
-            .file = (it->status == GF_OK || it->status == GF_UNCHANGED) ? it->file : NULL,
-            .bytes = it->file_bytes,
-            .meta = {it->meta_etag, it->meta_last_modified, it->meta},
-            .image = {it->image_etag, it->image_last_modified, it->image},
-            .error = it->status == GF_ERROR ? it->error : NULL,
-        };
-        memcpy(e.cc, it->cc, sizeof e.cc);
-        snprintf(e.status, sizeof e.status, "%s", manifest_status(it->status));
-        snprintf(e.sha256, sizeof e.sha256, "%s", it->sha256);
-        rc = gf_manifest_set(m, &e);
-    }
-    if (rc == 0 && (gf_manifest_time(time(NULL), now) != 0 ||
-                    gf_manifest_set_run(m, now, o->base_url_display) != 0))
-        rc = GF_ENOMEM;
+    for (size_t i = 0; i < res->nitems && rc == 0; i++)
+        rc = gf_state_record(st, &res->items[i]);
     if (rc != 0) {
         fprintf(stderr, "getflags: cannot record the run in the manifest: %s\n", gf_strerror(rc));
         return 1;
     }
-    if (gf_manifest_save(o->outdir, m, msg, sizeof msg) != 0) {
+    if (gf_state_save(st, o->base_url_display, msg, sizeof msg) != 0) {
         fprintf(stderr, "getflags: %s\n", msg);
         return 1;
     }
     return 0;
 }
 
-/* Everything around a run that touches DIR's state: the lock, the last
- * manifest, --retry-failed and --update. */
-struct session {
-    struct gf_lock lock;
-    struct gf_manifest manifest;
-    struct gf_prev *prev_store;
-    const struct gf_prev **prev;
-};
-
-static int session_open(struct gf_options *o, struct session *s)
-{
-    *s = (struct session){.lock = {.fd = -1}};
-    const char *what = NULL;
-    int err = gf_outdir_prepare(o->outdir, &what);
-    if (err != 0) {
-        fprintf(stderr, "getflags: cannot %s the output directory %s: %s\n", what, o->outdir,
-                uv_strerror(err));
-        return GF_EXIT_CANNOT_START;
-    }
-    int st = take_lock(o, &s->lock);
-    if (st >= 0)
-        return st;
-    st = load_manifest(o, &s->manifest);
-    if (st >= 0) {
-        gf_lock_release(&s->lock);
-        return st;
-    }
-    if (o->retry_failed)
-        select_failed(o, &s->manifest);
-    if (build_prev(o, &s->manifest, &s->prev_store, &s->prev) != 0) {
-        fprintf(stderr, "getflags: out of memory\n");
-        gf_manifest_free(&s->manifest);
-        gf_lock_release(&s->lock);
-        return GF_EXIT_CANNOT_START;
-    }
-    return -1;
-}
-
-static void session_close(struct session *s)
-{
-    gf_free(s->prev_store);
-    gf_free((void *)s->prev);
-    gf_manifest_free(&s->manifest);
-    gf_lock_release(&s->lock);
-}
-
 static int download(struct gf_options *o)
 {
-    struct session ses;
-    int st = session_open(o, &ses);
-    if (st >= 0)
-        return st;
+    struct gf_state st;
+    const struct gf_prev *const *prev;
+    int rc = state_open(o, &st, &prev);
+    if (rc >= 0)
+        return rc;
     unsigned concurrency = concurrency_for(o, o->concurrency);
     struct gf_run_result res;
-    if (run_once(o, concurrency, 1, 1, ses.prev, &res) != 0) {
-        session_close(&ses);
+    if (run_once(o, &st, concurrency, 1, 1, prev, &res) != 0) {
+        gf_state_close(&st);
         return GF_EXIT_CANNOT_START;
     }
 
@@ -316,10 +191,10 @@ static int download(struct gf_options *o)
     int status = exit_status(&res);
     if (lost && status == GF_EXIT_OK)
         status = GF_EXIT_ERRORS;
-    if (save_manifest(o, &ses.manifest, &res) != 0 && status == GF_EXIT_OK)
+    if (state_save(o, &st, &res) != 0 && status == GF_EXIT_OK)
         status = GF_EXIT_ERRORS;
     gf_run_result_free(&res);
-    session_close(&ses);
+    gf_state_close(&st);
     return status;
 }
 
@@ -329,32 +204,34 @@ static int sweep(struct gf_options *o)
 {
     struct gf_sweep_row rows[GF_SWEEP_MAX];
     size_t n = 0;
-    struct session ses;
-    int status = session_open(o, &ses);
+    struct gf_state ses;
+    const struct gf_prev *const *prev;
+    int status = state_open(o, &ses, &prev);
     if (status >= 0)
         return status;
     status = GF_EXIT_OK;
     for (size_t i = 0; i < o->nsweep; i++) {
         unsigned concurrency = concurrency_for(o, o->sweep[i]);
         struct gf_run_result res;
-        if (run_once(o, concurrency, 0, 0, ses.prev, &res) != 0) {
-            session_close(&ses);
+        if (run_once(o, &ses, concurrency, 0, 0, prev, &res) != 0) {
+            gf_state_close(&ses);
             return GF_EXIT_CANNOT_START;
         }
         struct gf_summary sum = gf_run_summary(&res, o, concurrency);
         if (gf_sweep_row_from(&rows[n], &sum) == 0)
             n++;
         int st = exit_status(&res);
-        int last = i + 1 == o->nsweep || st == GF_EXIT_SIGINT || st == GF_EXIT_SIGTERM;
-        if (last && save_manifest(o, &ses.manifest, &res) != 0 && st == GF_EXIT_OK)
+        int stopped = st == GF_EXIT_SIGINT || st == GF_EXIT_SIGTERM || st == GF_EXIT_SIGHUP;
+        int last = i + 1 == o->nsweep || stopped;
+        if (last && state_save(o, &ses, &res) != 0 && st == GF_EXIT_OK)
             st = GF_EXIT_ERRORS;
         gf_run_result_free(&res);
         if (st != GF_EXIT_OK)
             status = st;
-        if (st == GF_EXIT_SIGINT || st == GF_EXIT_SIGTERM)
+        if (stopped)
             break;
     }
-    session_close(&ses);
+    gf_state_close(&ses);
     if (o->json) {
         char *json = gf_sweep_json(rows, n);
         if (json) {
@@ -368,10 +245,44 @@ static int sweep(struct gf_options *o)
     return status;
 }
 
+/* What the run needs of the process, decided before DIR is touched: a
+ * threadpool that can start, room for at least one request under the
+ * open-file limit (--cacert is the transfer layer's, read once). Returns -1 to go on, else the
+ * exit status. */
+static int preflight(const struct gf_options *o)
+{
+    char msg[512];
+    int n = gf_setup_threadpool(msg, sizeof msg);
+    if (n < 0) {
+        fprintf(stderr, "getflags: %s\n", msg);
+        return GF_EXIT_CANNOT_START;
+    }
+    /* The largest level this run will ask for (before --retry-failed,
+     * which only lowers the number of codes). */
+    unsigned want = o->concurrency;
+    for (size_t i = 0; i < o->nsweep; i++)
+        if (o->sweep[i] > want || i == 0)
+            want = o->sweep[i];
+    if (want > o->ncodes)
+        want = (unsigned)o->ncodes;
+    fd_fit = gf_setup_fit_concurrency(want > 0 ? want : 1, (unsigned)n, msg, sizeof msg);
+    if (msg[0])
+        fputs(msg, stderr);
+    if (fd_fit == 0)
+        return GF_EXIT_CANNOT_START;
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     static struct gf_options opts; /* large: keep it off the stack */
     char err[512];
+
+    /* Before anything opens a file: with stdout closed, the lock file
+     * would become descriptor 1 and receive the report. */
+    if (gf_setup_std_fds() != 0)
+        return GF_EXIT_CANNOT_START;
+    gf_setup_signals();
 
     /* A closed stdout (| head -c1) must not kill a run half-way. */
     signal(SIGPIPE, SIG_IGN);
@@ -404,7 +315,14 @@ int main(int argc, char **argv)
         return GF_EXIT_CANNOT_START;
     }
 
-    int status = opts.nsweep > 0 ? sweep(&opts) : download(&opts);
+    int status = preflight(&opts);
+    if (status < 0)
+        status = opts.nsweep > 0 ? sweep(&opts) : download(&opts);
+    /* Stopped before a run could start (e.g. while waiting for the lock). */
+    if (gf_early_signal && status == GF_EXIT_CANNOT_START)
+        status = gf_early_signal == SIGINT    ? GF_EXIT_SIGINT
+                 : gf_early_signal == SIGTERM ? GF_EXIT_SIGTERM
+                                              : GF_EXIT_SIGHUP;
     if (gf_alloc_failures() > 0) {
         /* Whatever was lost to it, a run that ran out of memory is not a
          * clean run. */

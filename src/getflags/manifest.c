@@ -13,13 +13,11 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "gf/afile.h"
 #include "gf/alloc.h"
 #include "gf/error.h"
 #include "gf/names.h"
 #include "gf/statedir.h"
-
-/* Temporary files of a save; a killed run's are removed by the next save. */
-#define TMP_PREFIX GF_MANIFEST_NAME ".tmp-"
 
 /* Largest integer a JSON number (a double) holds exactly. */
 #define MAX_EXACT 9007199254740992.0
@@ -159,12 +157,6 @@ static int integral(double v, double lo, double hi)
     return isfinite(v) && v >= lo && v <= hi && floor(v) == v;
 }
 
-/* Seconds kept to the microsecond, or -1 for unknown. */
-static double clean_time(double v)
-{
-    return isfinite(v) && v >= 0 ? round(v * 1e6) / 1e6 : -1;
-}
-
 /* A copy of s with invalid UTF-8 and control characters turned into '?'
  * (one per byte of a bad sequence), or NULL when out of memory. */
 static char *sanitized(const char *s)
@@ -255,13 +247,6 @@ static void copy_request(struct gf_manifest_request *dst, const struct gf_manife
     dst->last_modified = src->last_modified && header_ok(src->last_modified)
                              ? dup_or_null(src->last_modified, failed)
                              : NULL;
-    dst->t.sem_wait = clean_time(src->t.sem_wait);
-    dst->t.dns = clean_time(src->t.dns);
-    dst->t.connect = clean_time(src->t.connect);
-    dst->t.tls = clean_time(src->t.tls);
-    dst->t.first_byte = clean_time(src->t.first_byte);
-    dst->t.transfer = clean_time(src->t.transfer);
-    dst->t.total = clean_time(src->t.total);
 }
 
 int gf_manifest_set(struct gf_manifest *m, const struct gf_manifest_entry *e)
@@ -380,7 +365,6 @@ static int get_number(const cJSON *obj, const char *key, double dflt, double *ou
 static const char *parse_request(const cJSON *entry, const char *key, struct gf_manifest_request *r)
 {
     const cJSON *o = cJSON_GetObjectItemCaseSensitive(entry, key);
-    r->t = (struct gf_phases){-1, -1, -1, -1, -1, -1, -1};
     if (o == NULL || cJSON_IsNull(o))
         return NULL;
     if (!cJSON_IsObject(o))
@@ -392,17 +376,7 @@ static const char *parse_request(const cJSON *entry, const char *key, struct gf_
         return "\"etag\" or \"last_modified\" cannot be sent back in a header";
     r->etag = (char *)etag;
     r->last_modified = (char *)lm;
-
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "timings");
-    if (t == NULL || cJSON_IsNull(t))
-        return NULL;
-    if (!cJSON_IsObject(t))
-        return "\"timings\" is not an object";
-    if (!get_number(t, "sem_wait", -1, &r->t.sem_wait) || !get_number(t, "dns", -1, &r->t.dns) ||
-        !get_number(t, "connect", -1, &r->t.connect) || !get_number(t, "tls", -1, &r->t.tls) ||
-        !get_number(t, "first_byte", -1, &r->t.first_byte) ||
-        !get_number(t, "transfer", -1, &r->t.transfer) || !get_number(t, "total", -1, &r->t.total))
-        return "a timing is not a number";
+    /* Version 1 also held "timings": state no more, and ignored. */
     return NULL;
 }
 
@@ -541,8 +515,9 @@ static int load_doc(struct gf_manifest *m, const cJSON *root, const char *path, 
         return GF_EMETADATA;
     }
     v = cJSON_GetObjectItemCaseSensitive(root, "version");
-    if (!cJSON_IsNumber(v) || v->valuedouble != GF_MANIFEST_VERSION) {
-        say(err, errsz, "%s: \"version\" is not %d", path, GF_MANIFEST_VERSION);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble == 1 || v->valuedouble == GF_MANIFEST_VERSION)) {
+        say(err, errsz, "%s: \"version\" is not %d or %d", path, GF_MANIFEST_VERSION_MIN,
+            GF_MANIFEST_VERSION);
         return GF_EMETADATA;
     }
     if (!get_string(root, "run_time", &run_time) || (run_time && !time_ok(run_time))) {
@@ -595,17 +570,11 @@ nomem:
     return GF_ENOMEM;
 }
 
-static int load(const char *dir, struct gf_manifest *m, const char *path, char *err, size_t errsz)
+static int load(int sfd, struct gf_manifest *m, const char *path, char *err, size_t errsz)
 {
-    int sfd = gf_statedir_open(dir, 0, err, errsz);
-    if (sfd == -ENOENT)
-        return 0; /* a first run */
-    if (sfd < 0)
-        return sfd;
     /* O_NONBLOCK: a FIFO at the name must not hang the run. */
     int fd = openat(sfd, GF_MANIFEST_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     int e = fd < 0 ? -errno : 0;
-    close(sfd);
     if (e == -ENOENT)
         return 0;
     if (e != 0) {
@@ -621,6 +590,8 @@ static int load(const char *dir, struct gf_manifest *m, const char *path, char *
         e = -errno;
     else if (!S_ISREG(st.st_mode))
         e = GF_EMETADATA;
+    else if (st.st_nlink > 1)
+        e = -EMLINK; /* a hard link to a file outside DIR is not ours */
     else if (st.st_size > GF_MANIFEST_MAX_BYTES)
         e = GF_ETOOBIG; /* refused unread */
     else
@@ -633,6 +604,11 @@ static int load(const char *dir, struct gf_manifest *m, const char *path, char *
     if (e == GF_ETOOBIG) {
         say(err, errsz, "%s: larger than %d MiB", path, GF_MANIFEST_MAX_BYTES / (1024 * 1024));
         return GF_EMETADATA;
+    }
+    if (e == -EMLINK) {
+        say(err, errsz, "cannot read %s: it has more than one link (a hard link is not followed)",
+            path);
+        return e;
     }
     if (e != 0) {
         say(err, errsz, "cannot read %s: %s", path, gf_strerror(e));
@@ -672,285 +648,169 @@ static int load(const char *dir, struct gf_manifest *m, const char *path, char *
     return e;
 }
 
-int gf_manifest_load(const char *dir, struct gf_manifest *m, char *err, size_t errsz)
+int gf_manifest_load_at(int sfd, const char *label, struct gf_manifest *m, char *err, size_t errsz)
 {
     memset(m, 0, sizeof *m);
     if (err != NULL && errsz > 0)
         err[0] = '\0';
-    size_t plen = strlen(dir) + sizeof "/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME;
+    size_t plen = strlen(label) + sizeof "/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME;
     char *path = gf_malloc(plen);
     if (path == NULL) {
         say(err, errsz, "%s", gf_strerror(GF_ENOMEM));
         return GF_ENOMEM;
     }
-    snprintf(path, plen, "%s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME, dir);
-    int e = load(dir, m, path, err, errsz);
+    snprintf(path, plen, "%s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME, label);
+    int e = load(sfd, m, path, err, errsz);
     gf_free(path);
     if (e != 0)
         gf_manifest_free(m);
     return e;
 }
 
+int gf_manifest_load(const char *dir, struct gf_manifest *m, char *err, size_t errsz)
+{
+    memset(m, 0, sizeof *m);
+    if (err != NULL && errsz > 0)
+        err[0] = '\0';
+    int sfd = gf_statedir_open(dir, 0, err, errsz);
+    if (sfd == -ENOENT)
+        return 0; /* a first run */
+    if (sfd < 0)
+        return sfd;
+    int e = gf_manifest_load_at(sfd, dir, m, err, errsz);
+    close(sfd);
+    return e;
+}
+
 /* ---- Writing ------------------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t len)
+/* Adds key: s, or key: null. Returns 0, or -1 when out of memory. */
+static int add_str(cJSON *o, const char *key, const char *s)
 {
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return (s ? cJSON_AddStringToObject(o, key, s) : cJSON_AddNullToObject(o, key)) ? 0 : -1;
 }
 
-/* The document is streamed to its file through one fixed buffer: building
- * a cJSON tree of some 24,000 nodes and printing every number through
- * sprintf and sscanf cost a third of a whole -e run, and a buffer holding
- * the whole text grew with the number of codes. One entry per line also
- * suits grep and diff. */
-struct out {
-    int fd;
-    int err; /* first write error, as -errno */
-    size_t len;
-    char buf[32 * 1024];
-};
-
-static void flush_out(struct out *o)
+static cJSON *request_json(const struct gf_manifest_request *r)
 {
-    if (o->err == 0 && o->len > 0)
-        o->err = write_all(o->fd, o->buf, o->len);
-    o->len = 0;
+    cJSON *o = cJSON_CreateObject();
+    if (o &&
+        (add_str(o, "etag", r->etag) != 0 || add_str(o, "last_modified", r->last_modified) != 0)) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
+    return o;
 }
 
-static void put(struct out *o, const char *s, size_t n)
+/* One entry as a cJSON object, keys in their fixed order; NULL when out
+ * of memory. */
+static cJSON *entry_json(const struct gf_manifest_entry *e)
 {
-    while (n > 0 && o->err == 0) {
-        if (o->len == sizeof o->buf)
-            flush_out(o);
-        size_t k = sizeof o->buf - o->len;
-        if (k > n)
-            k = n;
-        memcpy(o->buf + o->len, s, k);
-        o->len += k;
-        s += k;
-        n -= k;
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL)
+        return NULL;
+    cJSON *meta = NULL, *image = NULL;
+    /* A whole number as it is: cJSON prints doubles to 15 digits, and a
+     * size up to 2^53 must read back exact. */
+    char bytes[24];
+    snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)e->bytes);
+    int bad = add_str(o, "cc", e->cc) != 0 || add_str(o, "status", e->status) != 0 ||
+              !cJSON_AddNumberToObject(o, "http_status", e->http_status) ||
+              add_str(o, "file", e->file) != 0 || !cJSON_AddRawToObject(o, "bytes", bytes) ||
+              add_str(o, "sha256", e->sha256[0] ? e->sha256 : NULL) != 0 ||
+              (meta = request_json(&e->meta)) == NULL || !cJSON_AddItemToObject(o, "meta", meta) ||
+              (image = request_json(&e->image)) == NULL ||
+              !cJSON_AddItemToObject(o, "image", image) || add_str(o, "error", e->error) != 0;
+    if (bad) {
+        /* An item not yet added is still ours to free. */
+        if (meta && !cJSON_GetObjectItemCaseSensitive(o, "meta"))
+            cJSON_Delete(meta);
+        if (image && !cJSON_GetObjectItemCaseSensitive(o, "image"))
+            cJSON_Delete(image);
+        cJSON_Delete(o);
+        return NULL;
     }
+    return o;
 }
 
-static void puts_(struct out *o, const char *s)
+/* Prints item unformatted and appends it. Returns 0 or an error. */
+static int put_json(struct gf_afile *a, const cJSON *item)
 {
-    put(o, s, strlen(s));
+    char *text = cJSON_PrintUnformatted(item);
+    if (text == NULL)
+        return GF_ENOMEM;
+    int e = gf_afile_write(a, text, strlen(text));
+    cJSON_free(text);
+    return e;
 }
 
-static void put_u64(struct out *o, uint64_t v)
+static int put(struct gf_afile *a, const char *s)
 {
-    char buf[24];
-    size_t i = sizeof buf;
-    do {
-        buf[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0);
-    put(o, buf + i, sizeof buf - i);
+    return gf_afile_write(a, s, strlen(s));
 }
 
-/* Seconds to the microsecond ("0.001234", "2", "1.5"), or null. */
-static void put_time(struct out *o, double v)
+/* The document: its head as one object without "entries", then one entry
+ * per line, each printed by cJSON, so that no entry is ever held twice and
+ * memory does not grow with the number of codes. */
+static int write_manifest(struct gf_afile *a, const struct gf_manifest *m)
 {
-    if (!(v >= 0) || !isfinite(v) || v > 1e12) {
-        puts_(o, "null");
-        return;
+    cJSON *head = cJSON_CreateObject();
+    if (head == NULL || !cJSON_AddNumberToObject(head, "version", GF_MANIFEST_VERSION) ||
+        add_str(head, "run_time", m->run_time) != 0 ||
+        add_str(head, "base_url", m->base_url) != 0) {
+        cJSON_Delete(head);
+        return GF_ENOMEM;
     }
-    uint64_t us = (uint64_t)llround(v * 1e6);
-    put_u64(o, us / 1000000);
-    unsigned frac = (unsigned)(us % 1000000);
-    if (frac == 0)
-        return;
-    char buf[8] = {'.'};
-    int n = 6;
-    while (frac % 10 == 0) {
-        frac /= 10;
-        n--;
+    char *text = cJSON_PrintUnformatted(head);
+    cJSON_Delete(head);
+    if (text == NULL)
+        return GF_ENOMEM;
+    /* "{...}" less its closing brace, and the array opened. */
+    size_t len = strlen(text);
+    int e = gf_afile_write(a, text, len - 1);
+    cJSON_free(text);
+    if (e == 0)
+        e = put(a, ",\n\"entries\": [");
+    for (size_t i = 0; i < m->n && e == 0; i++) {
+        cJSON *o = entry_json(&m->entries[i]);
+        if (o == NULL)
+            return GF_ENOMEM;
+        e = put(a, i > 0 ? ",\n" : "\n");
+        if (e == 0)
+            e = put_json(a, o);
+        cJSON_Delete(o);
     }
-    for (int k = n; k >= 1; k--) {
-        buf[k] = (char)('0' + frac % 10);
-        frac /= 10;
-    }
-    put(o, buf, (size_t)n + 1);
+    if (e == 0)
+        e = put(a, "\n]}\n");
+    return e;
 }
 
-/* A JSON string, or null. Strings reach here valid UTF-8 (gf_manifest_set
- * sees to it); only quotes, backslashes and control bytes need escapes. */
-static void put_str(struct out *o, const char *s)
+int gf_manifest_save_at(int sfd, const char *label, const struct gf_manifest *m, char *err,
+                        size_t errsz)
 {
-    static const char hex[] = "0123456789abcdef";
-    if (s == NULL) {
-        puts_(o, "null");
-        return;
-    }
-    put(o, "\"", 1);
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        put(o, run, (size_t)(s - run));
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-            put(o, esc, 2);
-        } else {
-            put(o, esc, 6);
-        }
-        run = s + 1;
-    }
-    put(o, run, (size_t)(s - run));
-    put(o, "\"", 1);
-}
-
-static void put_timings(struct out *o, const struct gf_phases *p)
-{
-    puts_(o, "{\"sem_wait\": ");
-    put_time(o, p->sem_wait);
-    puts_(o, ", \"dns\": ");
-    put_time(o, p->dns);
-    puts_(o, ", \"connect\": ");
-    put_time(o, p->connect);
-    puts_(o, ", \"tls\": ");
-    put_time(o, p->tls);
-    puts_(o, ", \"first_byte\": ");
-    put_time(o, p->first_byte);
-    puts_(o, ", \"transfer\": ");
-    put_time(o, p->transfer);
-    puts_(o, ", \"total\": ");
-    put_time(o, p->total);
-    puts_(o, "}");
-}
-
-static void put_request(struct out *o, const struct gf_manifest_request *r)
-{
-    puts_(o, "{\"etag\": ");
-    put_str(o, r->etag);
-    puts_(o, ", \"last_modified\": ");
-    put_str(o, r->last_modified);
-    puts_(o, ", \"timings\": ");
-    put_timings(o, &r->t);
-    puts_(o, "}");
-}
-
-static void put_entry(struct out *o, const struct gf_manifest_entry *e)
-{
-    puts_(o, "{\"cc\": ");
-    put_str(o, e->cc);
-    puts_(o, ", \"status\": ");
-    put_str(o, e->status);
-    puts_(o, ", \"http_status\": ");
-    put_u64(o, (uint64_t)e->http_status);
-    puts_(o, ", \"file\": ");
-    put_str(o, e->file);
-    puts_(o, ", \"bytes\": ");
-    put_u64(o, e->bytes);
-    puts_(o, ", \"sha256\": ");
-    put_str(o, e->sha256[0] ? e->sha256 : NULL);
-    puts_(o, ", \"meta\": ");
-    put_request(o, &e->meta);
-    puts_(o, ", \"image\": ");
-    put_request(o, &e->image);
-    puts_(o, ", \"error\": ");
-    put_str(o, e->error);
-    puts_(o, "}");
-}
-
-/* Writes the whole document to fd; returns 0 or -errno. */
-static int write_manifest(int fd, const struct gf_manifest *m)
-{
-    static struct out o; /* 32 KiB: kept off the stack; the main thread only */
-    o.fd = fd;
-    o.err = 0;
-    o.len = 0;
-    puts_(&o, "{\n  \"version\": ");
-    put_u64(&o, GF_MANIFEST_VERSION);
-    puts_(&o, ",\n  \"run_time\": ");
-    put_str(&o, m->run_time);
-    puts_(&o, ",\n  \"base_url\": ");
-    put_str(&o, m->base_url);
-    puts_(&o, ",\n  \"entries\": [");
-    for (size_t i = 0; i < m->n; i++) {
-        puts_(&o, i > 0 ? ",\n    " : "\n    ");
-        put_entry(&o, &m->entries[i]);
-    }
-    puts_(&o, m->n > 0 ? "\n  ]\n}\n" : "]\n}\n");
-    flush_out(&o);
-    return o.err;
-}
-
-/* Removes temporary files a killed save left. Best effort: one left behind
- * costs a few bytes, never a wrong manifest. */
-static void remove_stale(int sfd)
-{
-    int fd = openat(sfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    DIR *d = fdopendir(fd);
-    if (d == NULL) {
-        close(fd);
-        return;
-    }
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL)
-        if (strncmp(de->d_name, TMP_PREFIX, sizeof TMP_PREFIX - 1) == 0)
-            unlinkat(sfd, de->d_name, 0);
-    closedir(d);
-}
-
-static int save(int sfd, const char *dir, const struct gf_manifest *m, char *err, size_t errsz)
-{
-    static unsigned counter;
-    char tmp[64];
-    int fd = -1, e = 0;
-
-    remove_stale(sfd);
-    for (int tries = 0; tries < 100; tries++) {
-        snprintf(tmp, sizeof tmp, TMP_PREFIX "%ld-%u", (long)getpid(), counter++);
-        fd = openat(sfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST)
-            break;
-    }
-    if (fd < 0) {
-        e = -errno;
-        say(err, errsz, "cannot create %s/" GF_STATEDIR_NAME "/%s: %s", dir, tmp, gf_strerror(e));
-        return e;
-    }
-
-    const char *step = "write";
-    if ((e = write_manifest(fd, m)) == 0) {
-        step = "sync";
-        if (fsync(fd) != 0)
-            e = -errno;
-    }
-    if (close(fd) != 0 && e == 0) {
-        step = "close";
-        e = -errno;
-    }
-    if (e == 0 && renameat(sfd, tmp, sfd, GF_MANIFEST_NAME) != 0) {
-        e = -errno;
-        say(err, errsz, "cannot rename %s/" GF_STATEDIR_NAME "/%s to " GF_MANIFEST_NAME ": %s", dir,
-            tmp, gf_strerror(e));
-    } else if (e != 0) {
-        say(err, errsz, "cannot %s %s/" GF_STATEDIR_NAME "/%s: %s", step, dir, tmp, gf_strerror(e));
-    }
+    struct gf_afile a;
+    int e = gf_afile_open(&a, sfd);
     if (e != 0) {
-        unlinkat(sfd, tmp, 0);
+        say(err, errsz, "cannot create %s/" GF_STATEDIR_NAME "/%s: %s", label, a.tmp,
+            e == -EMLINK ? "it has more than one link" : gf_strerror(e));
         return e;
     }
-    /* Make the rename itself durable. Some file systems cannot sync a
-     * directory; the manifest is in place either way, so that is no error. */
-    fsync(sfd);
-    return 0;
+    e = write_manifest(&a, m);
+    if (e == GF_ENOMEM) {
+        gf_afile_abort(&a);
+        say(err, errsz, "cannot write %s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME ": %s", label,
+            gf_strerror(e));
+        return e;
+    }
+    char tmp[sizeof a.tmp];
+    memcpy(tmp, a.tmp, sizeof tmp);
+    e = gf_afile_commit(&a, GF_MANIFEST_NAME, 1);
+    if (e != 0 && strcmp(a.step, "rename") == 0)
+        say(err, errsz, "cannot rename %s/" GF_STATEDIR_NAME "/%s to " GF_MANIFEST_NAME ": %s",
+            label, tmp, gf_strerror(e));
+    else if (e != 0)
+        say(err, errsz, "cannot %s %s/" GF_STATEDIR_NAME "/%s: %s", a.step, label, tmp,
+            gf_strerror(e));
+    return e;
 }
 
 int gf_manifest_save(const char *dir, const struct gf_manifest *m, char *err, size_t errsz)
@@ -958,7 +818,7 @@ int gf_manifest_save(const char *dir, const struct gf_manifest *m, char *err, si
     int sfd = gf_statedir_open(dir, 1, err, errsz);
     if (sfd < 0)
         return sfd;
-    int e = save(sfd, dir, m, err, errsz);
+    int e = gf_manifest_save_at(sfd, dir, m, err, errsz);
     close(sfd);
     return e;
 }

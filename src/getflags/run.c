@@ -17,10 +17,9 @@
 #include "gf/ratelimit.h"
 #include "gf/saver.h"
 #include "gf/sem.h"
+#include "gf/state.h"
 #include "transfer.h"
 
-/* Descriptors kept free for stdio, the loop and the saver's threads. */
-#define FD_RESERVE 64
 #define PROGRESS_INTERVAL_MS 100
 
 struct run {
@@ -36,10 +35,8 @@ struct run {
     struct gf_fetch_env env;
     struct gf_fetch *fetches;
     size_t remaining; /* fetches started and not yet reported done */
-    char **names;     /* file names claimed in this run */
-    size_t nnames, names_cap;
     size_t lat_cap;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     uv_timer_t progress;
     int progress_on;
     unsigned width;
@@ -245,19 +242,11 @@ static void set_host_label(struct run *r, const char *url)
     curl_url_cleanup(u);
 }
 
-static int claim_name(void *arg, const char *name)
+/* File names are DIR's state: the run's and the earlier runs' claims. */
+static int claim_name(void *arg, const char *cc, const char *name)
 {
     struct run *r = arg;
-    for (size_t i = 0; i < r->nnames; i++)
-        if (strcmp(r->names[i], name) == 0)
-            return 0;
-    /* A code claims at most two names (its file, and with --update the old
-     * file it replaces); a full table refuses, which is the safe answer. */
-    char *copy = r->nnames < r->names_cap ? gf_strdup(name) : NULL;
-    if (!copy)
-        return 0;
-    r->names[r->nnames++] = copy;
-    return 1;
+    return gf_state_claim(r->cfg->state, cc, name);
 }
 
 static void on_request(void *arg, double latency_ms, uint64_t bytes)
@@ -300,6 +289,7 @@ static void shutdown_run(struct run *r)
     uv_close((uv_handle_t *)&r->gate_timer, on_closed_noop);
     uv_close((uv_handle_t *)&r->sigint, on_closed_noop);
     uv_close((uv_handle_t *)&r->sigterm, on_closed_noop);
+    uv_close((uv_handle_t *)&r->sighup, on_closed_noop);
     for (size_t i = 0; i < r->res->nitems; i++)
         gf_fetch_close(&r->fetches[i]);
     r->peak_sent = gf_engine_peak_sent(r->engine);
@@ -382,38 +372,8 @@ static unsigned terminal_width(void)
     return 80;
 }
 
-unsigned gf_run_fit_concurrency(unsigned want, char *msg, size_t msgsz)
-{
-    struct rlimit rl;
-    msg[0] = '\0';
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return want;
-    /* A connection attempt may hold two sockets (IPv6 and IPv4 at once). */
-    rlim_t need = (rlim_t)want * 2 + FD_RESERVE;
-    if (rl.rlim_cur >= need)
-        return want;
-    rlim_t soft = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
-    if (soft > rl.rlim_cur) {
-        struct rlimit nl = {soft, rl.rlim_max};
-        if (setrlimit(RLIMIT_NOFILE, &nl) == 0)
-            rl.rlim_cur = soft;
-    }
-    if (rl.rlim_cur >= need)
-        return want;
-    unsigned fit = rl.rlim_cur > FD_RESERVE + 2 ? (unsigned)((rl.rlim_cur - FD_RESERVE) / 2) : 1;
-    if (fit < want)
-        snprintf(msg, msgsz,
-                 "getflags: -m %u needs about %llu open files but the limit is %llu; using %u "
-                 "concurrent requests\n",
-                 want, (unsigned long long)need, (unsigned long long)rl.rlim_cur, fit);
-    return fit < want ? fit : want;
-}
-
 static void free_run(struct run *r)
 {
-    for (size_t i = 0; i < r->nnames; i++)
-        gf_free(r->names[i]);
-    gf_free(r->names);
     gf_free(r->fetches);
     gf_free(r->env.pool);
     gf_free(r->gate_q);
@@ -427,23 +387,19 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     const struct gf_options *o = cfg->opts;
     struct run r = {.cfg = cfg, .res = res};
     int err;
-    const char *what = NULL;
 
     memset(res, 0, sizeof *res);
     msg[0] = '\0';
     res->nitems = o->ncodes;
     res->items = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *res->items);
     r.fetches = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *r.fetches);
-    r.names_cap = 2 * o->ncodes + 1;
-    r.names = gf_calloc(r.names_cap, sizeof *r.names);
     /* Each code makes two requests plus its retries. */
     r.lat_cap = o->ncodes * 2 * ((size_t)o->retries + 1);
     res->latencies_ms = gf_malloc((r.lat_cap ? r.lat_cap : 1) * sizeof *res->latencies_ms);
     r.env.pool = gf_calloc(cfg->concurrency, sizeof *r.env.pool);
     r.gate_q = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *r.gate_q);
     r.share = curl_share_init();
-    if (!res->items || !r.fetches || !r.names || !res->latencies_ms || !r.env.pool || !r.gate_q ||
-        !r.share) {
+    if (!res->items || !r.fetches || !res->latencies_ms || !r.env.pool || !r.gate_q || !r.share) {
         snprintf(msg, msgsz, "getflags: out of memory\n");
         err = GF_ENOMEM;
         goto fail_alloc;
@@ -470,12 +426,7 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         snprintf(msg, msgsz, "getflags: cannot start the event loop: %s\n", uv_strerror(err));
         goto fail_alloc;
     }
-    err = gf_saver_init(&r.saver, &r.loop, o->outdir, &what);
-    if (err) {
-        snprintf(msg, msgsz, "getflags: cannot %s the output directory %s: %s\n", what, o->outdir,
-                 uv_strerror(err));
-        goto fail_loop;
-    }
+    gf_saver_init(&r.saver, &r.loop, gf_state_dirfd(cfg->state));
     err = gf_engine_new(&r.engine, &r.loop, (long)cfg->concurrency, on_transfer_done, &r);
     if (err) {
         snprintf(msg, msgsz, "getflags: cannot start libcurl: %s\n", gf_strerror(err));
@@ -494,10 +445,14 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     r.gate_timer.data = &r;
     uv_signal_init(&r.loop, &r.sigint);
     uv_signal_init(&r.loop, &r.sigterm);
+    uv_signal_init(&r.loop, &r.sighup);
     uv_timer_init(&r.loop, &r.progress);
-    r.sigint.data = r.sigterm.data = r.progress.data = &r;
+    r.sigint.data = r.sigterm.data = r.sighup.data = r.progress.data = &r;
     uv_signal_start(&r.sigint, on_signal, SIGINT);
     uv_signal_start(&r.sigterm, on_signal, SIGTERM);
+    /* A closed terminal or session ends a run as SIGTERM does: summary,
+     * manifest, and the status of the signal. */
+    uv_signal_start(&r.sighup, on_signal, SIGHUP);
 
     r.env = (struct gf_fetch_env){
         .loop = &r.loop,
@@ -564,7 +519,6 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
 fail_saver:
     gf_saver_close(&r.saver);
     uv_run(&r.loop, UV_RUN_DEFAULT); /* its handle's close */
-fail_loop:
     uv_loop_close(&r.loop);
 fail_alloc:
     free_run(&r);

@@ -10,93 +10,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "gf/afile.h"
 #include "gf/alloc.h"
 #include "gf/error.h"
 #include "gf/sha256.h"
 
-/* Temporary names start with this prefix; they are never left behind. */
-#define TMP_PREFIX ".getflags-tmp-"
-
-static int open_checked(const char *dir, const char **what)
+int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, int dirfd)
 {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        *what = "create";
-        return -errno;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        *what = "open";
-        return -errno;
-    }
-    /* Fail the run at the start, not once per code, when the directory
-     * cannot take files. */
-    if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
-        int err = -errno;
-        close(fd);
-        *what = "write to";
-        return err;
-    }
-    return fd;
-}
-
-int gf_outdir_prepare(const char *dir, const char **what)
-{
-    int fd = open_checked(dir, what);
-    if (fd < 0)
-        return fd;
-    close(fd);
-    return 0;
-}
-
-int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, const char *dir, const char **what)
-{
-    *s = (struct gf_saver){.loop = loop, .dirfd = -1};
-    int fd = open_checked(dir, what);
-    if (fd < 0)
-        return fd;
+    *s = (struct gf_saver){.loop = loop, .dirfd = dirfd};
     /* Neither init can fail (libuv only fills in the handle). */
     uv_check_init(loop, &s->flush);
     uv_idle_init(loop, &s->wake);
     s->flush.data = s;
-    s->dirfd = fd;
-    return 0;
-}
-
-static uint64_t next_tmp_id(void)
-{
-    static atomic_uint_fast64_t counter;
-    return atomic_fetch_add(&counter, 1);
-}
-
-/* Creates a fresh temporary file: exclusive, never through a link, never
- * blocking on a FIFO someone planted at that name. */
-static int open_tmp(int dirfd, char *name, size_t namesz)
-{
-    for (int tries = 0; tries < 100; tries++) {
-        static long pid;
-        if (!pid)
-            pid = (long)getpid();
-        snprintf(name, namesz, TMP_PREFIX "%ld-%llu", pid, (unsigned long long)next_tmp_id());
-        int fd = openat(dirfd, name,
-                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST)
-            return fd;
-    }
-    return -1;
-}
-
-static int write_all(int fd, const unsigned char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
+    s->open = 1;
     return 0;
 }
 
@@ -110,44 +36,28 @@ static double now_s(void)
 /* Runs on a threadpool thread: one file, start to finish. */
 static void save_one(struct gf_save *req)
 {
-    int dirfd = req->saver->dirfd;
-    char tmp[64];
+    struct gf_afile a;
     double t0 = now_s();
 
-    req->err = 0;
-    int fd = open_tmp(dirfd, tmp, sizeof tmp);
-    if (fd < 0) {
-        req->err = -errno;
-        req->step = "create a temporary file";
-        goto done;
-    }
-    if (write_all(fd, req->data, req->len) != 0) {
-        req->err = -errno;
-        req->step = "write";
-    } else if (fdatasync(fd) != 0) {
-        /* On disk before the rename makes it visible: a crash leaves the
-         * old file or the new one, never an empty one. */
-        req->err = -errno;
-        req->step = "sync";
-    }
-    if (close(fd) != 0 && req->err == 0) {
-        req->err = -errno;
-        req->step = "close";
-    }
-    if (req->err == 0 && renameat(dirfd, tmp, dirfd, req->name) != 0) {
-        req->err = -errno;
-        req->step = "rename";
+    struct gf_afile *f = req->stream ? req->stream : &a;
+    if (req->stream) {
+        req->err = gf_afile_commit(f, req->name, 0);
+    } else {
+        req->err = gf_afile_open(f, req->saver->dirfd);
+        if (req->err == 0) {
+            gf_afile_write(f, req->data, req->len);
+            req->err = gf_afile_commit(f, req->name, 0);
+        }
     }
     if (req->err != 0) {
-        unlinkat(dirfd, tmp, 0);
+        req->step = f->step;
     } else {
         unsigned char digest[GF_SHA256_LEN];
-        gf_sha256(req->data, req->len, digest);
+        gf_sha256_final(&f->sha, digest);
         gf_sha256_hex(digest, req->sha256);
         if (req->replaces && strcmp(req->replaces, req->name) != 0)
-            unlinkat(dirfd, req->replaces, 0);
+            unlinkat(req->saver->dirfd, req->replaces, 0);
     }
-done:
     req->seconds = now_s() - t0;
 }
 
@@ -171,6 +81,9 @@ static void report(struct gf_save *req, int status)
         req->next = NULL;
         req->batch = NULL;
         req->saver->pending--;
+        /* Never started: a streamed body's temporary file goes. */
+        if (status != 0 && req->stream)
+            gf_afile_abort(req->stream);
         if (status != 0)
             req->cb(req, status, status == UV_ECANCELED ? "start" : "queue");
         else
@@ -217,6 +130,14 @@ static void on_flush(uv_check_t *check)
     }
 }
 
+int gf_save_start_stream(struct gf_saver *s, struct gf_save *req, const char *name,
+                         struct gf_afile *a, gf_save_cb cb)
+{
+    int rc = gf_save_start(s, req, name, NULL, 0, cb);
+    req->stream = a;
+    return rc;
+}
+
 int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
                   size_t len, gf_save_cb cb)
 {
@@ -224,6 +145,7 @@ int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, con
     req->name = name;
     req->data = data;
     req->len = len;
+    req->stream = NULL;
     req->cb = cb;
     req->sha256[0] = '\0';
     req->err = 0;
@@ -269,12 +191,11 @@ void gf_save_cancel(struct gf_save *req)
 
 void gf_saver_close(struct gf_saver *s)
 {
-    if (s->dirfd >= 0) {
+    if (s->open) {
         /* The renames themselves, once for the whole run. */
         fsync(s->dirfd);
-        close(s->dirfd);
         uv_close((uv_handle_t *)&s->flush, NULL);
         uv_close((uv_handle_t *)&s->wake, NULL);
     }
-    s->dirfd = -1;
+    s->open = 0;
 }

@@ -6,6 +6,7 @@ import ctypes
 import filecmp
 import re
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -380,9 +381,14 @@ def test_open_file_limit_clamps_m_with_a_message():
         p = subprocess.run([GETFLAGS, "-a", "-m", "500", "-s", fs.url, "-o", out],
                            capture_output=True, text=True, preexec_fn=few_files, timeout=60)
     assert p.returncode == 0, (p.returncode, p.stderr)
-    assert "getflags: -m 194 needs about 452 open files but the limit is 200; using 68" \
-        in p.stderr, p.stderr
-    assert "68 concurrent connections will be used." in p.stdout
+    # What fits is computed from the descriptors a run holds (about 2 per
+    # request beyond a fixed part), not from a blanket reserve.
+    m = re.search(r"getflags: -m 194 needs about (\d+) open files but the limit is 200; "
+                  r"using (\d+) concurrent requests", p.stderr)
+    assert m, p.stderr
+    need, fit = int(m.group(1)), int(m.group(2))
+    assert 194 * 2 < need < 194 * 2 + 40 and 80 <= fit < 100, (need, fit)
+    assert "%d concurrent connections will be used." % fit in p.stdout
     assert len(listing(out)) == 194
 
 

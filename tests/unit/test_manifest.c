@@ -20,6 +20,7 @@
 #include <uv.h>
 
 #include "gf/error.h"
+#include "gf/afile.h"
 #include "gf/manifest.h"
 #include "gf/names.h"
 
@@ -109,11 +110,9 @@ static const char *state_listing(void)
     return listing_of(dir);
 }
 
-static const struct gf_phases no_times = {-1, -1, -1, -1, -1, -1, -1};
-
 static struct gf_manifest_entry entry(const char *cc, const char *status, const char *file)
 {
-    struct gf_manifest_entry e = {.meta.t = no_times, .image.t = no_times};
+    struct gf_manifest_entry e = {0};
     snprintf(e.cc, sizeof e.cc, "%s", cc);
     snprintf(e.status, sizeof e.status, "%s", status);
     e.file = (char *)file;
@@ -126,13 +125,6 @@ static void assert_str_or_null(const char *a, const char *b)
         assert_ptr_equal(a, b);
     else
         assert_string_equal(a, b);
-}
-
-static void assert_phases_equal(const struct gf_phases *a, const struct gf_phases *b)
-{
-    assert_true(a->sem_wait == b->sem_wait && a->dns == b->dns && a->connect == b->connect &&
-                a->tls == b->tls && a->first_byte == b->first_byte && a->transfer == b->transfer &&
-                a->total == b->total);
 }
 
 static void assert_entries_equal(const struct gf_manifest_entry *a,
@@ -148,8 +140,6 @@ static void assert_entries_equal(const struct gf_manifest_entry *a,
     assert_str_or_null(a->meta.last_modified, b->meta.last_modified);
     assert_str_or_null(a->image.etag, b->image.etag);
     assert_str_or_null(a->image.last_modified, b->image.last_modified);
-    assert_phases_equal(&a->meta.t, &b->meta.t);
-    assert_phases_equal(&a->image.t, &b->image.t);
     assert_str_or_null(a->error, b->error);
 }
 
@@ -170,8 +160,6 @@ static void build_sample(struct gf_manifest *m)
     e.meta.last_modified = "Sat, 21 Nov 2026 20:41:03 GMT";
     e.image.etag = "W/\"img-zw\"";
     e.image.last_modified = "Fri, 20 Nov 2026 10:00:00 GMT";
-    e.meta.t = (struct gf_phases){0, 0.000012, 0.000345, -1, 0.0021, 0.0001, 0.0025};
-    e.image.t = (struct gf_phases){0.5, 0, 0, 0.25, 0.003, 0.0007, 0.754321};
     assert_int_equal(gf_manifest_set(m, &e), 0);
 
     e = entry("CI", GF_MANIFEST_OK, "C\xc3\xb4te_d'Ivoire.gif");
@@ -257,12 +245,13 @@ static void test_manifest_round_trip(void **state)
     const char *run_time = strstr(text, "\"run_time\":");
     const char *entries = strstr(text, "\"entries\":");
     assert_true(version && run_time && entries && version < run_time && run_time < entries);
-    assert_non_null(strstr(text, "\"file\": \"C\xc3\xb4te_d'Ivoire.gif\""));
-    assert_non_null(strstr(text, "\"bytes\": 9007199254740992"));
-    assert_non_null(strstr(text, "\"tls\": null"));
-    assert_non_null(strstr(text, "\"total\": 0.754321"));
+    assert_non_null(strstr(text, "\"version\":2,"));
+    assert_non_null(strstr(text, "\"file\":\"C\xc3\xb4te_d'Ivoire.gif\""));
+    assert_non_null(strstr(text, "\"bytes\":9007199254740992"));
+    /* State only: the timings are --json's. */
+    assert_null(strstr(text, "timings"));
     /* One entry per line. */
-    assert_non_null(strstr(text, "\n    {\"cc\": \"CI\", \"status\": "));
+    assert_non_null(strstr(text, "\n{\"cc\":\"CI\",\"status\":"));
     assert_true(text[len - 1] == '\n' && text[len - 2] == '}');
     const char *ci = strstr(text, "\"CI\""), *fr = strstr(text, "\"FR\"");
     assert_true(ci && fr && ci < fr);
@@ -296,8 +285,9 @@ static void test_manifest_atomic_replace(void **state)
     gf_manifest_free(&m);
 }
 
-/* Temporary files of a killed save go at the next save; nothing else in
- * .getflags is touched. */
+/* Temporary files of a killed save (this version's and 1.x's) go at the
+ * next run's sweep; nothing else in .getflags is touched, not even a
+ * directory of a temporary name. */
 static void test_manifest_stale_temporaries_removed(void **state)
 {
     (void)state;
@@ -308,8 +298,16 @@ static void test_manifest_stale_temporaries_removed(void **state)
     write_file(".getflags/manifest.json.tmp-1-7", "", 0);
     write_file(".getflags/lock", "123\n", 4);
     write_file(".getflags/notes", "x", 1);
+    write_file(".getflags/.getflags-tmp-4-2", "x", 1);
+    write_file(".getflags/.getflags-tmp-4-2x", "x", 1);
+    assert_int_equal(mkdir(path(".getflags/.getflags-tmp-5-1"), 0777), 0);
+    int sfd = open(path(".getflags"), O_RDONLY | O_DIRECTORY);
+    assert_true(sfd >= 0);
+    assert_int_equal(gf_afile_sweep(sfd), 3);
+    close(sfd);
     assert_int_equal(gf_manifest_save(dir, &m, err, sizeof err), 0);
-    assert_string_equal(state_listing(), "lock manifest.json notes");
+    assert_string_equal(state_listing(),
+                        ".getflags-tmp-4-2x .getflags-tmp-5-1 lock manifest.json notes");
 }
 
 static void expect_unusable(const char *text, size_t len, int want, const char *reason)
@@ -344,10 +342,10 @@ static void test_manifest_corrupt_files(void **state)
                     "not valid JSON (at byte 30)");
     expect_unusable("[]", 2, GF_EMETADATA, "not a JSON object");
     expect_unusable("\"manifest\"", 10, GF_EMETADATA, "not a JSON object");
-    expect_unusable("{\"entries\": []}", 15, GF_EMETADATA, "\"version\" is not 1");
-    expect_unusable("{\"version\": 2, \"entries\": []}", 29, GF_EMETADATA, "\"version\" is not 1");
+    expect_unusable("{\"version\": 3, \"entries\": []}", 29, GF_EMETADATA,
+                    "\"version\" is not 1 or 2");
     expect_unusable("{\"version\": \"1\", \"entries\": []}", 31, GF_EMETADATA,
-                    "\"version\" is not 1");
+                    "\"version\" is not 1 or 2");
     expect_unusable("{\"version\": 1}", 14, GF_EMETADATA, "\"entries\" is not an array");
     expect_unusable("{\"version\": 1, \"entries\": {}}", 29, GF_EMETADATA,
                     "\"entries\" is not an array");
@@ -530,12 +528,6 @@ static void test_manifest_invalid_entries_skipped(void **state)
         {"{\"cc\": \"AA\", \"status\": \"ok\", \"file\": \"x.gif\", \"meta\": "
          "{\"etag\": \"caf\xc3\xa9\"}}",
          "the first, entry 1 (AA): \"etag\" or \"last_modified\" cannot be sent back in a header"},
-        {"{\"cc\": \"AA\", \"status\": \"ok\", \"file\": \"x.gif\", \"meta\": "
-         "{\"timings\": 3}}",
-         "the first, entry 1 (AA): \"timings\" is not an object"},
-        {"{\"cc\": \"AA\", \"status\": \"ok\", \"file\": \"x.gif\", \"image\": "
-         "{\"timings\": {\"dns\": \"fast\"}}}",
-         "the first, entry 1 (AA): a timing is not a number"},
         {"{\"cc\": \"AA\", \"status\": \"error\", \"error\": 42}",
          "the first, entry 1 (AA): \"error\" is not a string"},
     };
@@ -576,7 +568,7 @@ static void test_manifest_invalid_entries_skipped(void **state)
 }
 
 /* Values read back: an error text with control characters comes back with
- * them as '?', negative timings as unknown; a first entry kept. */
+ * them as '?'; the timings of a version 1 file are ignored. */
 static void test_manifest_load_values(void **state)
 {
     (void)state;
@@ -591,10 +583,6 @@ static void test_manifest_load_values(void **state)
     assert_non_null(e);
     assert_string_equal(e->error, "bad?[31m ?? \xc3\xa9");
     assert_int_equal(e->http_status, 503);
-    assert_true(e->meta.t.dns == -1);
-    assert_true(e->meta.t.total == 0.25);
-    assert_true(e->meta.t.connect == -1);
-    assert_true(e->image.t.total == -1);
     assert_null(e->file);
     assert_null(m.base_url);
     assert_string_equal(m.run_time, "2026-11-21T20:41:03Z");
@@ -777,8 +765,8 @@ static void test_manifest_save_refuses_bad_state_dir(void **state)
         assert_int_equal(mkdir(path("ro"), 0777), 0);
         assert_int_equal(mkdir(path("ro/.getflags"), 0555), 0);
         char tmpmsg[700];
-        snprintf(tmpmsg, sizeof tmpmsg, "cannot create %s/.getflags/manifest.json.tmp-%ld-",
-                 path("ro"), (long)getpid());
+        snprintf(tmpmsg, sizeof tmpmsg, "cannot create %s/.getflags/.getflags-tmp-%ld-", path("ro"),
+                 (long)getpid());
         struct gf_manifest m;
         char err[700];
         build_sample(&m);
@@ -801,7 +789,7 @@ static void test_manifest_save_rename_failure(void **state)
     write_file(".getflags/manifest.json/keep", "", 0);
     build_sample(&m);
     assert_true(gf_manifest_save(dir, &m, err, sizeof err) < 0);
-    snprintf(want, sizeof want, "cannot rename %s/.getflags/manifest.json.tmp-%ld-", dir,
+    snprintf(want, sizeof want, "cannot rename %s/.getflags/.getflags-tmp-%ld-", dir,
              (long)getpid());
     assert_memory_equal(err, want, strlen(want));
     assert_non_null(strstr(err, " to manifest.json: "));
@@ -838,7 +826,7 @@ static void test_manifest_save_write_failure(void **state)
     signal(SIGXFSZ, prev);
 
     assert_int_equal(rc, -EFBIG);
-    snprintf(want, sizeof want, "cannot write %s/.getflags/manifest.json.tmp-%ld-", dir,
+    snprintf(want, sizeof want, "cannot write %s/.getflags/.getflags-tmp-%ld-", dir,
              (long)getpid());
     assert_memory_equal(err, want, strlen(want));
     assert_non_null(strstr(err, uv_strerror(UV_EFBIG)));
@@ -963,7 +951,6 @@ static void test_manifest_set_rules(void **state)
     e.meta.last_modified = "";
     e.image.etag = "\"fine\"";
     e.error = "reason \x1b[2J \xff end\n";
-    e.meta.t = (struct gf_phases){NAN, INFINITY, -0.5, 0.1234567, 1e-7, 0, 2.0000004};
     assert_int_equal(gf_manifest_set(&m, &e), 0);
     const struct gf_manifest_entry *got = gf_manifest_find(&m, "BR");
     assert_non_null(got);
@@ -971,9 +958,6 @@ static void test_manifest_set_rules(void **state)
     assert_null(got->meta.last_modified);
     assert_string_equal(got->image.etag, "\"fine\"");
     assert_string_equal(got->error, "reason ?[2J ? end?");
-    assert_true(got->meta.t.sem_wait == -1 && got->meta.t.dns == -1 && got->meta.t.connect == -1);
-    assert_true(got->meta.t.tls == 0.123457 && got->meta.t.first_byte == 0 &&
-                got->meta.t.transfer == 0 && got->meta.t.total == 2.0);
     assert_int_equal(m.n, 6);
 
     /* Replacing keeps one entry per code, and the copy is independent of

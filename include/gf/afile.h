@@ -1,0 +1,67 @@
+/* Atomic files: the one way getflags writes a file into DIR or
+ * DIR/.getflags (flag images and the manifest alike).
+ *
+ * A new file is written under a temporary name in the target directory
+ * (exclusive creation, never through a link, never blocking on a FIFO),
+ * every write checked, then flushed to disk (fdatasync), renamed over its
+ * final name and, when asked, the directory synced, so that a reader, a
+ * crash or a power cut leaves either the old file or the new one, never a
+ * torn one. On any failure the temporary file is removed.
+ *
+ * Temporary names are GF_TMP_PREFIX "<pid>-<n>". Only a process holding
+ * DIR's lock writes them, so the holder knows that every such file it
+ * finds belongs to a run that is no longer alive: gf_afile_sweep(). */
+#ifndef GF_AFILE_H
+#define GF_AFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gf/sha256.h"
+
+#define GF_TMP_PREFIX ".getflags-tmp-"
+
+struct gf_afile {
+    int dirfd;                /* borrowed */
+    int fd;                   /* the temporary file while open, else -1 */
+    int err;                  /* first failure, a negated errno; sticky */
+    const char *step;         /* what failed: "create a temporary file", "write"... */
+    uint64_t bytes;           /* written so far */
+    char tmp[64];             /* its temporary name */
+    struct gf_sha256_ctx sha; /* of everything written */
+};
+
+/* Writes all of p, retrying short writes and EINTR. Returns 0 or a
+ * negated errno. */
+int gf_write_all(int fd, const void *p, size_t len);
+
+/* Creates a temporary file in dirfd. Returns 0, or a negated errno with
+ * a->step set (a is then closed: nothing to abort). A file that is not a
+ * fresh regular file with one link is refused (-EMLINK). */
+int gf_afile_open(struct gf_afile *a, int dirfd);
+
+/* Appends len bytes. Returns 0, or the first error (then every later
+ * call fails the same way, and commit removes the file). */
+int gf_afile_write(struct gf_afile *a, const void *p, size_t len);
+
+/* Flushes, closes and renames the file to name in the same directory,
+ * then syncs the directory when sync_dir is set (a caller that renames
+ * many files may sync it once at the end). Returns 0, or a negated errno
+ * with a->step naming the failed step ("write", "sync", "close",
+ * "rename"); the temporary file is then gone and name untouched. */
+int gf_afile_commit(struct gf_afile *a, const char *name, int sync_dir);
+
+/* Removes the temporary file of an unfinished a. Safe after commit, after
+ * a failed open and twice. */
+void gf_afile_abort(struct gf_afile *a);
+
+/* 1 when name is a temporary name of gf_afile_open() (or of the manifest
+ * of getflags 1.x: "manifest.json.tmp-<pid>-<n>"). */
+int gf_afile_is_tmp(const char *name);
+
+/* Removes every temporary file in dirfd but those of this process.
+ * Call it holding DIR's lock: no other run can be writing them. Returns
+ * how many were removed. */
+unsigned gf_afile_sweep(int dirfd);
+
+#endif

@@ -1,0 +1,183 @@
+#include "gf/afile.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int gf_write_all(int fd, const void *p, size_t len)
+{
+    const unsigned char *b = p;
+    while (len > 0) {
+        ssize_t n = write(fd, b, len);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -EIO;
+        b += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static uint64_t next_id(void)
+{
+    static atomic_uint_fast64_t counter;
+    return atomic_fetch_add(&counter, 1);
+}
+
+int gf_afile_open(struct gf_afile *a, int dirfd)
+{
+    *a = (struct gf_afile){.dirfd = dirfd, .fd = -1};
+    gf_sha256_init(&a->sha);
+    int fd = -1, e = EEXIST;
+    for (int tries = 0; tries < 100 && fd < 0 && e == EEXIST; tries++) {
+        snprintf(a->tmp, sizeof a->tmp, GF_TMP_PREFIX "%ld-%llu", (long)getpid(),
+                 (unsigned long long)next_id());
+        fd = openat(dirfd, a->tmp,
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
+        e = fd < 0 ? errno : 0;
+    }
+    a->step = "create a temporary file";
+    if (fd < 0)
+        return a->err = -e;
+    /* O_EXCL made it, so it has one link; a second one would mean someone
+     * linked it elsewhere in the meantime, and writing there is refused. */
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+        close(fd);
+        unlinkat(dirfd, a->tmp, 0);
+        return a->err = -EMLINK;
+    }
+    a->fd = fd;
+    a->step = NULL;
+    return 0;
+}
+
+int gf_afile_write(struct gf_afile *a, const void *p, size_t len)
+{
+    if (a->err == 0 && a->fd < 0)
+        a->err = -EBADF;
+    if (a->err != 0)
+        return a->err;
+    int e = gf_write_all(a->fd, p, len);
+    if (e != 0) {
+        a->step = "write";
+        return a->err = e;
+    }
+    gf_sha256_update(&a->sha, p, len);
+    a->bytes += len;
+    return 0;
+}
+
+int gf_afile_commit(struct gf_afile *a, const char *name, int sync_dir)
+{
+    if (a->fd < 0) {
+        if (a->err == 0)
+            a->err = -EBADF;
+        return a->err;
+    }
+    /* On disk before the rename makes it visible: a crash leaves the old
+     * file or the new one, never an empty one. */
+    if (a->err == 0 && fdatasync(a->fd) != 0) {
+        a->err = -errno;
+        a->step = "sync";
+    }
+    if (close(a->fd) != 0 && a->err == 0) {
+        a->err = -errno;
+        a->step = "close";
+    }
+    a->fd = -1;
+    if (a->err == 0 && renameat(a->dirfd, a->tmp, a->dirfd, name) != 0) {
+        a->err = -errno;
+        a->step = "rename";
+    }
+    if (a->err != 0) {
+        unlinkat(a->dirfd, a->tmp, 0);
+        a->tmp[0] = '\0';
+        return a->err;
+    }
+    a->tmp[0] = '\0';
+    /* The rename itself; a file system that cannot sync a directory still
+     * has the file in place, so that is no error. */
+    if (sync_dir)
+        fsync(a->dirfd);
+    return 0;
+}
+
+void gf_afile_abort(struct gf_afile *a)
+{
+    if (a->fd >= 0) {
+        close(a->fd);
+        a->fd = -1;
+    }
+    if (a->tmp[0]) {
+        unlinkat(a->dirfd, a->tmp, 0);
+        a->tmp[0] = '\0';
+    }
+}
+
+/* "<digits>-<digits>" and nothing else. */
+static int pid_n(const char *s, long *pid)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return 0;
+    *pid = strtol(s, &end, 10);
+    if (*end != '-' || end[1] < '0' || end[1] > '9')
+        return 0;
+    for (s = end + 1; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+static int tmp_pid(const char *name, long *pid)
+{
+    static const char old[] = "manifest.json.tmp-";
+    if (strncmp(name, GF_TMP_PREFIX, sizeof GF_TMP_PREFIX - 1) == 0)
+        return pid_n(name + sizeof GF_TMP_PREFIX - 1, pid);
+    if (strncmp(name, old, sizeof old - 1) == 0)
+        return pid_n(name + sizeof old - 1, pid);
+    return 0;
+}
+
+int gf_afile_is_tmp(const char *name)
+{
+    long pid;
+    return tmp_pid(name, &pid);
+}
+
+unsigned gf_afile_sweep(int dirfd)
+{
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    DIR *d = fdopendir(fd);
+    if (d == NULL) {
+        close(fd);
+        return 0;
+    }
+    unsigned n = 0;
+    long self = (long)getpid(), pid;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        struct stat st;
+        /* Only regular files: a directory or a link of that name is not
+         * one of ours. */
+        if (tmp_pid(de->d_name, &pid) && pid != self &&
+            fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+            unlinkat(dirfd, de->d_name, 0) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
+}
