@@ -38,7 +38,7 @@ if(DEFINED PROJECT_NAME)
   set(CPACK_GF_DEB_MIN_VERSIONS "libcurl=7.85;libuv=1.44")
   # Used when dpkg-shlibdeps is not installed: Debian 12's package names.
   set(CPACK_GF_DEB_FALLBACK_DEPENDS
-      "libc6 (>= 2.34), libcjson1 (>= 1.7.13), libcurl4 (>= 7.85), libhttp-parser2.9 (>= 2.1), libuv1 (>= 1.44), zlib1g (>= 1:1.1.4)")
+      "libc6 (>= 2.34), libcjson1 (>= 1.7.13), libcurl4 (>= 7.87), libhttp-parser2.9 (>= 2.1), libssl3 (>= 3.0.0), libuv1 (>= 1.44), zlib1g (>= 1:1.1.4)")
 
   set(CPACK_PACKAGE_NAME getflags)
   set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")

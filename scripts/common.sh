@@ -15,6 +15,7 @@ GF_BUILD_PACKAGES=(
     pkg-config           # finds libuv, libcurl, cJSON
     libuv1-dev
     libcurl4-openssl-dev
+    libssl-dev           # --cacert certificates added to libcurl's OpenSSL store
     libcjson-dev
     libhttp-parser-dev   # flagserver's HTTP parser
     zlib1g-dev           # flagserver's gzip answers
@@ -26,6 +27,9 @@ GF_TEST_PACKAGES=(
     python3              # integration tests, packaging tests
     nginx-light          # integration tests against nginx (the package starts nginx on :80 under systemd)
     openssl              # the test CA and certificates for TLS tests
+    strace               # getflags_transfer: the CA store is read once
+    iproute2             # getflags_transfer: a network namespace without DNS (ip)
+    util-linux           # getflags_transfer: unshare
     valgrind             # getflags_core_valgrind
     dpkg-dev             # dpkg-buildflags (hardening), dpkg-shlibdeps (package Depends)
     lintian              # package_deb

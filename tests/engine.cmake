@@ -39,3 +39,11 @@ endif()
 
 # Cron use: manifest, --update, --retry-failed, lock, --rate, -m auto.
 gf_integration_test(getflags_cron getflags_cron.py)
+
+# The transfer layer: HTTP/2 over TLS, connection use, transport errors.
+gf_integration_test(getflags_transfer getflags_transfer.py)
+
+# The transfer layer's private TLS setup (--cacert read once).
+gf_unit_test(test_transfer SOURCES unit/test_transfer.c LIBS getflags_core)
+target_include_directories(test_transfer PRIVATE "${PROJECT_SOURCE_DIR}/src/getflags")
+target_link_libraries(test_transfer PRIVATE PkgConfig::OPENSSL)

@@ -34,6 +34,13 @@ int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
  * timeout with CURLE_OPERATION_TIMEDOUT. */
 int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms);
 
+/* The most transfers at once that had their request sent (a connection
+ * was ready for them) and had not finished: what the server saw. */
+unsigned gf_engine_peak_sent(const struct gf_engine *e);
+
+/* Why the last gf_engine_start failed, in libcurl's words. */
+const char *gf_engine_strerror(const struct gf_engine *e);
+
 /* Stops a transfer that has not finished; done will not run for it. */
 void gf_engine_cancel(struct gf_engine *e, CURL *easy);
 

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "gf/cli.h"
 #include "gf/engine.h"
 #include "gf/report.h"
 #include "gf/saver.h"
@@ -36,6 +37,8 @@ enum gf_fetch_state {
 };
 
 struct gf_fetch;
+struct gf_tls;
+struct gf_conn_stats;
 
 /* What the last run recorded of a code, for --update; borrowed from the
  * manifest. file is known to exist in the output directory. */
@@ -55,8 +58,12 @@ struct gf_fetch_env {
     struct gf_saver *saver;
     CURLSH *share;
     const char *base_url;
+    const char *base_url_display; /* base_url without its password, or NULL */
     uint64_t timeout_ms;
     const char *cacert;
+    struct gf_tls *tls;                /* CA store and TLS counters, or NULL */
+    struct gf_conn_stats *conn;        /* connection counters, or NULL */
+    enum gf_http_version http_version; /* --http1.1 / --http2 */
     unsigned retries;
     uint64_t max_size;
     FILE *verbose; /* where "retrying" lines go; NULL for none */
@@ -81,6 +88,11 @@ struct gf_fetch_env {
     void (*on_success)(void *arg, double started_s);
     int (*on_overload)(void *arg, double started_s, long status, double retry_after_s);
     void *arg;
+    /* A host whose name could not be resolved after every retry of a
+     * request: later requests to it end at once with the same error
+     * rather than each waiting out its own DNS timeout. "" when none. */
+    char unresolvable[256];
+    int redirects_to_tls; /* a request ended at an https URL */
     /* Transfers kept for reuse; at most pool_cap of them. */
     struct gf_transfer **pool;
     size_t npool, pool_cap;
@@ -93,6 +105,12 @@ struct gf_body {
     int too_big;
     size_t header_bytes; /* all response headers, redirects included */
     int headers_too_big;
+    int error_body_cut; /* a non-200 body stopped at its bound: its status decides */
+    /* Of the last answer: its Content-Length (-1 when absent), whether it
+     * was unusable or given twice with different values, and whether a
+     * Content-Encoding makes the body's size differ from it. */
+    long long content_length;
+    int bad_length, conflicting_length, encoded;
 };
 
 /* One HTTP request in flight: an easy handle and what it has received.
@@ -120,6 +138,7 @@ struct gf_fetch {
     struct gf_transfer *xfer;   /* set while a request runs */
     int is_image;               /* the request in flight or waiting is the image */
     unsigned attempt;           /* retries used for the current request */
+    unsigned reasked;           /* times it went again on a new connection */
     long retry_after_s;         /* from the last answer, -1 when absent */
     double queued_at;           /* when the current request started waiting */
     double started_at;          /* when the current request began */

@@ -36,8 +36,16 @@ struct gf_item {
     double save_s; /* time the save took on the threadpool, or -1 */
     /* Validators of the last answers (for the manifest); NULL when none. */
     char *meta_etag, *meta_last_modified, *image_etag, *image_last_modified;
-    char sha256[65];     /* of the saved (or unchanged) file, "" when none */
-    uint64_t file_bytes; /* size of that file */
+    char sha256[65];      /* of the saved (or unchanged) file, "" when none */
+    char http_version[4]; /* of the last answer: "1.0", "1.1", "2", "3"; "" when none */
+    uint64_t file_bytes;  /* size of that file */
+};
+
+/* What connections a run opened. */
+struct gf_conn_stats {
+    uint64_t opened;         /* new connections (libcurl's CURLINFO_NUM_CONNECTS, summed) */
+    uint64_t tls_handshakes; /* TLS handshakes completed */
+    uint64_t tls_resumed;    /* of them, with a resumed session */
 };
 
 struct gf_summary {
@@ -46,8 +54,11 @@ struct gf_summary {
     unsigned concurrency; /* the number used */
     double elapsed_s;
     size_t ok, not_found, error, unchanged;
-    int adaptive; /* -m auto: concurrency is the limit it settled on */
+    size_t pending, never_started; /* an interrupted run: codes not ended, of them not begun */
+    int adaptive;                  /* -m auto: concurrency is the limit it settled on */
     uint64_t requests, bytes;
+    unsigned peak_in_flight;   /* most requests at the server at once */
+    struct gf_conn_stats conn; /* connections opened, TLS handshakes */
     const struct gf_item *items;
     size_t nitems;
     /* Per-request latencies in milliseconds, for the percentiles. */
@@ -72,6 +83,11 @@ void gf_report_item(FILE *f, const struct gf_item *item);
 /* The --json summary as a new NUL-terminated string (caller frees with
  * free()), or NULL when out of memory. */
 char *gf_report_json(const struct gf_summary *s);
+
+/* Adds the "connections" object (opened, tls_handshakes, tls_resumed) to
+ * a cJSON object (void * to keep cJSON out of this header). Returns 0 or
+ * -1 when out of memory. */
+int gf_report_add_connections(void *object, const struct gf_conn_stats *c);
 
 /* Nearest-rank percentile p (0..100) of n values; sorts v in place.
  * Returns 0 when n is 0. */

@@ -32,13 +32,15 @@ struct gf_run_result {
     struct gf_item *items; /* one per code, in code order; owned */
     size_t nitems;
     size_t ok, not_found, error, unchanged, pending;
+    size_t never_started; /* pending codes that made no request at all */
     uint64_t requests, bytes;
     double elapsed_s;
     double *latencies_ms; /* one per HTTP request; owned */
     size_t nlatencies;
-    unsigned peak_in_flight; /* most permits held at once */
-    unsigned concurrency;    /* the limit in force at the end (-m auto: settled on) */
-    int signal;              /* SIGINT or SIGTERM when interrupted, else 0 */
+    unsigned peak_in_flight; /* most requests at the server at once */
+    struct gf_conn_stats conn;
+    unsigned concurrency; /* the limit in force at the end (-m auto: settled on) */
+    int signal;           /* SIGINT or SIGTERM when interrupted, else 0 */
 };
 
 /* Runs the download to the end (or to an interrupt). Returns 0 with *res

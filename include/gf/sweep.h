@@ -16,6 +16,8 @@ struct gf_sweep_row {
     double p50_ms, p95_ms, p99_ms, max_ms; /* per HTTP request */
     size_t ok, not_found, error;
     size_t requests;
+    unsigned peak_in_flight;   /* most requests at the server at once */
+    struct gf_conn_stats conn; /* connections opened, TLS handshakes */
 };
 
 /* Fills a row from one run's summary. Sorts a copy of the latencies;

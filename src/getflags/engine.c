@@ -2,26 +2,53 @@
 #include "gf/engine.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "gf/error.h"
 
 /* A transfer the engine has started and not yet reported. */
 struct active {
     CURL *easy;
+    uint64_t timeout_ms;
     uint64_t deadline; /* loop time (ms) after which curl has failed us */
+    int connecting;    /* 1: added, no connection ready; 2: on a new one, not answered */
+    uint64_t fresh_at; /* loop time it entered state 2 */
+    int queued;        /* waiting for a connection attempt slot */
+    int sent;          /* its request went out */
+    struct gf_engine *engine;
 };
+
+/* New connections not yet answered, at most, at first. A server with a
+ * small listen backlog (Python's http.server: 5) drops the SYNs of a burst
+ * of new connections, and each dropped one costs a second; the kernel
+ * completes a connection before the server accepts it, so only an answer
+ * shows that it was taken. The window grows by one per connection
+ * answered (doubling per round trip, as TCP's slow start does) and halves
+ * when a connection took a SYN retransmission. A transfer that finds an
+ * idle or multiplexed connection waits for nothing. */
+#define CONN_WINDOW_MIN 4
+#define SYN_RETRY_US 900000
+/* A new connection silent for this long was accepted, as far as the
+ * window is concerned: a slow server (seconds per answer) must not hold
+ * back the connections it needs. */
+#define FRESH_HOLD_MS 40
 
 struct gf_engine {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
     uv_timer_t watchdog;
+    uv_timer_t pace; /* runs pump() while queued transfers wait on slow answers */
     gf_engine_done_cb done;
     void *arg;
-    struct active *active;
+    struct active **active; /* queued ones first-in first-out by seq */
     size_t nactive, cap;
+    unsigned nconnecting, conn_window;
+    unsigned nfresh, nqueued; /* transfers in state 2, and queued ones */
+    unsigned nsent, peak_sent;
     int closing;
     int pending_closes;
+    CURLMcode add_error; /* why the last gf_engine_start failed */
 };
 
 /* How long past its own timeout a transfer may run before the watchdog
@@ -35,13 +62,107 @@ struct gf_engine {
 static void forget(struct gf_engine *e, CURL *easy)
 {
     for (size_t i = 0; i < e->nactive; i++) {
-        if (e->active[i].easy == easy) {
-            e->active[i] = e->active[--e->nactive];
+        struct active *a = e->active[i];
+        if (a->easy == easy) {
+            if (a->connecting)
+                e->nconnecting--;
+            if (a->connecting == 2)
+                e->nfresh--;
+            if (a->queued)
+                e->nqueued--;
+            if (a->sent)
+                e->nsent--;
+            /* Order matters for the queue: shift, do not swap. */
+            memmove(&e->active[i], &e->active[i + 1], (e->nactive - i - 1) * sizeof *e->active);
+            e->nactive--;
+            gf_free(a);
             break;
         }
     }
     if (e->nactive == 0)
         uv_timer_stop(&e->watchdog);
+}
+
+/* CURLOPT_PREREQFUNCTION: a connection (new or reused) is ready and the
+ * request is about to go out. */
+static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int local_port)
+{
+    struct active *a = clientp;
+    (void)ip;
+    (void)local_ip;
+    (void)port;
+    (void)local_port;
+    struct gf_engine *e = a->engine;
+    if (a->connecting == 1) {
+        long fresh = 0;
+        curl_easy_getinfo(a->easy, CURLINFO_NUM_CONNECTS, &fresh);
+        if (fresh > 0) {
+            a->connecting = 2; /* until the server answers on it */
+            a->fresh_at = uv_now(e->loop);
+            e->nfresh++;
+        } else {
+            a->connecting = 0;
+            e->nconnecting--;
+        }
+    }
+    /* Once per transfer: a redirect calls this again for the next hop. */
+    if (!a->sent) {
+        a->sent = 1;
+        if (++e->nsent > e->peak_sent)
+            e->peak_sent = e->nsent;
+    }
+    return CURL_PREREQFUNC_OK;
+}
+
+static void fail_transfer(struct gf_engine *e, CURL *easy, CURLcode code);
+
+static void on_pace(uv_timer_t *t);
+
+/* Hands queued transfers to curl while connection attempt slots are
+ * free. Never from inside a curl callback. */
+static void pump(struct gf_engine *e)
+{
+    for (size_t i = 0; i < e->nactive && e->nfresh > 0; i++) {
+        struct active *a = e->active[i];
+        curl_off_t first = 0, connect = 0;
+        if (a->connecting != 2)
+            continue;
+        curl_easy_getinfo(a->easy, CURLINFO_STARTTRANSFER_TIME_T, &first);
+        if (first <= 0 && uv_now(e->loop) - a->fresh_at < FRESH_HOLD_MS)
+            continue;
+        a->connecting = 0;
+        e->nconnecting--;
+        e->nfresh--;
+        curl_easy_getinfo(a->easy, CURLINFO_CONNECT_TIME_T, &connect);
+        if (connect >= SYN_RETRY_US)
+            e->conn_window =
+                e->conn_window / 2 > CONN_WINDOW_MIN ? e->conn_window / 2 : CONN_WINDOW_MIN;
+        else
+            e->conn_window++;
+    }
+    if (e->nqueued > 0 && e->nfresh > 0) {
+        if (!uv_is_active((uv_handle_t *)&e->pace))
+            uv_timer_start(&e->pace, on_pace, FRESH_HOLD_MS / 2, FRESH_HOLD_MS / 2);
+    } else {
+        uv_timer_stop(&e->pace);
+    }
+    for (size_t i = 0; i < e->nactive && e->nqueued > 0 && e->nconnecting < e->conn_window; i++) {
+        struct active *a = e->active[i];
+        if (!a->queued)
+            continue;
+        a->queued = 0;
+        e->nqueued--;
+        a->connecting = 1;
+        a->deadline = uv_now(e->loop) + a->timeout_ms + WATCHDOG_GRACE_MS;
+        e->nconnecting++;
+        CURLMcode rc = curl_multi_add_handle(e->multi, a->easy);
+        if (rc != CURLM_OK) {
+            /* Reported like any failed transfer, so done still runs. */
+            fail_transfer(e, a->easy,
+                          rc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT);
+            i = (size_t)-1; /* the array moved: start over */
+        }
+    }
 }
 
 /* Ends a transfer curl will not finish, as if curl had reported it. */
@@ -59,7 +180,7 @@ static void fail_all(struct gf_engine *e, CURLMcode rc)
 {
     CURLcode code = rc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_ABORTED_BY_CALLBACK;
     while (e->nactive > 0)
-        fail_transfer(e, e->active[e->nactive - 1].easy, code);
+        fail_transfer(e, e->active[e->nactive - 1]->easy, code);
 }
 
 /* One per socket curl asks us to watch; bound with curl_multi_assign. */
@@ -85,6 +206,7 @@ static void drain_finished(struct gf_engine *e)
         curl_multi_remove_handle(e->multi, easy);
         e->done(easy, result, e->arg);
     }
+    pump(e);
 }
 
 static void on_poll(uv_poll_t *handle, int status, int events)
@@ -126,16 +248,22 @@ static void on_timer(uv_timer_t *timer)
         fail_all(e, rc);
 }
 
+static void on_pace(uv_timer_t *t)
+{
+    pump(t->data);
+}
+
 static void on_watchdog(uv_timer_t *timer)
 {
     struct gf_engine *e = timer->data;
     uint64_t now = uv_now(e->loop);
     for (size_t i = 0; i < e->nactive;) {
-        if (e->active[i].deadline < now)
-            fail_transfer(e, e->active[i].easy, CURLE_OPERATION_TIMEDOUT);
+        if (!e->active[i]->queued && e->active[i]->deadline < now)
+            fail_transfer(e, e->active[i]->easy, CURLE_OPERATION_TIMEDOUT);
         else
             i++;
     }
+    pump(e);
 }
 
 static void on_poll_closed(uv_handle_t *handle)
@@ -148,6 +276,8 @@ static void on_engine_handle_closed(uv_handle_t *handle)
 {
     struct gf_engine *e = handle->data;
     if (--e->pending_closes == 0) {
+        for (size_t i = 0; i < e->nactive; i++)
+            gf_free(e->active[i]);
         gf_free(e->active);
         gf_free(e);
     }
@@ -236,11 +366,24 @@ int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
         return err;
     }
     e->watchdog.data = e;
+    err = uv_timer_init(loop, &e->pace);
+    if (err) {
+        curl_multi_cleanup(e->multi);
+        e->multi = NULL;
+        e->pending_closes = 2;
+        uv_close((uv_handle_t *)&e->timer, on_engine_handle_closed);
+        uv_close((uv_handle_t *)&e->watchdog, on_engine_handle_closed);
+        return err;
+    }
+    e->pace.data = e;
+    e->conn_window = CONN_WINDOW_MIN;
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
     curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
-    curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, max_connects);
+    /* Room for twice the transfers in flight: a base that redirects
+     * (http to https, another host) keeps the connections of both ends. */
+    curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, 2 * max_connects);
     *out = e;
     return 0;
 }
@@ -249,19 +392,55 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
 {
     if (e->nactive == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 64;
-        struct active *a = gf_realloc(e->active, cap * sizeof *a);
-        if (!a)
+        struct active **grown = gf_realloc(e->active, cap * sizeof *grown);
+        if (!grown)
             return GF_ENOMEM;
-        e->active = a;
+        e->active = grown;
         e->cap = cap;
     }
-    if (curl_multi_add_handle(e->multi, easy) != CURLM_OK)
-        return GF_ECURL;
-    e->active[e->nactive++] =
-        (struct active){easy, uv_now(e->loop) + timeout_ms + WATCHDOG_GRACE_MS};
+    struct active *a = gf_malloc(sizeof *a);
+    if (!a)
+        return GF_ENOMEM;
+    *a = (struct active){.easy = easy,
+                         .timeout_ms = timeout_ms,
+                         .deadline = uv_now(e->loop) + timeout_ms + WATCHDOG_GRACE_MS,
+                         .engine = e};
+    CURLcode src = curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
+    if (src == CURLE_OK)
+        src = curl_easy_setopt(easy, CURLOPT_PREREQDATA, a);
+    if (src != CURLE_OK) {
+        gf_free(a);
+        e->add_error = CURLM_INTERNAL_ERROR;
+        return src == CURLE_OUT_OF_MEMORY ? GF_ENOMEM : GF_ECURL;
+    }
+    if (e->nconnecting >= e->conn_window) {
+        /* Its timeout starts when curl gets it. */
+        a->queued = 1;
+        e->nqueued++;
+    } else {
+        CURLMcode rc = curl_multi_add_handle(e->multi, easy);
+        if (rc != CURLM_OK) {
+            gf_free(a);
+            e->add_error = rc;
+            return rc == CURLM_OUT_OF_MEMORY ? GF_ENOMEM : GF_ECURL;
+        }
+        a->connecting = 1;
+        e->nconnecting++;
+    }
+    e->active[e->nactive++] = a;
     if (!uv_is_active((uv_handle_t *)&e->watchdog))
         uv_timer_start(&e->watchdog, on_watchdog, WATCHDOG_INTERVAL_MS, WATCHDOG_INTERVAL_MS);
     return 0;
+}
+
+unsigned gf_engine_peak_sent(const struct gf_engine *e)
+{
+    return e ? e->peak_sent : 0;
+}
+
+const char *gf_engine_strerror(const struct gf_engine *e)
+{
+    return curl_multi_strerror(e->add_error);
 }
 
 void gf_engine_cancel(struct gf_engine *e, CURL *easy)
@@ -279,7 +458,8 @@ void gf_engine_close(struct gf_engine *e)
     e->closing = 1;
     curl_multi_cleanup(e->multi);
     e->multi = NULL;
-    e->pending_closes = 2;
+    e->pending_closes = 3;
     uv_close((uv_handle_t *)&e->timer, on_engine_handle_closed);
     uv_close((uv_handle_t *)&e->watchdog, on_engine_handle_closed);
+    uv_close((uv_handle_t *)&e->pace, on_engine_handle_closed);
 }

@@ -13,6 +13,7 @@
 #include "gf/gif.h"
 #include "gf/manifest.h"
 #include "gf/names.h"
+#include "transfer.h"
 
 /* A slow server may hold a transfer for --timeout; a trickling one is cut
  * sooner by curl's low-speed check (see CURLOPT_LOW_SPEED_LIMIT). */
@@ -22,9 +23,11 @@
 #define HEADERS_MAX (64 * 1024)
 /* Error bodies are read (so the connection can be reused) but not kept. */
 #define ERROR_BODY_MAX (64 * 1024)
-/* Flags and metadata are small: a smaller receive buffer than curl's 16 KiB
- * default saves memory per transfer in flight (see CURLOPT_BUFFERSIZE). */
-#define RECV_BUFFER (4 * 1024)
+/* How often one request may go again, without using up --retries, after
+ * its connection failed before the server answered anything (a GOAWAY, a
+ * reset stream, a keep-alive connection closed under it). */
+#define REASK_MAX 3
+#define CONNECT_TIMEOUT_MAX_MS 3000
 #define RETRY_BASE_S 0.5
 #define RETRY_MAX_S 10.0
 #define RETRY_AFTER_CAP_S 30
@@ -135,9 +138,10 @@ void gf_fetch_env_drain_pool(struct gf_fetch_env *env)
 
 /* ---- curl callbacks -------------------------------------------------- */
 
+/* Only a 200 carries a whole body: a 206 is a part, a 204 nothing. */
 static int is_success(long status)
 {
-    return status >= 200 && status < 300;
+    return status == 200;
 }
 
 /* Counts decoded bytes (curl has undone any Content-Encoding before this
@@ -152,9 +156,14 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 
     x->fetch->item->bytes += n;
     if (!is_success(status)) {
-        /* Read and drop error bodies so the connection can be reused. */
+        /* Read and drop error bodies so the connection can be reused; a
+         * long one is cut (and its connection closed), not an error. */
         b->len += n;
-        return b->len > ERROR_BODY_MAX ? 0 : n;
+        if (b->len > ERROR_BODY_MAX) {
+            b->error_body_cut = 1;
+            return 0;
+        }
+        return n;
     }
     if (n > b->limit - b->len) {
         b->too_big = 1;
@@ -232,11 +241,30 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
     }
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
         /* A new response (after a redirect or a 1xx) starts afresh. */
+        x->body.content_length = -1;
+        x->body.bad_length = x->body.conflicting_length = x->body.encoded = 0;
         x->reason[0] = '\0';
         x->etag[0] = '\0';
         x->last_modified[0] = '\0';
         x->retry_after_s = -1;
         copy_reason(x, line, n);
+    } else if (n > 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
+        char tmp[32];
+        copy_value(tmp, sizeof tmp, line + 15, n - 15);
+        char *end;
+        errno = 0;
+        long long v = tmp[0] >= '0' && tmp[0] <= '9' ? strtoll(tmp, &end, 10) : -1;
+        if (v < 0 || errno == ERANGE || *end != '\0') {
+            x->body.bad_length = 1;
+        } else if (x->body.content_length >= 0 && x->body.content_length != v) {
+            /* Which one frames the body is anyone's guess: stop here. */
+            x->body.conflicting_length = 1;
+            return 0;
+        } else {
+            x->body.content_length = v;
+        }
+    } else if (n > 17 && strncasecmp(line, "Content-Encoding:", 17) == 0) {
+        x->body.encoded = 1;
     } else if (n > 5 && strncasecmp(line, "ETag:", 5) == 0) {
         copy_value(x->etag, sizeof x->etag, line + 5, n - 5);
     } else if (n > 14 && strncasecmp(line, "Last-Modified:", 14) == 0) {
@@ -269,7 +297,36 @@ static void request(struct gf_fetch *f, int is_image)
     gf_sem_acquire(f->env->sem, &f->waiter, is_image ? GF_SEM_HIGH : GF_SEM_LOW, on_permit);
 }
 
-static int setup_easy(struct gf_fetch *f, struct gf_transfer *x)
+/* The CURL_HTTP_VERSION_* for the run's --http1.1 / --http2 choice. */
+static long http_version(const struct gf_fetch_env *env)
+{
+    switch (env->http_version) {
+    case GF_HTTP_1_1:
+        return CURL_HTTP_VERSION_1_1;
+    case GF_HTTP_2:
+        /* Over plain http there is no ALPN: h2c with prior knowledge. */
+        return strncasecmp(env->base_url, "https:", 6) == 0 ? CURL_HTTP_VERSION_2TLS
+                                                            : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    case GF_HTTP_AUTO:
+        break;
+    }
+    /* HTTP/2 where ALPN offers it, HTTP/1.1 otherwise. */
+    return CURL_HTTP_VERSION_2TLS;
+}
+
+/* Whether requests may be multiplexed: over TLS (ALPN decides), with
+ * --http2 (prior knowledge), or once a plain http base was seen to
+ * redirect to https. */
+static int may_multiplex(const struct gf_fetch_env *env)
+{
+    if (env->http_version == GF_HTTP_1_1)
+        return 0;
+    return env->redirects_to_tls || strncasecmp(env->base_url, "https:", 6) == 0;
+}
+
+/* Sets up x for f's next request. Returns CURLE_OK, or the error of the
+ * option that failed with its name in *what. */
+static CURLcode setup_easy(struct gf_fetch *f, struct gf_transfer *x, const char **what)
 {
     const struct gf_fetch_env *env = f->env;
     const char *cc = f->item->cc;
@@ -277,14 +334,20 @@ static int setup_easy(struct gf_fetch *f, struct gf_transfer *x)
     char lc[3] = {(char)(cc[0] | 0x20), (char)(cc[1] | 0x20), '\0'};
     int n = f->is_image ? snprintf(x->url, x->url_cap, "%s/%s/%s.gif", env->base_url, lc, lc)
                         : snprintf(x->url, x->url_cap, "%s/%s/metadata.json", env->base_url, lc);
-    if (n < 0 || (size_t)n >= x->url_cap)
-        return -1;
+    *what = NULL;
+    if (n < 0 || (size_t)n >= x->url_cap) {
+        *what = "the URL";
+        return CURLE_URL_MALFORMAT;
+    }
 
     CURLcode rc = CURLE_OK;
 #define SET(opt, val)                                                                              \
     do {                                                                                           \
-        if (rc == CURLE_OK)                                                                        \
+        if (rc == CURLE_OK) {                                                                      \
             rc = curl_easy_setopt(e, opt, val);                                                    \
+            if (rc != CURLE_OK)                                                                    \
+                *what = #opt;                                                                      \
+        }                                                                                          \
     } while (0)
     SET(CURLOPT_URL, &x->url[0]);
     SET(CURLOPT_PRIVATE, f);
@@ -295,6 +358,12 @@ static int setup_easy(struct gf_fetch *f, struct gf_transfer *x)
     SET(CURLOPT_ERRORBUFFER, x->errbuf);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_TIMEOUT_MS, (long)env->timeout_ms);
+    /* A connection attempt that goes unanswered (a SYN dropped by a full
+     * listen queue) is given up well before the request's timeout, so
+     * that a retry can try again soon. */
+    SET(CURLOPT_CONNECTTIMEOUT_MS,
+        (long)(env->timeout_ms / 2 < CONNECT_TIMEOUT_MAX_MS ? env->timeout_ms / 2
+                                                            : CONNECT_TIMEOUT_MAX_MS));
     SET(CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_BYTES);
     SET(CURLOPT_LOW_SPEED_TIME, (long)LOW_SPEED_SECONDS);
     SET(CURLOPT_FOLLOWLOCATION, 1L);
@@ -303,8 +372,21 @@ static int setup_easy(struct gf_fetch *f, struct gf_transfer *x)
     SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_ACCEPT_ENCODING, "");
     SET(CURLOPT_USERAGENT, "getflags/" GF_VERSION);
-    SET(CURLOPT_BUFFERSIZE, (long)RECV_BUFFER);
+    SET(CURLOPT_HTTP_VERSION, http_version(env));
+    /* Wait for a connection being set up to the same host to say whether
+     * it multiplexes, rather than racing a handshake per request. Only
+     * where it can: libcurl never learns that a plain http connection
+     * does not multiplex, and would queue every request behind it. */
+    SET(CURLOPT_PIPEWAIT, may_multiplex(env) ? 1L : 0L);
+    /* libcurl 7.88 fails the second request on an h2c (prior knowledge)
+     * connection with "Error in the HTTP2 framing layer": one request
+     * per connection there. */
+    if (http_version(env) == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
+        SET(CURLOPT_FORBID_REUSE, 1L);
     SET(CURLOPT_SHARE, env->share);
+    /* Never wait for a resolver thread stuck on a silent DNS server when
+     * a transfer is removed (its timeout, an interrupt). */
+    SET(CURLOPT_QUICK_EXIT, 1L);
     const struct gf_prev *p = f->prev;
     const char *etag = NULL, *lm = NULL;
     if (p && !f->is_image) {
@@ -320,31 +402,30 @@ static int setup_easy(struct gf_fetch *f, struct gf_transfer *x)
         if (etag) {
             snprintf(h, sizeof h, "If-None-Match: %s", etag);
             next = curl_slist_append(list, h);
-            if (!next)
+            if (!next) {
                 rc = CURLE_OUT_OF_MEMORY;
-            else
+                *what = "the request headers";
+            } else {
                 list = next;
+            }
         }
         if (lm && rc == CURLE_OK) {
             snprintf(h, sizeof h, "If-Modified-Since: %s", lm);
             next = curl_slist_append(list, h);
-            if (!next)
+            if (!next) {
                 rc = CURLE_OUT_OF_MEMORY;
-            else
+                *what = "the request headers";
+            } else {
                 list = next;
+            }
         }
         x->headers = list;
         SET(CURLOPT_HTTPHEADER, x->headers);
     }
-    if (env->cacert) {
-        /* An extra bundle: OpenSSL loads CAINFO and CAPATH together, so the
-         * system's CAs stay trusted (see CURLOPT_CAPATH(3)). */
-        const char *capath = curl_version_info(CURLVERSION_NOW)->capath;
-        SET(CURLOPT_CAINFO, env->cacert);
-        SET(CURLOPT_CAPATH, capath ? capath : "/etc/ssl/certs");
-    }
 #undef SET
-    return rc == CURLE_OK ? 0 : -1;
+    if (rc == CURLE_OK && env->tls)
+        rc = gf_tls_setup_easy(env->tls, e, what);
+    return rc;
 }
 
 static void on_permit(struct gf_sem_waiter *w)
@@ -359,10 +440,22 @@ static void on_permit(struct gf_sem_waiter *w)
     gf_fetch_begin(f);
 }
 
+static int url_host(const char *url, char *host, size_t hostsz);
+
 void gf_fetch_begin(struct gf_fetch *f)
 {
     set_state(f, f->is_image ? GF_FETCH_IMAGE : GF_FETCH_META);
     f->started_at = now_s(f);
+    if (f->env->unresolvable[0] && f->attempt == 0) {
+        char host[sizeof f->env->unresolvable];
+        if (url_host(f->env->base_url, host, sizeof host) == 0 &&
+            strcmp(host, f->env->unresolvable) == 0) {
+            set_error(f, "cannot resolve host %s (nor for earlier requests)", host);
+            gf_sem_release(f->env->sem);
+            finish(f, GF_ERROR);
+            return;
+        }
+    }
     struct gf_transfer *x = xfer_get(f);
     if (x) {
         x->fetch = f;
@@ -374,11 +467,22 @@ void gf_fetch_begin(struct gf_fetch *f)
         x->last_modified[0] = '\0';
         x->retry_after_s = -1;
     }
-    if (!x || setup_easy(f, x) != 0 ||
-        gf_engine_start(f->env->engine, x->easy, f->env->timeout_ms) != 0) {
+    const char *what = NULL;
+    CURLcode rc = x ? setup_easy(f, x, &what) : CURLE_OK;
+    int err = !x               ? GF_ENOMEM
+              : rc != CURLE_OK ? GF_ECURL
+                               : gf_engine_start(f->env->engine, x->easy, f->env->timeout_ms);
+    if (err != 0) {
+        if (!x)
+            set_error(f, "cannot start the request: out of memory for a transfer");
+        else if (rc != CURLE_OK)
+            set_error(f, "cannot start the request: setting %s failed: %s", what,
+                      curl_easy_strerror(rc));
+        else
+            set_error(f, "cannot start the request: %s",
+                      err == GF_ENOMEM ? "out of memory" : gf_engine_strerror(f->env->engine));
         if (x)
             xfer_put(f, x);
-        set_error(f, "cannot start the request: %s", gf_strerror(x ? GF_ECURL : GF_ENOMEM));
         gf_sem_release(f->env->sem);
         finish(f, GF_ERROR);
         return;
@@ -386,7 +490,18 @@ void gf_fetch_begin(struct gf_fetch *f)
     f->xfer = x;
     f->item->requests++;
     gf_free(f->item->url);
-    f->item->url = gf_strdup(x->url);
+    /* The URL users see: without the password of the base. */
+    const char *shown = f->env->base_url_display ? f->env->base_url_display : f->env->base_url;
+    const char *cc = f->item->cc;
+    char lc[3] = {(char)(cc[0] | 0x20), (char)(cc[1] | 0x20), '\0'};
+    size_t n = strlen(shown) + 32;
+    f->item->url = gf_malloc(n);
+    if (f->item->url) {
+        if (f->is_image)
+            snprintf(f->item->url, n, "%s/%s/%s.gif", shown, lc, lc);
+        else
+            snprintf(f->item->url, n, "%s/%s/metadata.json", shown, lc);
+    }
 }
 
 static double secs(curl_off_t us)
@@ -413,6 +528,60 @@ static void record_phases(struct gf_fetch *f, CURL *e)
     ph->total = secs(total);
 }
 
+/* The host (escaped for printing) and port of url; "?" and 0 when it
+ * cannot be parsed. Returns 0 when the host is known. */
+static int url_host_port(const char *url, char *host, size_t hostsz, long *port)
+{
+    snprintf(host, hostsz, "?");
+    *port = 0;
+    CURLU *u = url ? curl_url() : NULL;
+    if (!u)
+        return -1;
+    char *h = NULL, *p = NULL;
+    int rc = -1;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK) {
+        gf_escape_for_print(h, strlen(h), host, hostsz);
+        rc = 0;
+        if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK)
+            *port = strtol(p, NULL, 10);
+    }
+    curl_free(h);
+    curl_free(p);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int url_host(const char *url, char *host, size_t hostsz)
+{
+    long port;
+    return url_host_port(url, host, hostsz, &port);
+}
+
+/* libcurl's words for a name lookup that ran out of time: "Resolving
+ * timed out after N ms", or "Failed to resolve host 'h' with timeout
+ * after N ms" when the time was spent before the lookup began. */
+static int is_dns_timeout(const char *detail)
+{
+    return strncmp(detail, "Resolving timed out", 19) == 0 ||
+           strncmp(detail, "Failed to resolve host", 22) == 0;
+}
+
+/* The host and port the transfer last tried, from its effective URL
+ * (after redirects). */
+static void host_port(CURL *e, char *host, size_t hostsz, long *port)
+{
+    char *url = NULL;
+    curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
+    url_host_port(url, host, hostsz, port);
+}
+
+static int is_dns_failure(const struct gf_transfer *x, CURLcode rc)
+{
+    return rc == CURLE_COULDNT_RESOLVE_HOST ||
+           (rc == CURLE_OPERATION_TIMEDOUT && is_dns_timeout(x->errbuf));
+}
+
 /* Returns the reason for a transport failure in words a user can act on. */
 static void describe_curl_error(struct gf_fetch *f, const struct gf_transfer *x, CURLcode rc,
                                 const struct gf_body *body, char *out, size_t outsz)
@@ -420,30 +589,48 @@ static void describe_curl_error(struct gf_fetch *f, const struct gf_transfer *x,
     long os_errno = 0;
     curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
     const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
-    char safe[256];
+    char safe[256], host[128];
+    long port;
+    double timeout_s = (double)f->env->timeout_ms / 1000.0;
     gf_escape_for_print(detail, strlen(detail), safe, sizeof safe);
+    host_port(x->easy, host, sizeof host, &port);
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         if (strstr(detail, "too slow"))
             snprintf(out, outsz, "too slow: under %d bytes/s for %d s", LOW_SPEED_BYTES,
                      LOW_SPEED_SECONDS);
+        else if (is_dns_timeout(detail))
+            snprintf(out, outsz, "cannot resolve host %s: no answer from DNS within %g s", host,
+                     timeout_s);
+        else if (strstr(detail, "onnect"))
+            snprintf(out, outsz, "cannot connect to %s port %ld: no answer within %g s", host, port,
+                     timeout_s);
         else
-            snprintf(out, outsz, "timeout after %g s", (double)f->env->timeout_ms / 1000.0);
+            snprintf(out, outsz, "timeout after %g s", timeout_s);
         break;
     case CURLE_COULDNT_CONNECT:
         if (os_errno == ECONNREFUSED)
-            snprintf(out, outsz, "connection refused");
+            snprintf(out, outsz, "connection refused by %s port %ld", host, port);
         else
-            snprintf(out, outsz, "cannot connect: %s", safe);
+            snprintf(out, outsz, "cannot connect to %s port %ld: %s", host, port, safe);
         break;
     case CURLE_COULDNT_RESOLVE_HOST:
-        snprintf(out, outsz, "cannot resolve host: %s", safe);
+        snprintf(out, outsz, "cannot resolve host %s", host);
         break;
     case CURLE_TOO_MANY_REDIRECTS:
         snprintf(out, outsz, "too many redirects (more than 5)");
         break;
-    case CURLE_UNSUPPORTED_PROTOCOL:
-        snprintf(out, outsz, "refused redirect to a non-HTTP(S) URL: %s", safe);
+    case CURLE_UNSUPPORTED_PROTOCOL: {
+        long redirects = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &redirects);
+        if (redirects > 0 || strstr(detail, "rotocol"))
+            snprintf(out, outsz, "refused redirect to a non-HTTP(S) URL: %s", safe);
+        else
+            snprintf(out, outsz, "not a valid HTTP answer: %s", safe);
+        break;
+    }
+    case CURLE_WEIRD_SERVER_REPLY:
+        snprintf(out, outsz, "not a valid HTTP answer: %s", safe);
         break;
     case CURLE_PARTIAL_FILE:
         snprintf(out, outsz, "body shorter than its Content-Length");
@@ -461,7 +648,9 @@ static void describe_curl_error(struct gf_fetch *f, const struct gf_transfer *x,
         snprintf(out, outsz, "cannot decode the body: %s", safe);
         break;
     case CURLE_WRITE_ERROR:
-        if (body->headers_too_big)
+        if (body->conflicting_length)
+            snprintf(out, outsz, "not a valid HTTP answer: two different Content-Length headers");
+        else if (body->headers_too_big)
             snprintf(out, outsz, "response headers larger than %d bytes", HEADERS_MAX);
         else if (body->too_big)
             snprintf(out, outsz, "body larger than %zu bytes", body->limit);
@@ -473,6 +662,136 @@ static void describe_curl_error(struct gf_fetch *f, const struct gf_transfer *x,
     default:
         snprintf(out, outsz, "%s", safe);
         break;
+    }
+}
+
+/* The standard reason phrase of a status: HTTP/2 answers carry none. */
+static const char *standard_reason(long status)
+{
+    switch (status) {
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 402:
+        return "Payment Required";
+    case 403:
+        return "Forbidden";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 407:
+        return "Proxy Authentication Required";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 416:
+        return "Range Not Satisfiable";
+    case 417:
+        return "Expectation Failed";
+    case 418:
+        return "I'm a teapot";
+    case 421:
+        return "Misdirected Request";
+    case 422:
+        return "Unprocessable Content";
+    case 425:
+        return "Too Early";
+    case 426:
+        return "Upgrade Required";
+    case 428:
+        return "Precondition Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 451:
+        return "Unavailable For Legal Reasons";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    case 506:
+        return "Variant Also Negotiates";
+    case 507:
+        return "Insufficient Storage";
+    case 508:
+        return "Loop Detected";
+    case 511:
+        return "Network Authentication Required";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
+    case 203:
+        return "Non-Authoritative Information";
+    case 204:
+        return "No Content";
+    case 205:
+        return "Reset Content";
+    case 206:
+        return "Partial Content";
+    case 300:
+        return "Multiple Choices";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
+    case 305:
+        return "Use Proxy";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
+    default:
+        return "(no reason)";
+    }
+}
+
+/* A request the server never answered, on a connection that failed under
+ * it (an HTTP/2 GOAWAY or stream reset, a reused keep-alive connection the
+ * server had closed): asking again on a new connection is safe for a GET
+ * and is no failure of the server's. */
+static int unanswered(const struct gf_transfer *x, CURLcode rc)
+{
+    if (x->body.header_bytes != 0)
+        return 0;
+    long new_conns = 0;
+    switch (rc) {
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return 1;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+        curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &new_conns);
+        return new_conns == 0;
+    default:
+        return 0;
     }
 }
 
@@ -490,6 +809,8 @@ static int retryable_code(CURLcode rc)
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
         return 1;
     default:
         return 0;
@@ -661,6 +982,7 @@ static void handle_not_modified(struct gf_fetch *f, const struct gf_transfer *x)
         f->file_hint = p->file;
         f->image_conditional = 1;
         f->attempt = 0;
+        f->reasked = 0;
         request(f, 1);
         return;
     }
@@ -703,6 +1025,7 @@ static void handle_metadata(struct gf_fetch *f, const struct gf_body *body)
         f->replaces = p->file;
     }
     f->attempt = 0;
+    f->reasked = 0;
     request(f, 1);
 }
 
@@ -716,8 +1039,24 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
     long status = 0;
     char why[512];
     curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-    if (status > 0)
+    /* A long error page was cut short on purpose: the status decides. */
+    if (rc == CURLE_WRITE_ERROR && body->error_body_cut && !is_success(status))
+        rc = CURLE_OK;
+    if (status > 0) {
         f->item->http_status = (int)status;
+        ((struct gf_fetch_env *)env)->unresolvable[0] = '\0';
+    }
+
+    if (rc != CURLE_OK && f->reasked < REASK_MAX && unanswered(x, rc)) {
+        f->reasked++;
+        if (env->verbose) {
+            describe_curl_error(f, x, rc, body, why, sizeof why);
+            fprintf(env->verbose, "%s asked again on a new connection after: %s\n", f->item->cc,
+                    why);
+        }
+        request(f, f->is_image);
+        return;
+    }
 
     /* A refusal pauses the host (and with -m auto lowers the limit); the
      * run decides whether the request waits its turn again without using
@@ -736,6 +1075,15 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
 
     if (rc != CURLE_OK) {
         describe_curl_error(f, x, rc, body, why, sizeof why);
+        if (is_dns_failure(x, rc)) {
+            /* Codes that have not asked yet need not each wait out a DNS
+             * timeout of their own: the host is marked until it answers. */
+            struct gf_fetch_env *w = (struct gf_fetch_env *)env;
+            char *url = NULL;
+            curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
+            if (url_host(url, w->unresolvable, sizeof w->unresolvable) != 0)
+                w->unresolvable[0] = '\0';
+        }
         if (retryable_code(rc) && schedule_retry(f, why) == 0)
             return;
         set_error(f, "%s", why);
@@ -755,10 +1103,23 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
         /* The reason phrase is kept as sent: the report, the JSON and the
          * -v retry line each escape it once, where it is printed. */
         snprintf(why, sizeof why, "HTTP error %ld - %s", status,
-                 x->reason[0] ? x->reason : "(no reason)");
+                 x->reason[0] ? x->reason : standard_reason(status));
         if (retryable_status(status) && schedule_retry(f, why) == 0)
             return;
         set_error(f, "%s", why);
+        finish(f, GF_ERROR);
+        return;
+    }
+    if (body->bad_length) {
+        set_error(f, "not a valid HTTP answer: unusable Content-Length header");
+        finish(f, GF_ERROR);
+        return;
+    }
+    if (!body->encoded && body->content_length >= 0 &&
+        (unsigned long long)body->content_length != body->len) {
+        /* libcurl ends a body at a connection close it sees as normal. */
+        set_error(f, "body of %zu bytes where Content-Length said %lld", body->len,
+                  body->content_length);
         finish(f, GF_ERROR);
         return;
     }
@@ -787,6 +1148,24 @@ void gf_fetch_transfer_done(struct gf_fetch *f, CURL *easy, CURLcode result)
     struct gf_transfer *x = f->xfer;
     f->xfer = NULL;
     record_phases(f, easy);
+    char *eff = NULL;
+    if (!f->env->redirects_to_tls &&
+        curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff &&
+        strncasecmp(eff, "https:", 6) == 0)
+        ((struct gf_fetch_env *)f->env)->redirects_to_tls = 1;
+    long version = 0;
+    curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+    const char *v = version == CURL_HTTP_VERSION_1_0   ? "1.0"
+                    : version == CURL_HTTP_VERSION_1_1 ? "1.1"
+                    : version == CURL_HTTP_VERSION_2_0 ? "2"
+                    : version == CURL_HTTP_VERSION_3   ? "3"
+                                                       : NULL;
+    if (v)
+        snprintf(f->item->http_version, sizeof f->item->http_version, "%s", v);
+    long new_conns = 0;
+    if (f->env->conn && curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &new_conns) == CURLE_OK &&
+        new_conns > 0)
+        f->env->conn->opened += (uint64_t)new_conns;
     struct gf_phases *ph = f->is_image ? &f->item->image : &f->item->meta;
     f->env->on_request(f->env->arg, ph->total * 1000.0, x->body.len);
     /* libcurl reads both forms of Retry-After; 7.88 gives a date in the

@@ -71,6 +71,9 @@ void gf_report_footer(FILE *f, const struct gf_summary *s)
         fprintf(f, "%3zu not found.\n", s->not_found);
     if (s->error != 0)
         fprintf(f, "%3zu error%s.\n", s->error, s->error == 1 ? "" : "s");
+    if (s->pending != 0)
+        fprintf(f, "%3zu not finished (interrupted); %zu of them never started.\n", s->pending,
+                s->never_started);
     if (s->adaptive)
         fprintf(f, "Concurrency settled at %u.\n", s->concurrency);
     fprintf(f, "Elapsed time: %.2fs\n", s->elapsed_s);
@@ -213,7 +216,8 @@ static int add_item(cJSON *array, const struct gf_item *it)
     } else if (cJSON_AddNullToObject(o, "http_status") == NULL) {
         return -1;
     }
-    if (add_text(o, "error", it->error) != 0 ||
+    if (add_text(o, "http_version", it->http_version[0] ? it->http_version : NULL) != 0 ||
+        add_text(o, "error", it->error) != 0 ||
         cJSON_AddNumberToObject(o, "bytes", (double)it->bytes) == NULL ||
         cJSON_AddNumberToObject(o, "requests", it->requests) == NULL)
         return -1;
@@ -260,6 +264,16 @@ static int add_latencies(cJSON *root, const struct gf_summary *s)
     return 0;
 }
 
+int gf_report_add_connections(void *object, const struct gf_conn_stats *c)
+{
+    cJSON *o = cJSON_AddObjectToObject(object, "connections");
+    if (o == NULL || cJSON_AddNumberToObject(o, "opened", (double)c->opened) == NULL ||
+        cJSON_AddNumberToObject(o, "tls_handshakes", (double)c->tls_handshakes) == NULL ||
+        cJSON_AddNumberToObject(o, "tls_resumed", (double)c->tls_resumed) == NULL)
+        return -1;
+    return 0;
+}
+
 char *gf_report_json(const struct gf_summary *s)
 {
     cJSON *root = cJSON_CreateObject(), *counts, *items;
@@ -281,7 +295,8 @@ char *gf_report_json(const struct gf_summary *s)
         goto out;
     if (cJSON_AddNumberToObject(root, "requests", (double)s->requests) == NULL ||
         cJSON_AddNumberToObject(root, "bytes", (double)s->bytes) == NULL ||
-        add_latencies(root, s) != 0)
+        cJSON_AddNumberToObject(root, "peak_in_flight", s->peak_in_flight) == NULL ||
+        gf_report_add_connections(root, &s->conn) != 0 || add_latencies(root, s) != 0)
         goto out;
     items = cJSON_AddArrayToObject(root, "items");
     if (items == NULL)

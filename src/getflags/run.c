@@ -17,6 +17,7 @@
 #include "gf/ratelimit.h"
 #include "gf/saver.h"
 #include "gf/sem.h"
+#include "transfer.h"
 
 /* Descriptors kept free for stdio, the loop and the saver's threads. */
 #define FD_RESERVE 64
@@ -30,6 +31,8 @@ struct run {
     struct gf_sem sem;
     struct gf_saver saver;
     CURLSH *share;
+    struct gf_tls tls;
+    unsigned peak_sent; /* most requests sent and not yet answered at once */
     struct gf_fetch_env env;
     struct gf_fetch *fetches;
     size_t remaining; /* fetches started and not yet reported done */
@@ -299,6 +302,7 @@ static void shutdown_run(struct run *r)
     uv_close((uv_handle_t *)&r->sigterm, on_closed_noop);
     for (size_t i = 0; i < r->res->nitems; i++)
         gf_fetch_close(&r->fetches[i]);
+    r->peak_sent = gf_engine_peak_sent(r->engine);
     gf_engine_close(r->engine);
     r->engine = NULL;
     /* Every fetch has ended, so no save is pending. */
@@ -415,6 +419,7 @@ static void free_run(struct run *r)
     gf_free(r->gate_q);
     if (r->share)
         curl_share_cleanup(r->share);
+    gf_tls_free(&r->tls);
 }
 
 int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg, size_t msgsz)
@@ -454,6 +459,12 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     curl_share_setopt(r.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(r.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 
+    /* An unusable --cacert is one message for the run, before anything
+     * starts. */
+    if (gf_tls_init(&r.tls, o->cacert, &res->conn, msg, msgsz) != 0) {
+        err = GF_EUSAGE;
+        goto fail_alloc;
+    }
     err = uv_loop_init(&r.loop);
     if (err) {
         snprintf(msg, msgsz, "getflags: cannot start the event loop: %s\n", uv_strerror(err));
@@ -495,8 +506,12 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         .saver = &r.saver,
         .share = r.share,
         .base_url = o->base_url,
+        .base_url_display = o->base_url_display,
         .timeout_ms = o->timeout_ms,
         .cacert = o->cacert,
+        .tls = &r.tls,
+        .conn = &res->conn,
+        .http_version = o->http_version,
         .retries = o->retries,
         .max_size = o->max_size,
         .verbose = cfg->verbose,
@@ -533,7 +548,10 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         gf_fetch_start(&r.fetches[i]);
 
     uv_run(&r.loop, UV_RUN_DEFAULT);
-    res->peak_in_flight = r.sem.peak;
+    for (size_t i = 0; i < res->nitems; i++)
+        if (res->items[i].status == GF_PENDING && res->items[i].requests == 0)
+            res->never_started++;
+    res->peak_in_flight = r.peak_sent;
     res->concurrency = r.adaptive_on ? gf_adaptive_limit(&r.adaptive) : cfg->concurrency;
     gf_fetch_env_drain_pool(&r.env);
     err = uv_loop_close(&r.loop);
@@ -585,6 +603,10 @@ struct gf_summary gf_run_summary(const struct gf_run_result *res, const struct g
         .not_found = res->not_found,
         .error = res->error,
         .unchanged = res->unchanged,
+        .pending = res->pending,
+        .peak_in_flight = res->peak_in_flight,
+        .conn = res->conn,
+        .never_started = res->never_started,
         .requests = res->requests,
         .bytes = res->bytes,
         .items = res->items,

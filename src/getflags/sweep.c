@@ -21,6 +21,8 @@ int gf_sweep_row_from(struct gf_sweep_row *row, const struct gf_summary *s)
         .not_found = s->not_found,
         .error = s->error,
         .requests = (size_t)s->requests,
+        .peak_in_flight = s->peak_in_flight,
+        .conn = s->conn,
     };
     return 0;
 }
@@ -68,7 +70,9 @@ char *gf_sweep_json(const struct gf_sweep_row *rows, size_t n)
              cJSON_AddNumberToObject(lat, "max", r->max_ms) &&
              cJSON_AddNumberToObject(o, "ok", (double)r->ok) &&
              cJSON_AddNumberToObject(o, "not_found", (double)r->not_found) &&
-             cJSON_AddNumberToObject(o, "error", (double)r->error);
+             cJSON_AddNumberToObject(o, "error", (double)r->error) &&
+             cJSON_AddNumberToObject(o, "peak_in_flight", r->peak_in_flight) &&
+             gf_report_add_connections(o, &r->conn) == 0;
         if (!ok) {
             cJSON_Delete(arr);
             return NULL;

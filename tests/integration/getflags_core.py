@@ -278,17 +278,12 @@ def test_interrupt_exits_130_and_143_without_temp_files():
         with FlagServer("--delay", "0.2", "--quiet") as fs:
             p = subprocess.Popen([GETFLAGS, "-a", "-m", "10", "-s", fs.url, "-o", out],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            # Signal once a flag is saved (bounded wait), not after a fixed
-            # sleep: under load no flag may have finished by then.
-            deadline = time.time() + 30
-            while time.time() < deadline and p.poll() is None:
-                # os.listdir, not listing(): mid-run the state directory may
-                # hold files listing() rejects.
-                saved = os.listdir(out) if os.path.isdir(out) else []
-                if any(n.endswith(".gif") and not n.startswith(".") for n in saved):
-                    break
-                time.sleep(0.02)
-            assert p.poll() is None, "getflags ended before it was signalled"
+            # Interrupt once a flag is saved (not after a fixed sleep, which
+            # a loaded machine can outrun), with most codes still to go.
+            deadline = time.time() + 10
+            while time.time() < deadline and not any(
+                    n.endswith(".gif") for n in os.listdir(out)):
+                time.sleep(0.01)
             p.send_signal(sig)
             t0 = time.time()
             stdout, stderr = p.communicate(timeout=10)

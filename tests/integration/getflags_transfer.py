@@ -1,0 +1,433 @@
+"""getflags's transfer layer end to end: HTTP/2 over TLS, connections and
+handshakes counted from nginx's access log, servers that close or reset
+connections, and errors that name their cause."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from gfutil import DATA, GETFLAGS, FlagServer, codes_194, getflags, listing, run_tests, scratch
+from getflags_core import DEFAULT_20, assert_all_identical
+from transfer_fixture import H2Nginx
+
+
+def counts(r):
+    return r.json()["counts"]
+
+
+def test_h2_all_194_on_one_connection():
+    out = scratch()
+    with H2Nginx() as ng:
+        r = getflags("-a", "-m", "20", "-s", ng.url, "--cacert", ng.cacert, "--json",
+                     outdir=out)
+        log = ng.log()
+    assert r.rc == 0, r.err
+    assert counts(r) == {"ok": 194, "not_found": 0, "error": 0, "unchanged": 0}, r.out[:500]
+    assert_all_identical(out, codes_194())
+    assert len(log) == 388, len(log)
+    assert {e["proto"] for e in log} == {"HTTP/2.0"}, {e["proto"] for e in log}
+    # Requests wait for the first connection's ALPN and then share it.
+    assert len({e["conn"] for e in log}) == 1, sorted({e["conn"] for e in log})
+
+
+def test_h1_over_tls_when_alpn_says_so():
+    out = scratch()
+    with H2Nginx(listeners=("h1tls",)) as ng:
+        r = getflags("-m", "5", "-s", ng.url, "--cacert", ng.cacert, outdir=out)
+        log = ng.log()
+    assert r.rc == 0, r.err
+    assert_all_identical(out, DEFAULT_20)
+    assert {e["proto"] for e in log} == {"HTTP/1.1"}
+    assert len(log) == 40
+    # Keep-alive: a few connections serve all 40 requests.
+    assert len({e["conn"] for e in log}) <= 5, sorted({e["conn"] for e in log})
+
+
+def test_http_version_options():
+    # --http1.1 over a listener that offers h2; --http2 over plain http
+    # (h2c with prior knowledge); the JSON says what was used.
+    with H2Nginx(listeners=("h2", "h2c")) as ng:
+        r = getflags("-s", ng.urls[0], "--cacert", ng.cacert, "--http1.1", "--json", "BR", "FR",
+                     outdir=scratch())
+        log = ng.log()
+        assert r.rc == 0, r.err
+        assert {e["proto"] for e in log} == {"HTTP/1.1"}, log
+        assert {i["http_version"] for i in r.json()["items"]} == {"1.1"}
+        ng.clear_log()
+        r = getflags("-s", ng.urls[1], "--http2", "-m", "5", "--json", outdir=scratch())
+        log = ng.log()
+        assert r.rc == 0, r.err
+        assert {e["proto"] for e in log} == {"HTTP/2.0"}, log
+        # libcurl 7.88 cannot reuse an h2c connection: one per request.
+        assert len(log) == 40, len(log)
+        assert {i["http_version"] for i in r.json()["items"]} == {"2"}
+
+
+def test_password_never_shown():
+    with H2Nginx(listeners=("plain",)) as ng:
+        url = ng.url.replace("http://", "http://user:s3cret@")
+        r = getflags("-s", url, "ZZ", "BR", "-v", "--json", outdir=scratch())
+    assert r.rc == 0, r.err
+    assert "s3cret" not in r.out + r.err, r.out + r.err
+    item = [i for i in r.json()["items"] if i["cc"] == "ZZ"][0]
+    assert item["status"] == "not_found", item
+
+
+def test_h2_goaway_and_few_streams_lose_nothing():
+    # Every connection ends with a GOAWAY after 7 requests, and takes at
+    # most 4 streams at once: more requests in flight than that wait or go
+    # on another connection, and nothing is reported as an error.
+    for m in ("1", "20", "100"):
+        out = scratch()
+        with H2Nginx(keepalive_requests=7,
+                     server_extra="http2_max_concurrent_streams 4;") as ng:
+            r = getflags("-a", "-m", m, "-s", ng.url, "--cacert", ng.cacert, "--json",
+                         outdir=out)
+            log = ng.log()
+        assert r.rc == 0, (m, r.err)
+        assert counts(r)["ok"] == 194, (m, counts(r))
+        assert_all_identical(out, codes_194())
+        served = [e for e in log if e["status"] == 200]
+        assert len(served) == 388, (m, len(served))
+        assert max(e["nreq"] for e in log) <= 7
+        assert len({e["conn"] for e in log}) >= 388 // 7, len({e["conn"] for e in log})
+
+
+def test_h2_idle_close_races_a_new_request():
+    # The server closes connections idle for 1 s; one request a little
+    # under a second apart races that close, and must go again unreported.
+    out = scratch()
+    with H2Nginx(server_extra="keepalive_timeout 1s;") as ng:
+        r = getflags("-l", "5", "-a", "--rate", "0.97", "-m", "1", "-s", ng.url, "--cacert",
+                     ng.cacert, "-v", outdir=out, timeout=120)
+        log = ng.log()
+    assert r.rc == 0, r.out + r.err
+    assert "5 flags downloaded." in r.out, r.out
+    assert len([e for e in log if e["status"] == 200]) == 10, log
+
+
+def test_h2_reason_phrase_is_the_standard_one():
+    out = scratch()
+    extra = "location ~ ^/flags/br/ { return 418; } location ~ ^/flags/fr/ { return 502; }"
+    with H2Nginx(server_extra=extra) as ng:
+        r = getflags("-s", ng.url, "--cacert", ng.cacert, "--retries", "0", "BR", "FR", "DE",
+                     outdir=out)
+        log = ng.log()
+    assert r.rc == 1, r.err
+    assert "BR error: HTTP error 418 - I'm a teapot" in r.err, r.err
+    assert "FR error: HTTP error 502 - Bad Gateway" in r.err, r.err
+    assert {e["proto"] for e in log} == {"HTTP/2.0"}
+    assert listing(out) == ["Germany.gif"], listing(out)
+
+
+def test_h2_stream_always_reset_ends_in_a_counted_error():
+    # nginx's 444 resets the stream without an answer. The request goes
+    # again on a new connection a bounded number of times (3), then as
+    # many times as --retries allows, then it is an error.
+    out = scratch()
+    with H2Nginx(server_extra="location = /flags/br/metadata.json { return 444; }") as ng:
+        r = getflags("-s", ng.url, "--cacert", ng.cacert, "--retries", "1", "BR", "FR",
+                     "--json", outdir=out, timeout=60)
+        log = ng.log()
+    assert r.rc == 1, r.err
+    assert counts(r) == {"ok": 1, "not_found": 0, "error": 1, "unchanged": 0}, counts(r)
+    item = [i for i in r.json()["items"] if i["cc"] == "BR"][0]
+    assert "HTTP/2" in item["error"], item
+    asked = [e for e in log if e["uri"] == "/flags/br/metadata.json"]
+    assert len(asked) == 3 + 1 + 1, asked
+
+
+def test_redirecting_base_one_handshake_per_connection():
+    # http answers 301 to https: every request takes two hops, and the
+    # connections of both ends stay in the cache (before, 581 connections
+    # for 776 requests). Over HTTP/2 the first requests cannot know that
+    # the target multiplexes and may each open one; later ones share them.
+    for tls, most in (("h1tls", 25), ("h2", 20)):
+        out = scratch()
+        with H2Nginx(listeners=(tls, "plain"), redirect_plain=True) as ng:
+            r = getflags("-a", "-m", "20", "-s", ng.urls[1], "--cacert", ng.cacert, outdir=out)
+            log = ng.log()
+        assert r.rc == 0, r.err
+        assert_all_identical(out, codes_194())
+        assert len(log) == 776, len(log)
+        https = {e["conn"] for e in log if e["status"] == 200}
+        http = {e["conn"] for e in log if e["status"] == 301}
+        assert len(https) <= most, (tls, len(https))
+        assert len(http) <= 25, (tls, len(http))
+
+
+def test_python_http_server_small_backlog_does_not_stall():
+    # Python's http.server listens with a backlog of 5 and closes every
+    # connection after one answer: 100 connection attempts at once would
+    # lose SYNs and wait out timeouts.
+    srv = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"],
+                           cwd=DATA, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = srv.stdout.readline()
+        port = int(line.split(" port ")[1].split()[0])
+        out = scratch()
+        t0 = time.time()
+        r = getflags("-a", "-m", "100", "-s", "http://127.0.0.1:%d/flags" % port, "--json",
+                     outdir=out, timeout=120)
+        took = time.time() - t0
+    finally:
+        srv.kill()
+        srv.wait()
+    assert r.rc == 0, r.err
+    assert counts(r) == {"ok": 194, "not_found": 0, "error": 0, "unchanged": 0}, counts(r)
+    assert took < 6, took
+
+
+def test_ca_store_read_once_and_cacert_checked_before_the_run():
+    out = scratch()
+    with H2Nginx(listeners=("h1tls",)) as ng:
+        trace = os.path.join(scratch(), "trace")
+        cmd = ["strace", "-f", "-e", "trace=openat", "-o", trace, GETFLAGS, "-a", "-m", "20",
+               "-s", ng.url, "--cacert", ng.cacert, "-o", out, "-q"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        log = ng.log()
+        assert p.returncode == 0, p.stderr
+        conns = len({e["conn"] for e in log})
+        with open(trace, encoding="utf-8", errors="replace") as f:
+            opens = [l for l in f if "/etc/ssl/certs" in l or ng.cacert in l]
+        # One read of the system bundle (a few while the first handshakes
+        # race), not one per connection; --cacert read once.
+        assert conns >= 5, conns
+        assert len([l for l in opens if ng.cacert in l]) == 1, opens
+        assert len(opens) <= 5, (conns, opens[:10])
+        # Unusable --cacert: one message, exit 3, no request.
+        ng.clear_log()
+        for bad, why in ((os.path.join(out, "missing.pem"), "No such file or directory"),
+                         ("/etc/hostname", "no PEM certificate in it")):
+            r = getflags("-a", "-s", ng.url, "--cacert", bad, outdir=scratch())
+            assert r.rc == 3, (r.rc, r.err)
+            assert r.err.count("--cacert") == 1 and why in r.err, r.err
+        assert ng.log() == []
+
+
+def test_json_numbers_match_the_servers_logs():
+    # nginx over HTTP/2: one connection, one handshake, version "2".
+    out = scratch()
+    with H2Nginx() as ng:
+        r = getflags("-a", "-m", "20", "-s", ng.url, "--cacert", ng.cacert, "--json", outdir=out)
+        log = ng.log()
+    assert r.rc == 0, r.err
+    j = r.json()
+    assert j["connections"] == {"opened": len({e["conn"] for e in log}), "tls_handshakes": 1,
+                                "tls_resumed": 0}, j["connections"]
+    assert {i["http_version"] for i in j["items"]} == {"2"}
+    # HTTP/1.1 with TLS: handshakes as many as connections nginx saw, and
+    # those nginx says resumed a session are the ones getflags counts.
+    with H2Nginx(listeners=("h1tls",)) as ng:
+        r = getflags("-a", "-m", "20", "-s", ng.url, "--cacert", ng.cacert, "--json",
+                     outdir=scratch())
+        log = ng.log()
+    assert r.rc == 0, r.err
+    c = r.json()["connections"]
+    conns = {e["conn"]: e["reused"] for e in log}
+    assert c["opened"] == len(conns) == c["tls_handshakes"], (c, len(conns))
+    assert c["tls_resumed"] == sum(conns.values()), (c, conns)
+    assert {i["http_version"] for i in r.json()["items"]} == {"1.1"}
+    # flagserver holds each answer 0.2 s: the peak getflags reports is the
+    # peak of requests the server had in hand at once.
+    for m in ("1", "7"):
+        with FlagServer("--delay", "0.2") as fs:
+            r = getflags("-a", "-l", "21", "-m", m, "-s", fs.url, "--json", outdir=scratch())
+            fslog = fs.log()
+        assert r.rc == 0, r.err
+        j = r.json()
+        assert j["peak_in_flight"] == max(e["inflight"] for e in fslog) == int(m), (
+            j["peak_in_flight"], max(e["inflight"] for e in fslog))
+        assert j["connections"]["opened"] == int(m), j["connections"]
+        assert j["connections"]["tls_handshakes"] == 0
+
+
+class RawServer:
+    """A loopback HTTP server whose answers are given as raw bytes per path
+    (a callable taking the request path); it reads one request per
+    connection and then closes."""
+
+    def __init__(self, answer):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = "http://127.0.0.1:%d/flags" % self.sock.getsockname()[1]
+        self.answer = answer
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stop_flag:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.one, args=(c,), daemon=True).start()
+
+    def one(self, c):
+        try:
+            c.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = c.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+            path = data.split(b" ")[1].decode()
+            c.sendall(self.answer(path))
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_flag = True
+        self.thread.join()
+        self.sock.close()
+
+
+def meta(cc):
+    with open(os.path.join(DATA, "flags", cc, "metadata.json"), "rb") as f:
+        return f.read()
+
+
+def gif(cc):
+    with open(os.path.join(DATA, "flags", cc, cc + ".gif"), "rb") as f:
+        return f.read()
+
+
+def ok_meta_then(image_answer):
+    def answer(path):
+        cc = path.split("/")[2]
+        if path.endswith("metadata.json"):
+            body = meta(cc)
+            return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+        return image_answer(cc)
+    return answer
+
+
+def test_long_error_pages_decided_by_their_status():
+    # 300 KiB error pages: a 404 is "not found", a 503 is retried, and
+    # with -m auto a 503 is an overload, not an error of its own.
+    page = b"<html>" + b"x" * (300 * 1024) + b"</html>"
+    seen = {"fr": 0}
+
+    def answer(path):
+        if "/br/" in path:
+            return b"HTTP/1.1 404 Not Found\r\nContent-Length: %d\r\n\r\n" % len(page) + page
+        if "/fr/" in path:
+            seen["fr"] += 1
+            if seen["fr"] == 1:
+                return (b"HTTP/1.1 503 Busy\r\nRetry-After: 0\r\nContent-Length: %d\r\n\r\n"
+                        % len(page) + page)
+        return ok_meta_then(lambda cc: b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
+                            % len(gif(cc)) + gif(cc))(path)
+
+    with RawServer(answer) as srv:
+        r = getflags("-s", srv.url, "--json", "BR", "FR", outdir=scratch())
+    assert counts(r) == {"ok": 1, "not_found": 1, "error": 0, "unchanged": 0}, r.out
+    assert seen["fr"] == 3, seen
+
+
+def test_malformed_answers_say_what_they_were():
+    cases = {
+        "br": (b"GIF89a just bytes, no status line", "not a valid HTTP answer"),
+        "fr": (b"HTTP/2.5 200 OK\r\nContent-Length: 2\r\n\r\n{}", "not a valid HTTP answer"),
+        "de": (b"HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\n{}", "not a valid HTTP answer"),
+        "cn": (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+               "two different Content-Length headers"),
+    }
+
+    def answer(path):
+        return cases[path.split("/")[2]][0]
+
+    with RawServer(answer) as srv:
+        r = getflags("-s", srv.url, "--retries", "0", "--timeout", "5", "--json", "BR", "FR",
+                     "DE", "CN", outdir=scratch(), timeout=30)
+    items = {i["cc"].lower(): i["error"] for i in r.json()["items"]}
+    for cc, (_, want) in cases.items():
+        assert want in (items[cc] or ""), (cc, items[cc])
+        assert "redirect" not in items[cc] and "timeout" not in items[cc], (cc, items[cc])
+
+
+def test_only_a_whole_200_is_an_image():
+    g = gif("br")
+    half = g[: len(g) // 2]
+    cases = {
+        "br": b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-9/100\r\n"
+              b"Content-Length: %d\r\n\r\n" % len(g) + g,
+        "fr": b"HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775808\r\n\r\n" + half,
+        "de": b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n" + half,
+        "cn": b"HTTP/1.1 200 OK\r\nContent-Length: 9223372036854775807\r\n\r\n" + half,
+    }
+    with RawServer(ok_meta_then(lambda cc: cases[cc])) as srv:
+        out = scratch()
+        r = getflags("-s", srv.url, "--retries", "0", "--timeout", "3", "--json", "BR", "FR",
+                     "DE", "CN", outdir=out, timeout=30)
+    assert counts(r)["ok"] == 0 and counts(r)["error"] == 4, r.out
+    assert listing(out) == [], listing(out)
+    items = {i["cc"]: i["error"] for i in r.json()["items"]}
+    assert "206" in items["BR"], items
+
+
+NODNS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "nodns_run.py")
+
+
+def run_without_dns(args, sigint_after=None):
+    """getflags in a network namespace whose DNS server never answers."""
+    cmd = ["unshare", "-m", "-n", sys.executable, NODNS]
+    if sigint_after is not None:
+        cmd += ["--sigint-after", str(sigint_after)]
+    cmd += ["--", GETFLAGS] + args
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def test_no_dns_answer_said_within_the_timeout():
+    # 20 codes, --timeout 1 and one retry: every code ends with a DNS
+    # error, and the run takes about timeout x 2 plus the backoff, not a
+    # DNS timeout (10 s here) per code.
+    out = scratch()
+    r = run_without_dns(["-s", "http://flags.example.com/flags", "--timeout", "1", "--retries",
+                         "1", "-o", out])
+    assert r["rc"] == 1, r
+    errors = [l for l in r["stderr"].splitlines() if " error: " in l]
+    assert len(errors) == 20, r["stderr"]
+    assert all("cannot resolve host flags.example.com" in l for l in errors), errors
+    assert r["took"] < 5, r["took"]
+    assert "20 errors." in r["stdout"], r["stdout"]
+
+
+def test_sigint_ends_a_run_stuck_in_dns_within_a_second():
+    out = scratch()
+    r = run_without_dns(["-a", "-s", "http://flags.example.com/flags", "-o", out],
+                        sigint_after=1.5)
+    assert r["rc"] == 130, r
+    assert r["after_sigint"] < 1.0, r["after_sigint"]
+    # 5 requests were waiting for DNS; the other 189 codes never began.
+    assert "194 not finished (interrupted); 189 of them never started." in r["stdout"], r["stdout"]
+
+
+def test_connection_refused_names_host_and_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    out = scratch()
+    r = getflags("-s", "http://127.0.0.1:%d/flags" % port, "--retries", "0", "BR", outdir=out)
+    assert r.rc == 1
+    assert "BR error: connection refused by 127.0.0.1 port %d" % port in r.err, r.err
+
+
+if __name__ == "__main__":
+    run_tests(globals())
