@@ -42,9 +42,26 @@ fs_fault fs_fault_parse(const char *target, size_t len, size_t *rest_off);
 /* The name used in paths ("reset", "gzipbomb-te", ...), static; "" for NONE. */
 const char *fs_fault_name(fs_fault f);
 
-/* 1 when the fault sends (part of) the file named by the rest path, so the
- * file must exist (else 404); 0 when it answers without reading it. */
-int fs_fault_reads_file(fs_fault f);
+/* A 200 answer with fixed content. */
+typedef struct fs_fault_answer {
+    const char *ctype;  /* NULL: the type of the rest path */
+    const char *header; /* header line ending in CRLF, or NULL */
+    const char *body;   /* static */
+    size_t len;
+    int chunked; /* announce no Content-Length */
+    int close;   /* the connection closes after the body */
+} fs_fault_answer;
+
+/* Fills *a and returns 1 for the faults whose answer is fixed (badchunk,
+ * html, badgzip); returns 0 for the others. */
+int fs_fault_fixed_answer(fs_fault f, fs_fault_answer *a);
+
+/* For the redirect faults (loop, redirect-file, redirect-ftp, redirect-ok)
+ * sets *loc and *loc_len to the Location (pointing into target or static)
+ * and returns 1; returns 0 for the others. target[0..len) is the request
+ * target and rest_off what fs_fault_parse returned. */
+int fs_fault_redirect(fs_fault f, const char *target, size_t len, size_t rest_off, const char **loc,
+                      size_t *loc_len);
 
 /* Remembers which (fault, path) pairs were already seen, for the faults that
  * misbehave only on the first request of each path. */

@@ -20,9 +20,6 @@ int fs_strbuf_append(fs_strbuf *b, const void *p, size_t n);
 int fs_strbuf_append_capped(fs_strbuf *b, const void *p, size_t n, size_t max);
 int fs_strbuf_printf(fs_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Empties b, keeping its storage. */
-void fs_strbuf_reset(fs_strbuf *b);
-
 /* Frees the storage; b is then empty and reusable. */
 void fs_strbuf_free(fs_strbuf *b);
 

@@ -112,12 +112,6 @@ struct fs_conn {
 /* Body of the endless fault; zeros compress nothing and cost nothing. */
 static const unsigned char endless_chunk[ENDLESS_CHUNK];
 
-static const char badchunk_body[] = "4\r\nGIF8\r\nzz-not-a-size\r\nhello\r\n0\r\n\r\n";
-static const char badgzip_body[] = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
-                                   "this is not a deflate stream at all, just some text";
-static const char html_body[] = "<!DOCTYPE html>\n<html><head><title>Oops</title></head>"
-                                "<body><h1>This is not a flag</h1></body></html>\n";
-
 static void conn_close(fs_conn *c, int reset);
 static void conn_pump(fs_conn *c);
 static void req_dispatch(fs_req *r);
@@ -738,7 +732,19 @@ static int answer_fault(fs_req *r)
     const char *ctype = fs_path_mime_type(r->rel);
     const char *target = r->target.data;
     size_t len = r->target.len;
+    fs_fault_answer fixed;
+    const char *loc;
+    size_t loc_len;
 
+    if (fs_fault_fixed_answer(r->fault, &fixed)) {
+        req_answer_static(r, fixed.ctype != NULL ? fixed.ctype : ctype, fixed.header, fixed.body,
+                          fixed.len, fixed.chunked, fixed.close ? AFTER_CLOSE : AFTER_KEEP);
+        return 1;
+    }
+    if (fs_fault_redirect(r->fault, target, len, r->rest_off, &loc, &loc_len)) {
+        req_answer_redirect(r, loc, loc_len);
+        return 1;
+    }
     switch (r->fault) {
     case FS_FAULT_REFUSE: {
         answer a = {0};
@@ -747,40 +753,14 @@ static int answer_fault(fs_req *r)
         req_answer(r, &a);
         return 1;
     }
-    case FS_FAULT_BADCHUNK:
-        req_answer_static(r, ctype, "Transfer-Encoding: chunked\r\n", badchunk_body,
-                          sizeof(badchunk_body) - 1, 1, AFTER_CLOSE);
-        return 1;
-    case FS_FAULT_LOOP:
-        req_answer_redirect(r, target, len);
-        return 1;
-    case FS_FAULT_REDIRECT_FILE:
-        req_answer_redirect(r, "file:///etc/passwd", 18);
-        return 1;
-    case FS_FAULT_REDIRECT_FTP:
-        req_answer_redirect(r, "ftp://127.0.0.1/x", 17);
-        return 1;
-    case FS_FAULT_REDIRECT_OK:
-        if (r->rest_off == len || target[r->rest_off] != '/')
-            req_answer_redirect(r, "/", 1);
-        else
-            req_answer_redirect(r, target + r->rest_off, len - r->rest_off);
-        return 1;
     case FS_FAULT_418:
         req_answer_status(r, 418, NULL);
         return 1;
     case FS_FAULT_500:
         req_answer_status(r, 500, NULL);
         return 1;
-    case FS_FAULT_HTML:
-        req_answer_static(r, "text/html", NULL, html_body, sizeof(html_body) - 1, 0, AFTER_KEEP);
-        return 1;
     case FS_FAULT_ENDLESS:
         req_answer_static(r, ctype, NULL, NULL, 0, 1, AFTER_ENDLESS);
-        return 1;
-    case FS_FAULT_BADGZIP:
-        req_answer_static(r, ctype, "Content-Encoding: gzip\r\n", badgzip_body,
-                          sizeof(badgzip_body) - 1, 0, AFTER_KEEP);
         return 1;
     case FS_FAULT_GZIPBOMB:
     case FS_FAULT_GZIPBOMB_TE:

@@ -57,22 +57,66 @@ const char *fs_fault_name(fs_fault f)
     return names[f];
 }
 
-int fs_fault_reads_file(fs_fault f)
+/* Bodies of the faults that answer 200 with fixed content. */
+static const char badchunk_body[] = "4\r\nGIF8\r\nzz-not-a-size\r\nhello\r\n0\r\n\r\n";
+static const char badgzip_body[] = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+                                   "this is not a deflate stream at all, just some text";
+static const char html_body[] = "<!DOCTYPE html>\n<html><head><title>Oops</title></head>"
+                                "<body><h1>This is not a flag</h1></body></html>\n";
+
+int fs_fault_fixed_answer(fs_fault f, fs_fault_answer *a)
 {
+    memset(a, 0, sizeof(*a));
     switch (f) {
-    case FS_FAULT_NONE:
-    case FS_FAULT_RESET:
-    case FS_FAULT_SHORT:
-    case FS_FAULT_SILENCE:
-    case FS_FAULT_TRICKLE:
-    case FS_FAULT_429:
-    case FS_FAULT_503:
-    case FS_FAULT_HUGEHEADERS:
-    case FS_FAULT_GZIP:
+    case FS_FAULT_BADCHUNK:
+        a->header = "Transfer-Encoding: chunked\r\n";
+        a->body = badchunk_body;
+        a->len = sizeof(badchunk_body) - 1;
+        a->chunked = 1;
+        a->close = 1;
+        return 1;
+    case FS_FAULT_HTML:
+        a->ctype = "text/html";
+        a->body = html_body;
+        a->len = sizeof(html_body) - 1;
+        return 1;
+    case FS_FAULT_BADGZIP:
+        a->header = "Content-Encoding: gzip\r\n";
+        a->body = badgzip_body;
+        a->len = sizeof(badgzip_body) - 1;
         return 1;
     default:
         return 0;
     }
+}
+
+int fs_fault_redirect(fs_fault f, const char *target, size_t len, size_t rest_off, const char **loc,
+                      size_t *loc_len)
+{
+    switch (f) {
+    case FS_FAULT_LOOP:
+        *loc = target;
+        *loc_len = len;
+        return 1;
+    case FS_FAULT_REDIRECT_FILE:
+        *loc = "file:///etc/passwd";
+        break;
+    case FS_FAULT_REDIRECT_FTP:
+        *loc = "ftp://127.0.0.1/x";
+        break;
+    case FS_FAULT_REDIRECT_OK:
+        if (rest_off == len || target[rest_off] != '/') {
+            *loc = "/";
+            break;
+        }
+        *loc = target + rest_off;
+        *loc_len = len - rest_off;
+        return 1;
+    default:
+        return 0;
+    }
+    *loc_len = strlen(*loc);
+    return 1;
 }
 
 #define NBUCKETS 256

@@ -67,14 +67,6 @@ int fs_strbuf_printf(fs_strbuf *b, const char *fmt, ...)
     return 0;
 }
 
-void fs_strbuf_reset(fs_strbuf *b)
-{
-    b->len = 0;
-    b->failed = 0;
-    if (b->data != NULL)
-        b->data[0] = '\0';
-}
-
 void fs_strbuf_free(fs_strbuf *b)
 {
     free(b->data);

@@ -35,12 +35,40 @@ static void test_parse_round_trip(void **state)
     assert_true(t == 784111777);
 }
 
+/* RFC 9110 5.6.7: a recipient accepts all three forms of HTTP-date. */
+static void test_parse_obsolete_forms(void **state)
+{
+    int64_t t = 0;
+
+    assert_int_equal(fs_httpdate_parse("Sunday, 06-Nov-94 08:49:37 GMT", &t), 0);
+    assert_true(t == 784111777);
+    t = 0;
+    assert_int_equal(fs_httpdate_parse("Sun Nov  6 08:49:37 1994", &t), 0);
+    assert_true(t == 784111777);
+    t = 0;
+    assert_int_equal(fs_httpdate_parse("Tue Feb 29 00:00:00 2000", &t), 0);
+    assert_true(t == 951782400);
+    t = 0;
+    assert_int_equal(fs_httpdate_parse("Thursday, 01-Jan-70 00:00:00 GMT", &t), 0);
+    assert_true(t == 0);
+}
+
 static void test_parse_rejects(void **state)
 {
     int64_t t;
 
-    assert_int_equal(fs_httpdate_parse("Sunday, 06-Nov-94 08:49:37 GMT", &t), -1);
-    assert_int_equal(fs_httpdate_parse("Sun Nov  6 08:49:37 1994", &t), -1);
+    /* The obsolete forms spelled wrongly. */
+    assert_int_equal(fs_httpdate_parse("Sun, 06-Nov-94 08:49:37 GMT", &t), -1);
+    assert_int_equal(fs_httpdate_parse("Sunday, 06-Nov-1994 08:49:37 GMT", &t), -1);
+    assert_int_equal(fs_httpdate_parse("Monday, 06-Nov-94 08:49:37 GMT", &t), -1);
+    assert_int_equal(fs_httpdate_parse("Sun Nov 06 08:49:37 1994", &t), -1);
+    assert_int_equal(fs_httpdate_parse("Sun Nov  6 08:49:37 1994 GMT", &t), -1);
+    assert_int_equal(fs_httpdate_parse("Sun Nov 31 08:49:37 1994", &t), -1);
+    /* Dates outside GMT, or with trailing text. */
+    assert_int_equal(fs_httpdate_parse("Sun, 06 Nov 1994 08:49:37 +0000", &t), -1);
+    assert_int_equal(fs_httpdate_parse("Sun, 06 Nov 1994 08:49:37 GMT x", &t), -1);
+    assert_int_equal(fs_httpdate_parse("Mon, 06 Nov 1994 08:49:37 GMT", &t), -1);
+    assert_int_equal(fs_httpdate_parse("Sunday, 06 Nov 1994 08:49:37 GMT", &t), -1);
     assert_int_equal(fs_httpdate_parse("Sun, 06 Nov 1994 08:49:37 UTC", &t), -1);
     assert_int_equal(fs_httpdate_parse("Sun, 31 Feb 1994 08:49:37 GMT", &t), -1);
     assert_int_equal(fs_httpdate_parse("Sun, 06 Foo 1994 08:49:37 GMT", &t), -1);
@@ -124,6 +152,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_imf_fixdate),
         cmocka_unit_test(test_parse_round_trip),
+        cmocka_unit_test(test_parse_obsolete_forms),
         cmocka_unit_test(test_parse_rejects),
         cmocka_unit_test(test_logtime),
         cmocka_unit_test(test_accesslog_line),
