@@ -10,11 +10,7 @@ set_property(TEST rttproxy_delay APPEND PROPERTY ENVIRONMENT "RTTPROXY=$<TARGET_
 
 # getflags over HTTPS with HTTP/2 and HTTP/1.1, through the round trip of
 # rttproxy, and against python3 -m http.server.
-# getflags_cdn_pending holds the tests of fixes not yet made (see PENDING
-# in the script): it fails, with the reason, until they are.
 gf_integration_test(getflags_cdn getflags_cdn.py)
-gf_integration_test(getflags_cdn_pending getflags_cdn.py)
-set_tests_properties(getflags_cdn getflags_cdn_pending PROPERTIES TIMEOUT 900)
-set_property(TEST getflags_cdn getflags_cdn_pending APPEND PROPERTY ENVIRONMENT
+set_tests_properties(getflags_cdn PROPERTIES TIMEOUT 900)
+set_property(TEST getflags_cdn APPEND PROPERTY ENVIRONMENT
              "RTTPROXY=$<TARGET_FILE:rttproxy>")
-set_property(TEST getflags_cdn_pending APPEND PROPERTY ENVIRONMENT "GF_CDN_GROUP=pending")

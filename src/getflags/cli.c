@@ -767,6 +767,18 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
             return GF_ENOMEM;
         }
     }
+    /* libcurl before 8.0 fails the second stream of a reused h2c
+     * connection, and opening one per request still races: refuse rather
+     * than end a run in "Error in the HTTP2 framing layer". */
+    if (opts->http_version == GF_HTTP_2 && strncasecmp(opts->base_url, "http://", 7) == 0 &&
+        curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
+        fail(&st,
+             "--http2 over plain http (h2c) needs libcurl 8.0 or later, this is %s: use an "
+             "https base URL or leave --http2 out",
+             curl_version_info(CURLVERSION_NOW)->version);
+        drop_urls(opts);
+        return GF_EUSAGE;
+    }
     if (all)
         gf_codeset_add_all(&set);
     if (every)

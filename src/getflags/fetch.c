@@ -387,11 +387,6 @@ static CURLcode setup_easy(struct gf_fetch *f, struct gf_transfer *x, const char
      * where it can: libcurl never learns that a plain http connection
      * does not multiplex, and would queue every request behind it. */
     SET(CURLOPT_PIPEWAIT, may_multiplex(env) ? 1L : 0L);
-    /* libcurl 7.88 fails the second request on an h2c (prior knowledge)
-     * connection with "Error in the HTTP2 framing layer": one request
-     * per connection there. */
-    if (http_version(env) == CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)
-        SET(CURLOPT_FORBID_REUSE, 1L);
     SET(CURLOPT_SHARE, env->share);
     /* Never wait for a resolver thread stuck on a silent DNS server when
      * a transfer is removed (its timeout, an interrupt). */

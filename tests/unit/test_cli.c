@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <curl/curl.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -772,12 +773,25 @@ static void test_cli_http_version(void **state)
 {
     ok("--http1.1", NULL);
     assert_int_equal(opts.http_version, GF_HTTP_1_1);
-    ok("--http2", NULL);
+    ok("--http2", "-s", "REMOTE", NULL);
     assert_int_equal(opts.http_version, GF_HTTP_2);
     ok("--http2", "--http1.1", NULL);
     assert_int_equal(opts.http_version, GF_HTTP_1_1);
-    ok("--http1.1", "--http2", NULL);
+    ok("--http1.1", "--http2", "-s", "https://example.com/flags", NULL);
     assert_int_equal(opts.http_version, GF_HTTP_2);
+    /* h2c (--http2 over http://) needs libcurl 8.0: refused before it. */
+    if (curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
+        char want[256];
+        snprintf(want, sizeof want,
+                 "--http2 over plain http (h2c) needs libcurl 8.0 or later, this is %s: use "
+                 "an https base URL or leave --http2 out",
+                 curl_version_info(CURLVERSION_NOW)->version);
+        usage_error(want, "--http2", NULL);
+        usage_error(want, "--http2", "-s", "http://127.0.0.1:9/flags", NULL);
+    } else {
+        ok("--http2", "-s", "http://127.0.0.1:9/flags", NULL);
+        assert_int_equal(opts.http_version, GF_HTTP_2);
+    }
     ok(NULL);
     assert_int_equal(opts.http_version, GF_HTTP_AUTO);
     usage_error("unknown option '--http3'", "--http3", NULL);
