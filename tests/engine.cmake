@@ -41,7 +41,12 @@ endif()
 gf_integration_test(getflags_cron getflags_cron.py)
 
 # The transfer layer: HTTP/2 over TLS, connection use, transport errors.
+# No DNS answer: a preloaded getaddrinfo() that never returns for one host.
+add_library(gf_dns_hang_shim MODULE integration/dns_hang_shim.c)
+target_link_libraries(gf_dns_hang_shim PRIVATE ${CMAKE_DL_LIBS})
 gf_integration_test(getflags_transfer getflags_transfer.py)
+set_property(TEST getflags_transfer APPEND PROPERTY ENVIRONMENT
+             "GF_DNS_HANG_SHIM=$<TARGET_FILE:gf_dns_hang_shim>")
 
 # The transfer layer's private TLS setup (--cacert read once).
 gf_unit_test(test_transfer SOURCES unit/test_transfer.c LIBS getflags_core)

@@ -76,7 +76,9 @@ def test_peak_in_flight_equals_m():
     for m in (1, 7, 40):
         out = scratch()
         with FlagServer("--delay", delay) as fs:
-            r = getflags("-a", "-l", str(3 * m), "-m", str(m), "-s", fs.url, "-q", outdir=out)
+            # Enough codes that new connections, opened at a bounded pace,
+            # reach m before the run nears its end.
+            r = getflags("-a", "-l", str(5 * m), "-m", str(m), "-s", fs.url, "-q", outdir=out)
             log = fs.log()
         assert r.rc == 0, r.err
         peak = max(e["inflight"] for e in log)

@@ -259,7 +259,8 @@ def test_m_auto_converges_with_no_errors_and_beats_m1():
     assert r1.rc == 0 and ra.rc == 0, (ra.err,)
     assert sa["counts"] == {"ok": 194, "unchanged": 0, "not_found": 0, "error": 0}, sa["counts"]
     assert 4 <= sa["concurrency"] <= 9, sa["concurrency"]
-    assert sa["elapsed_s"] < s1["elapsed_s"] / 2, (sa["elapsed_s"], s1["elapsed_s"])
+    # Every probe above 8 costs the 1 s pause the server asks for.
+    assert sa["elapsed_s"] < s1["elapsed_s"] * 0.65, (sa["elapsed_s"], s1["elapsed_s"])
     lines = rt.out.splitlines()
     assert lines[2] == "Adaptive concurrency will be used.", lines
     assert any(re.fullmatch(r"Concurrency settled at \d+\.", x) for x in lines), lines
