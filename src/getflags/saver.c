@@ -36,7 +36,7 @@ static double now_s(void)
 /* Runs on a threadpool thread: one file, start to finish. */
 static void save_one(struct gf_save *req)
 {
-    struct gf_afile a;
+    struct gf_afile a = {0}; /* set up by gf_afile_open */
     double t0 = now_s();
 
     struct gf_afile *f = req->stream ? req->stream : &a;
