@@ -197,16 +197,23 @@ def test_python_http_server_small_backlog_does_not_stall():
 def test_ca_store_read_once_and_cacert_checked_before_the_run():
     out = scratch()
     with H2Nginx(listeners=("h1tls",)) as ng:
-        trace = os.path.join(scratch(), "trace")
-        cmd = ["strace", "-f", "-e", "trace=openat", "-o", trace, GETFLAGS, "-a", "-m", "20",
-               "-s", ng.url, "--cacert", ng.cacert, "-o", out, "-q"]
         # LeakSanitizer cannot run under ptrace: leaks are checked elsewhere.
         asan = os.environ.get("ASAN_OPTIONS", "")
         env = dict(os.environ, ASAN_OPTIONS=(asan + ":" if asan else "") + "detect_leaks=0")
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
-        log = ng.log()
-        assert p.returncode == 0, p.stderr
-        conns = len({e["conn"] for e in log})
+        # strace slows the first handshake so much that the waiting requests
+        # may all end up on that one connection; the check needs several,
+        # so a run with fewer than 5 is made again (3 runs at most).
+        for _ in range(3):
+            ng.clear_log()
+            trace = os.path.join(scratch(), "trace")
+            cmd = ["strace", "-f", "-e", "trace=openat", "-o", trace, GETFLAGS, "-a", "-m",
+                   "20", "-s", ng.url, "--cacert", ng.cacert, "-o", scratch(), "-q"]
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+            log = ng.log()
+            assert p.returncode == 0, p.stderr
+            conns = len({e["conn"] for e in log})
+            if conns >= 5:
+                break
         with open(trace, encoding="utf-8", errors="replace") as f:
             opens = [l for l in f if "/etc/ssl/certs" in l or ng.cacert in l]
         # One read of the system bundle (a few while the first handshakes
