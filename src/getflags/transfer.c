@@ -35,6 +35,10 @@ struct gf_curl {
      * own DNS timeout. "" when none; cleared by any answer. */
     char unresolvable[256];
     int redirects_to_tls; /* a request ended at an https URL */
+    /* An answer over TLS came in HTTP/1.1: ALPN chose it, so the host does
+     * not multiplex, and waiting for its connections would queue new
+     * requests behind a busy one. */
+    int tls_http1;
     struct gf_transfer **pool;
     size_t npool;
 };
@@ -231,12 +235,13 @@ static uint64_t connect_timeout_ms(const struct gf_curl_config *cfg)
     return t < CONNECT_TIMEOUT_MAX_MS ? t : CONNECT_TIMEOUT_MAX_MS;
 }
 
-/* Whether requests may be multiplexed: over TLS (ALPN decides), with
- * --http2 (prior knowledge), or once a plain http base was seen to
- * redirect to https. */
+/* Whether a request may wait for a connection being set up to learn if
+ * it multiplexes: over TLS (ALPN decides), a plain http base included
+ * once it was seen to redirect to https, until an answer showed that
+ * ALPN chose HTTP/1.1. */
 static int may_multiplex(const struct gf_curl *c)
 {
-    if (c->cfg.http_version == GF_HTTP_1_1)
+    if (c->cfg.http_version == GF_HTTP_1_1 || c->tls_http1)
         return 0;
     return c->redirects_to_tls || strncasecmp(c->cfg.base_url, "https:", 6) == 0;
 }
@@ -758,11 +763,14 @@ void gf_curl_done(CURL *easy, CURLcode result)
     r->content_length = -1;
 
     char *eff = NULL;
-    if (!c->redirects_to_tls && curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK &&
-        eff && strncasecmp(eff, "https:", 6) == 0)
-        c->redirects_to_tls = 1;
     long version = 0;
     curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+    if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff &&
+        strncasecmp(eff, "https:", 6) == 0) {
+        c->redirects_to_tls = 1;
+        if (version == CURL_HTTP_VERSION_1_1 || version == CURL_HTTP_VERSION_1_0)
+            c->tls_http1 = 1;
+    }
     const char *v = version == CURL_HTTP_VERSION_1_0   ? "1.0"
                     : version == CURL_HTTP_VERSION_1_1 ? "1.1"
                     : version == CURL_HTTP_VERSION_2_0 ? "2"
