@@ -628,7 +628,7 @@ static void handle_response(struct gf_fetch *f, struct gf_response *r)
         return;
     }
     if (!r->encoded && r->content_length >= 0 && (unsigned long long)r->content_length != r->len) {
-        /* libcurl ends a body at a connection close it sees as normal. */
+        /* A body may end at a connection close the transfer took as normal. */
         set_error(f, "body of %zu bytes where Content-Length said %lld", r->len, r->content_length);
         finish(f, GF_ERROR);
         return;
