@@ -25,6 +25,8 @@ endif()
 add_library(gf_enospc_shim MODULE integration/enospc_shim.c)
 target_link_libraries(gf_enospc_shim PRIVATE ${CMAKE_DL_LIBS})
 gf_integration_test(getflags_faults getflags_faults.py)
+# Large bodies: peak memory against an ordinary run, temporary files.
+gf_integration_test(getflags_memory getflags_memory.py)
 set_property(TEST getflags_faults APPEND PROPERTY ENVIRONMENT
              "GF_ENOSPC_SHIM=$<TARGET_FILE:gf_enospc_shim>")
 
