@@ -42,8 +42,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gf/body.h"
 #include "gf/error.h"
-#include "gf/gif.h"
 #include "gf/manifest.h"
 #include "gf/names.h"
 #include "transfer.h"
@@ -94,8 +94,7 @@ struct gf_fetch {
     const char *file_hint;      /* name to save under when metadata was a 304 */
     const char *replaces;       /* the code's old file, to remove after saving */
     char *country;              /* from metadata, owned */
-    char *image;                /* image bytes being saved, owned */
-    size_t image_len;
+    struct gf_body_sink image;  /* the image being saved, owned */
     struct gf_save save;
     uv_timer_t *retry_timer; /* created on first retry, closed by gf_fetch_close */
 };
@@ -142,8 +141,7 @@ static void finish(struct gf_fetch *f, enum gf_status status)
     f->item->status = status;
     gf_free(f->country);
     f->country = NULL;
-    gf_free(f->image);
-    f->image = NULL;
+    gf_body_abort(&f->image);
     set_state(f, DONE);
     f->env->on_done(f->env->arg, f->item);
 }
@@ -205,6 +203,9 @@ void gf_fetch_begin(struct gf_fetch *f)
     f->started_at = now_s(f);
     struct gf_request req = {
         .limit = f->is_image ? (size_t)env->max_size : GF_METADATA_MAX,
+        .spill_at = f->is_image ? GF_BODY_SPILL_AT : 0,
+        .dirfd = env->saver->dirfd,
+        .is_gif = f->is_image,
         .attempt = f->attempt,
         .cb = on_response,
         .arg = f,
@@ -342,7 +343,7 @@ static void start_save(struct gf_fetch *f)
                                f->env->claim_name(f->env->arg, f->item->cc, f->replaces)
                            ? f->replaces
                            : NULL;
-    rc = gf_save_start(f->env->saver, &f->save, f->item->file, f->image, f->image_len, on_saved);
+    rc = gf_body_save(&f->image, f->env->saver, &f->save, f->item->file, on_saved);
     if (rc != 0) {
         set_error(f, "cannot save %s: %s", f->item->file, uv_strerror(rc));
         gf_free(f->item->file);
@@ -370,7 +371,7 @@ static void on_saved(struct gf_save *req, int err, const char *step)
         return;
     }
     memcpy(f->item->sha256, req->sha256, sizeof f->item->sha256);
-    f->item->file_bytes = f->image_len;
+    f->item->file_bytes = f->image.len;
     finish(f, GF_OK);
 }
 
@@ -538,7 +539,8 @@ static void handle_metadata(struct gf_fetch *f, const struct gf_response *body)
 {
     const char *bad = NULL;
     char name[GF_NAME_MAX + 1];
-    int err = gf_metadata_country(body->body ? body->body : "", body->len, &f->country, &bad);
+    int err = gf_metadata_country(body->body.data ? body->body.data : "", body->body.len,
+                                  &f->country, &bad);
     /* Refuse an unusable name now, so its image is never requested. */
     if (err == 0)
         err = gf_name_from_country(f->country, strlen(f->country), NULL, name, sizeof name, &bad);
@@ -642,14 +644,13 @@ static void handle_response(struct gf_fetch *f, struct gf_response *r)
     /* Every flag is a GIF: anything else (an HTML error page served with
      * 200, a body cut short) must never be saved as one. */
     char gif_err[160];
-    if (gf_gif_check((const unsigned char *)r->body, r->len, gif_err, sizeof gif_err) != 0) {
+    if (gf_body_finish(&r->body, gif_err, sizeof gif_err) != 0) {
         set_error(f, "%s (%zu bytes received)", gif_err, r->len);
         finish(f, GF_ERROR);
         return;
     }
     f->image = r->body;
-    f->image_len = r->len;
-    r->body = NULL;
+    r->body = (struct gf_body_sink){0};
     start_save(f);
 }
 
@@ -748,6 +749,6 @@ void gf_fetch_free(struct gf_fetch *f)
     if (!f)
         return;
     gf_free(f->country);
-    gf_free(f->image);
+    gf_body_abort(&f->image);
     gf_free(f);
 }

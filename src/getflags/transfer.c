@@ -45,11 +45,10 @@ struct gf_curl {
 
 /* What one transfer has received so far. */
 struct body {
-    char *data;
-    size_t len, cap, limit;
-    uint64_t received; /* decoded bytes of any status */
-    int too_big;
-    size_t header_bytes; /* all response headers, redirects included */
+    struct gf_body_sink sink; /* a 200's body, in memory or in a file */
+    size_t len;               /* body bytes of the answer, kept or not */
+    uint64_t received;        /* decoded bytes of any status */
+    size_t header_bytes;      /* all response headers, redirects included */
     int headers_too_big;
     int error_body_cut; /* a non-200 body stopped at its bound: its status decides */
     /* Of the last answer: its Content-Length (-1 when absent), whether it
@@ -103,25 +102,10 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
         }
         return n;
     }
-    if (n > b->limit - b->len) {
-        b->too_big = 1;
+    /* Too big, out of memory, or the disk is full: stop. */
+    if (gf_body_append(&b->sink, ptr, n) != 0)
         return 0;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if (cap > b->limit + 1)
-            cap = b->limit + 1;
-        char *p = gf_realloc(b->data, cap);
-        if (!p)
-            return 0;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
     b->len += n;
-    b->data[b->len] = '\0';
     return n;
 }
 
@@ -339,8 +323,7 @@ static struct gf_transfer *xfer_get(struct gf_curl *c, const char **what, CURLco
  * stay. Connections live in the multi handle, not the easy handle. */
 static void xfer_put(struct gf_curl *c, struct gf_transfer *x)
 {
-    gf_free(x->body.data);
-    x->body.data = NULL;
+    gf_body_abort(&x->body.sink);
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(x->headers);
     x->headers = NULL;
@@ -548,8 +531,11 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
             snprintf(out, outsz, "not a valid HTTP answer: two different Content-Length headers");
         else if (body->headers_too_big)
             snprintf(out, outsz, "response headers larger than %d bytes", HEADERS_MAX);
-        else if (body->too_big)
-            snprintf(out, outsz, "body larger than %zu bytes", body->limit);
+        else if (body->sink.too_big)
+            snprintf(out, outsz, "body larger than %zu bytes", body->sink.limit);
+        else if (body->sink.err != 0)
+            snprintf(out, outsz, "cannot save the image: %s failed: %s (%zu bytes received)",
+                     body->sink.step, uv_strerror(body->sink.err), body->len);
         else if (body->len > ERROR_BODY_MAX)
             snprintf(out, outsz, "error body larger than %d bytes", ERROR_BODY_MAX);
         else
@@ -682,7 +668,8 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
     }
     x->cb = req->cb;
     x->arg = req->arg;
-    x->body = (struct body){.limit = req->limit, .content_length = -1};
+    x->body = (struct body){.content_length = -1};
+    gf_body_init(&x->body.sink, req->limit, req->spill_at, req->dirfd, req->is_gif);
     x->reason[0] = '\0';
     x->errbuf[0] = '\0';
     CURL *e = x->easy;
@@ -759,6 +746,7 @@ void gf_curl_done(CURL *easy, CURLcode result)
     memset(r, 0, sizeof *r);
     read_phases(easy, &r->phases);
     r->bytes = x->body.received;
+    r->len = x->body.len;
     r->retry_after_s = -1;
     r->content_length = -1;
 
@@ -794,9 +782,8 @@ void gf_curl_done(CURL *easy, CURLcode result)
         r->kind = GF_XFER_ANSWERED;
         read_answer(x, r);
         if (is_success(status)) {
-            r->body = x->body.data;
-            r->len = x->body.len;
-            x->body.data = NULL;
+            r->body = x->body.sink;
+            x->body.sink = (struct gf_body_sink){0};
         }
     } else {
         r->kind = kind_of(x, result);
@@ -810,7 +797,7 @@ void gf_curl_done(CURL *easy, CURLcode result)
         }
     }
     x->cb(x->arg, r);
-    gf_free(r->body);
+    gf_body_abort(&r->body);
     xfer_put(c, x);
 }
 

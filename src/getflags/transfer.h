@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gf/body.h"
 #include "gf/cli.h"
 #include "gf/report.h"
 
@@ -46,15 +47,17 @@ enum gf_xfer_kind {
 };
 
 /* What one request got. The transfer layer owns it; it is valid during
- * the response callback only, except body, which the callee may take
- * (set it to NULL; free it with gf_free). */
+ * the response callback only, except body, which the callee may take. */
 struct gf_response {
     enum gf_xfer_kind kind;
     char error[512]; /* what went wrong, unless ANSWERED */
     long status;     /* of the final answer, 0 when none */
     char reason[96]; /* its reason phrase as sent, "" when none (HTTP/2) */
-    char *body;      /* a 200's body, NUL-terminated; NULL otherwise */
-    size_t len;
+    /* A 200's body, not yet finished (gf_body_finish): in memory, or past
+     * its spill_at in a temporary file. The callee may take it by struct
+     * copy, leaving it zeroed; else it is dropped after the callback. */
+    struct gf_body_sink body;
+    size_t len;     /* body bytes of the final answer, kept or not */
     uint64_t bytes; /* body bytes received, decoded, of any status */
     /* Content-Length of the final answer (-1 when absent), whether one
      * was unusable, and whether a Content-Encoding makes the body's size
@@ -72,7 +75,9 @@ typedef void (*gf_response_cb)(void *arg, struct gf_response *r);
 
 struct gf_request {
     const char *url;
-    size_t limit; /* largest 200 body taken; a larger one is an error */
+    /* Where a 200's body goes: see gf_body_init(). */
+    size_t limit, spill_at;
+    int dirfd, is_gif;
     /* Validators to send (If-None-Match, If-Modified-Since), or NULL. */
     const char *etag, *last_modified;
     /* 0 on the first attempt of a request: a host known unresolvable

@@ -26,7 +26,8 @@ struct gf_transfer {
     char url[256];
     char etag[64], last_modified[64]; /* validators sent, "" when none */
     unsigned attempt;
-    size_t limit;
+    size_t limit, spill_at;
+    int dirfd, is_gif;
     gf_response_cb cb;
     void *arg;
     int live; /* started, neither answered nor cancelled */
@@ -91,6 +92,9 @@ static int fake_start(void *ctx, const struct gf_request *req, struct gf_transfe
              req->last_modified ? req->last_modified : "");
     x->attempt = req->attempt;
     x->limit = req->limit;
+    x->spill_at = req->spill_at;
+    x->dirfd = req->dirfd;
+    x->is_gif = req->is_gif;
     x->cb = req->cb;
     x->arg = req->arg;
     x->live = 1;
@@ -139,6 +143,7 @@ static void answer_full(struct gf_transfer *x, enum gf_xfer_kind kind, long stat
     struct gf_response r = {
         .kind = kind,
         .status = status,
+        .len = len,
         .bytes = len,
         .content_length = (long long)len,
         .retry_after_s = retry_after_s,
@@ -149,15 +154,15 @@ static void answer_full(struct gf_transfer *x, enum gf_xfer_kind kind, long stat
         snprintf(r.error, sizeof r.error, "fake failure of kind %d", (int)kind);
     if (etag)
         snprintf(r.etag, sizeof r.etag, "%s", etag);
+    /* The body goes through the real sink, as the real layer sends it. */
+    gf_body_init(&r.body, x->limit, x->spill_at, x->dirfd, x->is_gif);
     if (status == 200) {
-        r.body = gf_malloc(len + 1);
-        assert_non_null(r.body);
-        memcpy(r.body, body, len);
-        r.body[len] = '\0';
-        r.len = len;
+        assert_int_equal(gf_body_append(&r.body, body, len), 0);
+        /* A long image is in its temporary file by now. */
+        assert_true((r.body.file != NULL) == (x->spill_at && len > x->spill_at));
     }
     x->cb(x->arg, &r);
-    gf_free(r.body);
+    gf_body_abort(&r.body);
 }
 
 static void answer(enum gf_xfer_kind kind, long status, const void *body, size_t len)
@@ -381,6 +386,49 @@ static void test_whole_code(void **state)
     assert_int_equal(W.requests, 2);
     assert_int_equal(W.successes, 2);
     assert_int_equal(W.bytes, strlen(META) + sizeof GIF);
+    assert_sem_idle();
+}
+
+/* An image past GF_BODY_SPILL_AT arrives in its temporary file and is
+ * saved by renaming it: the same bytes end up under the code's name. */
+static void test_streamed_image(void **state)
+{
+    (void)state;
+    /* The small GIF with a comment of 140 sub-blocks of 255 bytes. */
+    enum { HEAD = 19, BLOCKS = 140, IMAGE_AT = 33 };
+    size_t n = HEAD + 2 + BLOCKS * 256 + 1 + (sizeof GIF - IMAGE_AT);
+    unsigned char *big = malloc(n), *p = big;
+    assert_non_null(big);
+    memcpy(p, GIF, HEAD);
+    p += HEAD;
+    *p++ = 0x21;
+    *p++ = 0xFE;
+    for (int i = 0; i < BLOCKS; i++) {
+        *p++ = 255;
+        memset(p, 'a' + i % 26, 255);
+        p += 255;
+    }
+    *p++ = 0x00;
+    memcpy(p, GIF + IMAGE_AT, sizeof GIF - IMAGE_AT);
+    assert_true(n > GF_BODY_SPILL_AT);
+
+    gf_fetch_start(W.f[0]);
+    answer_meta();
+    assert_int_equal(live()->spill_at, GF_BODY_SPILL_AT);
+    answer_full(live(), GF_XFER_ANSWERED, 200, big, n, NULL, -1);
+    run_until(0, "done");
+    assert_int_equal(W.items[0].status, GF_OK);
+    assert_int_equal(W.items[0].file_bytes, n);
+    int fd = openat(W.dirfd, "Brazil.gif", O_RDONLY);
+    assert_true(fd >= 0);
+    unsigned char *back = malloc(n + 1);
+    assert_non_null(back);
+    assert_int_equal(read(fd, back, n + 1), (ssize_t)n);
+    close(fd);
+    assert_memory_equal(back, big, n);
+    free(back);
+    free(big);
+    assert_int_equal(W.done[0], 1);
     assert_sem_idle();
 }
 
@@ -791,6 +839,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_whole_code),
+        T(test_streamed_image),
         T(test_retry_then_success),
         T(test_retries_exhausted),
         T(test_no_retry_for_lasting_failures),

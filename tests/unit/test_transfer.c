@@ -235,8 +235,8 @@ static void on_answer(void *arg, struct gf_response *r)
     struct exchange *x = arg;
     x->calls++;
     x->r = *r;
-    x->r.body = NULL;
-    snprintf(x->body, sizeof x->body, "%s", r->body ? r->body : "");
+    x->r.body = (struct gf_body_sink){0}; /* the layer drops the original */
+    snprintf(x->body, sizeof x->body, "%s", r->body.data ? r->body.data : "");
 }
 
 static void on_engine_done(CURL *easy, CURLcode result, void *arg)
@@ -283,7 +283,7 @@ static void get(struct client *c, const char *path, struct exchange *x)
     char url[128];
     snprintf(url, sizeof url, "%s%s", c->base, path);
     memset(x, 0, sizeof *x);
-    struct gf_request req = {.url = url, .limit = 1024, .cb = on_answer, .arg = x};
+    struct gf_request req = {.url = url, .limit = 1024, .dirfd = -1, .cb = on_answer, .arg = x};
     struct gf_transfer *t = NULL;
     char err[512];
     assert_int_equal(gf_curl_transfer_ops.start(c->curl, &req, &t, err, sizeof err), 0);
