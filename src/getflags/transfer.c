@@ -796,9 +796,13 @@ void gf_curl_done(CURL *easy, CURLcode result)
                 c->unresolvable[0] = '\0';
         }
     }
-    x->cb(x->arg, r);
-    gf_body_abort(&r->body);
+    /* The handle goes back to the pool first, so that a request the
+     * callback starts (with the permit it hands on) can reuse it. */
+    gf_response_cb cb = x->cb;
+    void *arg = x->arg;
     xfer_put(c, x);
+    cb(arg, r);
+    gf_body_abort(&r->body);
 }
 
 /* Where an SSL_CTX keeps the run's counters for its info callback. */
