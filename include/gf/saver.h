@@ -63,10 +63,11 @@ struct gf_save {
 int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, int dirfd);
 
 /* Queues a save for the threadpool; set req->replaces before (or leave it
- * NULL). Returns 0: cb will run, never before this returns. A failure to
- * remove req->replaces does not fail the save. */
-int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
-                  size_t len, gf_save_cb cb);
+ * NULL). cb always runs, never before this returns; whatever goes wrong
+ * (even failing to reach the threadpool) is reported through it. A
+ * failure to remove req->replaces does not fail the save. */
+void gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
+                   size_t len, gf_save_cb cb);
 
 /* Saves a body that was written as it arrived, so that a large image
  * never has to be held in memory: on the loop thread, gf_afile_open(a,
@@ -75,8 +76,8 @@ int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, con
  * to name and removes req->replaces on the threadpool, like
  * gf_save_start(). A save that fails or is cancelled removes the
  * temporary file; req->sha256 is that of everything written. */
-int gf_save_start_stream(struct gf_saver *s, struct gf_save *req, const char *name,
-                         struct gf_afile *a, gf_save_cb cb);
+void gf_save_start_stream(struct gf_saver *s, struct gf_save *req, const char *name,
+                          struct gf_afile *a, gf_save_cb cb);
 
 /* Cancels a save that has not started, for an interrupted run: one still
  * queued reports UV_ECANCELED at once; one handed to the threadpool

@@ -130,16 +130,15 @@ static void on_flush(uv_check_t *check)
     }
 }
 
-int gf_save_start_stream(struct gf_saver *s, struct gf_save *req, const char *name,
-                         struct gf_afile *a, gf_save_cb cb)
+void gf_save_start_stream(struct gf_saver *s, struct gf_save *req, const char *name,
+                          struct gf_afile *a, gf_save_cb cb)
 {
-    int rc = gf_save_start(s, req, name, NULL, 0, cb);
+    gf_save_start(s, req, name, NULL, 0, cb);
     req->stream = a;
-    return rc;
 }
 
-int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
-                  size_t len, gf_save_cb cb)
+void gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
+                   size_t len, gf_save_cb cb)
 {
     req->saver = s;
     req->name = name;
@@ -163,7 +162,6 @@ int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, con
         uv_check_start(&s->flush, on_flush);
         uv_idle_start(&s->wake, on_wake);
     }
-    return 0;
 }
 
 void gf_save_cancel(struct gf_save *req)
