@@ -86,6 +86,39 @@ static void on_saved(struct gf_save *req, int err, const char *step)
 
 static char last_sha[65];
 
+/* libuv's threadpool, set to this size in main() before its first use. */
+enum { POOL = 4 };
+static uv_sem_t gate;
+static uv_work_t blockers[POOL];
+
+static void on_block(uv_work_t *w)
+{
+    (void)w;
+    uv_sem_wait(&gate);
+}
+
+static void after_block(uv_work_t *w, int status)
+{
+    (void)w;
+    assert_int_equal(status, 0);
+}
+
+/* Occupies every thread of the pool until unblock_pool(), so that saves
+ * queued meanwhile are certainly not started: the queue is first in,
+ * first out. */
+static void block_pool(uv_loop_t *loop)
+{
+    assert_int_equal(uv_sem_init(&gate, 0), 0);
+    for (int i = 0; i < POOL; i++)
+        assert_int_equal(uv_queue_work(loop, &blockers[i], on_block, after_block), 0);
+}
+
+static void unblock_pool(void)
+{
+    for (int i = 0; i < POOL; i++)
+        uv_sem_post(&gate);
+}
+
 /* Saves one file through a fresh saver and loop, removing replaces (may be
  * NULL) once it is in place; returns the error. */
 static int save_replacing(const char *name, const char *data, const char *replaces)
@@ -173,9 +206,11 @@ static void test_saver_streamed_body(void **state)
     assert_int_equal(gf_afile_open(&b, dfd), 0);
     assert_int_equal(gf_afile_write(&b, "xyz", 3), 0);
     called = 0;
+    block_pool(&loop);
     gf_save_start_stream(&s, &req, "Streamed.gif", &a, on_saved);
     gf_save_start_stream(&s, &req2, "Cancelled.gif", &b, on_saved);
     gf_save_cancel(&req2);
+    unblock_pool();
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(called, 2);
     assert_string_equal(req.sha256,
@@ -268,9 +303,22 @@ static void test_saver_mode_follows_umask(void **state)
     assert_int_equal(st.st_mode & 0777, 0640);
 }
 
-/* Saves asked for in one loop iteration travel as one batch; one still
- * queued can be cancelled alone, at once, and the rest are saved. */
-static void test_saver_batches_and_cancels_a_queued_save(void **state)
+static struct gf_save *cancelled_req;
+static int cancelled_calls, cancelled_err;
+
+static void on_saved_note(struct gf_save *req, int err, const char *step)
+{
+    if (req == cancelled_req) {
+        cancelled_calls++;
+        cancelled_err = err;
+    }
+    on_saved(req, err, step);
+}
+
+/* One save of ten, cancelled before any thread took it, reports
+ * UV_ECANCELED from the loop and writes nothing; the other nine are
+ * saved. */
+static void test_saver_cancels_one_queued_save(void **state)
 {
     (void)state;
     uv_loop_t loop;
@@ -281,33 +329,56 @@ static void test_saver_batches_and_cancels_a_queued_save(void **state)
     assert_true(dfd >= 0);
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
-    called = 0;
+    called = cancelled_calls = 0;
+    cancelled_req = &reqs[4];
+    block_pool(&loop);
     for (int i = 0; i < 10; i++) {
         snprintf(names[i], sizeof names[i], "b%d.gif", i);
-        gf_save_start(&s, &reqs[i], names[i], "GIF89a", 6, on_saved);
+        gf_save_start(&s, &reqs[i], names[i], "GIF89a", 6, on_saved_note);
     }
-    assert_int_equal(called, 0); /* never before gf_save_start returns */
     assert_int_equal(s.pending, 10);
     gf_save_cancel(&reqs[4]);
-    assert_int_equal(called, 1);
-    assert_int_equal(last_err, UV_ECANCELED);
-    assert_int_equal(s.pending, 9);
-    /* The first iteration hands the nine over as one work item. */
-    uv_run(&loop, UV_RUN_NOWAIT);
-    for (int i = 0; i < 10; i++)
-        if (i != 4)
-            assert_true(reqs[i].batch == reqs[0].batch && reqs[i].batch != NULL);
+    assert_int_equal(called, 0); /* never from within a call */
+    unblock_pool();
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(called, 10);
+    assert_int_equal(cancelled_calls, 1);
+    assert_int_equal(cancelled_err, UV_ECANCELED);
     assert_int_equal(s.pending, 0);
     gf_saver_close(&s);
     close(dfd);
-    uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     size_t len;
     for (int i = 0; i < 10; i++)
         assert_true((slurp(names[i], &len) != NULL) == (i != 4));
     assert_int_equal(tmp_files(), 0);
+}
+
+/* Cancelling a save that already ran changes nothing: it reported its
+ * own result once and its file stays. */
+static void test_saver_cancel_after_the_write_is_harmless(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct gf_saver s;
+    struct gf_save req = {0};
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
+    called = cancelled_calls = 0;
+    cancelled_req = &req;
+    gf_save_start(&s, &req, "Done.gif", "GIF89a", 6, on_saved_note);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    gf_save_cancel(&req);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(called, 1);
+    assert_int_equal(cancelled_err, 0);
+    gf_saver_close(&s);
+    close(dfd);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    size_t len;
+    assert_non_null(slurp("Done.gif", &len));
 }
 
 static void test_saver_cancel_before_start(void **state)
@@ -344,6 +415,10 @@ static void test_saver_cancel_before_start(void **state)
 
 int main(void)
 {
+    /* Read by libuv when its threadpool starts; block_pool() relies on it. */
+    char pool[16];
+    snprintf(pool, sizeof pool, "%d", POOL);
+    setenv("UV_THREADPOOL_SIZE", pool, 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_saver_writes_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_saver_replaces_existing_file, setup, teardown),
@@ -357,7 +432,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_saver_fifo_at_target_does_not_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_saver_mode_follows_umask, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_saver_batches_and_cancels_a_queued_save, setup,
+        cmocka_unit_test_setup_teardown(test_saver_cancels_one_queued_save, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saver_cancel_after_the_write_is_harmless, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_saver_cancel_before_start, setup, teardown),
     };
