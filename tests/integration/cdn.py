@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 
-from gfutil import DATA, Nginx
+from gfutil import DATA, Nginx, redirect_to
 
 RTTPROXY = os.environ.get("RTTPROXY", "")
 
@@ -91,9 +91,7 @@ class Cdn(Nginx):
         servers = {
             "h2": ("h2", flags),
             "h1": ("tls", flags),
-            "redirect": ("plain",
-                         lambda ports: "return 301 https://localhost:%d$request_uri;"
-                         % ports["h2"]),
+            "redirect": redirect_to("h2", "localhost"),
             "limit": ("h2", LIMITED % (
                 "cdn_limit", 'add_header Retry-After 1 always; return 429 "too many\\n";')),
             "limit_date": ("h2", LIMITED % (

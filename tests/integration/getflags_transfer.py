@@ -11,8 +11,8 @@ import sys
 import threading
 import time
 
-from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, codes_194, getflags, listing, run_tests,
-                    scratch)
+from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, codes_194, getflags, listing,
+                    redirect_to, run_tests, scratch)
 from getflags_core import DEFAULT_20, assert_all_identical
 
 # nginx over TLS: "h2" offers HTTP/2 and HTTP/1.1 by ALPN, "tls" HTTP/1.1 only.
@@ -162,9 +162,7 @@ def test_redirecting_base_one_handshake_per_connection():
     # the target multiplexes and may each open one; later ones share them.
     for tls, most in (("tls", 25), ("h2", 20)):
         out = scratch()
-        to_https = ("plain", lambda ports: "return 301 https://127.0.0.1:%d$request_uri;"
-                    % ports["https"])
-        with Nginx({"https": tls, "http": to_https}) as ng:
+        with Nginx({"https": tls, "http": redirect_to("https")}) as ng:
             r = getflags("-a", "-m", "20", "-s", ng.urls[1], "--cacert", ng.cacert, outdir=out)
             log = ng.log()
         assert r.rc == 0, r.err

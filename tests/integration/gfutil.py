@@ -184,6 +184,13 @@ NGINX_LOG_FIELDS = ("msec", "connection", "connection_requests", "port", "protoc
                     "status", "request_time", "method", "bytes", "encoding")
 
 
+def redirect_to(target, host="127.0.0.1"):
+    """A server spec for Nginx: plain HTTP answering every request with a
+    301 to the same path on server `target` over https://host."""
+    return ("plain", lambda ports: "return 301 https://%s:%d$request_uri;"
+            % (host, ports[target]))
+
+
 class Nginx:
     """Debian's nginx on ephemeral ports of 127.0.0.1, serving root
     (flags_data by default), for every suite that needs a real web server.
