@@ -1,8 +1,8 @@
 # Tests of the semaphore, the engine, the saver and whole runs.
 gf_unit_test(test_sem SOURCES unit/test_sem.c LIBS getflags_core)
-gf_unit_test(test_saver SOURCES unit/test_saver.c LIBS getflags_core)
+gf_unit_test(test_saver SOURCES unit/test_saver.c unit/tmpdir.c LIBS getflags_core)
 gf_unit_test(test_sweep SOURCES unit/test_sweep.c LIBS getflags_core)
-gf_unit_test(test_body SOURCES unit/test_body.c LIBS getflags_core)
+gf_unit_test(test_body SOURCES unit/test_body.c unit/tmpdir.c LIBS getflags_core)
 
 # End-to-end runs against flagserver and nginx on loopback.
 find_package(Python3 REQUIRED COMPONENTS Interpreter)
@@ -52,10 +52,10 @@ set_property(TEST getflags_transfer APPEND PROPERTY ENVIRONMENT
              "GF_DNS_HANG_SHIM=$<TARGET_FILE:gf_dns_hang_shim>")
 
 # The transfer layer's private TLS setup (--cacert read once).
-gf_unit_test(test_transfer SOURCES unit/test_transfer.c LIBS getflags_core)
+gf_unit_test(test_transfer SOURCES unit/test_transfer.c unit/tmpdir.c LIBS getflags_core)
 target_include_directories(test_transfer PRIVATE "${PROJECT_SOURCE_DIR}/src/getflags")
 target_link_libraries(test_transfer PRIVATE PkgConfig::OPENSSL)
 
 # The per-code state machine through a fake transfer layer.
-gf_unit_test(test_fetch SOURCES unit/test_fetch.c LIBS getflags_core)
+gf_unit_test(test_fetch SOURCES unit/test_fetch.c unit/tmpdir.c LIBS getflags_core)
 target_include_directories(test_fetch PRIVATE "${PROJECT_SOURCE_DIR}/src/getflags")

@@ -20,6 +20,7 @@
 
 #include "gf/alloc.h"
 #include "gf/engine.h"
+#include "tmpdir.h"
 #include "transfer.h"
 
 /* A self-signed certificate made for this test (no key is needed). */
@@ -35,14 +36,13 @@ static const char CERT[] = "-----BEGIN CERTIFICATE-----\n"
                            "nPkA8HxQ16Ou/rgDqVUmI8XPR2M=\n"
                            "-----END CERTIFICATE-----\n";
 
-static char *write_temp(const char *text, size_t len)
+static const char *write_temp(const char *text, size_t len)
 {
-    static char path[64];
-    snprintf(path, sizeof path, "/tmp/gf-test-cacert-XXXXXX");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, len), (ssize_t)len);
-    close(fd);
+    const char *path = test_path("ca.pem");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
     return path;
 }
 
@@ -64,10 +64,9 @@ static void test_not_pem(void **state)
     struct gf_tls t;
     struct gf_conn_stats st = {0};
     char msg[512];
-    char *p = write_temp("hello\n", 6);
+    const char *p = write_temp("hello\n", 6);
     assert_int_equal(gf_tls_init(&t, p, &st, msg, sizeof msg), -1);
     assert_non_null(strstr(msg, "no PEM certificate in it"));
-    unlink(p);
 }
 
 static void test_damaged_pem(void **state)
@@ -79,10 +78,9 @@ static void test_damaged_pem(void **state)
     char bad[sizeof CERT];
     memcpy(bad, CERT, sizeof CERT);
     bad[100] = '!'; /* inside the base64 body */
-    char *p = write_temp(bad, strlen(bad));
+    const char *p = write_temp(bad, strlen(bad));
     assert_int_equal(gf_tls_init(&t, p, &st, msg, sizeof msg), -1);
     assert_non_null(strstr(msg, "not a readable PEM certificate file"));
-    unlink(p);
 }
 
 static void test_good_bundle_twice(void **state)
@@ -93,14 +91,13 @@ static void test_good_bundle_twice(void **state)
     char msg[512];
     char two[2 * sizeof CERT];
     snprintf(two, sizeof two, "%s%s", CERT, CERT);
-    char *p = write_temp(two, strlen(two));
+    const char *p = write_temp(two, strlen(two));
     assert_int_equal(gf_tls_init(&t, p, &st, msg, sizeof msg), 0);
     assert_string_equal(msg, "");
     assert_non_null(t.extra);
     assert_ptr_equal(t.stats, &st);
     gf_tls_free(&t);
     assert_null(t.extra);
-    unlink(p);
 }
 
 static void test_no_cacert(void **state)
@@ -378,9 +375,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_not_pem),
-        cmocka_unit_test(test_damaged_pem),
-        cmocka_unit_test(test_good_bundle_twice),
+        cmocka_unit_test_setup_teardown(test_not_pem, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_damaged_pem, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_good_bundle_twice, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test(test_no_cacert),
         cmocka_unit_test(test_final_answer_headers),
         cmocka_unit_test(test_retry_after_and_reason),
