@@ -16,7 +16,6 @@
 #include "gf/error.h"
 #include "gf/lock.h"
 #include "gf/names.h"
-#include "gf/sha256.h"
 #include "gf/statedir.h"
 
 #if defined(__GNUC__)
@@ -127,7 +126,7 @@ enum { FILE_GONE, FILE_DIFFERS, FILE_MATCHES };
 
 /* Is DIR/e->file the file e records? Compares the size first (cheap), then
  * the SHA-256 of its contents. A link or anything but a regular file of
- * one link is not ours: gone. */
+ * one link is not ours: gone. GF_ENOMEM when the digest cannot start. */
 static int check_file(int dirfd, const struct gf_manifest_entry *e)
 {
     int fd = openat(dirfd, e->file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -138,20 +137,12 @@ static int check_file(int dirfd, const struct gf_manifest_entry *e)
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         r = FILE_GONE;
     } else if (e->sha256[0] != '\0' && (uint64_t)st.st_size == e->bytes) {
-        struct gf_sha256_ctx c;
-        unsigned char buf[16384], digest[GF_SHA256_LEN];
         char hex[GF_SHA256_HEX_LEN];
-        ssize_t n;
-        gf_sha256_init(&c);
-        while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-            if (n > 0)
-                gf_sha256_update(&c, buf, (size_t)n);
-        if (n == 0) {
-            gf_sha256_final(&c, digest);
-            gf_sha256_hex(digest, hex);
-            if (strcmp(hex, e->sha256) == 0)
-                r = FILE_MATCHES;
-        }
+        int e2 = gf_sha256_fd(fd, hex);
+        if (e2 == -ENOMEM)
+            r = GF_ENOMEM;
+        else if (e2 == 0 && strcmp(hex, e->sha256) == 0)
+            r = FILE_MATCHES;
     }
     close(fd);
     return r;
@@ -172,6 +163,8 @@ static int check_files(struct gf_state *s)
         if (e->file == NULL)
             continue;
         int r = check_file(s->dirfd, e);
+        if (r < 0)
+            return r;
         if (r == FILE_MATCHES) {
             s->prev_store[i] = (struct gf_prev){
                 .file = e->file,
