@@ -44,8 +44,6 @@
 /* Most JSON values (roughly: commas and brackets) in a file read back; a
  * full manifest of 676 codes has about 20,000. */
 #define GF_MANIFEST_MAX_VALUES 100000
-/* Longest ETag or Last-Modified value kept. */
-#define GF_MANIFEST_HEADER_MAX 1024
 /* "2026-11-21T20:41:03Z" and its NUL. */
 #define GF_MANIFEST_TIME_LEN 21
 
@@ -132,9 +130,8 @@ const struct gf_manifest_entry *gf_manifest_find(const struct gf_manifest *m, co
  * bytes), so that what is saved always loads back; or GF_ENOMEM. On error
  * m is unchanged. Values copied with a change rather than refused,
  * because they come from a server: an ETag or Last-Modified that could not
- * be sent back in a header (control characters, longer than
- * GF_MANIFEST_HEADER_MAX) is not stored, so the next --update does a
- * plain GET; invalid UTF-8 and control characters in error become '?'. */
+ * be sent back in a header (gf_header_value_ok()) is not stored, so the
+ * next --update does a plain GET; invalid UTF-8 and control characters in error become '?'. */
 int gf_manifest_set(struct gf_manifest *m, const struct gf_manifest_entry *e);
 
 /* Sets the run's time (a gf_manifest_time() string, or NULL) and base URL

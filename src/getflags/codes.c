@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "gf/error.h"
-#include "gf/names.h"
+#include "gf/text.h"
 
 static int upper(unsigned char c)
 {

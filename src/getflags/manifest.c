@@ -18,6 +18,7 @@
 #include "gf/error.h"
 #include "gf/names.h"
 #include "gf/statedir.h"
+#include "gf/text.h"
 
 /* Largest integer a JSON number (a double) holds exactly. */
 #define MAX_EXACT 9007199254740992.0
@@ -55,44 +56,6 @@ static int needs_file(const char *status)
     return strcmp(status, GF_MANIFEST_OK) == 0 || strcmp(status, GF_MANIFEST_UNCHANGED) == 0;
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0: no overlong forms, no
- * surrogates, nothing past U+10FFFF, no sequence cut by the NUL. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned long cp;
-    size_t n;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-        n = 2;
-        cp = s[0] & 0x1F;
-    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        n = 3;
-        cp = s[0] & 0x0F;
-    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        n = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0; /* also stops at the NUL */
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-/* C0, DEL, and C1 (U+0080..U+009F, two bytes C2 80..C2 9F). */
-static int is_control(const unsigned char *s)
-{
-    return s[0] < 0x20 || s[0] == 0x7F || (s[0] == 0xC2 && s[1] >= 0x80 && s[1] <= 0x9F);
-}
-
 int gf_manifest_file_ok(const char *name)
 {
     if (name == NULL)
@@ -100,26 +63,20 @@ int gf_manifest_file_ok(const char *name)
     size_t len = strlen(name);
     if (len <= 4 || len > GF_NAME_MAX || name[0] == '.' || strcmp(name + len - 4, ".gif") != 0)
         return 0;
-    for (const unsigned char *s = (const unsigned char *)name; *s;) {
-        size_t n = utf8_seq(s);
-        if (n == 0 || is_control(s) || *s == '/' || *s == '\\')
+    uint32_t cp;
+    for (size_t i = 0, n; i < len; i += n) {
+        n = gf_utf8_decode(name + i, len - i, &cp);
+        if (n == 0 || gf_text_is_control(cp) || cp == '/' || cp == '\\')
             return 0;
-        s += n;
     }
     return 1;
 }
 
 /* A value that can go back into an If-None-Match or If-Modified-Since
- * header as it is: visible ASCII, spaces and tabs. */
+ * header as it is. */
 static int header_ok(const char *v)
 {
-    size_t len = strlen(v);
-    if (len == 0 || len > GF_MANIFEST_HEADER_MAX)
-        return 0;
-    for (const unsigned char *s = (const unsigned char *)v; *s; s++)
-        if ((*s < 0x20 && *s != '\t') || *s >= 0x7F)
-            return 0;
-    return 1;
+    return gf_header_value_ok(v, strlen(v));
 }
 
 static int sha256_ok(const char *s)
@@ -161,26 +118,8 @@ static int integral(double v, double lo, double hi)
  * (one per byte of a bad sequence), or NULL when out of memory. */
 static char *sanitized(const char *s)
 {
-    size_t len = strlen(s);
-    char *out = gf_malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t o = 0;
-    while (*p) {
-        size_t n = utf8_seq(p);
-        if (n == 0 || is_control(p)) {
-            for (size_t i = 0; i < (n ? n : 1); i++)
-                out[o++] = '?';
-            p += n ? n : 1;
-        } else {
-            memcpy(out + o, p, n);
-            o += n;
-            p += n;
-        }
-    }
-    out[o] = '\0';
-    return out;
+    char *out = gf_malloc(strlen(s) + 1);
+    return out != NULL ? gf_text_replace_bad(s, out) : NULL;
 }
 
 /* ---- The model ----------------------------------------------------- */
@@ -472,8 +411,7 @@ static int read_all(int fd, size_t hint, char **out, size_t *outlen)
 
 /* Looks over the raw text before cJSON takes it. Refuses what cJSON would
  * accept but must not be: a raw control character (JSON strings may not
- * hold them), a \u0000 escape (it would cut a C string short without a
- * trace), and more values than a manifest has any use for (cJSON spends
+ * hold them) and more values than a manifest has any use for (cJSON spends
  * some 64 bytes on each: a 16 MiB file of "1,1,1..." would take 600 MiB).
  * Returns NULL, or the reason with *at set to the offending byte. */
 static const char *prescan(const char *buf, size_t len, size_t *at)
@@ -488,8 +426,6 @@ static const char *prescan(const char *buf, size_t len, size_t *at)
             return "not valid JSON";
         if (in_string) {
             if (c == '\\' && i + 1 < len) {
-                if (buf[i + 1] == 'u' && len - i >= 6 && memcmp(buf + i + 2, "0000", 4) == 0)
-                    return "a string holds \\u0000";
                 i++; /* the escaped character, whatever it is */
             } else if (c == '"') {
                 in_string = 0;
@@ -617,6 +553,11 @@ static int load(int sfd, struct gf_manifest *m, const char *path, char *err, siz
 
     size_t at;
     const char *why = prescan(buf, len, &at);
+    const char *nul = gf_json_nul_escape(buf, len);
+    if (nul != NULL && (why == NULL || (size_t)(nul - buf) < at)) {
+        why = "a string holds \\u0000";
+        at = (size_t)(nul - buf);
+    }
     if (why != NULL) {
         say(err, errsz, "%s: %s (at byte %zu)", path, why, at);
         gf_free(buf);

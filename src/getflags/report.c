@@ -11,7 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "gf/error.h"
-#include "gf/names.h"
+#include "gf/text.h"
 
 /* Server-supplied text escaped into a buffer: malloc'd when it fits the
  * worst case (every byte becoming \xHH), else a cut copy in fallback. */

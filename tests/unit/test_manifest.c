@@ -23,6 +23,7 @@
 #include "gf/afile.h"
 #include "gf/manifest.h"
 #include "gf/names.h"
+#include "gf/text.h"
 
 static char dir[256];
 
@@ -537,16 +538,16 @@ static void test_manifest_invalid_entries_skipped(void **state)
         expect_kept(entries, "ZZ", 1, cases[i].reason);
     }
     /* An ETag just at the limit is kept, one byte more is not. */
-    char etag[GF_MANIFEST_HEADER_MAX + 2];
+    char etag[GF_HEADER_VALUE_MAX + 2];
     memset(etag, 'e', sizeof etag);
-    etag[GF_MANIFEST_HEADER_MAX] = '\0';
+    etag[GF_HEADER_VALUE_MAX] = '\0';
     snprintf(entries, sizeof entries,
              "{\"cc\": \"AA\", \"status\": \"ok\", \"file\": \"x.gif\", \"meta\": "
              "{\"etag\": \"%s\"}}",
              etag);
     expect_kept(entries, "AA", 0, NULL);
-    etag[GF_MANIFEST_HEADER_MAX] = 'e';
-    etag[GF_MANIFEST_HEADER_MAX + 1] = '\0';
+    etag[GF_HEADER_VALUE_MAX] = 'e';
+    etag[GF_HEADER_VALUE_MAX + 1] = '\0';
     snprintf(entries, sizeof entries,
              "{\"cc\": \"AA\", \"status\": \"ok\", \"file\": \"x.gif\", \"meta\": "
              "{\"etag\": \"%s\"}}",
