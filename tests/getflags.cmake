@@ -3,6 +3,7 @@ gf_unit_test(test_codes SOURCES unit/test_codes.c LIBS getflags_core)
 gf_unit_test(test_cli SOURCES unit/test_cli.c LIBS getflags_core)
 gf_unit_test(test_names SOURCES unit/test_names.c LIBS getflags_core)
 gf_unit_test(test_text SOURCES unit/test_text.c LIBS getflags_core)
+gf_unit_test(test_model SOURCES unit/test_model.c LIBS getflags_core)
 gf_unit_test(test_report SOURCES unit/test_report.c LIBS getflags_core)
 gf_unit_test(test_gif SOURCES unit/test_gif.c LIBS getflags_core)
 # The 194 flags of flags_data are its fixtures.

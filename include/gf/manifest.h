@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "gf/codes.h"
+#include "gf/model.h"
 #include "gf/report.h"
 
 #define GF_MANIFEST_NAME "manifest.json"
@@ -47,12 +48,6 @@
 /* "2026-11-21T20:41:03Z" and its NUL. */
 #define GF_MANIFEST_TIME_LEN 21
 
-/* The values of an entry's status. */
-#define GF_MANIFEST_OK "ok"
-#define GF_MANIFEST_NOT_FOUND "not_found"
-#define GF_MANIFEST_ERROR "error"
-#define GF_MANIFEST_UNCHANGED "unchanged" /* a 304 to --update */
-
 /* One HTTP request of a code (metadata.json or the image). */
 struct gf_manifest_request {
     char *etag;          /* the response's ETag, NULL when none */
@@ -60,14 +55,14 @@ struct gf_manifest_request {
 };
 
 struct gf_manifest_entry {
-    gf_cc cc;        /* "AA".."ZZ" */
-    char status[16]; /* one of the GF_MANIFEST_* status values */
-    int http_status; /* last HTTP status, 0 when none */
-    char *file;      /* file name in DIR; NULL when none (required for ok
-                      * and unchanged; an error or not_found entry may keep
-                      * the file of an earlier run) */
-    uint64_t bytes;  /* size of the file, at most 2^53 */
-    char sha256[65]; /* lower-case hex SHA-256 of the file, "" when none */
+    gf_cc cc;              /* "AA".."ZZ" */
+    enum gf_status status; /* GF_OK, GF_NOT_FOUND, GF_ERROR or GF_UNCHANGED */
+    int http_status;       /* last HTTP status, 0 when none */
+    char *file;            /* file name in DIR; NULL when none (required for ok
+                            * and unchanged; an error or not_found entry may keep
+                            * the file of an earlier run) */
+    uint64_t bytes;        /* size of the file, at most 2^53 */
+    char sha256[65];       /* lower-case hex SHA-256 of the file, "" when none */
     struct gf_manifest_request meta, image;
     char *error; /* why it ended in error, NULL when it did not */
 };

@@ -45,15 +45,10 @@ static int cc_ok(const char *cc)
     return cc[0] >= 'A' && cc[0] <= 'Z' && cc[1] >= 'A' && cc[1] <= 'Z' && cc[2] == '\0';
 }
 
-static int status_ok(const char *s)
+/* The statuses an entry may have: every one but pending. */
+static int status_ok(enum gf_status st)
 {
-    return strcmp(s, GF_MANIFEST_OK) == 0 || strcmp(s, GF_MANIFEST_NOT_FOUND) == 0 ||
-           strcmp(s, GF_MANIFEST_ERROR) == 0 || strcmp(s, GF_MANIFEST_UNCHANGED) == 0;
-}
-
-static int needs_file(const char *status)
-{
-    return strcmp(status, GF_MANIFEST_OK) == 0 || strcmp(status, GF_MANIFEST_UNCHANGED) == 0;
+    return st == GF_OK || st == GF_NOT_FOUND || st == GF_ERROR || st == GF_UNCHANGED;
 }
 
 int gf_manifest_file_ok(const char *name)
@@ -190,19 +185,18 @@ static void copy_request(struct gf_manifest_request *dst, const struct gf_manife
 
 int gf_manifest_set(struct gf_manifest *m, const struct gf_manifest_entry *e)
 {
-    if (!cc_ok(e->cc) || memchr(e->status, '\0', sizeof e->status) == NULL ||
-        !status_ok(e->status) || e->http_status < 0 || e->http_status > 999 ||
+    if (!cc_ok(e->cc) || !status_ok(e->status) || e->http_status < 0 || e->http_status > 999 ||
         (double)e->bytes > MAX_EXACT || memchr(e->sha256, '\0', sizeof e->sha256) == NULL ||
         !sha256_ok(e->sha256) || (e->file != NULL && !gf_manifest_file_ok(e->file)) ||
-        (e->file == NULL && needs_file(e->status)))
+        (e->file == NULL && gf_status_has_file(e->status)))
         return UV_EINVAL;
 
     /* Everything is copied before m changes, so a failure leaves m as it
      * was, and e may even point into m. */
-    struct gf_manifest_entry n = {.http_status = e->http_status, .bytes = e->bytes};
+    struct gf_manifest_entry n = {
+        .status = e->status, .http_status = e->http_status, .bytes = e->bytes};
     int failed = 0;
     memcpy(n.cc, e->cc, sizeof n.cc);
-    memcpy(n.status, e->status, sizeof n.status);
     memcpy(n.sha256, e->sha256, sizeof n.sha256);
     n.file = dup_or_null(e->file, &failed);
     if (e->error != NULL && (n.error = sanitized(e->error)) == NULL)
@@ -337,15 +331,15 @@ static const char *load_entry(struct gf_manifest *m, const cJSON *item, gf_cc cc
     memcpy(cc, s, 3);
     if (gf_manifest_find(m, e.cc) != NULL)
         return "its code is listed twice";
-    if (!get_string(item, "status", &s) || s == NULL || !status_ok(s))
+    if (!get_string(item, "status", &s) || s == NULL || gf_status_parse(s, &e.status) != 0 ||
+        !status_ok(e.status))
         return "\"status\" is not ok, not_found, error or unchanged";
-    strcpy(e.status, s);
     if (!get_number(item, "http_status", 0, &num) || !integral(num, 0, 999))
         return "\"http_status\" is not a whole number from 0 to 999";
     e.http_status = (int)num;
     if (!get_string(item, "file", &s) || (s != NULL && !gf_manifest_file_ok(s)))
         return "\"file\" is not a plain .gif file name";
-    if (s == NULL && needs_file(e.status))
+    if (s == NULL && gf_status_has_file(e.status))
         return "\"file\" is missing";
     e.file = (char *)s;
     if (!get_number(item, "bytes", 0, &num) || !integral(num, 0, MAX_EXACT))
@@ -654,7 +648,8 @@ static cJSON *entry_json(const struct gf_manifest_entry *e)
      * size up to 2^53 must read back exact. */
     char bytes[24];
     snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)e->bytes);
-    int bad = add_str(o, "cc", e->cc) != 0 || add_str(o, "status", e->status) != 0 ||
+    int bad = add_str(o, "cc", e->cc) != 0 ||
+              add_str(o, "status", gf_status_name(e->status)) != 0 ||
               !cJSON_AddNumberToObject(o, "http_status", e->http_status) ||
               add_str(o, "file", e->file) != 0 || !cJSON_AddRawToObject(o, "bytes", bytes) ||
               add_str(o, "sha256", e->sha256[0] ? e->sha256 : NULL) != 0 ||

@@ -179,23 +179,6 @@ static int add_phases(cJSON *obj, const char *key, const struct gf_phases *ph)
     return 0;
 }
 
-static const char *status_name(enum gf_status st)
-{
-    switch (st) {
-    case GF_OK:
-        return "ok";
-    case GF_NOT_FOUND:
-        return "not_found";
-    case GF_UNCHANGED:
-        return "unchanged";
-    case GF_ERROR:
-        return "error";
-    case GF_PENDING:
-    default:
-        return "pending";
-    }
-}
-
 static int add_item(cJSON *array, const struct gf_item *it)
 {
     cJSON *o = cJSON_CreateObject(), *phases;
@@ -207,7 +190,7 @@ static int add_item(cJSON *array, const struct gf_item *it)
         return -1;
     }
     if (cJSON_AddStringToObject(o, "cc", it->cc) == NULL ||
-        cJSON_AddStringToObject(o, "status", status_name(it->status)) == NULL ||
+        cJSON_AddStringToObject(o, "status", gf_status_name(it->status)) == NULL ||
         add_text(o, "file", it->file) != 0)
         return -1;
     if (it->http_status != 0) {

@@ -32,11 +32,6 @@ say(char *err, size_t errsz, const char *fmt, ...)
     va_end(ap);
 }
 
-static int needs_file(const char *status)
-{
-    return strcmp(status, GF_MANIFEST_OK) == 0 || strcmp(status, GF_MANIFEST_UNCHANGED) == 0;
-}
-
 /* ---- DIR ------------------------------------------------------------ */
 
 /* mkdir -p: every missing component of dir, in order. Returns 0 or a
@@ -177,7 +172,7 @@ static int check_files(struct gf_state *s)
             };
             continue;
         }
-        if (r == FILE_DIFFERS && !needs_file(e->status) && e->sha256[0] == '\0')
+        if (r == FILE_DIFFERS && !gf_status_has_file(e->status) && e->sha256[0] == '\0')
             continue; /* an error entry that keeps a name and vouches for nothing */
         char why[GF_NAME_MAX + 64];
         struct gf_manifest_entry d = *e;
@@ -187,8 +182,8 @@ static int check_files(struct gf_state *s)
         d.bytes = 0;
         if (r == FILE_GONE)
             d.file = NULL;
-        if (needs_file(e->status)) {
-            snprintf(d.status, sizeof d.status, "%s", GF_MANIFEST_ERROR);
+        if (gf_status_has_file(e->status)) {
+            d.status = GF_ERROR;
             snprintf(why, sizeof why, "its file %s %s since the last run", e->file,
                      r == FILE_GONE ? "was removed" : "changed");
             d.error = why;
@@ -315,7 +310,7 @@ void gf_state_select_failed(const struct gf_state *s, gf_cc *codes, size_t *n, s
 {
     *n = 0;
     for (size_t i = 0; i < s->m.n && *n < max; i++)
-        if (strcmp(s->m.entries[i].status, GF_MANIFEST_ERROR) == 0)
+        if (s->m.entries[i].status == GF_ERROR)
             memcpy(codes[(*n)++], s->m.entries[i].cc, sizeof(gf_cc));
 }
 
@@ -392,8 +387,8 @@ static int take_file(struct gf_state *s, const char *cc, const char *file)
         d.file = NULL;
         d.sha256[0] = '\0';
         d.bytes = 0;
-        if (needs_file(e->status)) {
-            snprintf(d.status, sizeof d.status, "%s", GF_MANIFEST_ERROR);
+        if (gf_status_has_file(e->status)) {
+            d.status = GF_ERROR;
             snprintf(why, sizeof why, "its file %s was given to %s", file, cc);
             d.error = why;
         }
@@ -413,8 +408,7 @@ int gf_state_record(struct gf_state *s, const struct gf_item *it)
     struct gf_manifest_entry e = {.http_status = it->http_status};
     memcpy(e.cc, it->cc, sizeof e.cc);
     if (it->status == GF_OK || it->status == GF_UNCHANGED) {
-        snprintf(e.status, sizeof e.status, "%s",
-                 it->status == GF_OK ? GF_MANIFEST_OK : GF_MANIFEST_UNCHANGED);
+        e.status = it->status;
         e.file = it->file;
         e.bytes = it->file_bytes;
         snprintf(e.sha256, sizeof e.sha256, "%s", it->sha256);
@@ -426,8 +420,7 @@ int gf_state_record(struct gf_state *s, const struct gf_item *it)
         if (rc != 0)
             return rc;
     } else {
-        snprintf(e.status, sizeof e.status, "%s",
-                 it->status == GF_NOT_FOUND ? GF_MANIFEST_NOT_FOUND : GF_MANIFEST_ERROR);
+        e.status = it->status == GF_NOT_FOUND ? GF_NOT_FOUND : GF_ERROR;
         e.error = it->status == GF_PENDING ? "the run was interrupted before this code finished"
                   : it->status == GF_ERROR ? it->error
                                            : NULL;
@@ -480,7 +473,7 @@ int gf_state_begin(struct gf_state *s, const gf_cc *codes, size_t n, const char 
                 memcpy(d->cc, codes[i], sizeof d->cc);
             }
         }
-        snprintf(d->status, sizeof d->status, "%s", GF_MANIFEST_ERROR);
+        d->status = GF_ERROR;
         d->error = (char *)why;
     }
     qsort(e, k, sizeof *e, by_cc);
