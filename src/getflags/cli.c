@@ -101,18 +101,13 @@ static void
 fail(struct parse_state *st, const char *fmt, ...)
 {
     va_list ap;
-    int n;
 
     if (st->failed)
         return;
     st->failed = 1;
-    if (st->err != NULL && st->errsz > 0) {
-        va_start(ap, fmt);
-        n = vsnprintf(st->err, st->errsz, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n >= st->errsz) /* no half character left by the cut */
-            st->err[gf_utf8_cut(st->err, strlen(st->err))] = '\0';
-    }
+    va_start(ap, fmt);
+    gf_verrorf(st->err, st->errsz, fmt, ap);
+    va_end(ap);
 }
 
 /* User text quoted in a message, with control bytes made visible. */
@@ -614,7 +609,7 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
             if (set_server(&st, opts, optarg) == GF_ENOMEM) {
                 drop_urls(opts);
                 if (err != NULL && errsz > 0)
-                    snprintf(err, errsz, "out of memory");
+                    gf_errorf(err, errsz, "out of memory");
                 return GF_ENOMEM;
             }
             break;
@@ -745,7 +740,7 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
         if (opts->base_url == NULL || opts->base_url_display == NULL) {
             drop_urls(opts);
             if (err != NULL && errsz > 0)
-                snprintf(err, errsz, "out of memory");
+                gf_errorf(err, errsz, "out of memory");
             return GF_ENOMEM;
         }
     }

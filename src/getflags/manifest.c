@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,21 +21,6 @@
 
 /* Largest integer a JSON number (a double) holds exactly. */
 #define MAX_EXACT 9007199254740992.0
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-say(char *err, size_t errsz, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errsz == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- Validation ---------------------------------------------------- */
 
@@ -441,26 +425,26 @@ static int load_doc(struct gf_manifest *m, const cJSON *root, const char *path, 
     const char *run_time, *base_url;
 
     if (!cJSON_IsObject(root)) {
-        say(err, errsz, "%s: not a JSON object", path);
+        gf_errorf(err, errsz, "%s: not a JSON object", path);
         return GF_EMETADATA;
     }
     v = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (!cJSON_IsNumber(v) || !(v->valuedouble == 1 || v->valuedouble == GF_MANIFEST_VERSION)) {
-        say(err, errsz, "%s: \"version\" is not %d or %d", path, GF_MANIFEST_VERSION_MIN,
-            GF_MANIFEST_VERSION);
+        gf_errorf(err, errsz, "%s: \"version\" is not %d or %d", path, GF_MANIFEST_VERSION_MIN,
+                  GF_MANIFEST_VERSION);
         return GF_EMETADATA;
     }
     if (!get_string(root, "run_time", &run_time) || (run_time && !time_ok(run_time))) {
-        say(err, errsz, "%s: \"run_time\" is not a UTC time like 2026-11-21T20:41:03Z", path);
+        gf_errorf(err, errsz, "%s: \"run_time\" is not a UTC time like 2026-11-21T20:41:03Z", path);
         return GF_EMETADATA;
     }
     if (!get_string(root, "base_url", &base_url)) {
-        say(err, errsz, "%s: \"base_url\" is not a string", path);
+        gf_errorf(err, errsz, "%s: \"base_url\" is not a string", path);
         return GF_EMETADATA;
     }
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(root, "entries");
     if (!cJSON_IsArray(entries)) {
-        say(err, errsz, "%s: \"entries\" is not an array", path);
+        gf_errorf(err, errsz, "%s: \"entries\" is not an array", path);
         return GF_EMETADATA;
     }
     if (gf_manifest_set_run(m, run_time, base_url) != 0)
@@ -490,13 +474,13 @@ static int load_doc(struct gf_manifest *m, const cJSON *root, const char *path, 
         char code[8] = "";
         if (first_cc[0] != '\0')
             snprintf(code, sizeof code, " (%s)", first_cc);
-        say(err, errsz, "%s: skipped %zu invalid entr%s; the first, entry %zu%s: %s", path,
-            m->skipped, m->skipped == 1 ? "y" : "ies", first_index, code, first_why);
+        gf_errorf(err, errsz, "%s: skipped %zu invalid entr%s; the first, entry %zu%s: %s", path,
+                  m->skipped, m->skipped == 1 ? "y" : "ies", first_index, code, first_why);
     }
     return 0;
 
 nomem:
-    say(err, errsz, "%s: %s", path, gf_strerror(GF_ENOMEM));
+    gf_errorf(err, errsz, "%s: %s", path, gf_strerror(GF_ENOMEM));
     return GF_ENOMEM;
 }
 
@@ -508,8 +492,8 @@ static int load(int sfd, struct gf_manifest *m, const char *path, char *err, siz
     if (e == -ENOENT)
         return 0;
     if (e != 0) {
-        say(err, errsz, "cannot open %s: %s", path,
-            e == -ELOOP ? "it is a symbolic link (not followed)" : gf_strerror(e));
+        gf_errorf(err, errsz, "cannot open %s: %s", path,
+                  e == -ELOOP ? "it is a symbolic link (not followed)" : gf_strerror(e));
         return e;
     }
 
@@ -528,20 +512,21 @@ static int load(int sfd, struct gf_manifest *m, const char *path, char *err, siz
         e = read_all(fd, (size_t)st.st_size, &buf, &len);
     close(fd);
     if (e == GF_EMETADATA) {
-        say(err, errsz, "%s: not a regular file", path);
+        gf_errorf(err, errsz, "%s: not a regular file", path);
         return e;
     }
     if (e == GF_ETOOBIG) {
-        say(err, errsz, "%s: larger than %d MiB", path, GF_MANIFEST_MAX_BYTES / (1024 * 1024));
+        gf_errorf(err, errsz, "%s: larger than %d MiB", path,
+                  GF_MANIFEST_MAX_BYTES / (1024 * 1024));
         return GF_EMETADATA;
     }
     if (e == -EMLINK) {
-        say(err, errsz, "cannot read %s: it has more than one link (a hard link is not followed)",
-            path);
+        gf_errorf(err, errsz,
+                  "cannot read %s: it has more than one link (a hard link is not followed)", path);
         return e;
     }
     if (e != 0) {
-        say(err, errsz, "cannot read %s: %s", path, gf_strerror(e));
+        gf_errorf(err, errsz, "cannot read %s: %s", path, gf_strerror(e));
         return e;
     }
 
@@ -553,7 +538,7 @@ static int load(int sfd, struct gf_manifest *m, const char *path, char *err, siz
         at = (size_t)(nul - buf);
     }
     if (why != NULL) {
-        say(err, errsz, "%s: %s (at byte %zu)", path, why, at);
+        gf_errorf(err, errsz, "%s: %s (at byte %zu)", path, why, at);
         gf_free(buf);
         return GF_EMETADATA;
     }
@@ -573,7 +558,7 @@ static int load(int sfd, struct gf_manifest *m, const char *path, char *err, siz
     }
     if (root == NULL) {
         at = end != NULL && end >= buf && end <= buf + len ? (size_t)(end - buf) : 0;
-        say(err, errsz, "%s: not valid JSON (at byte %zu)", path, at);
+        gf_errorf(err, errsz, "%s: not valid JSON (at byte %zu)", path, at);
         gf_free(buf);
         return GF_EMETADATA;
     }
@@ -591,7 +576,7 @@ int gf_manifest_load_at(int sfd, const char *label, struct gf_manifest *m, char 
     size_t plen = strlen(label) + sizeof "/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME;
     char *path = gf_malloc(plen);
     if (path == NULL) {
-        say(err, errsz, "%s", gf_strerror(GF_ENOMEM));
+        gf_errorf(err, errsz, "%s", gf_strerror(GF_ENOMEM));
         return GF_ENOMEM;
     }
     snprintf(path, plen, "%s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME, label);
@@ -726,26 +711,27 @@ int gf_manifest_save_at(int sfd, const char *label, const struct gf_manifest *m,
     struct gf_afile a;
     int e = gf_afile_open(&a, sfd);
     if (e != 0) {
-        say(err, errsz, "cannot create %s/" GF_STATEDIR_NAME "/%s: %s", label, a.tmp,
-            e == -EMLINK ? "it has more than one link" : gf_strerror(e));
+        gf_errorf(err, errsz, "cannot create %s/" GF_STATEDIR_NAME "/%s: %s", label, a.tmp,
+                  e == -EMLINK ? "it has more than one link" : gf_strerror(e));
         return e;
     }
     e = write_manifest(&a, m);
     if (e == GF_ENOMEM) {
         gf_afile_abort(&a);
-        say(err, errsz, "cannot write %s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME ": %s", label,
-            gf_strerror(e));
+        gf_errorf(err, errsz, "cannot write %s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME ": %s",
+                  label, gf_strerror(e));
         return e;
     }
     char tmp[sizeof a.tmp];
     memcpy(tmp, a.tmp, sizeof tmp);
     e = gf_afile_commit(&a, GF_MANIFEST_NAME, 1);
     if (e != 0 && strcmp(a.step, "rename") == 0)
-        say(err, errsz, "cannot rename %s/" GF_STATEDIR_NAME "/%s to " GF_MANIFEST_NAME ": %s",
-            label, tmp, gf_strerror(e));
+        gf_errorf(err, errsz,
+                  "cannot rename %s/" GF_STATEDIR_NAME "/%s to " GF_MANIFEST_NAME ": %s", label,
+                  tmp, gf_strerror(e));
     else if (e != 0)
-        say(err, errsz, "cannot %s %s/" GF_STATEDIR_NAME "/%s: %s", a.step, label, tmp,
-            gf_strerror(e));
+        gf_errorf(err, errsz, "cannot %s %s/" GF_STATEDIR_NAME "/%s: %s", a.step, label, tmp,
+                  gf_strerror(e));
     return e;
 }
 

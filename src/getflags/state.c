@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,20 +17,6 @@
 #include "gf/names.h"
 #include "gf/statedir.h"
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-say(char *err, size_t errsz, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errsz == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- DIR ------------------------------------------------------------ */
 
 /* mkdir -p: every missing component of dir, in order. Returns 0 or a
@@ -40,7 +25,7 @@ static int make_parents(const char *dir, char *err, size_t errsz)
 {
     char *p = gf_strdup(dir);
     if (p == NULL) {
-        say(err, errsz, "cannot create the output directory %s: out of memory", dir);
+        gf_errorf(err, errsz, "cannot create the output directory %s: out of memory", dir);
         return GF_ENOMEM;
     }
     int e = 0;
@@ -54,11 +39,12 @@ static int make_parents(const char *dir, char *err, size_t errsz)
             if (mkdir(p, 0777) != 0 && errno != EEXIST) {
                 e = -errno;
                 if (strcmp(p, dir) == 0)
-                    say(err, errsz, "cannot create the output directory %s: %s", dir,
-                        gf_strerror(e));
+                    gf_errorf(err, errsz, "cannot create the output directory %s: %s", dir,
+                              gf_strerror(e));
                 else
-                    say(err, errsz, "cannot create the output directory %s: cannot create %s: %s",
-                        dir, p, gf_strerror(e));
+                    gf_errorf(err, errsz,
+                              "cannot create the output directory %s: cannot create %s: %s", dir, p,
+                              gf_strerror(e));
                 break;
             }
             if (!last)
@@ -84,7 +70,8 @@ static int open_dir(const char *dir, char *err, size_t errsz)
             if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
                 int e = -errno;
                 close(fd);
-                say(err, errsz, "cannot write to the output directory %s: %s", dir, gf_strerror(e));
+                gf_errorf(err, errsz, "cannot write to the output directory %s: %s", dir,
+                          gf_strerror(e));
                 return e;
             }
             return fd;
@@ -95,18 +82,19 @@ static int open_dir(const char *dir, char *err, size_t errsz)
             char to[256];
             ssize_t n = readlink(dir, to, sizeof to - 1);
             to[n > 0 ? n : 0] = '\0';
-            say(err, errsz,
+            gf_errorf(
+                err, errsz,
                 "the output directory %s is a dangling symbolic link (to %s): create its target "
                 "or choose another -o",
                 dir, to);
             return e;
         }
         if (e == -ENOTDIR && stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-            say(err, errsz, "cannot use the output directory %s: it is not a directory", dir);
+            gf_errorf(err, errsz, "cannot use the output directory %s: it is not a directory", dir);
             return e;
         }
         if (e != -ENOENT || attempt > 0) {
-            say(err, errsz, "cannot open the output directory %s: %s", dir, gf_strerror(e));
+            gf_errorf(err, errsz, "cannot open the output directory %s: %s", dir, gf_strerror(e));
             return e;
         }
         if ((e = make_parents(dir, err, errsz)) != 0)
@@ -204,13 +192,13 @@ static int load_manifest(struct gf_state *s, const struct gf_state_config *cfg, 
     char msg[1024];
     int rc = gf_manifest_load_at(s->sfd, cfg->dir, &s->m, msg, sizeof msg);
     if (rc == GF_ENOMEM) {
-        say(err, errsz, "%s", msg);
+        gf_errorf(err, errsz, "%s", msg);
         return rc;
     }
     if (rc != 0) {
         gf_manifest_free(&s->m);
         if (cfg->retry_failed) {
-            say(err, errsz, "--retry-failed needs the last run's manifest: %s", msg);
+            gf_errorf(err, errsz, "--retry-failed needs the last run's manifest: %s", msg);
             return rc;
         }
         if (cfg->warn)
@@ -249,7 +237,7 @@ int gf_state_open(struct gf_state *s, const struct gf_state_config *cfg, char *e
         err[0] = '\0';
     int rc;
     if ((s->dir = gf_strdup(cfg->dir)) == NULL) {
-        say(err, errsz, "out of memory");
+        gf_errorf(err, errsz, "out of memory");
         return GF_ENOMEM;
     }
     if ((rc = open_dir(cfg->dir, err, errsz)) < 0)
@@ -266,7 +254,7 @@ int gf_state_open(struct gf_state *s, const struct gf_state_config *cfg, char *e
     if ((rc = load_manifest(s, cfg, err, errsz)) != 0)
         goto fail;
     if ((rc = check_files(s)) != 0) {
-        say(err, errsz, "cannot check the files in %s: %s", cfg->dir, gf_strerror(rc));
+        gf_errorf(err, errsz, "cannot check the files in %s: %s", cfg->dir, gf_strerror(rc));
         goto fail;
     }
     return 0;
@@ -454,7 +442,7 @@ int gf_state_begin(struct gf_state *s, const gf_cc *codes, size_t n, const char 
      * marked, its strings borrowed. */
     struct gf_manifest_entry *e = gf_calloc(s->m.n + n + 1, sizeof *e);
     if (e == NULL) {
-        say(err, errsz, "cannot record the start of the run: %s", gf_strerror(GF_ENOMEM));
+        gf_errorf(err, errsz, "cannot record the start of the run: %s", gf_strerror(GF_ENOMEM));
         return GF_ENOMEM;
     }
     size_t k = s->m.n;
@@ -497,7 +485,7 @@ int gf_state_save(struct gf_state *s, const char *base_url, char *err, size_t er
     if (rc == 0)
         rc = gf_manifest_set_run(&s->m, now, base_url);
     if (rc != 0) {
-        say(err, errsz, "cannot record the run in the manifest: %s", gf_strerror(rc));
+        gf_errorf(err, errsz, "cannot record the run in the manifest: %s", gf_strerror(rc));
         return rc;
     }
     return gf_manifest_save_at(s->sfd, s->dir, &s->m, err, errsz);

@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "gf/error.h"
 #include "gf/text.h"
 
 static size_t decode(const char *s, uint32_t *cp)
@@ -140,12 +141,34 @@ static void test_text_replace_bad(void **state)
     assert_string_equal(gf_text_replace_bad("", out), "");
 }
 
+/* Error detail: printf-style into the caller's buffer, cut on a UTF-8
+ * boundary, nothing written without a buffer. */
+static void test_text_errorf(void **state)
+{
+    (void)state;
+    char err[8];
+    gf_errorf(err, sizeof err, "%s: %d", "ab", 42);
+    assert_string_equal(err, "ab: 42");
+    gf_errorf(err, sizeof err, "abcde\xc3\xa9z");
+    assert_string_equal(err, "abcde\xc3\xa9"); /* 7 bytes fit */
+    gf_errorf(err, sizeof err, "abcdef\xc3\xa9");
+    assert_string_equal(err, "abcdef"); /* not half of the é */
+    gf_errorf(NULL, 0, "%s", "nothing");
+    err[0] = 'x';
+    gf_errorf(err, 0, "%s", "nothing");
+    assert_int_equal(err[0], 'x');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_text_utf8_decode),       cmocka_unit_test(test_text_utf8_cut),
-        cmocka_unit_test(test_text_character_classes), cmocka_unit_test(test_text_json_nul_escape),
-        cmocka_unit_test(test_text_header_value_rule), cmocka_unit_test(test_text_replace_bad),
+        cmocka_unit_test(test_text_utf8_decode),
+        cmocka_unit_test(test_text_utf8_cut),
+        cmocka_unit_test(test_text_character_classes),
+        cmocka_unit_test(test_text_json_nul_escape),
+        cmocka_unit_test(test_text_header_value_rule),
+        cmocka_unit_test(test_text_replace_bad),
+        cmocka_unit_test(test_text_errorf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
