@@ -1,4 +1,4 @@
-#include "gf/adaptive.h"
+#include "adaptive.h"
 
 #include <float.h>
 #include <math.h>

@@ -13,7 +13,7 @@
 #include "gf/alloc.h"
 #include "gf/error.h"
 #include "gf/procsetup.h"
-#include "gf/statedir.h"
+#include "statedir.h"
 
 #define LOCK_SUB "/" GF_STATEDIR_NAME "/" GF_LOCK_NAME
 

@@ -16,7 +16,7 @@
 #include "gf/alloc.h"
 #include "gf/error.h"
 #include "gf/names.h"
-#include "gf/statedir.h"
+#include "statedir.h"
 #include "gf/text.h"
 
 /* Largest integer a JSON number (a double) holds exactly. */

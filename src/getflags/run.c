@@ -9,11 +9,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "gf/adaptive.h"
+#include "adaptive.h"
 #include "gf/engine.h"
 #include "gf/error.h"
 #include "gf/fetch.h"
-#include "gf/hostgate.h"
+#include "hostgate.h"
 #include "gf/ratelimit.h"
 #include "gf/saver.h"
 #include "gf/sem.h"

@@ -15,7 +15,7 @@
 #include "gf/error.h"
 #include "gf/lock.h"
 #include "gf/names.h"
-#include "gf/statedir.h"
+#include "statedir.h"
 
 /* ---- DIR ------------------------------------------------------------ */
 

@@ -1,4 +1,4 @@
-#include "gf/statedir.h"
+#include "statedir.h"
 
 #include <errno.h>
 #include <fcntl.h>
