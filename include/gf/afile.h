@@ -65,10 +65,6 @@ void gf_afile_abort(struct gf_afile *a);
  * Returns 0, or a negated errno (-ENOMEM: libcrypto could not start). */
 int gf_sha256_fd(int fd, char out[GF_SHA256_HEX_LEN]);
 
-/* 1 when name is a temporary name of gf_afile_open() (or of the manifest
- * of getflags 1.x: "manifest.json.tmp-<pid>-<n>"). */
-int gf_afile_is_tmp(const char *name);
-
 /* Removes every temporary file in dirfd but those of this process.
  * Call it holding DIR's lock: no other run can be writing them. Returns
  * how many were removed. */

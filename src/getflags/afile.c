@@ -201,6 +201,8 @@ static int pid_n(const char *s, long *pid)
     return 1;
 }
 
+/* 1 when name is a temporary name of gf_afile_open() (or of the manifest
+ * of getflags 1.x: "manifest.json.tmp-<pid>-<n>"), with its pid in *pid. */
 static int tmp_pid(const char *name, long *pid)
 {
     static const char old[] = "manifest.json.tmp-";
@@ -209,12 +211,6 @@ static int tmp_pid(const char *name, long *pid)
     if (strncmp(name, old, sizeof old - 1) == 0)
         return pid_n(name + sizeof old - 1, pid);
     return 0;
-}
-
-int gf_afile_is_tmp(const char *name)
-{
-    long pid;
-    return tmp_pid(name, &pid);
 }
 
 unsigned gf_afile_sweep(int dirfd)
