@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include "gf/afile.h"
-#include <openssl/evp.h>
 #include "gf/state.h"
 
 static char dir[256];
