@@ -271,10 +271,12 @@ char *gf_report_json(const struct gf_summary *s)
         cJSON_AddNumberToObject(root, "elapsed_s", s->elapsed_s) == NULL)
         goto out;
     counts = cJSON_AddObjectToObject(root, "counts");
-    if (counts == NULL || cJSON_AddNumberToObject(counts, "ok", (double)s->ok) == NULL ||
-        cJSON_AddNumberToObject(counts, "not_found", (double)s->not_found) == NULL ||
-        cJSON_AddNumberToObject(counts, "error", (double)s->error) == NULL ||
-        cJSON_AddNumberToObject(counts, "unchanged", (double)s->unchanged) == NULL)
+    if (counts == NULL ||
+        cJSON_AddNumberToObject(counts, gf_status_name(GF_OK), (double)s->ok) == NULL ||
+        cJSON_AddNumberToObject(counts, gf_status_name(GF_NOT_FOUND), (double)s->not_found) ==
+            NULL ||
+        cJSON_AddNumberToObject(counts, gf_status_name(GF_ERROR), (double)s->error) == NULL ||
+        cJSON_AddNumberToObject(counts, gf_status_name(GF_UNCHANGED), (double)s->unchanged) == NULL)
         goto out;
     if (cJSON_AddNumberToObject(root, "requests", (double)s->requests) == NULL ||
         cJSON_AddNumberToObject(root, "bytes", (double)s->bytes) == NULL ||
