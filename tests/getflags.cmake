@@ -10,9 +10,9 @@ gf_unit_test(test_gif SOURCES unit/test_gif.c LIBS getflags_core)
 target_compile_definitions(test_gif PRIVATE GF_FLAGS_DATA="${PROJECT_SOURCE_DIR}/flags_data")
 
 # libFuzzer targets over the pure modules (clang only). They compile
-# names.c, text.c, gif.c and codes.c themselves, instrumented for coverage,
-# rather than linking getflags_core, so that they need none of the network
-# code.
+# names.c, text.c, error.c, gif.c and codes.c themselves, instrumented for
+# coverage, rather than linking getflags_core, so that they need none of the
+# network code.
 option(GETFLAGS_FUZZ "Build the libFuzzer targets (needs clang)" OFF)
 if(GETFLAGS_FUZZ)
   if(NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
@@ -23,6 +23,7 @@ if(GETFLAGS_FUZZ)
   add_library(gf_fuzz_pure STATIC
     "${PROJECT_SOURCE_DIR}/src/getflags/names.c"
     "${PROJECT_SOURCE_DIR}/src/getflags/text.c"
+    "${PROJECT_SOURCE_DIR}/src/getflags/error.c"
     "${PROJECT_SOURCE_DIR}/src/getflags/gif.c"
     "${PROJECT_SOURCE_DIR}/src/getflags/codes.c"
     "${PROJECT_SOURCE_DIR}/src/getflags/alloc.c"
