@@ -547,7 +547,8 @@ fail_saver:
     gf_saver_close(&r.saver);
     close_signals(&r, 3);
 fail_loop:
-    uv_run(&r.loop, UV_RUN_DEFAULT); /* the handles' closes */
+    /* The close callbacks of the signal handles and of a half-made engine. */
+    uv_run(&r.loop, UV_RUN_DEFAULT);
     uv_loop_close(&r.loop);
 fail_alloc:
     free_run(&r);
