@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flagserver/gz.h"
+#include "flagserver/server.h"
+
 static const char *const names[] = {
     [FS_FAULT_NONE] = "",
     [FS_FAULT_REFUSE] = "refuse",
@@ -64,59 +67,140 @@ static const char badgzip_body[] = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 static const char html_body[] = "<!DOCTYPE html>\n<html><head><title>Oops</title></head>"
                                 "<body><h1>This is not a flag</h1></body></html>\n";
 
-int fs_fault_fixed_answer(fs_fault f, fs_fault_answer *a)
+static void set_body(fs_answer *a, const void *body, size_t len, int chunked)
 {
-    memset(a, 0, sizeof(*a));
-    switch (f) {
-    case FS_FAULT_BADCHUNK:
-        a->header = "Transfer-Encoding: chunked\r\n";
-        a->body = badchunk_body;
-        a->len = sizeof(badchunk_body) - 1;
-        a->chunked = 1;
-        a->close = 1;
-        return 1;
-    case FS_FAULT_HTML:
-        a->ctype = "text/html";
-        a->body = html_body;
-        a->len = sizeof(html_body) - 1;
-        return 1;
-    case FS_FAULT_BADGZIP:
-        a->header = "Content-Encoding: gzip\r\n";
-        a->body = badgzip_body;
-        a->len = sizeof(badgzip_body) - 1;
-        return 1;
-    default:
-        return 0;
-    }
+    a->status = 200;
+    a->body = body;
+    a->len = len;
+    a->clen = chunked ? -1 : (int64_t)len;
 }
 
-int fs_fault_redirect(fs_fault f, const char *target, size_t len, size_t rest_off, const char **loc,
-                      size_t *loc_len)
+static void set_status(fs_answer *a, int status, const char *extra)
 {
+    a->status = status;
+    a->text = 1;
+    a->extra = extra;
+}
+
+/* 429 and 503 misbehave once per rest path, query ignored. */
+static int first_time(struct fs_server *srv, fs_fault f, const char *target, size_t len,
+                      size_t rest_off, fs_answer *a)
+{
+    size_t q = rest_off;
+    int first;
+
+    while (q < len && target[q] != '?')
+        q++;
+    first = fs_fault_seen_first(srv->seen, f, target + rest_off, q - rest_off);
+    if (first == 0)
+        return FS_FAULT_SERVE; /* seen before: serve normally */
+    set_status(a, first < 0 ? 500 : (f == FS_FAULT_429 ? 429 : 503), "Retry-After: 1\r\n");
+    return FS_FAULT_ANSWERED;
+}
+
+int fs_fault_answer(struct fs_server *srv, fs_fault f, const char *target, size_t len,
+                    size_t rest_off, const char *ctype, fs_answer *a)
+{
+    int has_rest = rest_off < len && target[rest_off] == '/';
+
+    memset(a, 0, sizeof(*a));
+    a->ctype = ctype;
     switch (f) {
-    case FS_FAULT_LOOP:
-        *loc = target;
-        *loc_len = len;
-        return 1;
-    case FS_FAULT_REDIRECT_FILE:
-        *loc = "file:///etc/passwd";
+    case FS_FAULT_REFUSE:
+        a->after = FS_AFTER_REFUSE;
         break;
+    case FS_FAULT_BADCHUNK:
+        a->extra = "Transfer-Encoding: chunked\r\n";
+        a->after = FS_AFTER_CLOSE;
+        set_body(a, badchunk_body, sizeof(badchunk_body) - 1, 1);
+        break;
+    case FS_FAULT_HTML:
+        a->ctype = "text/html";
+        set_body(a, html_body, sizeof(html_body) - 1, 0);
+        break;
+    case FS_FAULT_BADGZIP:
+        a->extra = "Content-Encoding: gzip\r\n";
+        set_body(a, badgzip_body, sizeof(badgzip_body) - 1, 0);
+        break;
+    case FS_FAULT_ENDLESS:
+        a->after = FS_AFTER_ENDLESS;
+        set_body(a, NULL, 0, 1);
+        break;
+    case FS_FAULT_LOOP:
+        a->loc = target;
+        a->loc_len = len;
+        set_status(a, 302, NULL);
+        break;
+    case FS_FAULT_REDIRECT_FILE:
     case FS_FAULT_REDIRECT_FTP:
-        *loc = "ftp://127.0.0.1/x";
+        a->loc = f == FS_FAULT_REDIRECT_FILE ? "file:///etc/passwd" : "ftp://127.0.0.1/x";
+        a->loc_len = strlen(a->loc);
+        set_status(a, 302, NULL);
         break;
     case FS_FAULT_REDIRECT_OK:
-        if (rest_off == len || target[rest_off] != '/') {
-            *loc = "/";
-            break;
+        a->loc = has_rest ? target + rest_off : "/";
+        a->loc_len = has_rest ? len - rest_off : 1;
+        set_status(a, 302, NULL);
+        break;
+    case FS_FAULT_418:
+    case FS_FAULT_500:
+        set_status(a, f == FS_FAULT_418 ? 418 : 500, NULL);
+        break;
+    case FS_FAULT_429:
+    case FS_FAULT_503:
+        return first_time(srv, f, target, len, rest_off, a);
+    case FS_FAULT_GZIPBOMB:
+    case FS_FAULT_GZIPBOMB_TE:
+        if (srv->bomb_state == 0)
+            return FS_FAULT_WAIT; /* built on the threadpool just after start */
+        if (srv->bomb_state < 0)
+            set_status(a, 500, NULL);
+        else if (f == FS_FAULT_GZIPBOMB) {
+            a->extra = "Content-Encoding: gzip\r\n";
+            set_body(a, srv->bomb.data, srv->bomb.len, 0);
+        } else {
+            a->extra = "Transfer-Encoding: gzip, chunked\r\n";
+            set_body(a, srv->bomb_chunked.data, srv->bomb_chunked.len, 1);
         }
-        *loc = target + rest_off;
-        *loc_len = len - rest_off;
+        break;
+    default:
+        return FS_FAULT_SERVE;
+    }
+    return FS_FAULT_ANSWERED;
+}
+
+int fs_fault_shape(const struct fs_server *srv, fs_fault f, fs_answer *a)
+{
+    fs_bytes gz;
+
+    switch (f) {
+    case FS_FAULT_RESET:
+    case FS_FAULT_SHORT:
+        a->len /= 2; /* Content-Length still announces the whole file */
+        a->after = f == FS_FAULT_RESET ? FS_AFTER_RESET : FS_AFTER_CLOSE;
+        return 1;
+    case FS_FAULT_SILENCE:
+        a->after = FS_AFTER_SILENCE;
+        return 1;
+    case FS_FAULT_TRICKLE:
+        a->after = FS_AFTER_TRICKLE;
+        return 1;
+    case FS_FAULT_HUGEHEADERS:
+        a->extra = srv->filler;
+        return 1;
+    case FS_FAULT_GZIP:
+        if (fs_gz_compress(a->body, a->len, &gz) != 0)
+            return -1;
+        free(a->owned);
+        a->extra = "Content-Encoding: gzip\r\n";
+        a->extra2 = NULL; /* the validators belong to the identity encoding */
+        a->body = a->owned = gz.data;
+        a->len = gz.len;
+        a->clen = (int64_t)gz.len;
         return 1;
     default:
         return 0;
     }
-    *loc_len = strlen(*loc);
-    return 1;
 }
 
 #define NBUCKETS 256

@@ -223,7 +223,7 @@ class HttpTest(unittest.TestCase):
                     self.assertEqual((status, body), (200, self.files[rel]), rel)
 
     def test_pipelining_many(self):
-        n = 300  # more than the server holds before it pauses reading
+        n = 3000  # ~100 KB: more than the server holds before it pauses reading
         req = b"GET /noext HTTP/1.1\r\nHost: x\r\n\r\n" * n
         with connect(self.srv.port) as s:
             s.sendall(req)
