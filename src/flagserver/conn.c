@@ -259,9 +259,22 @@ static void conn_read_start(fs_conn *c)
     c->reading = 1;
 }
 
-static void on_linger(uv_timer_t *t)
+/* Idle, or lingering after the last answer, for too long. */
+static void on_timeout(uv_timer_t *t)
 {
     conn_close(t->data, 0);
+}
+
+/* Waiting for a request (its headers, or the next one after an answer):
+ * the connection goes after --idle-timeout. A request in progress takes the
+ * timer over for its delay, so answers are never cut short. */
+static void conn_idle(fs_conn *c)
+{
+    uint64_t ms = (uint64_t)(c->srv->opt.idle_timeout * 1000.0);
+
+    /* uv_timer_start fails only on a closing handle, and then c is going. */
+    if (ms > 0 && !c->closing)
+        (void)uv_timer_start(&c->timer, on_timeout, ms, 0);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -270,7 +283,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
     if (c->closing)
         return;
-    if (status < 0 || uv_timer_start(&c->timer, on_linger, LINGER_MS, 0) != 0)
+    if (status < 0 || uv_timer_start(&c->timer, on_timeout, LINGER_MS, 0) != 0)
         conn_close(c, 0);
 }
 
@@ -302,6 +315,7 @@ static void req_finish(fs_conn *c)
         return;
     }
     req_clear(&c->req);
+    conn_idle(c);
     fs_strbuf_init(&c->pending);
     if (HTTP_PARSER_ERRNO(&c->parser) == HPE_PAUSED)
         http_parser_pause(&c->parser, 0);
@@ -628,6 +642,9 @@ static void req_admit(fs_conn *c)
         r->delay_ms = d.delay_ms;
         r->teapot = d.error;
     }
+    /* The loop's clock dates from the start of this iteration; the delay
+     * runs from now. */
+    uv_update_time(srv->loop);
     if (uv_timer_start(&c->timer, on_req_due, r->delay_ms, 0) != 0)
         req_answer_status(c, 500, NULL);
 }
@@ -871,6 +888,7 @@ int fs_conn_accept(fs_server *srv, int fd)
         srv->conns->prev = c;
     srv->conns = c;
     srv->conns_open++;
+    conn_idle(c);
     conn_read_start(c);
     return 0;
 }
