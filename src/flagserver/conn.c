@@ -788,6 +788,8 @@ static void conn_bad_request(fs_conn *c)
     r->open = 1;
     r->method = -1;
     r->keep_alive = 0;
+    /* The idle timeout no longer applies: this answer is the last. */
+    (void)uv_timer_stop(&c->timer); /* cannot fail */
     req_count(c);
     req_answer_status(c, c->too_large ? 431 : 400, NULL);
 }
