@@ -1,7 +1,7 @@
 # flagserver tests: cmocka unit tests of its modules and Python (standard
 # library only) integration tests that start the real binary on an ephemeral
 # port of 127.0.0.1. Run them with: ctest -L flagserver (or -R flagserver).
-foreach(t path options rng httpdate gz)
+foreach(t path fault options rng httpdate gz)
   gf_unit_test(test_flagserver_${t} SOURCES unit/test_flagserver_${t}.c LIBS flagserver_core)
   set_tests_properties(test_flagserver_${t} PROPERTIES LABELS "unit;flagserver")
 endforeach()

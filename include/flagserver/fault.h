@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uv.h>
+
+#include "flagserver/gz.h"
+
 typedef enum fs_fault {
     FS_FAULT_NONE = 0,
     FS_FAULT_REFUSE,
@@ -56,7 +60,7 @@ typedef enum fs_after {
 
 /* An answer as conn.c writes it. Pointers need to live only until conn.c
  * takes the answer, except body, which stays until the answer is over:
- * static, the server's (the bomb) or owned. */
+ * static, the bomb or owned. */
 typedef struct fs_answer {
     int status;
     int text;           /* the body is "<status> <reason>\n" (body unused) */
@@ -72,7 +76,34 @@ typedef struct fs_answer {
     fs_after after;
 } fs_answer;
 
-struct fs_server;
+/* Remembers which (fault, path) pairs were already seen, for the faults that
+ * misbehave only on the first request of each path. */
+typedef struct fs_fault_seen fs_fault_seen;
+
+enum { FS_BOMB_NONE, FS_BOMB_BUILDING, FS_BOMB_READY };
+
+/* What the fault paths keep for the server's life. */
+typedef struct fs_faults {
+    fs_fault_seen *seen;
+    fs_bytes bomb;         /* gzip of 50 MiB of zeros, once built */
+    fs_bytes bomb_chunked; /* the same in chunked framing */
+    int bomb_state;        /* FS_BOMB_*; NONE also when building failed */
+    uv_work_t bomb_work;
+    char *filler; /* 200 KiB of header lines for hugeheaders */
+} fs_faults;
+
+/* Makes the first-request memory and the hugeheaders filler, and starts
+ * building the bomb on loop's threadpool (it takes a fraction of a second;
+ * if it cannot start, the bomb faults answer 500). *f must be zeroed.
+ * Returns 0, or UV_ENOMEM (then fs_faults_free what was made). */
+int fs_faults_init(fs_faults *f, uv_loop_t *loop);
+
+/* Cancels the bomb if it has not started yet; otherwise the loop waits for
+ * it to end. */
+void fs_faults_stop(fs_faults *f);
+
+/* Frees everything once the loop is over; f is then zeroed. */
+void fs_faults_free(fs_faults *f);
 
 /* What fs_fault_answer decided. */
 enum {
@@ -83,19 +114,15 @@ enum {
 
 /* The answer to fault f for the request target[0..len) (rest_off as
  * fs_fault_parse gave it), before any file is read. ctype is the type of the
- * rest path. 429 and 503 remember the rest path in srv->seen. */
-int fs_fault_answer(struct fs_server *srv, fs_fault f, const char *target, size_t len,
-                    size_t rest_off, const char *ctype, fs_answer *a);
+ * rest path. 429 and 503 remember the rest path in st->seen. */
+int fs_fault_answer(fs_faults *st, fs_fault f, const char *target, size_t len, size_t rest_off,
+                    const char *ctype, fs_answer *a);
 
 /* Reshapes the file's 200 answer *a (body owned, clen its size) as the file
  * faults ask (reset, short, silence, trickle, hugeheaders, gzip). Returns 1
  * when it did, 0 when f leaves the file as it is (conditional requests then
  * apply), -1 when out of memory (*a unchanged). */
-int fs_fault_shape(const struct fs_server *srv, fs_fault f, fs_answer *a);
-
-/* Remembers which (fault, path) pairs were already seen, for the faults that
- * misbehave only on the first request of each path. */
-typedef struct fs_fault_seen fs_fault_seen;
+int fs_fault_shape(const fs_faults *st, fs_fault f, fs_answer *a);
 
 /* Returns an empty set, or NULL when out of memory. */
 fs_fault_seen *fs_fault_seen_new(void);

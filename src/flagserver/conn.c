@@ -545,7 +545,7 @@ static void on_file_loaded(fs_file_result *res, void *arg)
     a.len = res->len;
     /* HEAD did not read the body: announce the size stat gave. */
     a.clen = r->method == HTTP_HEAD ? (int64_t)res->st.st_size : (int64_t)res->len;
-    shaped = fs_fault_shape(c->srv, r->fault, &a);
+    shaped = fs_fault_shape(&c->srv->faults, r->fault, &a);
     if (shaped < 0) {
         free(a.owned);
         req_answer_status(c, 500, NULL);
@@ -605,8 +605,8 @@ static void req_dispatch(fs_conn *c)
         req_answer_status(c, rc == FS_PATH_BAD ? 400 : 404, NULL);
         return;
     }
-    switch (fs_fault_answer(c->srv, r->fault, target, len, r->rest_off, fs_path_mime_type(r->rel),
-                            &a)) {
+    switch (fs_fault_answer(&c->srv->faults, r->fault, target, len, r->rest_off,
+                            fs_path_mime_type(r->rel), &a)) {
     case FS_FAULT_ANSWERED:
         req_answer(c, &a);
         return;

@@ -1,11 +1,16 @@
 #include "flagserver/fault.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "flagserver/gz.h"
-#include "flagserver/server.h"
+#include "flagserver/strbuf.h"
+
+#define BOMB_BYTES (50u * 1024 * 1024)
+#define BOMB_CHUNK 16384
+#define FILLER_LINES 200 /* 200 lines of 1 KiB: 200 KiB of headers */
+#define FILLER_LINE 1024
 
 static const char *const names[] = {
     [FS_FAULT_NONE] = "",
@@ -83,23 +88,23 @@ static void set_status(fs_answer *a, int status, const char *extra)
 }
 
 /* 429 and 503 misbehave once per rest path, query ignored. */
-static int first_time(struct fs_server *srv, fs_fault f, const char *target, size_t len,
-                      size_t rest_off, fs_answer *a)
+static int first_time(fs_faults *st, fs_fault f, const char *target, size_t len, size_t rest_off,
+                      fs_answer *a)
 {
     size_t q = rest_off;
     int first;
 
     while (q < len && target[q] != '?')
         q++;
-    first = fs_fault_seen_first(srv->seen, f, target + rest_off, q - rest_off);
+    first = fs_fault_seen_first(st->seen, f, target + rest_off, q - rest_off);
     if (first == 0)
         return FS_FAULT_SERVE; /* seen before: serve normally */
     set_status(a, first < 0 ? 500 : (f == FS_FAULT_429 ? 429 : 503), "Retry-After: 1\r\n");
     return FS_FAULT_ANSWERED;
 }
 
-int fs_fault_answer(struct fs_server *srv, fs_fault f, const char *target, size_t len,
-                    size_t rest_off, const char *ctype, fs_answer *a)
+int fs_fault_answer(fs_faults *st, fs_fault f, const char *target, size_t len, size_t rest_off,
+                    const char *ctype, fs_answer *a)
 {
     int has_rest = rest_off < len && target[rest_off] == '/';
 
@@ -148,19 +153,19 @@ int fs_fault_answer(struct fs_server *srv, fs_fault f, const char *target, size_
         break;
     case FS_FAULT_429:
     case FS_FAULT_503:
-        return first_time(srv, f, target, len, rest_off, a);
+        return first_time(st, f, target, len, rest_off, a);
     case FS_FAULT_GZIPBOMB:
     case FS_FAULT_GZIPBOMB_TE:
-        if (srv->bomb_state == 0)
-            return FS_FAULT_WAIT; /* built on the threadpool just after start */
-        if (srv->bomb_state < 0)
+        if (st->bomb_state == FS_BOMB_BUILDING)
+            return FS_FAULT_WAIT;
+        if (st->bomb_state != FS_BOMB_READY)
             set_status(a, 500, NULL);
         else if (f == FS_FAULT_GZIPBOMB) {
             a->extra = "Content-Encoding: gzip\r\n";
-            set_body(a, srv->bomb.data, srv->bomb.len, 0);
+            set_body(a, st->bomb.data, st->bomb.len, 0);
         } else {
             a->extra = "Transfer-Encoding: gzip, chunked\r\n";
-            set_body(a, srv->bomb_chunked.data, srv->bomb_chunked.len, 1);
+            set_body(a, st->bomb_chunked.data, st->bomb_chunked.len, 1);
         }
         break;
     default:
@@ -169,7 +174,7 @@ int fs_fault_answer(struct fs_server *srv, fs_fault f, const char *target, size_
     return FS_FAULT_ANSWERED;
 }
 
-int fs_fault_shape(const struct fs_server *srv, fs_fault f, fs_answer *a)
+int fs_fault_shape(const fs_faults *st, fs_fault f, fs_answer *a)
 {
     fs_bytes gz;
 
@@ -186,7 +191,7 @@ int fs_fault_shape(const struct fs_server *srv, fs_fault f, fs_answer *a)
         a->after = FS_AFTER_TRICKLE;
         return 1;
     case FS_FAULT_HUGEHEADERS:
-        a->extra = srv->filler;
+        a->extra = st->filler;
         return 1;
     case FS_FAULT_GZIP:
         if (fs_gz_compress(a->body, a->len, &gz) != 0)
@@ -269,4 +274,77 @@ void fs_fault_seen_free(fs_fault_seen *set)
         }
     }
     free(set);
+}
+
+/* Threadpool: the bomb takes ~0.2 s of CPU, so it is not built on the loop. */
+static void on_bomb_work(uv_work_t *w)
+{
+    fs_faults *f = w->data;
+    fs_strbuf b;
+    size_t off;
+
+    if (fs_gz_zeros(BOMB_BYTES, &f->bomb) != 0)
+        return;
+    fs_strbuf_init(&b);
+    for (off = 0; off < f->bomb.len; off += BOMB_CHUNK) {
+        size_t n = f->bomb.len - off < BOMB_CHUNK ? f->bomb.len - off : BOMB_CHUNK;
+
+        fs_strbuf_printf(&b, "%zx\r\n", n);
+        fs_strbuf_append(&b, f->bomb.data + off, n);
+        fs_strbuf_append(&b, "\r\n", 2);
+    }
+    fs_strbuf_append(&b, "0\r\n\r\n", 5);
+    if (b.failed) {
+        fs_strbuf_free(&b);
+        return;
+    }
+    f->bomb_chunked.data = (unsigned char *)b.data;
+    f->bomb_chunked.len = b.len;
+}
+
+static void on_bomb_done(uv_work_t *w, int status)
+{
+    fs_faults *f = w->data;
+
+    f->bomb_state = status == 0 && f->bomb_chunked.data != NULL ? FS_BOMB_READY : FS_BOMB_NONE;
+}
+
+int fs_faults_init(fs_faults *f, uv_loop_t *loop)
+{
+    size_t i;
+
+    f->seen = fs_fault_seen_new();
+    f->filler = malloc(FILLER_LINES * FILLER_LINE + 1);
+    if (f->seen == NULL || f->filler == NULL)
+        return UV_ENOMEM;
+    for (i = 0; i < FILLER_LINES; i++) {
+        char *line = f->filler + i * FILLER_LINE;
+        int n = snprintf(line, FILLER_LINE, "X-Filler-%03zu: ", i);
+
+        memset(line + n, 'x', FILLER_LINE - 2 - (size_t)n);
+        line[FILLER_LINE - 2] = '\r';
+        line[FILLER_LINE - 1] = '\n';
+    }
+    f->filler[FILLER_LINES * FILLER_LINE] = '\0';
+    f->bomb_work.data = f;
+    if (uv_queue_work(loop, &f->bomb_work, on_bomb_work, on_bomb_done) == 0)
+        f->bomb_state = FS_BOMB_BUILDING;
+    return 0;
+}
+
+void fs_faults_stop(fs_faults *f)
+{
+    /* Succeeds only if the work has not started; on_bomb_done then runs
+     * with UV_ECANCELED. */
+    if (f->bomb_state == FS_BOMB_BUILDING)
+        (void)uv_cancel((uv_req_t *)&f->bomb_work);
+}
+
+void fs_faults_free(fs_faults *f)
+{
+    fs_fault_seen_free(f->seen);
+    free(f->filler);
+    free(f->bomb.data);
+    free(f->bomb_chunked.data);
+    memset(f, 0, sizeof(*f));
 }
