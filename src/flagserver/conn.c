@@ -38,7 +38,8 @@ typedef struct fs_req {
     uint64_t delay_ms;
     int teapot, overload;
     unsigned inflight_at_arrival;
-    int counted, admitted, logged;
+    int counted; /* in srv->inflight (and in srv->admitted if admitted) */
+    int admitted;
     fs_file_job *job; /* file load in progress */
     fs_fault fault;
     size_t rest_off;
@@ -151,9 +152,6 @@ static void req_log(fs_conn *c)
     fs_req *r = &c->req;
     fs_accesslog_entry e;
 
-    if (r->logged || !r->received)
-        return;
-    r->logged = 1;
     if (c->srv->log == NULL)
         return;
     e.time_ms = r->time_ms;
@@ -173,19 +171,17 @@ static void req_settle(fs_conn *c)
 {
     fs_req *r = &c->req;
 
-    req_log(c);
-    if (r->counted) {
-        c->srv->inflight--;
-        r->counted = 0;
-    }
-    if (r->admitted) {
-        c->srv->admitted--;
-        r->admitted = 0;
-    }
     if (r->job != NULL) {
         fs_file_abandon(r->job);
         r->job = NULL;
     }
+    if (!r->counted)
+        return; /* not received yet, or settled already */
+    r->counted = 0;
+    c->srv->inflight--;
+    if (r->admitted)
+        c->srv->admitted--;
+    req_log(c);
 }
 
 /* The request's headers are over (or it is answered as malformed): it is in
