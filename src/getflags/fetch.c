@@ -902,13 +902,7 @@ static void start_save(struct gf_fetch *f)
                                f->env->claim_name(f->env->arg, f->item->cc, f->replaces)
                            ? f->replaces
                            : NULL;
-    rc = gf_body_save(&f->image, f->env->saver, &f->save, f->item->file, on_saved);
-    if (rc != 0) {
-        set_error(f, "cannot save %s: %s", f->item->file, uv_strerror(rc));
-        gf_free(f->item->file);
-        f->item->file = NULL;
-        finish(f, GF_ERROR);
-    }
+    gf_body_save(&f->image, f->env->saver, &f->save, f->item->file, on_saved);
 }
 
 static void on_saved(struct gf_save *req, int err, const char *step)

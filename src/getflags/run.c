@@ -518,7 +518,7 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
 
 fail_saver:
     gf_saver_close(&r.saver);
-    uv_run(&r.loop, UV_RUN_DEFAULT); /* its handle's close */
+    uv_run(&r.loop, UV_RUN_DEFAULT); /* the close callbacks of a half-made engine */
     uv_loop_close(&r.loop);
 fail_alloc:
     free_run(&r);

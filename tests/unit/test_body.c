@@ -18,32 +18,28 @@
 #include "gf/error.h"
 #include "gf/sha256.h"
 
-static char dir[256];
+#include "tmpdir.h"
+
 static int dirfd_;
 
 static int setup(void **state)
 {
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/gf-test-body-XXXXXX");
-    if (!mkdtemp(dir))
+    if (tmpdir_setup(state) != 0)
         return -1;
-    dirfd_ = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    dirfd_ = open(test_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     return dirfd_ >= 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    (void)state;
-    char cmd[300];
     close(dirfd_);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_teardown(state);
 }
 
 static int entries(void)
 {
     int n = 0;
-    DIR *d = opendir(dir);
+    DIR *d = opendir(test_dir);
     struct dirent *e;
     while ((e = readdir(d)))
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
@@ -198,7 +194,7 @@ static void test_body_a_file_that_cannot_be_made_is_an_error(void **state)
     size_t n;
     unsigned char *gif = big_gif(100 * 1024, &n);
     struct gf_body_sink s;
-    snprintf(gone, sizeof gone, "%s/gone", dir);
+    snprintf(gone, sizeof gone, "%s/gone", test_dir);
     assert_int_equal(mkdir(gone, 0700), 0);
     int fd = open(gone, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     assert_true(fd >= 0);

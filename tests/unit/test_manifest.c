@@ -24,50 +24,26 @@
 #include "gf/manifest.h"
 #include "gf/names.h"
 
-static char dir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/gf-test-manifest-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static char *path(const char *name)
-{
-    static char p[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
-    return p[i];
-}
+#include "tmpdir.h"
 
 static void write_file(const char *name, const char *text, size_t len)
 {
-    FILE *f = fopen(path(name), "wb");
+    FILE *f = fopen(test_path(name), "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(text, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
 }
 
-/* Writes text as the manifest of dir. */
+/* Writes text as the manifest of the test directory. */
 static void plant(const char *text)
 {
-    mkdir(path(".getflags"), 0777);
+    mkdir(test_path(".getflags"), 0777);
     write_file(".getflags/manifest.json", text, strlen(text));
 }
 
 static char *slurp(const char *name, size_t *len)
 {
-    FILE *f = fopen(path(name), "rb");
+    FILE *f = fopen(test_path(name), "rb");
     assert_non_null(f);
     static char buf[1 << 16];
     *len = fread(buf, 1, sizeof buf - 1, f);
@@ -107,7 +83,7 @@ static const char *listing_of(const char *d_path)
 
 static const char *state_listing(void)
 {
-    return listing_of(dir);
+    return listing_of(test_dir);
 }
 
 static struct gf_manifest_entry entry(const char *cc, const char *status, const char *file)
@@ -192,16 +168,16 @@ static void test_manifest_missing_is_empty(void **state)
     char err[512] = "junk";
 
     /* No DIR at all, DIR without .getflags, .getflags without the file. */
-    assert_int_equal(gf_manifest_load(path("none"), &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_path("none"), &m, err, sizeof err), 0);
     assert_int_equal(m.n, 0);
     assert_null(m.entries);
     assert_null(m.run_time);
     assert_string_equal(err, "");
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     assert_int_equal(m.n, 0);
-    assert_int_equal(access(path(".getflags"), F_OK), -1); /* nothing created */
-    assert_int_equal(mkdir(path(".getflags"), 0777), 0);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(access(test_path(".getflags"), F_OK), -1); /* nothing created */
+    assert_int_equal(mkdir(test_path(".getflags"), 0777), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     assert_int_equal(m.n, 0);
     assert_int_equal(m.skipped, 0);
     gf_manifest_free(&m);
@@ -220,8 +196,8 @@ static void test_manifest_round_trip(void **state)
     for (size_t i = 0; i < 5; i++)
         assert_string_equal(m.entries[i].cc, order[i]);
 
-    assert_int_equal(gf_manifest_save(dir, &m, err, sizeof err), 0);
-    assert_int_equal(gf_manifest_load(dir, &back, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_save(test_dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &back, err, sizeof err), 0);
     assert_string_equal(err, "");
     assert_int_equal(back.skipped, 0);
     assert_int_equal(back.n, m.n);
@@ -235,7 +211,7 @@ static void test_manifest_round_trip(void **state)
     char first[1 << 16];
     char *text = slurp(".getflags/manifest.json", &len);
     memcpy(first, text, len + 1);
-    assert_int_equal(gf_manifest_save(dir, &back, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_save(test_dir, &back, err, sizeof err), 0);
     text = slurp(".getflags/manifest.json", &len);
     assert_string_equal(text, first);
 
@@ -269,11 +245,11 @@ static void test_manifest_atomic_replace(void **state)
     mode_t old = umask(022);
 
     build_sample(&m);
-    assert_int_equal(gf_manifest_save(path("out"), &m, err, sizeof err), 0);
-    assert_int_equal(stat(path("out/.getflags/manifest.json"), &a), 0);
-    assert_int_equal(stat(path("out/.getflags"), &d), 0);
-    assert_int_equal(gf_manifest_save(path("out"), &m, err, sizeof err), 0);
-    assert_int_equal(stat(path("out/.getflags/manifest.json"), &b), 0);
+    assert_int_equal(gf_manifest_save(test_path("out"), &m, err, sizeof err), 0);
+    assert_int_equal(stat(test_path("out/.getflags/manifest.json"), &a), 0);
+    assert_int_equal(stat(test_path("out/.getflags"), &d), 0);
+    assert_int_equal(gf_manifest_save(test_path("out"), &m, err, sizeof err), 0);
+    assert_int_equal(stat(test_path("out/.getflags/manifest.json"), &b), 0);
     umask(old);
     /* A new file renamed over the old one, never the old one rewritten. */
     assert_true(a.st_ino != b.st_ino);
@@ -281,7 +257,7 @@ static void test_manifest_atomic_replace(void **state)
     assert_int_equal(d.st_mode & 07777, 0755);
     assert_true(S_ISDIR(d.st_mode));
     /* Only the manifest is there: no temporary file left. */
-    assert_string_equal(listing_of(path("out")), "manifest.json");
+    assert_string_equal(listing_of(test_path("out")), "manifest.json");
     gf_manifest_free(&m);
 }
 
@@ -293,19 +269,19 @@ static void test_manifest_stale_temporaries_removed(void **state)
     (void)state;
     struct gf_manifest m = {0};
     char err[512] = "";
-    assert_int_equal(mkdir(path(".getflags"), 0777), 0);
+    assert_int_equal(mkdir(test_path(".getflags"), 0777), 0);
     write_file(".getflags/manifest.json.tmp-999999-0", "{", 1);
     write_file(".getflags/manifest.json.tmp-1-7", "", 0);
     write_file(".getflags/lock", "123\n", 4);
     write_file(".getflags/notes", "x", 1);
     write_file(".getflags/.getflags-tmp-4-2", "x", 1);
     write_file(".getflags/.getflags-tmp-4-2x", "x", 1);
-    assert_int_equal(mkdir(path(".getflags/.getflags-tmp-5-1"), 0777), 0);
-    int sfd = open(path(".getflags"), O_RDONLY | O_DIRECTORY);
+    assert_int_equal(mkdir(test_path(".getflags/.getflags-tmp-5-1"), 0777), 0);
+    int sfd = open(test_path(".getflags"), O_RDONLY | O_DIRECTORY);
     assert_true(sfd >= 0);
     assert_int_equal(gf_afile_sweep(sfd), 3);
     close(sfd);
-    assert_int_equal(gf_manifest_save(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_save(test_dir, &m, err, sizeof err), 0);
     assert_string_equal(state_listing(),
                         ".getflags-tmp-4-2x .getflags-tmp-5-1 lock manifest.json notes");
 }
@@ -315,14 +291,14 @@ static void expect_unusable(const char *text, size_t len, int want, const char *
     struct gf_manifest m;
     char err[512] = "", msg[700];
 
-    mkdir(path(".getflags"), 0777);
+    mkdir(test_path(".getflags"), 0777);
     write_file(".getflags/manifest.json", text, len);
     m.n = 99;
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), want);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), want);
     assert_int_equal(m.n, 0);
     assert_null(m.entries);
     assert_null(m.run_time);
-    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: %s", dir, reason);
+    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: %s", test_dir, reason);
     assert_string_equal(err, msg);
     gf_manifest_free(&m);
 }
@@ -371,7 +347,7 @@ static void test_manifest_corrupt_files(void **state)
     plant(text);
     struct gf_manifest m;
     char err[512];
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     assert_string_equal(m.entries[0].error, "\\u0000");
     gf_manifest_free(&m);
     const char *raw = "{\"version\": 1, \"base_url\": \"a\x01"
@@ -380,7 +356,7 @@ static void test_manifest_corrupt_files(void **state)
     const char *surrogate = GOOD_HEAD "\"entries\": [{\"cc\": \"AA\", \"status\": \"ok\", "
                                       "\"file\": \"\\ud800.gif\"}]}";
     plant(surrogate);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), GF_EMETADATA);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), GF_EMETADATA);
     assert_non_null(strstr(err, "not valid JSON"));
 
     const char *bad_url = "{\"version\": 1, \"base_url\": [], \"entries\": []}";
@@ -397,7 +373,7 @@ static void expect_kept(const char *entries, const char *kept, size_t skipped,
 
     snprintf(text, sizeof text, GOOD_HEAD "\"entries\": [%s]}", entries);
     plant(text);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     for (size_t i = 0; i < m.n; i++) {
         strcat(got, i ? " " : "");
         strcat(got, m.entries[i].cc);
@@ -410,8 +386,8 @@ static void expect_kept(const char *entries, const char *kept, size_t skipped,
     if (skipped == 0) {
         assert_string_equal(err, "");
     } else {
-        snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: skipped %zu invalid entr%s; %s", dir,
-                 skipped, skipped == 1 ? "y" : "ies", first_reason);
+        snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: skipped %zu invalid entr%s; %s",
+                 test_dir, skipped, skipped == 1 ? "y" : "ies", first_reason);
         assert_string_equal(err, msg);
     }
     gf_manifest_free(&m);
@@ -577,7 +553,7 @@ static void test_manifest_load_values(void **state)
     plant(GOOD_HEAD "\"entries\": [{\"cc\": \"XX\", \"status\": \"error\", \"http_status\": 503, "
                     "\"error\": \"bad\\u001b[31m \\u0085 \\u00e9\", \"meta\": {\"timings\": "
                     "{\"dns\": -3, \"total\": 0.25}}}]}");
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     assert_int_equal(m.n, 1);
     const struct gf_manifest_entry *e = gf_manifest_find(&m, "XX");
     assert_non_null(e);
@@ -602,24 +578,24 @@ static void test_manifest_size_cap(void **state)
     assert_non_null(big);
     memset(big, ' ', len + 1);
     memcpy(big, doc, strlen(doc));
-    mkdir(path(".getflags"), 0777);
+    mkdir(test_path(".getflags"), 0777);
     write_file(".getflags/manifest.json", big, len);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     gf_manifest_free(&m);
 
     /* One byte more: refused. */
     write_file(".getflags/manifest.json", big, len + 1);
     free(big);
-    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: larger than 16 MiB", dir);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), GF_EMETADATA);
+    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: larger than 16 MiB", test_dir);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), GF_EMETADATA);
     assert_string_equal(err, msg);
 
     /* A sparse giant is refused without reading it. */
-    int fd = open(path(".getflags/manifest.json"), O_WRONLY | O_TRUNC);
+    int fd = open(test_path(".getflags/manifest.json"), O_WRONLY | O_TRUNC);
     assert_true(fd >= 0);
     assert_int_equal(ftruncate(fd, (off_t)1 << 34), 0);
     close(fd);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), GF_EMETADATA);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), GF_EMETADATA);
     assert_string_equal(err, msg);
 }
 
@@ -654,17 +630,17 @@ static void test_manifest_value_cap(void **state)
     char *doc = numbers_doc(GF_MANIFEST_MAX_VALUES - 2);
     plant(doc);
     free(doc);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     assert_int_equal(m.n, 0);
     assert_int_equal(m.skipped, GF_MANIFEST_MAX_VALUES - 2);
     gf_manifest_free(&m);
 
     doc = numbers_doc(GF_MANIFEST_MAX_VALUES - 1);
     plant(doc);
-    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: too many values (at byte %zu)", dir,
+    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: too many values (at byte %zu)", test_dir,
              (size_t)(strrchr(doc, ',') - doc));
     free(doc);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), GF_EMETADATA);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), GF_EMETADATA);
     assert_string_equal(err, msg);
 
     /* Commas and brackets inside strings are text, not values. */
@@ -676,7 +652,7 @@ static void test_manifest_value_cap(void **state)
     strcpy(text + hl + n, "\", \"entries\": []}");
     plant(text);
     free(text);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     assert_int_equal(strlen(m.base_url), n);
     gf_manifest_free(&m);
 }
@@ -688,38 +664,40 @@ static void test_manifest_load_refuses_links_and_specials(void **state)
     char err[512], msg[700];
 
     /* manifest.json a link to a good manifest elsewhere: not followed. */
-    assert_int_equal(mkdir(path("elsewhere"), 0777), 0);
+    assert_int_equal(mkdir(test_path("elsewhere"), 0777), 0);
     write_file("elsewhere/m.json", "{\"version\": 1, \"entries\": []}", 29);
-    assert_int_equal(mkdir(path(".getflags"), 0777), 0);
-    assert_int_equal(symlink(path("elsewhere/m.json"), path(".getflags/manifest.json")), 0);
+    assert_int_equal(mkdir(test_path(".getflags"), 0777), 0);
+    assert_int_equal(symlink(test_path("elsewhere/m.json"), test_path(".getflags/manifest.json")),
+                     0);
     snprintf(msg, sizeof msg,
-             "cannot open %s/.getflags/manifest.json: it is a symbolic link (not followed)", dir);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), -ELOOP);
+             "cannot open %s/.getflags/manifest.json: it is a symbolic link (not followed)",
+             test_dir);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), -ELOOP);
     assert_string_equal(err, msg);
 
     /* A FIFO (would block a plain open) and a directory. */
-    assert_int_equal(unlink(path(".getflags/manifest.json")), 0);
-    assert_int_equal(mkfifo(path(".getflags/manifest.json"), 0666), 0);
-    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: not a regular file", dir);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), GF_EMETADATA);
+    assert_int_equal(unlink(test_path(".getflags/manifest.json")), 0);
+    assert_int_equal(mkfifo(test_path(".getflags/manifest.json"), 0666), 0);
+    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: not a regular file", test_dir);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), GF_EMETADATA);
     assert_string_equal(err, msg);
-    assert_int_equal(unlink(path(".getflags/manifest.json")), 0);
-    assert_int_equal(mkdir(path(".getflags/manifest.json"), 0777), 0);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), GF_EMETADATA);
+    assert_int_equal(unlink(test_path(".getflags/manifest.json")), 0);
+    assert_int_equal(mkdir(test_path(".getflags/manifest.json"), 0777), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), GF_EMETADATA);
     assert_string_equal(err, msg);
 
     /* .getflags itself a link, or a file. */
-    assert_int_equal(rmdir(path(".getflags/manifest.json")), 0);
-    assert_int_equal(rmdir(path(".getflags")), 0);
-    assert_int_equal(symlink(path("elsewhere"), path(".getflags")), 0);
+    assert_int_equal(rmdir(test_path(".getflags/manifest.json")), 0);
+    assert_int_equal(rmdir(test_path(".getflags")), 0);
+    assert_int_equal(symlink(test_path("elsewhere"), test_path(".getflags")), 0);
     snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is a symbolic link (not followed)",
-             dir);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), -ELOOP);
+             test_dir);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), -ELOOP);
     assert_string_equal(err, msg);
-    assert_int_equal(unlink(path(".getflags")), 0);
+    assert_int_equal(unlink(test_path(".getflags")), 0);
     write_file(".getflags", "", 0);
-    snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is not a directory", dir);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), -ENOTDIR);
+    snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is not a directory", test_dir);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), -ENOTDIR);
     assert_string_equal(err, msg);
     assert_int_equal(m.n, 0);
 }
@@ -741,36 +719,36 @@ static void test_manifest_save_refuses_bad_state_dir(void **state)
 
     /* A file where .getflags should be. */
     write_file(".getflags", "not a dir", 9);
-    snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is not a directory", dir);
-    expect_save_fails(dir, -ENOTDIR, msg);
+    snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is not a directory", test_dir);
+    expect_save_fails(test_dir, -ENOTDIR, msg);
 
     /* A link at .getflags: nothing is written through it. */
-    assert_int_equal(unlink(path(".getflags")), 0);
-    assert_int_equal(mkdir(path("target"), 0777), 0);
-    assert_int_equal(symlink(path("target"), path(".getflags")), 0);
+    assert_int_equal(unlink(test_path(".getflags")), 0);
+    assert_int_equal(mkdir(test_path("target"), 0777), 0);
+    assert_int_equal(symlink(test_path("target"), test_path(".getflags")), 0);
     snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is a symbolic link (not followed)",
-             dir);
-    expect_save_fails(dir, -ELOOP, msg);
-    assert_int_equal(rmdir(path("target")), 0); /* still empty */
+             test_dir);
+    expect_save_fails(test_dir, -ELOOP, msg);
+    assert_int_equal(rmdir(test_path("target")), 0); /* still empty */
 
     /* DIR a file, DIR's parent missing. */
     write_file("plain", "", 0);
-    snprintf(msg, sizeof msg, "cannot open %s: it is not a directory", path("plain"));
-    expect_save_fails(path("plain"), -ENOTDIR, msg);
-    snprintf(msg, sizeof msg, "cannot create %s: %s", path("a/b"), uv_strerror(UV_ENOENT));
-    expect_save_fails(path("a/b"), -ENOENT, msg);
+    snprintf(msg, sizeof msg, "cannot open %s: it is not a directory", test_path("plain"));
+    expect_save_fails(test_path("plain"), -ENOTDIR, msg);
+    snprintf(msg, sizeof msg, "cannot create %s: %s", test_path("a/b"), uv_strerror(UV_ENOENT));
+    expect_save_fails(test_path("a/b"), -ENOENT, msg);
 
     /* Not writable: only meaningful for a user without root's override. */
     if (geteuid() != 0) {
-        assert_int_equal(mkdir(path("ro"), 0777), 0);
-        assert_int_equal(mkdir(path("ro/.getflags"), 0555), 0);
+        assert_int_equal(mkdir(test_path("ro"), 0777), 0);
+        assert_int_equal(mkdir(test_path("ro/.getflags"), 0555), 0);
         char tmpmsg[700];
-        snprintf(tmpmsg, sizeof tmpmsg, "cannot create %s/.getflags/.getflags-tmp-%ld-", path("ro"),
-                 (long)getpid());
+        snprintf(tmpmsg, sizeof tmpmsg, "cannot create %s/.getflags/.getflags-tmp-%ld-",
+                 test_path("ro"), (long)getpid());
         struct gf_manifest m;
         char err[700];
         build_sample(&m);
-        assert_int_equal(gf_manifest_save(path("ro"), &m, err, sizeof err), -EACCES);
+        assert_int_equal(gf_manifest_save(test_path("ro"), &m, err, sizeof err), -EACCES);
         assert_memory_equal(err, tmpmsg, strlen(tmpmsg));
         assert_non_null(strstr(err, uv_strerror(UV_EACCES)));
         gf_manifest_free(&m);
@@ -784,12 +762,12 @@ static void test_manifest_save_rename_failure(void **state)
     (void)state;
     struct gf_manifest m;
     char err[700], want[700];
-    assert_int_equal(mkdir(path(".getflags"), 0777), 0);
-    assert_int_equal(mkdir(path(".getflags/manifest.json"), 0777), 0);
+    assert_int_equal(mkdir(test_path(".getflags"), 0777), 0);
+    assert_int_equal(mkdir(test_path(".getflags/manifest.json"), 0777), 0);
     write_file(".getflags/manifest.json/keep", "", 0);
     build_sample(&m);
-    assert_true(gf_manifest_save(dir, &m, err, sizeof err) < 0);
-    snprintf(want, sizeof want, "cannot rename %s/.getflags/.getflags-tmp-%ld-", dir,
+    assert_true(gf_manifest_save(test_dir, &m, err, sizeof err) < 0);
+    snprintf(want, sizeof want, "cannot rename %s/.getflags/.getflags-tmp-%ld-", test_dir,
              (long)getpid());
     assert_memory_equal(err, want, strlen(want));
     assert_non_null(strstr(err, " to manifest.json: "));
@@ -806,7 +784,7 @@ static void test_manifest_save_write_failure(void **state)
     char err[700] = "", want[700];
     size_t len;
 
-    assert_int_equal(gf_manifest_save(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_save(test_dir, &m, err, sizeof err), 0);
     /* slurp's buffer is reused by the next call: keep a copy. */
     char before[4096];
     const char *was = slurp(".getflags/manifest.json", &len);
@@ -821,12 +799,12 @@ static void test_manifest_save_write_failure(void **state)
     lim.rlim_cur = 512;
     void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    int rc = gf_manifest_save(dir, &big, err, sizeof err);
+    int rc = gf_manifest_save(test_dir, &big, err, sizeof err);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, prev);
 
     assert_int_equal(rc, -EFBIG);
-    snprintf(want, sizeof want, "cannot write %s/.getflags/.getflags-tmp-%ld-", dir,
+    snprintf(want, sizeof want, "cannot write %s/.getflags/.getflags-tmp-%ld-", test_dir,
              (long)getpid());
     assert_memory_equal(err, want, strlen(want));
     assert_non_null(strstr(err, uv_strerror(UV_EFBIG)));
@@ -858,8 +836,8 @@ static void test_manifest_utc_whatever_tz(void **state)
     char err[512];
     assert_int_equal(gf_manifest_time(time(NULL), out), 0);
     assert_int_equal(gf_manifest_set_run(&m, out, NULL), 0);
-    assert_int_equal(gf_manifest_save(dir, &m, err, sizeof err), 0);
-    assert_int_equal(gf_manifest_load(dir, &back, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_save(test_dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &back, err, sizeof err), 0);
     assert_string_equal(back.run_time, out);
     struct tm utc;
     time_t now = time(NULL);
@@ -1050,7 +1028,7 @@ static void test_manifest_file_ok(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tmpdir_setup, tmpdir_teardown)
     const struct CMUnitTest tests[] = {
         T(test_manifest_missing_is_empty),
         T(test_manifest_round_trip),
