@@ -1,6 +1,5 @@
-# Tests of the cron and scripting modules: SHA-256, manifest, lock, rate
+# Tests of the cron and scripting modules: manifest, lock, rate
 # limit and adaptive concurrency.
-gf_unit_test(test_sha256 SOURCES unit/test_sha256.c LIBS getflags_core)
 gf_unit_test(test_ratelimit SOURCES unit/test_ratelimit.c LIBS getflags_core)
 gf_unit_test(test_adaptive SOURCES unit/test_adaptive.c LIBS getflags_core)
 gf_unit_test(test_hostgate SOURCES unit/test_hostgate.c LIBS getflags_core)

@@ -46,6 +46,7 @@
 #include "gf/error.h"
 #include "gf/manifest.h"
 #include "gf/names.h"
+#include "gf/text.h"
 #include "transfer.h"
 
 /* How often one request may go again, without using up --retries, after

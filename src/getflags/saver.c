@@ -13,7 +13,6 @@
 #include "gf/afile.h"
 #include "gf/alloc.h"
 #include "gf/error.h"
-#include "gf/sha256.h"
 
 int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, int dirfd)
 {
@@ -47,9 +46,7 @@ static void save_one(struct gf_save *req)
     if (req->err != 0) {
         req->step = f->step;
     } else {
-        unsigned char digest[GF_SHA256_LEN];
-        gf_sha256_final(&f->sha, digest);
-        gf_sha256_hex(digest, req->sha256);
+        memcpy(req->sha256, f->sha256, sizeof req->sha256);
         if (req->replaces && strcmp(req->replaces, req->name) != 0)
             unlinkat(req->saver->dirfd, req->replaces, 0);
     }

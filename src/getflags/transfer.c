@@ -14,8 +14,8 @@
 
 #include "gf/engine.h"
 #include "gf/error.h"
-#include "gf/manifest.h"
 #include "gf/names.h"
+#include "gf/text.h"
 
 /* A slow server may hold a transfer for --timeout; a trickling one is cut
  * sooner by curl's low-speed check (see CURLOPT_LOW_SPEED_LIMIT). */
@@ -131,8 +131,8 @@ static void copy_reason(struct gf_transfer *x, const char *line, size_t n)
     x->reason[len] = '\0';
 }
 
-/* Keeps a header value for the manifest: trimmed, printable ASCII only,
- * and dropped (left empty) when it does not fit or is not clean, since it
+/* Keeps a header value for the manifest: trimmed, and dropped (left
+ * empty) when it does not fit or breaks gf_header_value_ok(), since it
  * goes back to the server in a request header. */
 static void copy_value(char *out, size_t outsz, const char *v, size_t n)
 {
@@ -145,9 +145,8 @@ static void copy_value(char *out, size_t outsz, const char *v, size_t n)
     out[0] = '\0';
     if (n == 0 || n >= outsz)
         return;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
-            return;
+    if (!gf_header_value_ok(v, n))
+        return;
     memcpy(out, v, n);
     out[n] = '\0';
 }
@@ -686,7 +685,7 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
      * where it can: libcurl never learns that a plain http connection
      * does not multiplex, and would queue every request behind it. */
     SET(e, rc, &what, CURLOPT_PIPEWAIT, may_multiplex(c) ? 1L : 0L);
-    char h[GF_MANIFEST_HEADER_MAX + 32];
+    char h[GF_HEADER_VALUE_MAX + 32];
     struct curl_slist *next;
     if (req->etag && rc == CURLE_OK) {
         snprintf(h, sizeof h, "If-None-Match: %s", req->etag);

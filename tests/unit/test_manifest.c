@@ -23,6 +23,7 @@
 #include "gf/afile.h"
 #include "gf/manifest.h"
 #include "gf/names.h"
+#include "gf/text.h"
 
 #include "tmpdir.h"
 
@@ -86,11 +87,11 @@ static const char *state_listing(void)
     return listing_of(test_dir);
 }
 
-static struct gf_manifest_entry entry(const char *cc, const char *status, const char *file)
+static struct gf_manifest_entry entry(const char *cc, enum gf_status status, const char *file)
 {
     struct gf_manifest_entry e = {0};
     snprintf(e.cc, sizeof e.cc, "%s", cc);
-    snprintf(e.status, sizeof e.status, "%s", status);
+    e.status = status;
     e.file = (char *)file;
     return e;
 }
@@ -107,7 +108,7 @@ static void assert_entries_equal(const struct gf_manifest_entry *a,
                                  const struct gf_manifest_entry *b)
 {
     assert_string_equal(a->cc, b->cc);
-    assert_string_equal(a->status, b->status);
+    assert_int_equal(a->status, b->status);
     assert_int_equal(a->http_status, b->http_status);
     assert_str_or_null(a->file, b->file);
     assert_true(a->bytes == b->bytes);
@@ -128,7 +129,7 @@ static void build_sample(struct gf_manifest *m)
     assert_int_equal(gf_manifest_set_run(m, "2026-11-21T20:41:03Z", "http://127.0.0.1:8001/flags"),
                      0);
 
-    e = entry("ZW", GF_MANIFEST_OK, "Zimbabwe.gif");
+    e = entry("ZW", GF_OK, "Zimbabwe.gif");
     e.http_status = 200;
     e.bytes = 1234;
     strcpy(e.sha256, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
@@ -138,22 +139,22 @@ static void build_sample(struct gf_manifest *m)
     e.image.last_modified = "Fri, 20 Nov 2026 10:00:00 GMT";
     assert_int_equal(gf_manifest_set(m, &e), 0);
 
-    e = entry("CI", GF_MANIFEST_OK, "C\xc3\xb4te_d'Ivoire.gif");
+    e = entry("CI", GF_OK, "C\xc3\xb4te_d'Ivoire.gif");
     e.http_status = 200;
     e.bytes = (1ULL << 53); /* the largest size a JSON number holds */
     strcpy(e.sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     assert_int_equal(gf_manifest_set(m, &e), 0);
 
-    e = entry("XX", GF_MANIFEST_ERROR, NULL);
+    e = entry("XX", GF_ERROR, NULL);
     e.http_status = 418;
     e.error = "HTTP error 418 - I'm a \"teapot\" \xe2\x98\x95";
     assert_int_equal(gf_manifest_set(m, &e), 0);
 
-    e = entry("ZZ", GF_MANIFEST_NOT_FOUND, NULL);
+    e = entry("ZZ", GF_NOT_FOUND, NULL);
     e.http_status = 404;
     assert_int_equal(gf_manifest_set(m, &e), 0);
 
-    e = entry("FR", GF_MANIFEST_UNCHANGED, "France.gif");
+    e = entry("FR", GF_UNCHANGED, "France.gif");
     e.http_status = 304;
     e.bytes = 6127;
     strcpy(e.sha256, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
@@ -461,6 +462,8 @@ static void test_manifest_invalid_entries_skipped(void **state)
          "the first, entry 1: \"cc\" is not a code of two letters A-Z"},
         {"{\"cc\": \"AA\", \"status\": \"fine\", \"file\": \"x.gif\"}",
          "the first, entry 1 (AA): \"status\" is not ok, not_found, error or unchanged"},
+        {"{\"cc\": \"AA\", \"status\": \"pending\", \"file\": \"x.gif\"}",
+         "the first, entry 1 (AA): \"status\" is not ok, not_found, error or unchanged"},
         {"{\"cc\": \"AA\", \"file\": \"x.gif\"}",
          "the first, entry 1 (AA): \"status\" is not ok, not_found, error or unchanged"},
         {"{\"cc\": \"AA\", \"status\": \"ok\"}", "the first, entry 1 (AA): \"file\" is missing"},
@@ -513,16 +516,16 @@ static void test_manifest_invalid_entries_skipped(void **state)
         expect_kept(entries, "ZZ", 1, cases[i].reason);
     }
     /* An ETag just at the limit is kept, one byte more is not. */
-    char etag[GF_MANIFEST_HEADER_MAX + 2];
+    char etag[GF_HEADER_VALUE_MAX + 2];
     memset(etag, 'e', sizeof etag);
-    etag[GF_MANIFEST_HEADER_MAX] = '\0';
+    etag[GF_HEADER_VALUE_MAX] = '\0';
     snprintf(entries, sizeof entries,
              "{\"cc\": \"AA\", \"status\": \"ok\", \"file\": \"x.gif\", \"meta\": "
              "{\"etag\": \"%s\"}}",
              etag);
     expect_kept(entries, "AA", 0, NULL);
-    etag[GF_MANIFEST_HEADER_MAX] = 'e';
-    etag[GF_MANIFEST_HEADER_MAX + 1] = '\0';
+    etag[GF_HEADER_VALUE_MAX] = 'e';
+    etag[GF_HEADER_VALUE_MAX + 1] = '\0';
     snprintf(entries, sizeof entries,
              "{\"cc\": \"AA\", \"status\": \"ok\", \"file\": \"x.gif\", \"meta\": "
              "{\"etag\": \"%s\"}}",
@@ -893,38 +896,38 @@ static void test_manifest_set_rules(void **state)
     build_sample(&m);
 
     /* Each refused without changing m. */
-    e = entry("br", GF_MANIFEST_OK, "x.gif");
+    e = entry("br", GF_OK, "x.gif");
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", "fine", "x.gif");
+    e = entry("BR", (enum gf_status)42, "x.gif");
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_OK, "../x.gif");
+    e = entry("BR", GF_OK, "../x.gif");
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_OK, NULL);
+    e = entry("BR", GF_OK, NULL);
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_UNCHANGED, NULL);
+    e = entry("BR", GF_UNCHANGED, NULL);
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_OK, "x.gif");
+    e = entry("BR", GF_OK, "x.gif");
     strcpy(e.sha256, "ABC");
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_OK, "x.gif");
+    e = entry("BR", GF_OK, "x.gif");
     memset(e.sha256, 'a', sizeof e.sha256); /* no NUL at all */
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_OK, "x.gif");
-    memset(e.status, 'o', sizeof e.status);
+    e = entry("BR", GF_OK, "x.gif");
+    e.status = GF_PENDING; /* never in a manifest */
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_ERROR, NULL);
+    e = entry("BR", GF_ERROR, NULL);
     e.http_status = 1000;
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
     e.http_status = -1;
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_OK, "x.gif");
+    e = entry("BR", GF_OK, "x.gif");
     e.bytes = (1ULL << 53) + 2;
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
     assert_int_equal(m.n, 5);
     assert_null(gf_manifest_find(&m, "BR"));
 
     /* Server values: unsafe ones are not stored, or cleaned. */
-    e = entry("BR", GF_MANIFEST_ERROR, NULL);
+    e = entry("BR", GF_ERROR, NULL);
     e.meta.etag = "\"ok\"\r\nSet-Cookie: x";
     e.meta.last_modified = "";
     e.image.etag = "\"fine\"";
@@ -941,7 +944,7 @@ static void test_manifest_set_rules(void **state)
     /* Replacing keeps one entry per code, and the copy is independent of
      * the caller's strings; e may even be the entry itself. */
     char file[] = "Brasil.gif";
-    e = entry("BR", GF_MANIFEST_OK, file);
+    e = entry("BR", GF_OK, file);
     e.http_status = 200;
     assert_int_equal(gf_manifest_set(&m, &e), 0);
     file[0] = 'X';
@@ -952,7 +955,7 @@ static void test_manifest_set_rules(void **state)
     assert_int_equal(gf_manifest_set(&m, gf_manifest_find(&m, "BR")), 0);
     got = gf_manifest_find(&m, "BR");
     assert_string_equal(got->file, "Brasil.gif");
-    assert_string_equal(got->status, "ok");
+    assert_int_equal(got->status, GF_OK);
     assert_int_equal(got->http_status, 200);
     assert_int_equal(m.n, 6);
     gf_manifest_free(&m);
@@ -964,8 +967,8 @@ static void test_manifest_find(void **state)
     struct gf_manifest m;
     build_sample(&m);
     assert_string_equal(gf_manifest_find(&m, "CI")->file, "C\xc3\xb4te_d'Ivoire.gif");
-    assert_string_equal(gf_manifest_find(&m, "ZZ")->status, "not_found");
-    assert_string_equal(gf_manifest_find(&m, "XX")->status, "error");
+    assert_int_equal(gf_manifest_find(&m, "ZZ")->status, GF_NOT_FOUND);
+    assert_int_equal(gf_manifest_find(&m, "XX")->status, GF_ERROR);
     assert_null(gf_manifest_find(&m, "AA"));
     assert_null(gf_manifest_find(&m, "ci"));
     assert_null(gf_manifest_find(&m, "FRA"));
@@ -973,7 +976,7 @@ static void test_manifest_find(void **state)
     assert_null(gf_manifest_find(NULL, "CI"));
     /* Many codes, inserted from the end: still found, still sorted. */
     for (int i = 675; i >= 0; i--) {
-        struct gf_manifest_entry e = entry("", GF_MANIFEST_NOT_FOUND, NULL);
+        struct gf_manifest_entry e = entry("", GF_NOT_FOUND, NULL);
         e.cc[0] = (char)('A' + i / 26);
         e.cc[1] = (char)('A' + i % 26);
         e.cc[2] = '\0';
@@ -998,7 +1001,7 @@ static void test_manifest_free_twice(void **state)
     gf_manifest_free(&m);
     gf_manifest_free(NULL);
     /* Reusable after a free. */
-    struct gf_manifest_entry e = entry("AA", GF_MANIFEST_OK, "a.gif");
+    struct gf_manifest_entry e = entry("AA", GF_OK, "a.gif");
     assert_int_equal(gf_manifest_set(&m, &e), 0);
     assert_int_equal(m.n, 1);
     gf_manifest_free(&m);
