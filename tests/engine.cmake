@@ -2,6 +2,7 @@
 gf_unit_test(test_sem SOURCES unit/test_sem.c LIBS getflags_core)
 gf_unit_test(test_saver SOURCES unit/test_saver.c LIBS getflags_core)
 gf_unit_test(test_sweep SOURCES unit/test_sweep.c LIBS getflags_core)
+gf_unit_test(test_body SOURCES unit/test_body.c LIBS getflags_core)
 
 # End-to-end runs against flagserver and nginx on loopback.
 find_package(Python3 REQUIRED COMPONENTS Interpreter)
@@ -25,6 +26,8 @@ endif()
 add_library(gf_enospc_shim MODULE integration/enospc_shim.c)
 target_link_libraries(gf_enospc_shim PRIVATE ${CMAKE_DL_LIBS})
 gf_integration_test(getflags_faults getflags_faults.py)
+# Large bodies: peak memory against an ordinary run, temporary files.
+gf_integration_test(getflags_memory getflags_memory.py)
 set_property(TEST getflags_faults APPEND PROPERTY ENVIRONMENT
              "GF_ENOSPC_SHIM=$<TARGET_FILE:gf_enospc_shim>")
 

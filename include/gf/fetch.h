@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <uv.h>
 
+#include "gf/body.h"
 #include "gf/cli.h"
 #include "gf/engine.h"
 #include "gf/report.h"
@@ -101,10 +102,9 @@ struct gf_fetch_env {
 
 /* What one transfer has received so far. */
 struct gf_body {
-    char *data;
-    size_t len, cap, limit;
-    int too_big;
-    size_t header_bytes; /* all response headers, redirects included */
+    struct gf_body_sink sink; /* a 200's body, in memory or in a file */
+    size_t len;               /* body bytes of the answer, kept or not */
+    size_t header_bytes;      /* all response headers, redirects included */
     int headers_too_big;
     int error_body_cut; /* a non-200 body stopped at its bound: its status decides */
     /* Of the last answer: its Content-Length (-1 when absent), whether it
@@ -148,8 +148,7 @@ struct gf_fetch {
     const char *file_hint;      /* name to save under when metadata was a 304 */
     const char *replaces;       /* the code's old file, to remove after saving */
     char *country;              /* from metadata, owned */
-    char *image;                /* image bytes being saved, owned */
-    size_t image_len;
+    struct gf_body_sink image;  /* the image being saved, owned */
     struct gf_save save;
     uv_timer_t *retry_timer; /* created on first retry, closed by gf_fetch_close */
 };

@@ -10,7 +10,6 @@
 #include <strings.h>
 
 #include "gf/error.h"
-#include "gf/gif.h"
 #include "gf/manifest.h"
 #include "gf/names.h"
 #include "transfer.h"
@@ -82,8 +81,7 @@ static void finish(struct gf_fetch *f, enum gf_status status)
     f->item->status = status;
     gf_free(f->country);
     f->country = NULL;
-    gf_free(f->image);
-    f->image = NULL;
+    gf_body_abort(&f->image);
     set_state(f, GF_FETCH_DONE);
     f->env->on_done(f->env->arg, f);
 }
@@ -114,8 +112,7 @@ static struct gf_transfer *xfer_get(struct gf_fetch *f)
 static void xfer_put(struct gf_fetch *f, struct gf_transfer *x)
 {
     struct gf_fetch_env *env = (struct gf_fetch_env *)f->env;
-    gf_free(x->body.data);
-    x->body.data = NULL;
+    gf_body_abort(&x->body.sink);
     curl_slist_free_all(x->headers);
     x->headers = NULL;
     if (env->npool < env->pool_cap) {
@@ -165,25 +162,10 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
         }
         return n;
     }
-    if (n > b->limit - b->len) {
-        b->too_big = 1;
+    /* Too big, out of memory, or the disk is full: stop. */
+    if (gf_body_append(&b->sink, ptr, n) != 0)
         return 0;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        if (cap > b->limit + 1)
-            cap = b->limit + 1;
-        char *p = gf_realloc(b->data, cap);
-        if (!p)
-            return 0;
-        b->data = p;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, ptr, n);
     b->len += n;
-    b->data[b->len] = '\0';
     return n;
 }
 
@@ -463,8 +445,9 @@ void gf_fetch_begin(struct gf_fetch *f)
     struct gf_transfer *x = xfer_get(f);
     if (x) {
         x->fetch = f;
-        x->body =
-            (struct gf_body){.limit = f->is_image ? (size_t)f->env->max_size : GF_METADATA_MAX};
+        x->body = (struct gf_body){0};
+        gf_body_init(&x->body.sink, f->is_image ? (size_t)f->env->max_size : GF_METADATA_MAX,
+                     f->is_image ? GF_BODY_SPILL_AT : 0, f->env->saver->dirfd, f->is_image);
         x->reason[0] = '\0';
         x->errbuf[0] = '\0';
         x->etag[0] = '\0';
@@ -657,8 +640,11 @@ static void describe_curl_error(struct gf_fetch *f, const struct gf_transfer *x,
             snprintf(out, outsz, "not a valid HTTP answer: two different Content-Length headers");
         else if (body->headers_too_big)
             snprintf(out, outsz, "response headers larger than %d bytes", HEADERS_MAX);
-        else if (body->too_big)
-            snprintf(out, outsz, "body larger than %zu bytes", body->limit);
+        else if (body->sink.too_big)
+            snprintf(out, outsz, "body larger than %zu bytes", body->sink.limit);
+        else if (body->sink.err != 0)
+            snprintf(out, outsz, "cannot save the image: %s failed: %s (%zu bytes received)",
+                     body->sink.step, uv_strerror(body->sink.err), body->len);
         else if (body->len > ERROR_BODY_MAX)
             snprintf(out, outsz, "error body larger than %d bytes", ERROR_BODY_MAX);
         else
@@ -916,7 +902,7 @@ static void start_save(struct gf_fetch *f)
                                f->env->claim_name(f->env->arg, f->item->cc, f->replaces)
                            ? f->replaces
                            : NULL;
-    rc = gf_save_start(f->env->saver, &f->save, f->item->file, f->image, f->image_len, on_saved);
+    rc = gf_body_save(&f->image, f->env->saver, &f->save, f->item->file, on_saved);
     if (rc != 0) {
         set_error(f, "cannot save %s: %s", f->item->file, uv_strerror(rc));
         gf_free(f->item->file);
@@ -944,7 +930,7 @@ static void on_saved(struct gf_save *req, int err, const char *step)
         return;
     }
     memcpy(f->item->sha256, req->sha256, sizeof f->item->sha256);
-    f->item->file_bytes = f->image_len;
+    f->item->file_bytes = f->image.len;
     finish(f, GF_OK);
 }
 
@@ -1012,7 +998,8 @@ static void handle_metadata(struct gf_fetch *f, const struct gf_body *body)
 {
     const char *bad = NULL;
     char name[GF_NAME_MAX + 1];
-    int err = gf_metadata_country(body->data ? body->data : "", body->len, &f->country, &bad);
+    int err =
+        gf_metadata_country(body->sink.data ? body->sink.data : "", body->len, &f->country, &bad);
     /* Refuse an unusable name now, so its image is never requested. */
     if (err == 0)
         err = gf_name_from_country(f->country, strlen(f->country), NULL, name, sizeof name, &bad);
@@ -1137,14 +1124,13 @@ static void handle_result(struct gf_fetch *f, const struct gf_transfer *x, CURLc
     /* Every flag is a GIF: anything else (an HTML error page served with
      * 200, a body cut short) must never be saved as one. */
     char gif_err[160];
-    if (gf_gif_check((const unsigned char *)body->data, body->len, gif_err, sizeof gif_err) != 0) {
+    if (gf_body_finish(&body->sink, gif_err, sizeof gif_err) != 0) {
         set_error(f, "%s (%zu bytes received)", gif_err, body->len);
         finish(f, GF_ERROR);
         return;
     }
-    f->image = body->data;
-    f->image_len = body->len;
-    body->data = NULL;
+    f->image = body->sink;
+    body->sink = (struct gf_body_sink){0};
     start_save(f);
 }
 
@@ -1186,7 +1172,7 @@ void gf_fetch_transfer_done(struct gf_fetch *f, CURL *easy, CURLcode result)
     struct gf_body body = x->body;
     x->body = (struct gf_body){0};
     handle_result(f, x, result, &body);
-    gf_free(body.data);
+    gf_body_abort(&body.sink);
     xfer_put(f, x);
     /* Hand the permit on only now: a follow-up request is already queued. */
     gf_sem_release(f->env->sem);
@@ -1250,8 +1236,7 @@ void gf_fetch_close(struct gf_fetch *f)
 {
     gf_free(f->country);
     f->country = NULL;
-    gf_free(f->image);
-    f->image = NULL;
+    gf_body_abort(&f->image);
     if (f->retry_timer) {
         uv_close((uv_handle_t *)f->retry_timer, on_timer_closed);
         f->retry_timer = NULL;

@@ -1,5 +1,5 @@
 /* libFuzzer target: arbitrary bytes as an image body, through
- * gf_gif_check. */
+ * gf_gif_check, and fed in three pieces as a streamed body is. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +22,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = gf_gif_check(data, size, err, sizeof err);
     FUZZ_REQUIRE(rc == 0 || rc == GF_EGIF);
     FUZZ_REQUIRE(memchr(err, '\0', sizeof err) != NULL);
+    {
+        /* Cut where the first two bytes say: the same verdict and reason. */
+        struct gf_gif g;
+        char err2[128];
+        size_t a = size > 0 ? data[0] % (size + 1) : 0;
+        size_t b = size > 1 ? a + data[1] % (size - a + 1) : a;
+
+        gf_gif_init(&g);
+        gf_gif_feed(&g, data, a);
+        gf_gif_feed(&g, data + a, b - a);
+        gf_gif_feed(&g, data + b, size - b);
+        FUZZ_REQUIRE(gf_gif_finish(&g, err2, sizeof err2) == rc);
+        FUZZ_REQUIRE(strcmp(err, err2) == 0);
+    }
     if (rc != 0) {
         /* Every refusal says why. */
         FUZZ_REQUIRE(err[0] != '\0');

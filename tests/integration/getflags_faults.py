@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 
+from bigflags import BigFlagServer
 from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, country_of, expected_name, getflags,
                     listing, run_tests, scratch)
 
@@ -284,6 +285,22 @@ def test_disk_full_fails_each_save_and_keeps_earlier_files():
     assert listing(out) == sorted(before), os.listdir(out)
     for n, data in before.items():
         assert open(os.path.join(out, n), "rb").read() == data
+
+
+def test_disk_full_while_a_large_image_streams_is_a_counted_error():
+    out = scratch()
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    env = dict(os.environ, LD_PRELOAD=os.environ["GF_ENOSPC_SHIM"],
+               ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
+    # 1 MiB images: past what stays in memory, so written as they arrive.
+    with BigFlagServer(size=1 << 20) as srv:
+        r = getflags("-v", "-s", srv.url, "AA", "AB", outdir=out, env=env)
+    assert r.rc == 1, (r.rc, r.out, r.err)
+    for cc in ("AA", "AB"):
+        assert re.search(r"^ *%s error: cannot save the image: write failed: no space left on "
+                         r"device \(\d+ bytes received\)$" % cc, r.out, re.M), r.out
+    assert "  2 errors." in r.out, r.out
+    assert listing(out) == [], os.listdir(out)
 
 
 def test_file_size_limit_fails_large_saves_only():

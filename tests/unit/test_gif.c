@@ -1,5 +1,6 @@
 /* Unit tests of gf/gif.h: the 194 flags of flags_data, every truncation
- * of them, and hand-built GIFs that break one rule each. */
+ * of them, and hand-built GIFs that break one rule each; whole, and fed
+ * in pieces cut at every point. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -315,6 +316,167 @@ static void test_gif_error_buffer_is_cut_and_optional(void **state)
     assert_int_equal(gf_gif_check(small, sizeof small, NULL, 0), 0);
 }
 
+/* Feeds the n bytes in pieces, cut at each of the k offsets (ascending),
+ * each piece an exact-size copy so ASan sees any read past it. */
+static int check_pieces(const unsigned char *p, size_t n, const size_t *cuts, size_t k, char *err,
+                        size_t errsz)
+{
+    struct gf_gif g;
+    size_t from = 0, i;
+
+    gf_gif_init(&g);
+    for (i = 0; i <= k; i++) {
+        size_t to = i < k ? cuts[i] : n;
+        unsigned char *copy = malloc(to - from > 0 ? to - from : 1);
+
+        assert_non_null(copy);
+        memcpy(copy, p + from, to - from);
+        gf_gif_feed(&g, copy, to - from);
+        free(copy);
+        from = to;
+    }
+    return gf_gif_finish(&g, err, errsz);
+}
+
+/* Every way to cut p in two and in three pieces gives the verdict and
+ * the message of the whole. */
+static void expect_same_in_pieces(const unsigned char *p, size_t n)
+{
+    char whole[256], pieces[256];
+    int rc = gf_gif_check(p, n, whole, sizeof whole);
+    size_t cuts[2];
+
+    for (cuts[0] = 0; cuts[0] <= n; cuts[0]++) {
+        assert_int_equal(check_pieces(p, n, cuts, 1, pieces, sizeof pieces), rc);
+        assert_string_equal(pieces, whole);
+        for (cuts[1] = cuts[0]; cuts[1] <= n; cuts[1]++) {
+            if (check_pieces(p, n, cuts, 2, pieces, sizeof pieces) != rc ||
+                strcmp(pieces, whole) != 0)
+                fail_msg("cut at %zu and %zu of %zu: \"%s\", whole: \"%s\"", cuts[0], cuts[1], n,
+                         pieces, whole);
+        }
+    }
+}
+
+static void test_gif_every_split_of_small_gifs_gives_the_same_verdict(void **state)
+{
+    unsigned char buf[sizeof small + 3];
+    size_t i;
+
+    expect_same_in_pieces(small, sizeof small);
+    /* Every truncation, and one or three bytes too many. */
+    for (i = 0; i < sizeof small; i++)
+        expect_same_in_pieces(small, i);
+    memcpy(buf, small, sizeof small);
+    memcpy(buf + sizeof small, "\x00\x3b\x21", 3);
+    expect_same_in_pieces(buf, sizeof small + 1);
+    expect_same_in_pieces(buf, sizeof small + 3);
+    /* Each kind of refusal. */
+    memcpy(buf, small, sizeof small);
+    buf[SMALL_COMMENT] = '<';
+    expect_same_in_pieces(buf, sizeof small);
+    memcpy(buf, small, sizeof small);
+    buf[SMALL_LZW] = 12;
+    expect_same_in_pieces(buf, sizeof small);
+    memcpy(buf, small, SMALL_IMAGE);
+    buf[SMALL_IMAGE] = 0x3B;
+    expect_same_in_pieces(buf, SMALL_IMAGE + 1);
+    expect_same_in_pieces((const unsigned char *)"\r\n \t <html><body>gone</body></html>", 34);
+    expect_same_in_pieces((const unsigned char *)"       x", 8);
+    expect_same_in_pieces((const unsigned char *)"GIF90a", 6);
+    expect_same_in_pieces((const unsigned char *)"GIFxy", 5);
+    expect_same_in_pieces((const unsigned char *)"\x89PNG\r\n\x1a\n", 8);
+}
+
+static void test_gif_every_flag_fed_byte_by_byte(void **state)
+{
+    char codes[200][3];
+    size_t n = read_codes(codes, 200), i, j, cut;
+
+    for (i = 0; i < n; i++) {
+        struct blob b = read_flag(codes[i]);
+        char whole[256], pieces[256];
+
+        /* Whole, then every truncation: each byte its own piece. */
+        for (cut = b.n + 1; cut-- > 0;) {
+            struct gf_gif g;
+            int rc = gf_gif_check(b.p, cut, whole, sizeof whole);
+
+            gf_gif_init(&g);
+            for (j = 0; j < cut; j++)
+                gf_gif_feed(&g, b.p + j, 1);
+            if (gf_gif_finish(&g, pieces, sizeof pieces) != rc || strcmp(pieces, whole) != 0)
+                fail_msg("%s.gif cut to %zu bytes, byte by byte: \"%s\", whole: \"%s\"", codes[i],
+                         cut, pieces, whole);
+            if (cut == b.n)
+                assert_int_equal(rc, 0);
+        }
+        free(b.p);
+    }
+}
+
+/* A large image, as a server may send: 10 MiB of zero data sub-blocks,
+ * fed in pieces of every size the transfer might hand over. */
+static void test_gif_large_image_in_pieces(void **state)
+{
+    size_t blocks = 10 * 1024 * 1024 / 256, n = 13 + 11 + blocks * 256 + 2, at = 0, i;
+    unsigned char *p = malloc(n);
+    static const size_t piece[] = {1, 7, 255, 256, 16384, 65537};
+    char err[256];
+
+    assert_non_null(p);
+    memcpy(p, "GIF89a\x01\x00\x01\x00\x00\x00\x00", 13);
+    at = 13;
+    memcpy(p + at, "\x2c\x00\x00\x00\x00\x01\x00\x01\x00\x00\x08", 11);
+    at += 11;
+    for (i = 0; i < blocks; i++) {
+        p[at] = 255;
+        memset(p + at + 1, 0, 255);
+        at += 256;
+    }
+    p[at++] = 0x00;
+    p[at++] = 0x3B;
+    assert_int_equal(at, n);
+    for (i = 0; i < sizeof piece / sizeof piece[0]; i++) {
+        struct gf_gif g;
+        size_t off;
+
+        gf_gif_init(&g);
+        for (off = 0; off < n; off += piece[i])
+            assert_int_equal(gf_gif_feed(&g, p + off, n - off < piece[i] ? n - off : piece[i]), 0);
+        assert_int_equal(gf_gif_finish(&g, err, sizeof err), 0);
+        assert_string_equal(err, "");
+    }
+    free(p);
+}
+
+static void test_gif_feed_refuses_early_and_stays_refused(void **state)
+{
+    struct gf_gif g;
+    char err[256];
+
+    /* A page served as the image is known not to be one at its 6th byte. */
+    gf_gif_init(&g);
+    assert_int_equal(gf_gif_feed(&g, (const unsigned char *)"<html", 5), 0);
+    assert_int_equal(gf_gif_feed(&g, (const unsigned char *)">", 1), GF_EGIF);
+    assert_int_equal(gf_gif_feed(&g, small, sizeof small), GF_EGIF);
+    assert_int_equal(gf_gif_finish(&g, err, sizeof err), GF_EGIF);
+    assert_string_equal(err, "not a GIF image: no GIF87a or GIF89a signature (it looks like HTML)");
+    /* A bad block type: refused at that byte, whatever follows. */
+    gf_gif_init(&g);
+    assert_int_equal(gf_gif_feed(&g, small, SMALL_COMMENT), 0);
+    assert_int_equal(gf_gif_feed(&g, (const unsigned char *)"\x01", 1), GF_EGIF);
+    assert_int_equal(gf_gif_feed(&g, small + SMALL_COMMENT, sizeof small - SMALL_COMMENT), GF_EGIF);
+    assert_int_equal(gf_gif_finish(&g, err, sizeof err), GF_EGIF);
+    assert_string_equal(err, "malformed GIF image: unknown block type 0x01 at byte 27");
+    /* Bytes after the trailer are not refused until the end. */
+    gf_gif_init(&g);
+    assert_int_equal(gf_gif_feed(&g, small, sizeof small), 0);
+    assert_int_equal(gf_gif_feed(&g, small, 2), 0);
+    assert_int_equal(gf_gif_finish(&g, err, sizeof err), GF_EGIF);
+    assert_string_equal(err, "malformed GIF image: 2 bytes of other data after the trailer");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -331,6 +493,10 @@ int main(void)
         cmocka_unit_test(test_gif_without_an_image_is_refused),
         cmocka_unit_test(test_gif_color_table_sizes_follow_the_packed_field),
         cmocka_unit_test(test_gif_error_buffer_is_cut_and_optional),
+        cmocka_unit_test(test_gif_every_split_of_small_gifs_gives_the_same_verdict),
+        cmocka_unit_test(test_gif_every_flag_fed_byte_by_byte),
+        cmocka_unit_test(test_gif_large_image_in_pieces),
+        cmocka_unit_test(test_gif_feed_refuses_early_and_stays_refused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
