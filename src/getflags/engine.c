@@ -48,6 +48,7 @@ struct gf_engine {
     uv_timer_t watchdog;
     uv_timer_t pace; /* runs pump() while queued transfers wait on slow answers */
     gf_engine_done_cb done;
+    gf_engine_room_cb room;
     void *arg;
     struct active **active; /* queued ones first-in first-out by seq */
     size_t nactive, cap;
@@ -177,6 +178,8 @@ static void pump(struct gf_engine *e)
             i = (size_t)-1; /* the array moved: start over */
         }
     }
+    if (e->room && !e->closing && gf_engine_has_room(e))
+        e->room(e->arg);
 }
 
 /* Ends a transfer curl will not finish, as if curl had reported it. */
@@ -465,6 +468,16 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
     if (!uv_is_active((uv_handle_t *)&e->watchdog))
         uv_timer_start(&e->watchdog, on_watchdog, WATCHDOG_INTERVAL_MS, WATCHDOG_INTERVAL_MS);
     return 0;
+}
+
+int gf_engine_has_room(const struct gf_engine *e)
+{
+    return e && !e->closing && e->nqueued == 0;
+}
+
+void gf_engine_on_room(struct gf_engine *e, gf_engine_room_cb room)
+{
+    e->room = room;
 }
 
 unsigned gf_engine_peak_sent(const struct gf_engine *e)
