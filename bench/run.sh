@@ -5,6 +5,8 @@
 #   bash bench/run.sh [--runs N] [--build DIR] [--only B1,B3,B5] [--quick]
 #                     [--seed S] [--no-save] [--no-build] [--b5-rtt 50,150] [--b5-m 5,20,100]
 #   bash bench/run.sh --only SWEEP     # the sweep chart (bench/sweep_delay.sh)
+#   bash bench/run.sh --only SAVE      # save batching or not (bench/save_batching.sh)
+#   bash bench/run.sh --only B6 [--runs N] [--out-dir DIR]   # memory, large images
 #
 # Everything after the options it knows is passed to bench.py as well; see
 # bench/README.md.
@@ -32,15 +34,20 @@ while [ $# -gt 0 ]; do
 done
 case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
 
-# SWEEP in --only is bench/sweep_delay.sh, run after the other workloads
+# SWEEP in --only is bench/sweep_delay.sh, and B6 bench/big_bodies.py
+# (memory against 10 MiB gzip images), run after the other workloads
 # listed (if any) and not part of a full run.
 sweep=0
+save=0
+b6=0
 if [ -n "$only" ]; then
     rest=()
     IFS=, read -r -a items <<<"$only"
     for w in "${items[@]}"; do
         case "${w^^}" in
         SWEEP) sweep=1 ;;
+        B6) b6=1 ;;
+        SAVE) save=1 ;;
         "") ;;
         *) rest+=("$w") ;;
         esac
@@ -59,7 +66,7 @@ say() { printf '[bench] %s\n' "$*" >&2; }
 # command -> Debian package
 declare -A pkg=(
     [nginx]=nginx-light [curl]=curl [openssl]=openssl [wget2]=wget2 [aria2c]=aria2
-    [hyperfine]=hyperfine [gnuplot]=gnuplot-nox [python3]=python3
+    [hyperfine]=hyperfine [gnuplot]=gnuplot-nox [python3]=python3 [strace]=strace [patch]=patch
     [cmake]=cmake [cc]=build-essential [pkg-config]=pkg-config
 )
 missing=()
@@ -89,6 +96,15 @@ if [ ${#missing[@]} -gt 0 ]; then
         say "run as root, or: sudo apt-get install ${missing[*]}"
         exit 1
     fi
+fi
+
+# SAVE builds its own two binaries; the options after it are its own.
+if [ "$save" = 1 ]; then
+    if [ -n "$only" ] || [ "$sweep" = 1 ] || [ "$b6" = 1 ]; then
+        say "--only SAVE runs alone (it builds two variants of getflags itself)"
+        exit 2
+    fi
+    exec bash "$here/save_batching.sh" "${pass[@]}"
 fi
 
 # ---- build -----------------------------------------------------------------
@@ -122,10 +138,16 @@ cmd="bash bench/run.sh"
 [ ${#pass[@]} -gt 0 ] && cmd+=" ${pass[*]}"
 export BENCH_COMMAND="$cmd"
 cd "$repo"
-if [ "$sweep" = 0 ]; then
+if [ "$sweep" = 0 ] && [ "$b6" = 0 ]; then
     exec python3 "$here/bench.py" "${pass[@]}" --build "$build"
 fi
 if [ -n "$only" ]; then
     python3 "$here/bench.py" "${pass[@]}" --build "$build"
+fi
+if [ "$b6" = 1 ]; then
+    if [ "$sweep" = 0 ]; then
+        exec python3 "$here/big_bodies.py" "${pass[@]}" --build "$build"
+    fi
+    python3 "$here/big_bodies.py" "${pass[@]}" --build "$build"
 fi
 exec bash "$here/sweep_delay.sh" --no-build --build "$build"

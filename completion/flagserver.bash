@@ -11,7 +11,7 @@
 # "flagserver --help".
 
 _flagserver_options='-h --help --preset --port --bind --directory --delay
-    --error-rate --seed --max-inflight --quiet'
+    --error-rate --seed --max-inflight --idle-timeout --quiet'
 
 _flagserver()
 {
@@ -52,7 +52,7 @@ _flagserver()
         mapfile -t COMPREPLY < <(compgen -P "$prefix" -W '127.0.0.1 ::1 0.0.0.0 ::' -- "$cur")
         return 0
         ;;
-    --port | --delay | --error-rate | --seed | --max-inflight)
+    --port | --delay | --error-rate | --seed | --max-inflight | --idle-timeout)
         # A number: nothing to offer.
         return 0
         ;;

@@ -15,7 +15,7 @@ GF_BUILD_PACKAGES=(
     pkg-config           # finds libuv, libcurl, cJSON
     libuv1-dev
     libcurl4-openssl-dev
-    libssl-dev           # --cacert certificates added to libcurl's OpenSSL store
+    libssl-dev           # --cacert certificates in libcurl's OpenSSL store; SHA-256 (libcrypto)
     libcjson-dev
     libhttp-parser-dev   # flagserver's HTTP parser
     zlib1g-dev           # flagserver's gzip answers

@@ -1,12 +1,11 @@
-# Tests of the cron and scripting modules: SHA-256, manifest, lock, rate
+# Tests of the cron and scripting modules: manifest, lock, rate
 # limit and adaptive concurrency.
-gf_unit_test(test_sha256 SOURCES unit/test_sha256.c LIBS getflags_core)
 gf_unit_test(test_ratelimit SOURCES unit/test_ratelimit.c LIBS getflags_core)
 gf_unit_test(test_adaptive SOURCES unit/test_adaptive.c LIBS getflags_core)
 gf_unit_test(test_hostgate SOURCES unit/test_hostgate.c LIBS getflags_core)
-gf_unit_test(test_lock SOURCES unit/test_lock.c LIBS getflags_core)
-gf_unit_test(test_manifest SOURCES unit/test_manifest.c LIBS getflags_core)
-gf_unit_test(test_state SOURCES unit/test_state.c LIBS getflags_core)
+gf_unit_test(test_lock SOURCES unit/test_lock.c unit/tmpdir.c LIBS getflags_core)
+gf_unit_test(test_manifest SOURCES unit/test_manifest.c unit/tmpdir.c LIBS getflags_core)
+gf_unit_test(test_state SOURCES unit/test_state.c unit/tmpdir.c LIBS getflags_core)
 # DIR across runs: names, manifest against disk, process set-up.
 gf_integration_test(getflags_state getflags_state.py)
 # ulimit -v: not under the sanitizers, whose shadow memory needs far more

@@ -1,8 +1,8 @@
 # Tests of the semaphore, the engine, the saver and whole runs.
 gf_unit_test(test_sem SOURCES unit/test_sem.c LIBS getflags_core)
-gf_unit_test(test_saver SOURCES unit/test_saver.c LIBS getflags_core)
+gf_unit_test(test_saver SOURCES unit/test_saver.c unit/tmpdir.c LIBS getflags_core)
 gf_unit_test(test_sweep SOURCES unit/test_sweep.c LIBS getflags_core)
-gf_unit_test(test_body SOURCES unit/test_body.c LIBS getflags_core)
+gf_unit_test(test_body SOURCES unit/test_body.c unit/tmpdir.c LIBS getflags_core)
 
 # End-to-end runs against flagserver and nginx on loopback.
 find_package(Python3 REQUIRED COMPONENTS Interpreter)

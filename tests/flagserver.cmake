@@ -1,13 +1,12 @@
 # flagserver tests: cmocka unit tests of its modules and Python (standard
 # library only) integration tests that start the real binary on an ephemeral
 # port of 127.0.0.1. Run them with: ctest -L flagserver (or -R flagserver).
-foreach(t path options rng httpdate gz)
+foreach(t path fault options rng httpdate gz)
   gf_unit_test(test_flagserver_${t} SOURCES unit/test_flagserver_${t}.c LIBS flagserver_core)
   set_tests_properties(test_flagserver_${t} PROPERTIES LABELS "unit;flagserver")
 endforeach()
-# The encoders are checked by inflating their output with zlib.
-find_package(ZLIB REQUIRED)
-target_link_libraries(test_flagserver_gz PRIVATE ZLIB::ZLIB)
+# The gzip bodies are checked by inflating them with zlib.
+target_link_libraries(test_flagserver_gz PRIVATE PkgConfig::ZLIB)
 
 find_package(Python3 COMPONENTS Interpreter)
 if(Python3_Interpreter_FOUND)

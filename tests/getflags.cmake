@@ -2,14 +2,17 @@
 gf_unit_test(test_codes SOURCES unit/test_codes.c LIBS getflags_core)
 gf_unit_test(test_cli SOURCES unit/test_cli.c LIBS getflags_core)
 gf_unit_test(test_names SOURCES unit/test_names.c LIBS getflags_core)
+gf_unit_test(test_text SOURCES unit/test_text.c LIBS getflags_core)
+gf_unit_test(test_model SOURCES unit/test_model.c LIBS getflags_core)
 gf_unit_test(test_report SOURCES unit/test_report.c LIBS getflags_core)
 gf_unit_test(test_gif SOURCES unit/test_gif.c LIBS getflags_core)
 # The 194 flags of flags_data are its fixtures.
 target_compile_definitions(test_gif PRIVATE GF_FLAGS_DATA="${PROJECT_SOURCE_DIR}/flags_data")
 
 # libFuzzer targets over the pure modules (clang only). They compile
-# names.c, gif.c and codes.c themselves, instrumented for coverage, rather than
-# linking getflags_core, so that they need none of the network code.
+# names.c, text.c, error.c, gif.c and codes.c themselves, instrumented for
+# coverage, rather than linking getflags_core, so that they need none of the
+# network code.
 option(GETFLAGS_FUZZ "Build the libFuzzer targets (needs clang)" OFF)
 if(GETFLAGS_FUZZ)
   if(NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
@@ -19,6 +22,8 @@ if(GETFLAGS_FUZZ)
                     -fno-omit-frame-pointer)
   add_library(gf_fuzz_pure STATIC
     "${PROJECT_SOURCE_DIR}/src/getflags/names.c"
+    "${PROJECT_SOURCE_DIR}/src/getflags/text.c"
+    "${PROJECT_SOURCE_DIR}/src/getflags/error.c"
     "${PROJECT_SOURCE_DIR}/src/getflags/gif.c"
     "${PROJECT_SOURCE_DIR}/src/getflags/codes.c"
     "${PROJECT_SOURCE_DIR}/src/getflags/alloc.c"

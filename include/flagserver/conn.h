@@ -1,9 +1,11 @@
-/* One HTTP/1.1 connection: parsing, request queue, responses, faults.
+/* One HTTP/1.1 connection: parsing, the request's delay and file, writing
+ * the answer (fault.c decides the faults' answers).
  *
- * Requests are answered strictly in the order they arrived (pipelining),
- * each after its delay and file load; only the oldest one writes. A request
- * is in progress (counted in srv->inflight) from the end of its headers to
- * the last byte of its answer, or until the connection goes. */
+ * One request at a time: after a request's message the parser pauses until
+ * its answer is written, so pipelined requests are answered in order, one
+ * after the other. A request is in progress (counted in srv->inflight) from
+ * the end of its headers to the last byte of its answer, or until the
+ * connection goes. */
 #ifndef FLAGSERVER_CONN_H
 #define FLAGSERVER_CONN_H
 

@@ -7,6 +7,11 @@
 #define FLAGSERVER_FAULT_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "flagserver/gz.h"
 
 typedef enum fs_fault {
     FS_FAULT_NONE = 0,
@@ -42,30 +47,82 @@ fs_fault fs_fault_parse(const char *target, size_t len, size_t *rest_off);
 /* The name used in paths ("reset", "gzipbomb-te", ...), static; "" for NONE. */
 const char *fs_fault_name(fs_fault f);
 
-/* A 200 answer with fixed content. */
-typedef struct fs_fault_answer {
-    const char *ctype;  /* NULL: the type of the rest path */
-    const char *header; /* header line ending in CRLF, or NULL */
-    const char *body;   /* static */
+/* What the connection does once an answer's head and body are written. */
+typedef enum fs_after {
+    FS_AFTER_KEEP,    /* done; the connection stays if the request allows it */
+    FS_AFTER_CLOSE,   /* done; close (gracefully) */
+    FS_AFTER_RESET,   /* done; close with an RST (SO_LINGER 0) */
+    FS_AFTER_REFUSE,  /* send nothing at all; close */
+    FS_AFTER_SILENCE, /* head only, then nothing until the client goes */
+    FS_AFTER_TRICKLE, /* one body byte every 2 s */
+    FS_AFTER_ENDLESS, /* zero bytes until the client goes */
+} fs_after;
+
+/* An answer as conn.c writes it. Pointers need to live only until conn.c
+ * takes the answer, except body, which stays until the answer is over:
+ * static, the bomb or owned. */
+typedef struct fs_answer {
+    int status;
+    int text;           /* the body is "<status> <reason>\n" (body unused) */
+    const char *ctype;  /* NULL: no Content-Type */
+    const char *extra;  /* header lines ending in CRLF, or NULL */
+    const char *extra2; /* more of them (validators), or NULL */
+    const char *loc;    /* Location (loc_len bytes), or NULL */
+    size_t loc_len;
+    int64_t clen; /* -1: no Content-Length */
+    const unsigned char *body;
     size_t len;
-    int chunked; /* announce no Content-Length */
-    int close;   /* the connection closes after the body */
-} fs_fault_answer;
-
-/* Fills *a and returns 1 for the faults whose answer is fixed (badchunk,
- * html, badgzip); returns 0 for the others. */
-int fs_fault_fixed_answer(fs_fault f, fs_fault_answer *a);
-
-/* For the redirect faults (loop, redirect-file, redirect-ftp, redirect-ok)
- * sets *loc and *loc_len to the Location (pointing into target or static)
- * and returns 1; returns 0 for the others. target[0..len) is the request
- * target and rest_off what fs_fault_parse returned. */
-int fs_fault_redirect(fs_fault f, const char *target, size_t len, size_t rest_off, const char **loc,
-                      size_t *loc_len);
+    unsigned char *owned; /* malloc'd storage freed with the answer; may be body */
+    fs_after after;
+} fs_answer;
 
 /* Remembers which (fault, path) pairs were already seen, for the faults that
  * misbehave only on the first request of each path. */
 typedef struct fs_fault_seen fs_fault_seen;
+
+enum { FS_BOMB_NONE, FS_BOMB_BUILDING, FS_BOMB_READY };
+
+/* What the fault paths keep for the server's life. */
+typedef struct fs_faults {
+    fs_fault_seen *seen;
+    fs_bytes bomb;         /* gzip of 50 MiB of zeros, once built */
+    fs_bytes bomb_chunked; /* the same in chunked framing */
+    int bomb_state;        /* FS_BOMB_*; NONE also when building failed */
+    uv_work_t bomb_work;
+    char *filler; /* 200 KiB of header lines for hugeheaders */
+} fs_faults;
+
+/* Makes the first-request memory and the hugeheaders filler, and starts
+ * building the bomb on loop's threadpool (it takes a fraction of a second;
+ * if it cannot start, the bomb faults answer 500). *f must be zeroed.
+ * Returns 0, or UV_ENOMEM (then fs_faults_free what was made). */
+int fs_faults_init(fs_faults *f, uv_loop_t *loop);
+
+/* Cancels the bomb if it has not started yet; otherwise the loop waits for
+ * it to end. */
+void fs_faults_stop(fs_faults *f);
+
+/* Frees everything once the loop is over; f is then zeroed. */
+void fs_faults_free(fs_faults *f);
+
+/* What fs_fault_answer decided. */
+enum {
+    FS_FAULT_SERVE,    /* serve the file, then pass its answer to fs_fault_shape */
+    FS_FAULT_ANSWERED, /* *a is the whole answer */
+    FS_FAULT_WAIT,     /* the bomb is still being built: ask again shortly */
+};
+
+/* The answer to fault f for the request target[0..len) (rest_off as
+ * fs_fault_parse gave it), before any file is read. ctype is the type of the
+ * rest path. 429 and 503 remember the rest path in st->seen. */
+int fs_fault_answer(fs_faults *st, fs_fault f, const char *target, size_t len, size_t rest_off,
+                    const char *ctype, fs_answer *a);
+
+/* Reshapes the file's 200 answer *a (body owned, clen its size) as the file
+ * faults ask (reset, short, silence, trickle, hugeheaders, gzip). Returns 1
+ * when it did, 0 when f leaves the file as it is (conditional requests then
+ * apply), -1 when out of memory (*a unchanged). */
+int fs_fault_shape(const fs_faults *st, fs_fault f, fs_answer *a);
 
 /* Returns an empty set, or NULL when out of memory. */
 fs_fault_seen *fs_fault_seen_new(void);

@@ -26,6 +26,7 @@ typedef struct fs_options {
     int seed_set;
     int quiet;             /* no access log */
     unsigned max_inflight; /* 0 = unlimited */
+    double idle_timeout;   /* seconds a connection may wait for a request; 0 = forever */
 } fs_options;
 
 /* Parses argv with getopt_long (resetting getopt's state first, so it may be

@@ -15,7 +15,6 @@
 #include <uv.h>
 
 #include "flagserver/fault.h"
-#include "flagserver/gz.h"
 #include "flagserver/options.h"
 #include "flagserver/rng.h"
 
@@ -47,13 +46,7 @@ typedef struct fs_server {
     unsigned long max_conns; /* descriptor limit less a reserve for files */
     fs_conn *conns;          /* every open connection */
 
-    fs_fault_seen *seen;
-    fs_bytes bomb;         /* gzip of 50 MiB of zeros, once built */
-    fs_bytes bomb_chunked; /* the same in chunked framing */
-    int bomb_state;        /* 0 building, 1 ready, -1 failed */
-    uv_work_t bomb_work;
-    char *filler; /* 200 KiB of header lines for hugeheaders */
-    size_t filler_len;
+    fs_faults faults;
 
     char readbuf[65536]; /* every read is parsed at once, so one will do */
 } fs_server;

@@ -17,27 +17,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gf/sha256.h"
+#include <openssl/evp.h>
 
 #define GF_TMP_PREFIX ".getflags-tmp-"
+/* Room for a SHA-256 in lower-case hex and its NUL. */
+#define GF_SHA256_HEX_LEN 65
 
 struct gf_afile {
-    int dirfd;                /* borrowed */
-    int fd;                   /* the temporary file while open, else -1 */
-    int err;                  /* first failure, a negated errno; sticky */
-    const char *step;         /* what failed: "create a temporary file", "write"... */
-    uint64_t bytes;           /* written so far */
-    char tmp[64];             /* its temporary name */
-    struct gf_sha256_ctx sha; /* of everything written */
+    int dirfd;                      /* borrowed */
+    int fd;                         /* the temporary file while open, else -1 */
+    int err;                        /* first failure, a negated errno; sticky */
+    const char *step;               /* what failed: "create a temporary file", "write"... */
+    uint64_t bytes;                 /* written so far */
+    char tmp[64];                   /* its temporary name */
+    EVP_MD_CTX *sha;                /* SHA-256 of everything written; owned until commit or abort */
+    char sha256[GF_SHA256_HEX_LEN]; /* that digest in hex, once committed */
 };
 
 /* Writes all of p, retrying short writes and EINTR. Returns 0 or a
  * negated errno. */
 int gf_write_all(int fd, const void *p, size_t len);
 
-/* Creates a temporary file in dirfd. Returns 0, or a negated errno with
- * a->step set (a is then closed: nothing to abort). A file that is not a
- * fresh regular file with one link is refused (-EMLINK). */
+/* Creates a temporary file in dirfd and starts its SHA-256 (libcrypto).
+ * Returns 0, or a negated errno with a->step set (a is then closed:
+ * nothing to abort; -ENOMEM when libcrypto cannot start the digest). A
+ * file that is not a fresh regular file with one link is refused
+ * (-EMLINK). */
 int gf_afile_open(struct gf_afile *a, int dirfd);
 
 /* Appends len bytes. Returns 0, or the first error (then every later
@@ -46,18 +51,19 @@ int gf_afile_write(struct gf_afile *a, const void *p, size_t len);
 
 /* Flushes, closes and renames the file to name in the same directory,
  * then syncs the directory when sync_dir is set (a caller that renames
- * many files may sync it once at the end). Returns 0, or a negated errno
- * with a->step naming the failed step ("write", "sync", "close",
- * "rename"); the temporary file is then gone and name untouched. */
+ * many files may sync it once at the end). Returns 0 with a->sha256 set,
+ * or a negated errno with a->step naming the failed step ("write",
+ * "digest", "sync", "close", "rename"); the temporary file is then gone
+ * and name untouched. Either way the digest is released. */
 int gf_afile_commit(struct gf_afile *a, const char *name, int sync_dir);
 
-/* Removes the temporary file of an unfinished a. Safe after commit, after
- * a failed open and twice. */
+/* Removes the temporary file of an unfinished a and releases its digest.
+ * Safe after commit, after a failed open and twice. */
 void gf_afile_abort(struct gf_afile *a);
 
-/* 1 when name is a temporary name of gf_afile_open() (or of the manifest
- * of getflags 1.x: "manifest.json.tmp-<pid>-<n>"). */
-int gf_afile_is_tmp(const char *name);
+/* Writes the SHA-256 of everything left to read from fd as hex into out.
+ * Returns 0, or a negated errno (-ENOMEM: libcrypto could not start). */
+int gf_sha256_fd(int fd, char out[GF_SHA256_HEX_LEN]);
 
 /* Removes every temporary file in dirfd but those of this process.
  * Call it holding DIR's lock: no other run can be writing them. Returns

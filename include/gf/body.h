@@ -54,9 +54,10 @@ int gf_body_finish(struct gf_body_sink *s, char *why, size_t whysz);
 /* Saves the finished body as name through saver: from memory, or by
  * renaming its temporary file. The sink must stay untouched until cb
  * has run; then gf_body_abort() frees it (the file is in place by then,
- * or already removed). Returns gf_save_start()'s result. */
-int gf_body_save(struct gf_body_sink *s, struct gf_saver *saver, struct gf_save *req,
-                 const char *name, gf_save_cb cb);
+ * or already removed). cb reports every outcome, as with
+ * gf_save_start(). */
+void gf_body_save(struct gf_body_sink *s, struct gf_saver *saver, struct gf_save *req,
+                  const char *name, gf_save_cb cb);
 
 /* Frees the memory, closes and removes any temporary file, and empties the
  * sink for another body of the same kind (a retry). Safe on a zeroed sink

@@ -59,6 +59,7 @@ struct gf_options {
  * nothing to free. Resets getopt's state, so it may be called repeatedly. */
 int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size_t errsz);
 
+/* Frees what gf_cli_parse() allocated in opts. Safe on NULL and twice. */
 void gf_options_free(struct gf_options *opts);
 
 /* The one-line "usage: getflags [-h] ..." text, with a trailing newline. */

@@ -16,6 +16,7 @@ struct gf_codeset {
 /* A code as a NUL-terminated upper-case string, e.g. "BR". */
 typedef char gf_cc[3];
 
+/* Empties set. */
 void gf_codeset_clear(struct gf_codeset *set);
 
 /* Adds one command-line argument: a two-letter code or a single letter

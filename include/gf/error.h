@@ -6,6 +6,9 @@
 #ifndef GF_ERROR_H
 #define GF_ERROR_H
 
+#include <stdarg.h>
+#include <stddef.h>
+
 enum {
     GF_EUSAGE = -10001,    /* bad command line */
     GF_ENOMEM = -10002,    /* allocation failed */
@@ -29,5 +32,20 @@ enum {
 
 /* Returns a static message for a GF_E* or UV_E* value. Never NULL. */
 const char *gf_strerror(int err);
+
+/* The one way a function hands back error detail: a caller's buffer err of
+ * errsz bytes (char *err, size_t errsz in every prototype). Writes the
+ * printf-style message there, cut to fit on a UTF-8 boundary; does
+ * nothing when err is NULL or errsz is 0. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void gf_errorf(char *err, size_t errsz, const char *fmt, ...);
+
+/* gf_errorf() with a va_list. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 0)))
+#endif
+void gf_verrorf(char *err, size_t errsz, const char *fmt, va_list ap);
 
 #endif

@@ -24,8 +24,8 @@ struct gf_lock {
 };
 
 /* Takes the lock of dir. Creates dir (one level) and dir/.getflags when
- * missing (see gf/statedir.h: a symbolic link at .getflags is refused),
- * then opens dir/.getflags/lock (created mode 0666 less the umask, never
+ * missing (see src/getflags/statedir.h: a symbolic link at .getflags is
+ * refused), then opens dir/.getflags/lock (created mode 0666 less the umask, never
  * through a symbolic link, close-on-exec) and locks it exclusively.
  *
  * When another process holds it: with wait 0, returns GF_LOCK_BUSY at

@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "gf/codes.h"
+#include "gf/model.h"
 #include "gf/report.h"
 
 #define GF_MANIFEST_NAME "manifest.json"
@@ -44,16 +45,8 @@
 /* Most JSON values (roughly: commas and brackets) in a file read back; a
  * full manifest of 676 codes has about 20,000. */
 #define GF_MANIFEST_MAX_VALUES 100000
-/* Longest ETag or Last-Modified value kept. */
-#define GF_MANIFEST_HEADER_MAX 1024
 /* "2026-11-21T20:41:03Z" and its NUL. */
 #define GF_MANIFEST_TIME_LEN 21
-
-/* The values of an entry's status. */
-#define GF_MANIFEST_OK "ok"
-#define GF_MANIFEST_NOT_FOUND "not_found"
-#define GF_MANIFEST_ERROR "error"
-#define GF_MANIFEST_UNCHANGED "unchanged" /* a 304 to --update */
 
 /* One HTTP request of a code (metadata.json or the image). */
 struct gf_manifest_request {
@@ -62,14 +55,14 @@ struct gf_manifest_request {
 };
 
 struct gf_manifest_entry {
-    gf_cc cc;        /* "AA".."ZZ" */
-    char status[16]; /* one of the GF_MANIFEST_* status values */
-    int http_status; /* last HTTP status, 0 when none */
-    char *file;      /* file name in DIR; NULL when none (required for ok
-                      * and unchanged; an error or not_found entry may keep
-                      * the file of an earlier run) */
-    uint64_t bytes;  /* size of the file, at most 2^53 */
-    char sha256[65]; /* lower-case hex SHA-256 of the file, "" when none */
+    gf_cc cc;              /* "AA".."ZZ" */
+    enum gf_status status; /* GF_OK, GF_NOT_FOUND, GF_ERROR or GF_UNCHANGED */
+    int http_status;       /* last HTTP status, 0 when none */
+    char *file;            /* file name in DIR; NULL when none (required for ok
+                            * and unchanged; an error or not_found entry may keep
+                            * the file of an earlier run) */
+    uint64_t bytes;        /* size of the file, at most 2^53 */
+    char sha256[65];       /* lower-case hex SHA-256 of the file, "" when none */
     struct gf_manifest_request meta, image;
     char *error; /* why it ended in error, NULL when it did not */
 };
@@ -132,9 +125,8 @@ const struct gf_manifest_entry *gf_manifest_find(const struct gf_manifest *m, co
  * bytes), so that what is saved always loads back; or GF_ENOMEM. On error
  * m is unchanged. Values copied with a change rather than refused,
  * because they come from a server: an ETag or Last-Modified that could not
- * be sent back in a header (control characters, longer than
- * GF_MANIFEST_HEADER_MAX) is not stored, so the next --update does a
- * plain GET; invalid UTF-8 and control characters in error become '?'. */
+ * be sent back in a header (gf_header_value_ok()) is not stored, so the
+ * next --update does a plain GET; invalid UTF-8 and control characters in error become '?'. */
 int gf_manifest_set(struct gf_manifest *m, const struct gf_manifest_entry *e);
 
 /* Sets the run's time (a gf_manifest_time() string, or NULL) and base URL

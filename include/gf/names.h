@@ -33,15 +33,7 @@ int gf_metadata_country(const char *body, size_t len, char **country, const char
  * surrogates, code points past U+10FFFF, truncated sequences) and an empty
  * name are refused. out must have room for GF_NAME_MAX + 1 bytes.
  * Returns 0, or GF_ENAME with *why set to a static reason. */
-int gf_name_from_country(const char *country, size_t len, const char *cc, char *out,
-                         size_t outsz, const char **why);
-
-/* Copies s into out for printing on a terminal: control characters (C0,
- * DEL, C1), the format characters and separators that file names replace
- * (all but U+0020) and invalid UTF-8 bytes become \xHH escapes, one per
- * byte, and a backslash
- * becomes "\\". Always NUL-terminates out (outsz > 0), cutting if needed.
- * Returns out. */
-char *gf_escape_for_print(const char *s, size_t len, char *out, size_t outsz);
+int gf_name_from_country(const char *country, size_t len, const char *cc, char *out, size_t outsz,
+                         const char **why);
 
 #endif

@@ -35,10 +35,11 @@ int gf_setup_std_fds(void);
  * e.g. "cannot start a thread: resource temporarily unavailable ...". */
 int gf_setup_threadpool(char *err, size_t errsz);
 
-/* Descriptors a run of want requests in flight needs beyond those open
- * before it (stdio, inherited ones), with pool_threads save threads: a
- * connection may hold two sockets at once (IPv6 and IPv4 attempts). */
+/* A connection may hold two sockets at once (IPv6 and IPv4 attempts). */
 #define GF_FDS_PER_REQUEST 2
+
+/* Descriptors a run of want requests in flight needs beyond those open
+ * before it (stdio, inherited ones), with pool_threads save threads. */
 unsigned gf_setup_fds_needed(unsigned want, unsigned pool_threads);
 
 /* Raises the soft RLIMIT_NOFILE (up to the hard one) to what want

@@ -21,12 +21,6 @@ struct gf_saver {
     int dirfd;        /* the output directory; borrowed from its gf_state */
     int open;         /* between init and close */
     unsigned pending; /* saves queued or running */
-    /* Saves asked for during one loop iteration go to the threadpool as
-     * one work item, flushed after the iteration's I/O: one thread
-     * hand-off per batch instead of one per file. */
-    uv_check_t flush;
-    uv_idle_t wake; /* keeps the loop from blocking while saves are queued */
-    struct gf_save *queued, *queued_tail;
 };
 
 struct gf_save;
@@ -35,11 +29,8 @@ struct gf_save;
  * when gf_save_cancel() stopped it before it started. */
 typedef void (*gf_save_cb)(struct gf_save *req, int err, const char *step);
 
-struct gf_save_batch;
-
 struct gf_save {
-    struct gf_save *next;        /* private: queue and batch links */
-    struct gf_save_batch *batch; /* private: NULL while still queued */
+    uv_work_t work; /* private: one threadpool request per save */
     struct gf_saver *saver;
     const char *name; /* final name inside the directory; borrowed */
     const void *data; /* borrowed until the callback */
@@ -63,10 +54,11 @@ struct gf_save {
 int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, int dirfd);
 
 /* Queues a save for the threadpool; set req->replaces before (or leave it
- * NULL). Returns 0: cb will run, never before this returns. A failure to
- * remove req->replaces does not fail the save. */
-int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
-                  size_t len, gf_save_cb cb);
+ * NULL). cb always runs, never before this returns; whatever goes wrong
+ * (even failing to reach the threadpool) is reported through it. A
+ * failure to remove req->replaces does not fail the save. */
+void gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
+                   size_t len, gf_save_cb cb);
 
 /* Saves a body that was written as it arrived, so that a large image
  * never has to be held in memory: on the loop thread, gf_afile_open(a,
@@ -75,18 +67,17 @@ int gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, con
  * to name and removes req->replaces on the threadpool, like
  * gf_save_start(). A save that fails or is cancelled removes the
  * temporary file; req->sha256 is that of everything written. */
-int gf_save_start_stream(struct gf_saver *s, struct gf_save *req, const char *name,
-                         struct gf_afile *a, gf_save_cb cb);
+void gf_save_start_stream(struct gf_saver *s, struct gf_save *req, const char *name,
+                          struct gf_afile *a, gf_save_cb cb);
 
-/* Cancels a save that has not started, for an interrupted run: one still
- * queued reports UV_ECANCELED at once; one handed to the threadpool
- * cancels its whole batch if that has not started (each of its saves
- * then reports UV_ECANCELED); a running batch finishes. */
+/* Cancels a save that no thread has started, for an interrupted run: its
+ * callback then reports UV_ECANCELED from the loop (not from this call)
+ * and nothing was written. A save already running finishes and reports
+ * as usual. */
 void gf_save_cancel(struct gf_save *req);
 
-/* Syncs the directory (the renames of the run, once) and closes the flush handle, which
- * needs the loop to run once more before uv_loop_close(). Call once no
- * save is pending. s may be one whose gf_saver_init() failed. */
+/* Syncs the directory (the renames of the run, once). Call once no save
+ * is pending. s may be one whose gf_saver_init() failed. */
 void gf_saver_close(struct gf_saver *s);
 
 #endif

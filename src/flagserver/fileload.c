@@ -1,11 +1,11 @@
 #include "flagserver/fileload.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "flagserver/path.h"
 
@@ -14,27 +14,20 @@
 #define MAX_FILE_BYTES (256u * 1024 * 1024)
 
 struct fs_file_job {
-    uv_fs_t fs;
-    uv_loop_t *loop;
+    uv_work_t work;
     const char *root;
     fs_file_cb cb;
     void *arg;
     int abandoned;
     int want_body;
-    uv_file fd;
-    size_t cap;
     fs_file_result res;
     char path[PATH_MAX];
 };
 
-static void on_realpath(uv_fs_t *req);
-static void on_open(uv_fs_t *req);
-static void on_fstat(uv_fs_t *req);
-static void on_read(uv_fs_t *req);
-static void on_close(uv_fs_t *req);
-
-static int status_of(int err)
+/* The status for a failed call: errno as a UV_E* code in res.err. */
+static int failed(fs_file_result *res, int err)
 {
+    res->err = err;
     switch (err) {
     case UV_ENOENT:
     case UV_ENOTDIR:
@@ -53,36 +46,81 @@ static int status_of(int err)
     }
 }
 
-/* Hands the result over (or drops it) and frees the job. */
-static void deliver(fs_file_job *job)
+/* Reads the whole file; a file that shrank since fstat ends early, one that
+ * grew is cut at the size its stat (and so its ETag) announced. */
+static int read_body(int fd, fs_file_result *res)
 {
-    if (job->res.status != 200) {
+    size_t cap = (size_t)res->st.st_size;
+
+    res->body = malloc(cap);
+    if (res->body == NULL)
+        return failed(res, UV_ENOMEM);
+    while (res->len < cap) {
+        ssize_t n = read(fd, res->body + res->len, cap - res->len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return failed(res, -errno);
+        if (n == 0)
+            break;
+        res->len += (size_t)n;
+    }
+    return 200;
+}
+
+/* Threadpool: resolve, check, open, stat and read, with plain blocking
+ * calls. The result stays in job->res. */
+static int load(fs_file_job *job)
+{
+    fs_file_result *res = &job->res;
+    char real[PATH_MAX];
+    int fd, status;
+
+    if (realpath(job->path, real) == NULL)
+        return failed(res, -errno);
+    if (!fs_path_is_within(job->root, real))
+        return failed(res, UV_EACCES);
+    /* The resolved path has no links left; O_NOFOLLOW guards its last part
+     * against a swap in between, and O_NONBLOCK keeps a FIFO from hanging a
+     * threadpool thread (fstat then refuses it). */
+    fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return failed(res, -errno);
+    if (fstat(fd, &res->st) != 0)
+        status = failed(res, -errno);
+    else if (!S_ISREG(res->st.st_mode))
+        status = failed(res, UV_EISDIR);
+    else if (res->st.st_size > MAX_FILE_BYTES)
+        status = failed(res, UV_EFBIG);
+    else if (job->want_body && res->st.st_size > 0)
+        status = read_body(fd, res);
+    else
+        status = 200;
+    close(fd);
+    return status;
+}
+
+static void on_work(uv_work_t *w)
+{
+    fs_file_job *job = w->data;
+
+    job->res.status = load(job);
+}
+
+/* Hands the result over (or drops it) and frees the job. */
+static void on_done(uv_work_t *w, int status)
+{
+    fs_file_job *job = w->data;
+
+    if (job->res.status != 200 || job->abandoned) {
         free(job->res.body);
         job->res.body = NULL;
         job->res.len = 0;
     }
-    if (job->abandoned)
-        free(job->res.body);
-    else
+    if (!job->abandoned)
         job->cb(&job->res, job->arg);
     free(job);
-}
-
-static void finish_with(fs_file_job *job, int status, int err)
-{
-    job->res.status = status;
-    job->res.err = err;
-    if (job->fd < 0) {
-        deliver(job);
-        return;
-    }
-    if (uv_fs_close(job->loop, &job->fs, job->fd, on_close) != 0)
-        deliver(job); /* the descriptor leaks only if libuv cannot queue work */
-}
-
-static void fail_uv(fs_file_job *job, int err)
-{
-    finish_with(job, status_of(err), err);
 }
 
 int fs_file_load(uv_loop_t *loop, const char *root, const char *rel, int want_body, fs_file_cb cb,
@@ -98,14 +136,12 @@ int fs_file_load(uv_loop_t *loop, const char *root, const char *rel, int want_bo
         free(job);
         return UV_ENAMETOOLONG;
     }
-    job->loop = loop;
     job->root = root;
     job->cb = cb;
     job->arg = arg;
     job->want_body = want_body;
-    job->fd = -1;
-    job->fs.data = job;
-    rc = uv_fs_realpath(loop, &job->fs, job->path, on_realpath);
+    job->work.data = job;
+    rc = uv_queue_work(loop, &job->work, on_work, on_done);
     if (rc != 0) {
         free(job);
         return rc;
@@ -117,130 +153,4 @@ int fs_file_load(uv_loop_t *loop, const char *root, const char *rel, int want_bo
 void fs_file_abandon(fs_file_job *job)
 {
     job->abandoned = 1;
-}
-
-static void on_realpath(uv_fs_t *req)
-{
-    fs_file_job *job = req->data;
-    ssize_t result = req->result;
-    int rc;
-
-    if (result < 0) {
-        uv_fs_req_cleanup(req);
-        fail_uv(job, (int)result);
-        return;
-    }
-    if (!fs_path_is_within(job->root, req->ptr) || strlen(req->ptr) >= sizeof(job->path)) {
-        uv_fs_req_cleanup(req);
-        finish_with(job, 404, UV_EACCES);
-        return;
-    }
-    strcpy(job->path, req->ptr);
-    uv_fs_req_cleanup(req);
-    if (job->abandoned) {
-        deliver(job);
-        return;
-    }
-    /* The resolved path has no links left; O_NOFOLLOW guards its last part
-     * against a swap in between, and O_NONBLOCK keeps a FIFO from hanging a
-     * threadpool thread (fstat then refuses it). */
-    rc = uv_fs_open(job->loop, req, job->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0,
-                    on_open);
-    if (rc != 0)
-        fail_uv(job, rc);
-}
-
-static void on_open(uv_fs_t *req)
-{
-    fs_file_job *job = req->data;
-    ssize_t result = req->result;
-    int rc;
-
-    uv_fs_req_cleanup(req);
-    if (result < 0) {
-        fail_uv(job, (int)result);
-        return;
-    }
-    job->fd = (uv_file)result;
-    if (job->abandoned) {
-        finish_with(job, 500, UV_ECANCELED);
-        return;
-    }
-    rc = uv_fs_fstat(job->loop, req, job->fd, on_fstat);
-    if (rc != 0)
-        fail_uv(job, rc);
-}
-
-static void start_read(fs_file_job *job)
-{
-    uv_buf_t buf = uv_buf_init(job->res.body + job->res.len, (unsigned)(job->cap - job->res.len));
-    int rc = uv_fs_read(job->loop, &job->fs, job->fd, &buf, 1, (int64_t)job->res.len, on_read);
-
-    if (rc != 0)
-        fail_uv(job, rc);
-}
-
-static void on_fstat(uv_fs_t *req)
-{
-    fs_file_job *job = req->data;
-    ssize_t result = req->result;
-
-    if (result < 0) {
-        uv_fs_req_cleanup(req);
-        fail_uv(job, (int)result);
-        return;
-    }
-    job->res.st = req->statbuf;
-    uv_fs_req_cleanup(req);
-    if (job->abandoned) {
-        finish_with(job, 500, UV_ECANCELED);
-        return;
-    }
-    if (!S_ISREG(job->res.st.st_mode)) {
-        finish_with(job, 404, UV_EISDIR);
-        return;
-    }
-    if (job->res.st.st_size > MAX_FILE_BYTES) {
-        finish_with(job, 500, UV_EFBIG);
-        return;
-    }
-    job->cap = (size_t)job->res.st.st_size;
-    if (!job->want_body || job->cap == 0) {
-        finish_with(job, 200, 0);
-        return;
-    }
-    job->res.body = malloc(job->cap);
-    if (job->res.body == NULL) {
-        finish_with(job, 500, UV_ENOMEM);
-        return;
-    }
-    start_read(job);
-}
-
-static void on_read(uv_fs_t *req)
-{
-    fs_file_job *job = req->data;
-    ssize_t result = req->result;
-
-    uv_fs_req_cleanup(req);
-    if (result < 0) {
-        fail_uv(job, (int)result);
-        return;
-    }
-    job->res.len += (size_t)result;
-    /* A file that shrank since fstat ends early; one that grew is cut at
-     * the size its stat (and so its ETag) announced. */
-    if (result == 0 || job->res.len == job->cap || job->abandoned) {
-        finish_with(job, 200, 0);
-        return;
-    }
-    start_read(job);
-}
-
-static void on_close(uv_fs_t *req)
-{
-    fs_file_job *job = req->data;
-
-    uv_fs_req_cleanup(req);
-    deliver(job);
 }

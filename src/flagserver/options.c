@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #define MAX_DELAY_SECONDS 3600.0
+#define DEFAULT_IDLE_SECONDS 60.0
 
 enum {
     OPT_PRESET = 256,
@@ -22,6 +23,7 @@ enum {
     OPT_SEED,
     OPT_QUIET,
     OPT_MAX_INFLIGHT,
+    OPT_IDLE_TIMEOUT,
 };
 
 /* Which settings were given explicitly; presets only fill the others. */
@@ -53,6 +55,7 @@ static const struct option long_options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"max-inflight", required_argument, NULL, OPT_MAX_INFLIGHT},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -61,7 +64,8 @@ const char *fs_options_usage(void)
 {
     return "usage: flagserver [--preset local|delay|error] [--port N] [--bind ADDR]\n"
            "                  [--directory DIR] [--delay MIN[:MAX]] [--error-rate P]\n"
-           "                  [--seed N] [--max-inflight N] [--quiet] [-h|--help]\n"
+           "                  [--seed N] [--max-inflight N] [--idle-timeout S] [--quiet]\n"
+           "                  [-h|--help]\n"
            "\n"
            "Serves DIR (default: flags_data) over HTTP/1.1 for getflags tests.\n"
            "  --preset NAME      local: port 8000, no delay (default)\n"
@@ -74,6 +78,8 @@ const char *fs_options_usage(void)
            "  --error-rate P     answer 418 with probability P (0..1)\n"
            "  --seed N           seed of the delay/error draws (default: clock)\n"
            "  --max-inflight N   answer 503 when N requests are already in progress\n"
+           "  --idle-timeout S   close a connection that sends no request for S\n"
+           "                     seconds (default 60, 0 for never)\n"
            "  --quiet            no access log on stdout\n"
            "Explicit options override the preset, in any order.\n";
 }
@@ -163,6 +169,7 @@ int fs_options_parse(fs_options *opt, int argc, char **argv, char *errbuf, size_
 
     memset(opt, 0, sizeof(*opt));
     opt->bind = "127.0.0.1";
+    opt->idle_timeout = DEFAULT_IDLE_SECONDS;
     errbuf[0] = '\0';
 
     /* optind = 0 makes glibc reinitialise getopt fully, so tests can call
@@ -235,6 +242,14 @@ int fs_options_parse(fs_options *opt, int argc, char **argv, char *errbuf, size_
                             optarg);
             opt->max_inflight = (unsigned)u;
             break;
+        case OPT_IDLE_TIMEOUT: {
+            const char *a = optarg;
+
+            if (parse_seconds(a, a + strlen(a), &opt->idle_timeout) != 0)
+                return fail(errbuf, errlen, "bad --idle-timeout '%s' (expected seconds, 0..%.0f)",
+                            optarg, MAX_DELAY_SECONDS);
+            break;
+        }
         case ':':
             return fail(errbuf, errlen, "option '%s' needs a value", argv[optind - 1]);
         default:

@@ -9,16 +9,11 @@
 #include <unistd.h>
 
 #include "flagserver/conn.h"
-#include "flagserver/strbuf.h"
 
 #define LISTEN_BACKLOG 4096
 #define ACCEPT_BATCH 256    /* accepts per wakeup, so reads are not starved */
 #define ACCEPT_PAUSE_MS 100 /* after EMFILE: let connections finish first */
-#define BOMB_BYTES (50u * 1024 * 1024)
-#define BOMB_CHUNK 16384
-#define FILLER_LINES 200 /* 200 lines of 1 KiB: 200 KiB of headers */
-#define FILLER_LINE 1024
-#define FD_RESERVE_MIN 16 /* descriptors kept for files and libuv itself */
+#define FD_RESERVE_MIN 16   /* descriptors kept for files and libuv itself */
 
 enum {
     H_POLL = 1 << 0,
@@ -147,60 +142,6 @@ static void on_signal(uv_signal_t *s, int signum)
     fs_server_stop(srv);
 }
 
-/* Threadpool: the bomb takes ~0.2 s of CPU, so it is not built on the loop. */
-static void on_bomb_work(uv_work_t *w)
-{
-    fs_server *srv = w->data;
-    fs_strbuf b;
-    size_t off;
-
-    if (fs_gz_zeros(BOMB_BYTES, &srv->bomb) != 0)
-        return;
-    fs_strbuf_init(&b);
-    for (off = 0; off < srv->bomb.len; off += BOMB_CHUNK) {
-        size_t n = srv->bomb.len - off < BOMB_CHUNK ? srv->bomb.len - off : BOMB_CHUNK;
-
-        fs_strbuf_printf(&b, "%zx\r\n", n);
-        fs_strbuf_append(&b, srv->bomb.data + off, n);
-        fs_strbuf_append(&b, "\r\n", 2);
-    }
-    fs_strbuf_append(&b, "0\r\n\r\n", 5);
-    if (b.failed) {
-        fs_strbuf_free(&b);
-        return;
-    }
-    srv->bomb_chunked.data = (unsigned char *)b.data;
-    srv->bomb_chunked.len = b.len;
-}
-
-static void on_bomb_done(uv_work_t *w, int status)
-{
-    fs_server *srv = w->data;
-
-    srv->bomb_state = status == 0 && srv->bomb_chunked.data != NULL ? 1 : -1;
-}
-
-static int make_filler(fs_server *srv)
-{
-    size_t i;
-    char *p = malloc(FILLER_LINES * FILLER_LINE + 1);
-
-    if (p == NULL)
-        return UV_ENOMEM;
-    for (i = 0; i < FILLER_LINES; i++) {
-        char *line = p + i * FILLER_LINE;
-        int n = snprintf(line, FILLER_LINE, "X-Filler-%03zu: ", i);
-
-        memset(line + n, 'x', FILLER_LINE - 2 - (size_t)n);
-        line[FILLER_LINE - 2] = '\r';
-        line[FILLER_LINE - 1] = '\n';
-    }
-    p[FILLER_LINES * FILLER_LINE] = '\0';
-    srv->filler = p;
-    srv->filler_len = FILLER_LINES * FILLER_LINE;
-    return 0;
-}
-
 /* Connections may take all descriptors but a reserve, so that files can
  * still be opened for the clients already in. */
 static unsigned long connection_cap(void)
@@ -277,7 +218,6 @@ int fs_server_init(fs_server *srv, uv_loop_t *loop, const fs_options *opt, const
     srv->opt = *opt;
     srv->log = log;
     srv->listen_fd = -1;
-    srv->bomb_state = -1;
     srv->max_conns = connection_cap();
     fs_rng_seed(&srv->rng, opt->seed);
     if (strlen(root) >= sizeof(srv->root)) {
@@ -285,11 +225,6 @@ int fs_server_init(fs_server *srv, uv_loop_t *loop, const fs_options *opt, const
         return UV_ENAMETOOLONG;
     }
     strcpy(srv->root, root);
-    srv->seen = fs_fault_seen_new();
-    if (srv->seen == NULL || make_filler(srv) != 0) {
-        snprintf(err, errlen, "out of memory");
-        return UV_ENOMEM;
-    }
     rc = open_listener(srv, err, errlen);
     if (rc != 0)
         goto fail;
@@ -315,9 +250,10 @@ int fs_server_init(fs_server *srv, uv_loop_t *loop, const fs_options *opt, const
         (rc = uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen_readable)) != 0)
         goto fail_uv;
 
-    srv->bomb_work.data = srv;
-    if (uv_queue_work(loop, &srv->bomb_work, on_bomb_work, on_bomb_done) == 0)
-        srv->bomb_state = 0;
+    if ((rc = fs_faults_init(&srv->faults, loop)) != 0) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     return 0;
 
 fail_uv:
@@ -333,20 +269,11 @@ void fs_server_stop(fs_server *srv)
         return;
     srv->stopping = 1;
     close_handles(srv);
-    /* Succeeds only if the bomb has not started; otherwise the loop simply
-     * waits for it to end. */
-    if (srv->bomb_state == 0)
-        (void)uv_cancel((uv_req_t *)&srv->bomb_work);
+    fs_faults_stop(&srv->faults);
     fs_conn_close_all(srv);
 }
 
 void fs_server_cleanup(fs_server *srv)
 {
-    free(srv->bomb.data);
-    free(srv->bomb_chunked.data);
-    free(srv->filler);
-    fs_fault_seen_free(srv->seen);
-    srv->bomb.data = srv->bomb_chunked.data = NULL;
-    srv->filler = NULL;
-    srv->seen = NULL;
+    fs_faults_free(&srv->faults);
 }

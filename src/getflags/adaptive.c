@@ -1,4 +1,4 @@
-#include "gf/adaptive.h"
+#include "adaptive.h"
 
 #include <float.h>
 #include <math.h>
@@ -113,6 +113,18 @@ void gf_adaptive_on_success(struct gf_adaptive *a, double started_s, double now_
     a->limit = next < a->max ? next : a->max;
 }
 
+/* After a cut of the limit or of the pace: slow start is over, and the
+ * counting of answers starts again from now. */
+static void decreased(struct gf_adaptive *a, double now_s)
+{
+    a->slow_start = 0;
+    a->window_ok = 0;
+    a->ok_since_decrease = 0;
+    a->counting_since_s = now_s;
+    a->last_decrease_s = now_s;
+    a->decreases++;
+}
+
 /* Refused with one request in flight: pace starts, or pace them slower. */
 static void pace_slower(struct gf_adaptive *a, double now_s)
 {
@@ -141,12 +153,7 @@ static void pace_slower(struct gf_adaptive *a, double now_s)
         a->interval_s = GF_ADAPTIVE_MAX_INTERVAL_S;
     a->paced_ok = 0;
     a->limit = 1;
-    a->slow_start = 0;
-    a->window_ok = 0;
-    a->ok_since_decrease = 0;
-    a->counting_since_s = now_s;
-    a->last_decrease_s = now_s;
-    a->decreases++;
+    decreased(a, now_s);
 }
 
 void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now_s,
@@ -187,12 +194,7 @@ void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now
     double factor = a->slow_start ? 0.5 : GF_ADAPTIVE_BACKOFF;
     unsigned next = (unsigned)floor(a->limit * factor);
     a->limit = next >= 1 ? next : 1;
-    a->slow_start = 0;
-    a->window_ok = 0;
-    a->ok_since_decrease = 0;
-    a->counting_since_s = now_s;
-    a->last_decrease_s = now_s;
-    a->decreases++;
+    decreased(a, now_s);
 }
 
 unsigned gf_adaptive_limit(const struct gf_adaptive *a)

@@ -28,6 +28,48 @@ int gf_write_all(int fd, const void *p, size_t len)
     return 0;
 }
 
+/* Ends c's digest as lower-case hex. Returns 0 or -EIO. */
+static int digest_hex(EVP_MD_CTX *c, char out[GF_SHA256_HEX_LEN])
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    if (EVP_DigestFinal_ex(c, d, &n) != 1 || 2 * n + 1 != GF_SHA256_HEX_LEN)
+        return -EIO;
+    for (unsigned i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    return 0;
+}
+
+/* A new SHA-256 context, or NULL when libcrypto cannot allocate one. */
+static EVP_MD_CTX *digest_new(void)
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(c);
+        c = NULL;
+    }
+    return c;
+}
+
+int gf_sha256_fd(int fd, char out[GF_SHA256_HEX_LEN])
+{
+    EVP_MD_CTX *c = digest_new();
+    if (c == NULL)
+        return -ENOMEM;
+    unsigned char buf[16384];
+    ssize_t n;
+    int e = 0;
+    while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0 && EVP_DigestUpdate(c, buf, (size_t)n) != 1)
+            break;
+    if (n != 0)
+        e = n < 0 ? -errno : -EIO;
+    else
+        e = digest_hex(c, out);
+    EVP_MD_CTX_free(c);
+    return e;
+}
+
 static uint64_t next_id(void)
 {
     static atomic_uint_fast64_t counter;
@@ -37,7 +79,11 @@ static uint64_t next_id(void)
 int gf_afile_open(struct gf_afile *a, int dirfd)
 {
     *a = (struct gf_afile){.dirfd = dirfd, .fd = -1};
-    gf_sha256_init(&a->sha);
+    a->sha = digest_new();
+    if (a->sha == NULL) {
+        a->step = "start the SHA-256 digest";
+        return a->err = -ENOMEM;
+    }
     int fd = -1, e = EEXIST;
     for (int tries = 0; tries < 100 && fd < 0 && e == EEXIST; tries++) {
         snprintf(a->tmp, sizeof a->tmp, GF_TMP_PREFIX "%ld-%llu", (long)getpid(),
@@ -47,14 +93,17 @@ int gf_afile_open(struct gf_afile *a, int dirfd)
         e = fd < 0 ? errno : 0;
     }
     a->step = "create a temporary file";
-    if (fd < 0)
+    if (fd < 0) {
+        a->tmp[0] = '\0'; /* not ours: never removed */
+        gf_afile_abort(a);
         return a->err = -e;
+    }
     /* O_EXCL made it, so it has one link; a second one would mean someone
      * linked it elsewhere in the meantime, and writing there is refused. */
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
         close(fd);
-        unlinkat(dirfd, a->tmp, 0);
+        gf_afile_abort(a);
         return a->err = -EMLINK;
     }
     a->fd = fd;
@@ -73,7 +122,10 @@ int gf_afile_write(struct gf_afile *a, const void *p, size_t len)
         a->step = "write";
         return a->err = e;
     }
-    gf_sha256_update(&a->sha, p, len);
+    if (EVP_DigestUpdate(a->sha, p, len) != 1) {
+        a->step = "digest";
+        return a->err = -EIO;
+    }
     a->bytes += len;
     return 0;
 }
@@ -83,8 +135,15 @@ int gf_afile_commit(struct gf_afile *a, const char *name, int sync_dir)
     if (a->fd < 0) {
         if (a->err == 0)
             a->err = -EBADF;
+        gf_afile_abort(a);
         return a->err;
     }
+    if (a->err == 0 && digest_hex(a->sha, a->sha256) != 0) {
+        a->err = -EIO;
+        a->step = "digest";
+    }
+    EVP_MD_CTX_free(a->sha);
+    a->sha = NULL;
     /* On disk before the rename makes it visible: a crash leaves the old
      * file or the new one, never an empty one. */
     if (a->err == 0 && fdatasync(a->fd) != 0) {
@@ -115,6 +174,8 @@ int gf_afile_commit(struct gf_afile *a, const char *name, int sync_dir)
 
 void gf_afile_abort(struct gf_afile *a)
 {
+    EVP_MD_CTX_free(a->sha);
+    a->sha = NULL;
     if (a->fd >= 0) {
         close(a->fd);
         a->fd = -1;
@@ -140,6 +201,8 @@ static int pid_n(const char *s, long *pid)
     return 1;
 }
 
+/* 1 when name is a temporary name of gf_afile_open() (or of the manifest
+ * of getflags 1.x: "manifest.json.tmp-<pid>-<n>"), with its pid in *pid. */
 static int tmp_pid(const char *name, long *pid)
 {
     static const char old[] = "manifest.json.tmp-";
@@ -148,12 +211,6 @@ static int tmp_pid(const char *name, long *pid)
     if (strncmp(name, old, sizeof old - 1) == 0)
         return pid_n(name + sizeof old - 1, pid);
     return 0;
-}
-
-int gf_afile_is_tmp(const char *name)
-{
-    long pid;
-    return tmp_pid(name, &pid);
 }
 
 unsigned gf_afile_sweep(int dirfd)

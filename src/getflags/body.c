@@ -126,10 +126,11 @@ int gf_body_finish(struct gf_body_sink *s, char *why, size_t whysz)
     return 0;
 }
 
-int gf_body_save(struct gf_body_sink *s, struct gf_saver *saver, struct gf_save *req,
-                 const char *name, gf_save_cb cb)
+void gf_body_save(struct gf_body_sink *s, struct gf_saver *saver, struct gf_save *req,
+                  const char *name, gf_save_cb cb)
 {
     if (s->file)
-        return gf_save_start_stream(saver, req, name, s->file, cb);
-    return gf_save_start(saver, req, name, s->data, s->len, cb);
+        gf_save_start_stream(saver, req, name, s->file, cb);
+    else
+        gf_save_start(saver, req, name, s->data, s->len, cb);
 }

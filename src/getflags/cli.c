@@ -11,7 +11,7 @@
 #include <strings.h>
 
 #include "gf/error.h"
-#include "gf/names.h"
+#include "gf/text.h"
 #include "gf/ratelimit.h"
 
 #define GF_CONCURRENCY_MAX 100000u
@@ -94,24 +94,6 @@ struct parse_state {
     int failed;
 };
 
-/* Drops a UTF-8 sequence left incomplete at the end of s by a cut. */
-static void trim_partial_utf8(char *s)
-{
-    size_t len = strlen(s), start = len, need;
-    unsigned char lead;
-
-    while (start > 0 && len - start < 4 && ((unsigned char)s[start - 1] & 0xC0) == 0x80)
-        start--;
-    if (start == 0)
-        return;
-    lead = (unsigned char)s[start - 1];
-    if (lead < 0xC0)
-        return; /* ASCII, or stray continuation bytes: nothing to complete */
-    need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-    if (len - (start - 1) < need)
-        s[start - 1] = '\0';
-}
-
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
@@ -119,18 +101,13 @@ static void
 fail(struct parse_state *st, const char *fmt, ...)
 {
     va_list ap;
-    int n;
 
     if (st->failed)
         return;
     st->failed = 1;
-    if (st->err != NULL && st->errsz > 0) {
-        va_start(ap, fmt);
-        n = vsnprintf(st->err, st->errsz, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n >= st->errsz)
-            trim_partial_utf8(st->err);
-    }
+    va_start(ap, fmt);
+    gf_verrorf(st->err, st->errsz, fmt, ap);
+    va_end(ap);
 }
 
 /* User text quoted in a message, with control bytes made visible. */
@@ -632,7 +609,7 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
             if (set_server(&st, opts, optarg) == GF_ENOMEM) {
                 drop_urls(opts);
                 if (err != NULL && errsz > 0)
-                    snprintf(err, errsz, "out of memory");
+                    gf_errorf(err, errsz, "out of memory");
                 return GF_ENOMEM;
             }
             break;
@@ -763,7 +740,7 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
         if (opts->base_url == NULL || opts->base_url_display == NULL) {
             drop_urls(opts);
             if (err != NULL && errsz > 0)
-                snprintf(err, errsz, "out of memory");
+                gf_errorf(err, errsz, "out of memory");
             return GF_ENOMEM;
         }
     }

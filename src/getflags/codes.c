@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "gf/error.h"
-#include "gf/names.h"
+#include "gf/text.h"
 
 static int upper(unsigned char c)
 {
@@ -50,7 +50,7 @@ int gf_codeset_add_arg(struct gf_codeset *set, const char *arg, char *err, size_
         static const char prefix[] = "invalid country code or letter: '";
         size_t room = errsz > sizeof prefix ? errsz - sizeof prefix : 1;
         gf_escape_for_print(arg, len, shown, room < sizeof shown ? room : sizeof shown);
-        snprintf(err, errsz, "%s%s'", prefix, shown);
+        gf_errorf(err, errsz, "%s%s'", prefix, shown);
     }
     return GF_EUSAGE;
 }

@@ -1,7 +1,28 @@
 /* Messages for the error values of gf/error.h. */
 #include "gf/error.h"
 
+#include <stdio.h>
+#include <string.h>
 #include <uv.h>
+
+#include "gf/text.h"
+
+void gf_verrorf(char *err, size_t errsz, const char *fmt, va_list ap)
+{
+    if (err == NULL || errsz == 0)
+        return;
+    int n = vsnprintf(err, errsz, fmt, ap);
+    if (n >= 0 && (size_t)n >= errsz) /* no half character left by the cut */
+        err[gf_utf8_cut(err, strlen(err))] = '\0';
+}
+
+void gf_errorf(char *err, size_t errsz, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    gf_verrorf(err, errsz, fmt, ap);
+    va_end(ap);
+}
 
 const char *gf_strerror(int err)
 {

@@ -12,6 +12,7 @@
 #include "gf/error.h"
 #include "gf/manifest.h"
 #include "gf/names.h"
+#include "gf/text.h"
 #include "transfer.h"
 
 /* A slow server may hold a transfer for --timeout; a trickling one is cut
@@ -191,8 +192,8 @@ static void copy_reason(struct gf_transfer *x, const char *line, size_t n)
     x->reason[len] = '\0';
 }
 
-/* Keeps a header value for the manifest: trimmed, printable ASCII only,
- * and dropped (left empty) when it does not fit or is not clean, since it
+/* Keeps a header value for the manifest: trimmed, and dropped (left
+ * empty) when it does not fit or breaks gf_header_value_ok(), since it
  * goes back to the server in a request header. */
 static void copy_value(char *out, size_t outsz, const char *v, size_t n)
 {
@@ -205,9 +206,8 @@ static void copy_value(char *out, size_t outsz, const char *v, size_t n)
     out[0] = '\0';
     if (n == 0 || n >= outsz)
         return;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
-            return;
+    if (!gf_header_value_ok(v, n))
+        return;
     memcpy(out, v, n);
     out[n] = '\0';
 }
@@ -383,7 +383,7 @@ static CURLcode setup_easy(struct gf_fetch *f, struct gf_transfer *x, const char
         lm = p->image_last_modified;
     }
     if (etag || lm) {
-        char h[GF_MANIFEST_HEADER_MAX + 32];
+        char h[GF_HEADER_VALUE_MAX + 32];
         struct curl_slist *list = NULL, *next;
         if (etag) {
             snprintf(h, sizeof h, "If-None-Match: %s", etag);
@@ -902,13 +902,7 @@ static void start_save(struct gf_fetch *f)
                                f->env->claim_name(f->env->arg, f->item->cc, f->replaces)
                            ? f->replaces
                            : NULL;
-    rc = gf_body_save(&f->image, f->env->saver, &f->save, f->item->file, on_saved);
-    if (rc != 0) {
-        set_error(f, "cannot save %s: %s", f->item->file, uv_strerror(rc));
-        gf_free(f->item->file);
-        f->item->file = NULL;
-        finish(f, GF_ERROR);
-    }
+    gf_body_save(&f->image, f->env->saver, &f->save, f->item->file, on_saved);
 }
 
 static void on_saved(struct gf_save *req, int err, const char *step)

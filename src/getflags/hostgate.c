@@ -1,4 +1,4 @@
-#include "gf/hostgate.h"
+#include "hostgate.h"
 
 #include <float.h>
 

@@ -13,7 +13,7 @@
 #include "gf/alloc.h"
 #include "gf/error.h"
 #include "gf/procsetup.h"
-#include "gf/statedir.h"
+#include "statedir.h"
 
 #define LOCK_SUB "/" GF_STATEDIR_NAME "/" GF_LOCK_NAME
 
@@ -23,8 +23,7 @@ static int fail(int err, char *buf, size_t bufsz, const char *what, const char *
                       : err == UV_EINVAL ? "it is not a regular file"
                       : err == -EMLINK   ? "it has more than one link (a hard link is not followed)"
                                          : gf_strerror(err);
-    if (bufsz > 0)
-        snprintf(buf, bufsz, "cannot %s %s" LOCK_SUB ": %s", what, dir, why);
+    gf_errorf(buf, bufsz, "cannot %s %s" LOCK_SUB ": %s", what, dir, why);
     return err;
 }
 
@@ -100,8 +99,8 @@ int gf_lock_acquire_at(int sfd, const char *dir, int wait, struct gf_lock *lk, c
                 char who[40] = "";
                 if (pid > 0)
                     snprintf(who, sizeof who, " (pid %ld)", pid);
-                snprintf(err, errsz, "another getflags run%s is using %s (lock %s" LOCK_SUB ")",
-                         who, dir, dir);
+                gf_errorf(err, errsz, "another getflags run%s is using %s (lock %s" LOCK_SUB ")",
+                          who, dir, dir);
             }
             close(fd);
             return GF_LOCK_BUSY;

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,25 +16,11 @@
 #include "gf/alloc.h"
 #include "gf/error.h"
 #include "gf/names.h"
-#include "gf/statedir.h"
+#include "statedir.h"
+#include "gf/text.h"
 
 /* Largest integer a JSON number (a double) holds exactly. */
 #define MAX_EXACT 9007199254740992.0
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-say(char *err, size_t errsz, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err == NULL || errsz == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- Validation ---------------------------------------------------- */
 
@@ -44,53 +29,10 @@ static int cc_ok(const char *cc)
     return cc[0] >= 'A' && cc[0] <= 'Z' && cc[1] >= 'A' && cc[1] <= 'Z' && cc[2] == '\0';
 }
 
-static int status_ok(const char *s)
+/* The statuses an entry may have: every one but pending. */
+static int status_ok(enum gf_status st)
 {
-    return strcmp(s, GF_MANIFEST_OK) == 0 || strcmp(s, GF_MANIFEST_NOT_FOUND) == 0 ||
-           strcmp(s, GF_MANIFEST_ERROR) == 0 || strcmp(s, GF_MANIFEST_UNCHANGED) == 0;
-}
-
-static int needs_file(const char *status)
-{
-    return strcmp(status, GF_MANIFEST_OK) == 0 || strcmp(status, GF_MANIFEST_UNCHANGED) == 0;
-}
-
-/* Length of the valid UTF-8 sequence at s, or 0: no overlong forms, no
- * surrogates, nothing past U+10FFFF, no sequence cut by the NUL. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned long cp;
-    size_t n;
-
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-        n = 2;
-        cp = s[0] & 0x1F;
-    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        n = 3;
-        cp = s[0] & 0x0F;
-    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        n = 4;
-        cp = s[0] & 0x07;
-    } else {
-        return 0;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0; /* also stops at the NUL */
-        cp = cp << 6 | (s[i] & 0x3F);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-/* C0, DEL, and C1 (U+0080..U+009F, two bytes C2 80..C2 9F). */
-static int is_control(const unsigned char *s)
-{
-    return s[0] < 0x20 || s[0] == 0x7F || (s[0] == 0xC2 && s[1] >= 0x80 && s[1] <= 0x9F);
+    return st == GF_OK || st == GF_NOT_FOUND || st == GF_ERROR || st == GF_UNCHANGED;
 }
 
 int gf_manifest_file_ok(const char *name)
@@ -100,26 +42,20 @@ int gf_manifest_file_ok(const char *name)
     size_t len = strlen(name);
     if (len <= 4 || len > GF_NAME_MAX || name[0] == '.' || strcmp(name + len - 4, ".gif") != 0)
         return 0;
-    for (const unsigned char *s = (const unsigned char *)name; *s;) {
-        size_t n = utf8_seq(s);
-        if (n == 0 || is_control(s) || *s == '/' || *s == '\\')
+    uint32_t cp;
+    for (size_t i = 0, n; i < len; i += n) {
+        n = gf_utf8_decode(name + i, len - i, &cp);
+        if (n == 0 || gf_text_is_control(cp) || cp == '/' || cp == '\\')
             return 0;
-        s += n;
     }
     return 1;
 }
 
 /* A value that can go back into an If-None-Match or If-Modified-Since
- * header as it is: visible ASCII, spaces and tabs. */
+ * header as it is. */
 static int header_ok(const char *v)
 {
-    size_t len = strlen(v);
-    if (len == 0 || len > GF_MANIFEST_HEADER_MAX)
-        return 0;
-    for (const unsigned char *s = (const unsigned char *)v; *s; s++)
-        if ((*s < 0x20 && *s != '\t') || *s >= 0x7F)
-            return 0;
-    return 1;
+    return gf_header_value_ok(v, strlen(v));
 }
 
 static int sha256_ok(const char *s)
@@ -161,26 +97,8 @@ static int integral(double v, double lo, double hi)
  * (one per byte of a bad sequence), or NULL when out of memory. */
 static char *sanitized(const char *s)
 {
-    size_t len = strlen(s);
-    char *out = gf_malloc(len + 1);
-    if (out == NULL)
-        return NULL;
-    const unsigned char *p = (const unsigned char *)s;
-    size_t o = 0;
-    while (*p) {
-        size_t n = utf8_seq(p);
-        if (n == 0 || is_control(p)) {
-            for (size_t i = 0; i < (n ? n : 1); i++)
-                out[o++] = '?';
-            p += n ? n : 1;
-        } else {
-            memcpy(out + o, p, n);
-            o += n;
-            p += n;
-        }
-    }
-    out[o] = '\0';
-    return out;
+    char *out = gf_malloc(strlen(s) + 1);
+    return out != NULL ? gf_text_replace_bad(s, out) : NULL;
 }
 
 /* ---- The model ----------------------------------------------------- */
@@ -251,19 +169,18 @@ static void copy_request(struct gf_manifest_request *dst, const struct gf_manife
 
 int gf_manifest_set(struct gf_manifest *m, const struct gf_manifest_entry *e)
 {
-    if (!cc_ok(e->cc) || memchr(e->status, '\0', sizeof e->status) == NULL ||
-        !status_ok(e->status) || e->http_status < 0 || e->http_status > 999 ||
+    if (!cc_ok(e->cc) || !status_ok(e->status) || e->http_status < 0 || e->http_status > 999 ||
         (double)e->bytes > MAX_EXACT || memchr(e->sha256, '\0', sizeof e->sha256) == NULL ||
         !sha256_ok(e->sha256) || (e->file != NULL && !gf_manifest_file_ok(e->file)) ||
-        (e->file == NULL && needs_file(e->status)))
+        (e->file == NULL && gf_status_has_file(e->status)))
         return UV_EINVAL;
 
     /* Everything is copied before m changes, so a failure leaves m as it
      * was, and e may even point into m. */
-    struct gf_manifest_entry n = {.http_status = e->http_status, .bytes = e->bytes};
+    struct gf_manifest_entry n = {
+        .status = e->status, .http_status = e->http_status, .bytes = e->bytes};
     int failed = 0;
     memcpy(n.cc, e->cc, sizeof n.cc);
-    memcpy(n.status, e->status, sizeof n.status);
     memcpy(n.sha256, e->sha256, sizeof n.sha256);
     n.file = dup_or_null(e->file, &failed);
     if (e->error != NULL && (n.error = sanitized(e->error)) == NULL)
@@ -398,15 +315,15 @@ static const char *load_entry(struct gf_manifest *m, const cJSON *item, gf_cc cc
     memcpy(cc, s, 3);
     if (gf_manifest_find(m, e.cc) != NULL)
         return "its code is listed twice";
-    if (!get_string(item, "status", &s) || s == NULL || !status_ok(s))
+    if (!get_string(item, "status", &s) || s == NULL || gf_status_parse(s, &e.status) != 0 ||
+        !status_ok(e.status))
         return "\"status\" is not ok, not_found, error or unchanged";
-    strcpy(e.status, s);
     if (!get_number(item, "http_status", 0, &num) || !integral(num, 0, 999))
         return "\"http_status\" is not a whole number from 0 to 999";
     e.http_status = (int)num;
     if (!get_string(item, "file", &s) || (s != NULL && !gf_manifest_file_ok(s)))
         return "\"file\" is not a plain .gif file name";
-    if (s == NULL && needs_file(e.status))
+    if (s == NULL && gf_status_has_file(e.status))
         return "\"file\" is missing";
     e.file = (char *)s;
     if (!get_number(item, "bytes", 0, &num) || !integral(num, 0, MAX_EXACT))
@@ -472,8 +389,7 @@ static int read_all(int fd, size_t hint, char **out, size_t *outlen)
 
 /* Looks over the raw text before cJSON takes it. Refuses what cJSON would
  * accept but must not be: a raw control character (JSON strings may not
- * hold them), a \u0000 escape (it would cut a C string short without a
- * trace), and more values than a manifest has any use for (cJSON spends
+ * hold them) and more values than a manifest has any use for (cJSON spends
  * some 64 bytes on each: a 16 MiB file of "1,1,1..." would take 600 MiB).
  * Returns NULL, or the reason with *at set to the offending byte. */
 static const char *prescan(const char *buf, size_t len, size_t *at)
@@ -488,8 +404,6 @@ static const char *prescan(const char *buf, size_t len, size_t *at)
             return "not valid JSON";
         if (in_string) {
             if (c == '\\' && i + 1 < len) {
-                if (buf[i + 1] == 'u' && len - i >= 6 && memcmp(buf + i + 2, "0000", 4) == 0)
-                    return "a string holds \\u0000";
                 i++; /* the escaped character, whatever it is */
             } else if (c == '"') {
                 in_string = 0;
@@ -511,26 +425,26 @@ static int load_doc(struct gf_manifest *m, const cJSON *root, const char *path, 
     const char *run_time, *base_url;
 
     if (!cJSON_IsObject(root)) {
-        say(err, errsz, "%s: not a JSON object", path);
+        gf_errorf(err, errsz, "%s: not a JSON object", path);
         return GF_EMETADATA;
     }
     v = cJSON_GetObjectItemCaseSensitive(root, "version");
     if (!cJSON_IsNumber(v) || !(v->valuedouble == 1 || v->valuedouble == GF_MANIFEST_VERSION)) {
-        say(err, errsz, "%s: \"version\" is not %d or %d", path, GF_MANIFEST_VERSION_MIN,
-            GF_MANIFEST_VERSION);
+        gf_errorf(err, errsz, "%s: \"version\" is not %d or %d", path, GF_MANIFEST_VERSION_MIN,
+                  GF_MANIFEST_VERSION);
         return GF_EMETADATA;
     }
     if (!get_string(root, "run_time", &run_time) || (run_time && !time_ok(run_time))) {
-        say(err, errsz, "%s: \"run_time\" is not a UTC time like 2026-11-21T20:41:03Z", path);
+        gf_errorf(err, errsz, "%s: \"run_time\" is not a UTC time like 2026-11-21T20:41:03Z", path);
         return GF_EMETADATA;
     }
     if (!get_string(root, "base_url", &base_url)) {
-        say(err, errsz, "%s: \"base_url\" is not a string", path);
+        gf_errorf(err, errsz, "%s: \"base_url\" is not a string", path);
         return GF_EMETADATA;
     }
     const cJSON *entries = cJSON_GetObjectItemCaseSensitive(root, "entries");
     if (!cJSON_IsArray(entries)) {
-        say(err, errsz, "%s: \"entries\" is not an array", path);
+        gf_errorf(err, errsz, "%s: \"entries\" is not an array", path);
         return GF_EMETADATA;
     }
     if (gf_manifest_set_run(m, run_time, base_url) != 0)
@@ -560,13 +474,13 @@ static int load_doc(struct gf_manifest *m, const cJSON *root, const char *path, 
         char code[8] = "";
         if (first_cc[0] != '\0')
             snprintf(code, sizeof code, " (%s)", first_cc);
-        say(err, errsz, "%s: skipped %zu invalid entr%s; the first, entry %zu%s: %s", path,
-            m->skipped, m->skipped == 1 ? "y" : "ies", first_index, code, first_why);
+        gf_errorf(err, errsz, "%s: skipped %zu invalid entr%s; the first, entry %zu%s: %s", path,
+                  m->skipped, m->skipped == 1 ? "y" : "ies", first_index, code, first_why);
     }
     return 0;
 
 nomem:
-    say(err, errsz, "%s: %s", path, gf_strerror(GF_ENOMEM));
+    gf_errorf(err, errsz, "%s: %s", path, gf_strerror(GF_ENOMEM));
     return GF_ENOMEM;
 }
 
@@ -578,8 +492,8 @@ static int load(int sfd, struct gf_manifest *m, const char *path, char *err, siz
     if (e == -ENOENT)
         return 0;
     if (e != 0) {
-        say(err, errsz, "cannot open %s: %s", path,
-            e == -ELOOP ? "it is a symbolic link (not followed)" : gf_strerror(e));
+        gf_errorf(err, errsz, "cannot open %s: %s", path,
+                  e == -ELOOP ? "it is a symbolic link (not followed)" : gf_strerror(e));
         return e;
     }
 
@@ -598,27 +512,33 @@ static int load(int sfd, struct gf_manifest *m, const char *path, char *err, siz
         e = read_all(fd, (size_t)st.st_size, &buf, &len);
     close(fd);
     if (e == GF_EMETADATA) {
-        say(err, errsz, "%s: not a regular file", path);
+        gf_errorf(err, errsz, "%s: not a regular file", path);
         return e;
     }
     if (e == GF_ETOOBIG) {
-        say(err, errsz, "%s: larger than %d MiB", path, GF_MANIFEST_MAX_BYTES / (1024 * 1024));
+        gf_errorf(err, errsz, "%s: larger than %d MiB", path,
+                  GF_MANIFEST_MAX_BYTES / (1024 * 1024));
         return GF_EMETADATA;
     }
     if (e == -EMLINK) {
-        say(err, errsz, "cannot read %s: it has more than one link (a hard link is not followed)",
-            path);
+        gf_errorf(err, errsz,
+                  "cannot read %s: it has more than one link (a hard link is not followed)", path);
         return e;
     }
     if (e != 0) {
-        say(err, errsz, "cannot read %s: %s", path, gf_strerror(e));
+        gf_errorf(err, errsz, "cannot read %s: %s", path, gf_strerror(e));
         return e;
     }
 
     size_t at;
     const char *why = prescan(buf, len, &at);
+    const char *nul = gf_json_nul_escape(buf, len);
+    if (nul != NULL && (why == NULL || (size_t)(nul - buf) < at)) {
+        why = "a string holds \\u0000";
+        at = (size_t)(nul - buf);
+    }
     if (why != NULL) {
-        say(err, errsz, "%s: %s (at byte %zu)", path, why, at);
+        gf_errorf(err, errsz, "%s: %s (at byte %zu)", path, why, at);
         gf_free(buf);
         return GF_EMETADATA;
     }
@@ -638,7 +558,7 @@ static int load(int sfd, struct gf_manifest *m, const char *path, char *err, siz
     }
     if (root == NULL) {
         at = end != NULL && end >= buf && end <= buf + len ? (size_t)(end - buf) : 0;
-        say(err, errsz, "%s: not valid JSON (at byte %zu)", path, at);
+        gf_errorf(err, errsz, "%s: not valid JSON (at byte %zu)", path, at);
         gf_free(buf);
         return GF_EMETADATA;
     }
@@ -656,7 +576,7 @@ int gf_manifest_load_at(int sfd, const char *label, struct gf_manifest *m, char 
     size_t plen = strlen(label) + sizeof "/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME;
     char *path = gf_malloc(plen);
     if (path == NULL) {
-        say(err, errsz, "%s", gf_strerror(GF_ENOMEM));
+        gf_errorf(err, errsz, "%s", gf_strerror(GF_ENOMEM));
         return GF_ENOMEM;
     }
     snprintf(path, plen, "%s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME, label);
@@ -727,13 +647,13 @@ static cJSON *entry_json(const struct gf_manifest_entry *e)
      * size up to 2^53 must read back exact. */
     char bytes[24];
     snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)e->bytes);
-    int bad = add_str(o, "cc", e->cc) != 0 || add_str(o, "status", e->status) != 0 ||
-              add_item(o, "http_status", cJSON_CreateNumber(e->http_status)) != 0 ||
-              add_str(o, "file", e->file) != 0 || add_item(o, "bytes", cJSON_CreateRaw(bytes)) ||
-              add_str(o, "sha256", e->sha256[0] ? e->sha256 : NULL) != 0 ||
-              add_item(o, "meta", request_json(&e->meta)) != 0 ||
-              add_item(o, "image", request_json(&e->image)) != 0 ||
-              add_str(o, "error", e->error) != 0;
+    int bad =
+        add_str(o, "cc", e->cc) != 0 || add_str(o, "status", gf_status_name(e->status)) != 0 ||
+        add_item(o, "http_status", cJSON_CreateNumber(e->http_status)) != 0 ||
+        add_str(o, "file", e->file) != 0 || add_item(o, "bytes", cJSON_CreateRaw(bytes)) ||
+        add_str(o, "sha256", e->sha256[0] ? e->sha256 : NULL) != 0 ||
+        add_item(o, "meta", request_json(&e->meta)) != 0 ||
+        add_item(o, "image", request_json(&e->image)) != 0 || add_str(o, "error", e->error) != 0;
     if (bad) {
         cJSON_Delete(o);
         return NULL;
@@ -847,26 +767,27 @@ int gf_manifest_save_at(int sfd, const char *label, const struct gf_manifest *m,
     struct gf_afile a;
     int e = gf_afile_open(&a, sfd);
     if (e != 0) {
-        say(err, errsz, "cannot create %s/" GF_STATEDIR_NAME "/%s: %s", label, a.tmp,
-            e == -EMLINK ? "it has more than one link" : gf_strerror(e));
+        gf_errorf(err, errsz, "cannot create %s/" GF_STATEDIR_NAME "/%s: %s", label, a.tmp,
+                  e == -EMLINK ? "it has more than one link" : gf_strerror(e));
         return e;
     }
     e = write_manifest(&a, m);
     if (e == GF_ENOMEM) {
         gf_afile_abort(&a);
-        say(err, errsz, "cannot write %s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME ": %s", label,
-            gf_strerror(e));
+        gf_errorf(err, errsz, "cannot write %s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME ": %s",
+                  label, gf_strerror(e));
         return e;
     }
     char tmp[sizeof a.tmp];
     memcpy(tmp, a.tmp, sizeof tmp);
     e = gf_afile_commit(&a, GF_MANIFEST_NAME, 1);
     if (e != 0 && strcmp(a.step, "rename") == 0)
-        say(err, errsz, "cannot rename %s/" GF_STATEDIR_NAME "/%s to " GF_MANIFEST_NAME ": %s",
-            label, tmp, gf_strerror(e));
+        gf_errorf(err, errsz,
+                  "cannot rename %s/" GF_STATEDIR_NAME "/%s to " GF_MANIFEST_NAME ": %s", label,
+                  tmp, gf_strerror(e));
     else if (e != 0)
-        say(err, errsz, "cannot %s %s/" GF_STATEDIR_NAME "/%s: %s", a.step, label, tmp,
-            gf_strerror(e));
+        gf_errorf(err, errsz, "cannot %s %s/" GF_STATEDIR_NAME "/%s: %s", a.step, label, tmp,
+                  gf_strerror(e));
     return e;
 }
 

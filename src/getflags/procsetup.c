@@ -90,7 +90,7 @@ int gf_setup_threadpool(char *err, size_t errsz)
     static uv_thread_t tids[POOL_MAX];
     struct probe p;
     if (uv_sem_init(&p.go, 0) != 0) {
-        snprintf(err, errsz, "cannot start the thread pool: cannot create a semaphore");
+        gf_errorf(err, errsz, "cannot start the thread pool: cannot create a semaphore");
         return UV_ENOMEM;
     }
     unsigned made = 0;
@@ -103,10 +103,10 @@ int gf_setup_threadpool(char *err, size_t errsz)
         uv_thread_join(&tids[i]);
     uv_sem_destroy(&p.go);
     if (made == 0) {
-        snprintf(err, errsz,
-                 "cannot start a thread: %s (the address space or process limit is too low: "
-                 "see ulimit -v and ulimit -u)",
-                 uv_strerror(e));
+        gf_errorf(err, errsz,
+                  "cannot start a thread: %s (the address space or process limit is too low: "
+                  "see ulimit -v and ulimit -u)",
+                  uv_strerror(e));
         return e;
     }
     if (made < want) {
@@ -118,7 +118,7 @@ int gf_setup_threadpool(char *err, size_t errsz)
     uv_loop_t loop;
     uv_work_t w;
     if ((e = uv_loop_init(&loop)) != 0) {
-        snprintf(err, errsz, "cannot start the thread pool: %s", uv_strerror(e));
+        gf_errorf(err, errsz, "cannot start the thread pool: %s", uv_strerror(e));
         return e;
     }
     /* Queueing the first work item creates the pool's threads; the item
@@ -131,7 +131,7 @@ int gf_setup_threadpool(char *err, size_t errsz)
     }
     uv_loop_close(&loop);
     if (e != 0) {
-        snprintf(err, errsz, "cannot start the thread pool: %s", uv_strerror(e));
+        gf_errorf(err, errsz, "cannot start the thread pool: %s", uv_strerror(e));
         return e;
     }
     return (int)made;

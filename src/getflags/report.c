@@ -11,7 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "gf/error.h"
-#include "gf/names.h"
+#include "gf/text.h"
 
 /* Server-supplied text escaped into a buffer: malloc'd when it fits the
  * worst case (every byte becoming \xHH), else a cut copy in fallback. */
@@ -179,23 +179,6 @@ static int add_phases(cJSON *obj, const char *key, const struct gf_phases *ph)
     return 0;
 }
 
-static const char *status_name(enum gf_status st)
-{
-    switch (st) {
-    case GF_OK:
-        return "ok";
-    case GF_NOT_FOUND:
-        return "not_found";
-    case GF_UNCHANGED:
-        return "unchanged";
-    case GF_ERROR:
-        return "error";
-    case GF_PENDING:
-    default:
-        return "pending";
-    }
-}
-
 static int add_item(cJSON *array, const struct gf_item *it)
 {
     cJSON *o = cJSON_CreateObject(), *phases;
@@ -207,7 +190,7 @@ static int add_item(cJSON *array, const struct gf_item *it)
         return -1;
     }
     if (cJSON_AddStringToObject(o, "cc", it->cc) == NULL ||
-        cJSON_AddStringToObject(o, "status", status_name(it->status)) == NULL ||
+        cJSON_AddStringToObject(o, "status", gf_status_name(it->status)) == NULL ||
         add_text(o, "file", it->file) != 0)
         return -1;
     if (it->http_status != 0) {
@@ -288,10 +271,12 @@ char *gf_report_json(const struct gf_summary *s)
         cJSON_AddNumberToObject(root, "elapsed_s", s->elapsed_s) == NULL)
         goto out;
     counts = cJSON_AddObjectToObject(root, "counts");
-    if (counts == NULL || cJSON_AddNumberToObject(counts, "ok", (double)s->ok) == NULL ||
-        cJSON_AddNumberToObject(counts, "not_found", (double)s->not_found) == NULL ||
-        cJSON_AddNumberToObject(counts, "error", (double)s->error) == NULL ||
-        cJSON_AddNumberToObject(counts, "unchanged", (double)s->unchanged) == NULL)
+    if (counts == NULL ||
+        cJSON_AddNumberToObject(counts, gf_status_name(GF_OK), (double)s->ok) == NULL ||
+        cJSON_AddNumberToObject(counts, gf_status_name(GF_NOT_FOUND), (double)s->not_found) ==
+            NULL ||
+        cJSON_AddNumberToObject(counts, gf_status_name(GF_ERROR), (double)s->error) == NULL ||
+        cJSON_AddNumberToObject(counts, gf_status_name(GF_UNCHANGED), (double)s->unchanged) == NULL)
         goto out;
     if (cJSON_AddNumberToObject(root, "requests", (double)s->requests) == NULL ||
         cJSON_AddNumberToObject(root, "bytes", (double)s->bytes) == NULL ||

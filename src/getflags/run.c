@@ -9,11 +9,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "gf/adaptive.h"
+#include "adaptive.h"
 #include "gf/engine.h"
 #include "gf/error.h"
 #include "gf/fetch.h"
-#include "gf/hostgate.h"
+#include "hostgate.h"
 #include "gf/ratelimit.h"
 #include "gf/saver.h"
 #include "gf/sem.h"
@@ -293,6 +293,14 @@ static void on_closed_noop(uv_handle_t *h)
 }
 
 /* Everything has ended: close every handle so uv_run returns. */
+/* Closes the first n of the run's signal handles. */
+static void close_signals(struct run *r, size_t n)
+{
+    uv_signal_t *h[] = {&r->sigint, &r->sigterm, &r->sighup};
+    for (size_t i = 0; i < n; i++)
+        uv_close((uv_handle_t *)h[i], on_closed_noop);
+}
+
 static void shutdown_run(struct run *r)
 {
     if (r->shut)
@@ -305,9 +313,7 @@ static void shutdown_run(struct run *r)
     }
     uv_close((uv_handle_t *)&r->progress, on_closed_noop);
     uv_close((uv_handle_t *)&r->gate_timer, on_closed_noop);
-    uv_close((uv_handle_t *)&r->sigint, on_closed_noop);
-    uv_close((uv_handle_t *)&r->sigterm, on_closed_noop);
-    uv_close((uv_handle_t *)&r->sighup, on_closed_noop);
+    close_signals(r, 3);
     for (size_t i = 0; i < r->res->nitems; i++)
         gf_fetch_close(&r->fetches[i]);
     r->peak_sent = gf_engine_peak_sent(r->engine);
@@ -382,6 +388,30 @@ static void on_signal(uv_signal_t *h, int signum)
         gf_fetch_cancel(&r->fetches[i]);
 }
 
+/* Watches SIGINT, SIGTERM and SIGHUP (a closed terminal or session ends a
+ * run as SIGTERM does: summary, manifest, and the status of the signal).
+ * Returns 0, or a UV_E* code (uv_signal_init needs a pipe, so EMFILE is
+ * possible) with every handle it set up closed. */
+static int watch_signals(struct run *r)
+{
+    uv_signal_t *h[] = {&r->sigint, &r->sigterm, &r->sighup};
+    static const int signum[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < 3; i++) {
+        int err = uv_signal_init(&r->loop, h[i]);
+        if (err) {
+            close_signals(r, i);
+            return err;
+        }
+        h[i]->data = r;
+        err = uv_signal_start(h[i], on_signal, signum[i]);
+        if (err) {
+            close_signals(r, i + 1);
+            return err;
+        }
+    }
+    return 0;
+}
+
 static unsigned terminal_width(void)
 {
     struct winsize ws;
@@ -444,6 +474,11 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         snprintf(msg, msgsz, "getflags: cannot start the event loop: %s\n", uv_strerror(err));
         goto fail_alloc;
     }
+    err = watch_signals(&r);
+    if (err) {
+        snprintf(msg, msgsz, "getflags: cannot watch for signals: %s\n", uv_strerror(err));
+        goto fail_loop;
+    }
     gf_saver_init(&r.saver, &r.loop, gf_state_dirfd(cfg->state));
     err = gf_engine_new(&r.engine, &r.loop, (long)cfg->concurrency, on_transfer_done, &r);
     if (err) {
@@ -462,16 +497,8 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     }
     uv_timer_init(&r.loop, &r.gate_timer);
     r.gate_timer.data = &r;
-    uv_signal_init(&r.loop, &r.sigint);
-    uv_signal_init(&r.loop, &r.sigterm);
-    uv_signal_init(&r.loop, &r.sighup);
     uv_timer_init(&r.loop, &r.progress);
-    r.sigint.data = r.sigterm.data = r.sighup.data = r.progress.data = &r;
-    uv_signal_start(&r.sigint, on_signal, SIGINT);
-    uv_signal_start(&r.sigterm, on_signal, SIGTERM);
-    /* A closed terminal or session ends a run as SIGTERM does: summary,
-     * manifest, and the status of the signal. */
-    uv_signal_start(&r.sighup, on_signal, SIGHUP);
+    r.progress.data = &r;
 
     r.env = (struct gf_fetch_env){
         .loop = &r.loop,
@@ -537,7 +564,10 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
 
 fail_saver:
     gf_saver_close(&r.saver);
-    uv_run(&r.loop, UV_RUN_DEFAULT); /* its handle's close */
+    close_signals(&r, 3);
+fail_loop:
+    /* The close callbacks of the signal handles and of a half-made engine. */
+    uv_run(&r.loop, UV_RUN_DEFAULT);
     uv_loop_close(&r.loop);
 fail_alloc:
     free_run(&r);

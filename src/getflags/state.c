@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,27 +16,7 @@
 #include "gf/error.h"
 #include "gf/lock.h"
 #include "gf/names.h"
-#include "gf/sha256.h"
-#include "gf/statedir.h"
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static void
-say(char *err, size_t errsz, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errsz == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
-
-static int needs_file(const char *status)
-{
-    return strcmp(status, GF_MANIFEST_OK) == 0 || strcmp(status, GF_MANIFEST_UNCHANGED) == 0;
-}
+#include "statedir.h"
 
 /* ---- DIR ------------------------------------------------------------ */
 
@@ -47,7 +26,7 @@ static int make_parents(const char *dir, char *err, size_t errsz)
 {
     char *p = gf_strdup(dir);
     if (p == NULL) {
-        say(err, errsz, "cannot create the output directory %s: out of memory", dir);
+        gf_errorf(err, errsz, "cannot create the output directory %s: out of memory", dir);
         return GF_ENOMEM;
     }
     int e = 0;
@@ -61,11 +40,12 @@ static int make_parents(const char *dir, char *err, size_t errsz)
             if (mkdir(p, 0777) != 0 && errno != EEXIST) {
                 e = -errno;
                 if (strcmp(p, dir) == 0)
-                    say(err, errsz, "cannot create the output directory %s: %s", dir,
-                        gf_strerror(e));
+                    gf_errorf(err, errsz, "cannot create the output directory %s: %s", dir,
+                              gf_strerror(e));
                 else
-                    say(err, errsz, "cannot create the output directory %s: cannot create %s: %s",
-                        dir, p, gf_strerror(e));
+                    gf_errorf(err, errsz,
+                              "cannot create the output directory %s: cannot create %s: %s", dir, p,
+                              gf_strerror(e));
                 break;
             }
             if (!last)
@@ -91,7 +71,8 @@ static int open_dir(const char *dir, char *err, size_t errsz)
             if (faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
                 int e = -errno;
                 close(fd);
-                say(err, errsz, "cannot write to the output directory %s: %s", dir, gf_strerror(e));
+                gf_errorf(err, errsz, "cannot write to the output directory %s: %s", dir,
+                          gf_strerror(e));
                 return e;
             }
             return fd;
@@ -102,18 +83,19 @@ static int open_dir(const char *dir, char *err, size_t errsz)
             char to[256];
             ssize_t n = readlink(dir, to, sizeof to - 1);
             to[n > 0 ? n : 0] = '\0';
-            say(err, errsz,
+            gf_errorf(
+                err, errsz,
                 "the output directory %s is a dangling symbolic link (to %s): create its target "
                 "or choose another -o",
                 dir, to);
             return e;
         }
         if (e == -ENOTDIR && stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
-            say(err, errsz, "cannot use the output directory %s: it is not a directory", dir);
+            gf_errorf(err, errsz, "cannot use the output directory %s: it is not a directory", dir);
             return e;
         }
         if (e != -ENOENT || attempt > 0) {
-            say(err, errsz, "cannot open the output directory %s: %s", dir, gf_strerror(e));
+            gf_errorf(err, errsz, "cannot open the output directory %s: %s", dir, gf_strerror(e));
             return e;
         }
         if ((e = make_parents(dir, err, errsz)) != 0)
@@ -128,7 +110,7 @@ enum { FILE_GONE, FILE_DIFFERS, FILE_MATCHES };
 
 /* Is DIR/e->file the file e records? Compares the size first (cheap), then
  * the SHA-256 of its contents. A link or anything but a regular file of
- * one link is not ours: gone. */
+ * one link is not ours: gone. GF_ENOMEM when the digest cannot start. */
 static int check_file(int dirfd, const struct gf_manifest_entry *e)
 {
     int fd = openat(dirfd, e->file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -139,20 +121,12 @@ static int check_file(int dirfd, const struct gf_manifest_entry *e)
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         r = FILE_GONE;
     } else if (e->sha256[0] != '\0' && (uint64_t)st.st_size == e->bytes) {
-        struct gf_sha256_ctx c;
-        unsigned char buf[16384], digest[GF_SHA256_LEN];
         char hex[GF_SHA256_HEX_LEN];
-        ssize_t n;
-        gf_sha256_init(&c);
-        while ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-            if (n > 0)
-                gf_sha256_update(&c, buf, (size_t)n);
-        if (n == 0) {
-            gf_sha256_final(&c, digest);
-            gf_sha256_hex(digest, hex);
-            if (strcmp(hex, e->sha256) == 0)
-                r = FILE_MATCHES;
-        }
+        int e2 = gf_sha256_fd(fd, hex);
+        if (e2 == -ENOMEM)
+            r = GF_ENOMEM;
+        else if (e2 == 0 && strcmp(hex, e->sha256) == 0)
+            r = FILE_MATCHES;
     }
     close(fd);
     return r;
@@ -173,6 +147,8 @@ static int check_files(struct gf_state *s)
         if (e->file == NULL)
             continue;
         int r = check_file(s->dirfd, e);
+        if (r < 0)
+            return r;
         if (r == FILE_MATCHES) {
             s->prev_store[i] = (struct gf_prev){
                 .file = e->file,
@@ -185,7 +161,7 @@ static int check_files(struct gf_state *s)
             };
             continue;
         }
-        if (r == FILE_DIFFERS && !needs_file(e->status) && e->sha256[0] == '\0')
+        if (r == FILE_DIFFERS && !gf_status_has_file(e->status) && e->sha256[0] == '\0')
             continue; /* an error entry that keeps a name and vouches for nothing */
         char why[GF_NAME_MAX + 64];
         struct gf_manifest_entry d = *e;
@@ -195,8 +171,8 @@ static int check_files(struct gf_state *s)
         d.bytes = 0;
         if (r == FILE_GONE)
             d.file = NULL;
-        if (needs_file(e->status)) {
-            snprintf(d.status, sizeof d.status, "%s", GF_MANIFEST_ERROR);
+        if (gf_status_has_file(e->status)) {
+            d.status = GF_ERROR;
             snprintf(why, sizeof why, "its file %s %s since the last run", e->file,
                      r == FILE_GONE ? "was removed" : "changed");
             d.error = why;
@@ -217,13 +193,13 @@ static int load_manifest(struct gf_state *s, const struct gf_state_config *cfg, 
     char msg[1024];
     int rc = gf_manifest_load_at(s->sfd, cfg->dir, &s->m, msg, sizeof msg);
     if (rc == GF_ENOMEM) {
-        say(err, errsz, "%s", msg);
+        gf_errorf(err, errsz, "%s", msg);
         return rc;
     }
     if (rc != 0) {
         gf_manifest_free(&s->m);
         if (cfg->retry_failed) {
-            say(err, errsz, "--retry-failed needs the last run's manifest: %s", msg);
+            gf_errorf(err, errsz, "--retry-failed needs the last run's manifest: %s", msg);
             return rc;
         }
         if (cfg->warn)
@@ -262,7 +238,7 @@ int gf_state_open(struct gf_state *s, const struct gf_state_config *cfg, char *e
         err[0] = '\0';
     int rc;
     if ((s->dir = gf_strdup(cfg->dir)) == NULL) {
-        say(err, errsz, "out of memory");
+        gf_errorf(err, errsz, "out of memory");
         return GF_ENOMEM;
     }
     if ((rc = open_dir(cfg->dir, err, errsz)) < 0)
@@ -279,7 +255,7 @@ int gf_state_open(struct gf_state *s, const struct gf_state_config *cfg, char *e
     if ((rc = load_manifest(s, cfg, err, errsz)) != 0)
         goto fail;
     if ((rc = check_files(s)) != 0) {
-        say(err, errsz, "cannot check the files in %s: %s", cfg->dir, gf_strerror(rc));
+        gf_errorf(err, errsz, "cannot check the files in %s: %s", cfg->dir, gf_strerror(rc));
         goto fail;
     }
     return 0;
@@ -323,7 +299,7 @@ void gf_state_select_failed(const struct gf_state *s, gf_cc *codes, size_t *n, s
 {
     *n = 0;
     for (size_t i = 0; i < s->m.n && *n < max; i++)
-        if (strcmp(s->m.entries[i].status, GF_MANIFEST_ERROR) == 0)
+        if (s->m.entries[i].status == GF_ERROR)
             memcpy(codes[(*n)++], s->m.entries[i].cc, sizeof(gf_cc));
 }
 
@@ -400,8 +376,8 @@ static int take_file(struct gf_state *s, const char *cc, const char *file)
         d.file = NULL;
         d.sha256[0] = '\0';
         d.bytes = 0;
-        if (needs_file(e->status)) {
-            snprintf(d.status, sizeof d.status, "%s", GF_MANIFEST_ERROR);
+        if (gf_status_has_file(e->status)) {
+            d.status = GF_ERROR;
             snprintf(why, sizeof why, "its file %s was given to %s", file, cc);
             d.error = why;
         }
@@ -421,8 +397,7 @@ int gf_state_record(struct gf_state *s, const struct gf_item *it)
     struct gf_manifest_entry e = {.http_status = it->http_status};
     memcpy(e.cc, it->cc, sizeof e.cc);
     if (it->status == GF_OK || it->status == GF_UNCHANGED) {
-        snprintf(e.status, sizeof e.status, "%s",
-                 it->status == GF_OK ? GF_MANIFEST_OK : GF_MANIFEST_UNCHANGED);
+        e.status = it->status;
         e.file = it->file;
         e.bytes = it->file_bytes;
         snprintf(e.sha256, sizeof e.sha256, "%s", it->sha256);
@@ -434,8 +409,7 @@ int gf_state_record(struct gf_state *s, const struct gf_item *it)
         if (rc != 0)
             return rc;
     } else {
-        snprintf(e.status, sizeof e.status, "%s",
-                 it->status == GF_NOT_FOUND ? GF_MANIFEST_NOT_FOUND : GF_MANIFEST_ERROR);
+        e.status = it->status == GF_NOT_FOUND ? GF_NOT_FOUND : GF_ERROR;
         e.error = it->status == GF_PENDING ? "the run was interrupted before this code finished"
                   : it->status == GF_ERROR ? it->error
                                            : NULL;
@@ -469,7 +443,7 @@ int gf_state_begin(struct gf_state *s, const gf_cc *codes, size_t n, const char 
      * marked, its strings borrowed. */
     struct gf_manifest_entry *e = gf_calloc(s->m.n + n + 1, sizeof *e);
     if (e == NULL) {
-        say(err, errsz, "cannot record the start of the run: %s", gf_strerror(GF_ENOMEM));
+        gf_errorf(err, errsz, "cannot record the start of the run: %s", gf_strerror(GF_ENOMEM));
         return GF_ENOMEM;
     }
     size_t k = s->m.n;
@@ -499,7 +473,7 @@ int gf_state_begin(struct gf_state *s, const gf_cc *codes, size_t n, const char 
                     slot[at] = k;
             }
         }
-        snprintf(d->status, sizeof d->status, "%s", GF_MANIFEST_ERROR);
+        d->status = GF_ERROR;
         d->error = (char *)why;
     }
     qsort(e, k, sizeof *e, by_cc);
@@ -523,7 +497,7 @@ int gf_state_save(struct gf_state *s, const char *base_url, char *err, size_t er
     if (rc == 0)
         rc = gf_manifest_set_run(&s->m, now, base_url);
     if (rc != 0) {
-        say(err, errsz, "cannot record the run in the manifest: %s", gf_strerror(rc));
+        gf_errorf(err, errsz, "cannot record the run in the manifest: %s", gf_strerror(rc));
         return rc;
     }
     return gf_manifest_save_at(s->sfd, s->dir, &s->m, err, errsz);

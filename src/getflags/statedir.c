@@ -1,4 +1,4 @@
-#include "gf/statedir.h"
+#include "statedir.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,8 +16,7 @@ static int fail(int err, char *buf, size_t bufsz, const char *what, const char *
     const char *why = err == -ELOOP && *sub ? "it is a symbolic link (not followed)"
                       : err == -ENOTDIR     ? "it is not a directory"
                                             : gf_strerror(err);
-    if (bufsz > 0)
-        snprintf(buf, bufsz, "cannot %s %s%s: %s", what, dir, sub, why);
+    gf_errorf(buf, bufsz, "cannot %s %s%s: %s", what, dir, sub, why);
     return err;
 }
 

@@ -68,9 +68,9 @@ char *gf_sweep_json(const struct gf_sweep_row *rows, size_t n)
              cJSON_AddNumberToObject(lat, "p95", r->p95_ms) &&
              cJSON_AddNumberToObject(lat, "p99", r->p99_ms) &&
              cJSON_AddNumberToObject(lat, "max", r->max_ms) &&
-             cJSON_AddNumberToObject(o, "ok", (double)r->ok) &&
-             cJSON_AddNumberToObject(o, "not_found", (double)r->not_found) &&
-             cJSON_AddNumberToObject(o, "error", (double)r->error) &&
+             cJSON_AddNumberToObject(o, gf_status_name(GF_OK), (double)r->ok) &&
+             cJSON_AddNumberToObject(o, gf_status_name(GF_NOT_FOUND), (double)r->not_found) &&
+             cJSON_AddNumberToObject(o, gf_status_name(GF_ERROR), (double)r->error) &&
              cJSON_AddNumberToObject(o, "peak_in_flight", r->peak_in_flight) &&
              gf_report_add_connections(o, &r->conn) == 0;
         if (!ok) {

@@ -65,7 +65,7 @@ static int fuzz_utf8_valid(const unsigned char *s, size_t len, int *control)
 
 /* True when the UTF-8 text holds a code point a file name must not: the
  * Unicode 15.0 format characters, separators and spaces, listed here apart
- * from names.c so that a slip in one list shows. */
+ * from text.c so that a slip in one list shows. */
 static int fuzz_has_invisible(const unsigned char *s, size_t len)
 {
     static const unsigned long ranges[][2] = {

@@ -6,6 +6,7 @@
 
 #include "gf/error.h"
 #include "gf/names.h"
+#include "gf/text.h"
 
 #include "fuzz_check.h"
 

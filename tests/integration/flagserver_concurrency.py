@@ -208,6 +208,15 @@ class ConcurrencyTest(unittest.TestCase):
             self.check_alive(srv)
             self.assertEqual(srv.stop(), 0)
 
+    def assert_paused(self, srv, message):
+        """srv said message on stderr and is paused, not spinning: little
+        CPU while clients wait."""
+        time.sleep(0.5)
+        self.assertIn(message, srv.stderr_text())
+        c0 = cpu_seconds(srv.proc.pid)
+        time.sleep(1.0)
+        self.assertLess(cpu_seconds(srv.proc.pid) - c0, 0.3)
+
     def test_out_of_descriptors(self):
         limit = 64
 
@@ -226,12 +235,7 @@ class ConcurrencyTest(unittest.TestCase):
             self.assertEqual(read_response(f)[0], 200)
             for _ in range(120):
                 socks.append(connect(srv.port))
-            time.sleep(0.5)
-            self.assertIn("pausing accepts", srv.stderr_text())
-            # Paused, not spinning: little CPU while clients wait.
-            c0 = cpu_seconds(srv.proc.pid)
-            time.sleep(1.0)
-            self.assertLess(cpu_seconds(srv.proc.pid) - c0, 0.3)
+            self.assert_paused(srv, "pausing accepts")
             # Connections already open are still served.
             first.sendall(b"GET /flags/br/br.gif HTTP/1.1\r\n\r\n")
             self.assertEqual(read_response(f)[0], 200)
@@ -269,11 +273,7 @@ class ConcurrencyTest(unittest.TestCase):
                 self.skipTest("cannot change the server's limit: %s" % e)
             for _ in range(60):
                 socks.append(connect(srv.port))
-            time.sleep(0.5)
-            self.assertIn("accept: Too many open files", srv.stderr_text())
-            c0 = cpu_seconds(srv.proc.pid)
-            time.sleep(1.0)
-            self.assertLess(cpu_seconds(srv.proc.pid) - c0, 0.3)
+            self.assert_paused(srv, "accept: Too many open files")
             # The connection already open is still answered (503 Retry-After
             # if no descriptor is left to open the file, but answered).
             first.sendall(b"GET /flags/br/br.gif HTTP/1.1\r\n\r\n")

@@ -4,6 +4,7 @@ usage: flagserver_delay.py FLAGSERVER_BINARY SOURCE_DIR [unittest args]
 """
 
 import concurrent.futures
+import datetime
 import os
 import sys
 import tempfile
@@ -39,6 +40,12 @@ def statuses_on_one_connection(port, n, path="/country_codes.txt"):
             s.sendall(b"GET %s HTTP/1.1\r\n\r\n" % path.encode())
             out.append(read_response(f)[0])
     return out
+
+
+def log_ms(entry):
+    """The access log TIME of an entry, in ms since the epoch."""
+    t = datetime.datetime.strptime(entry["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    return round(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
 
 
 class DelayTest(unittest.TestCase):
@@ -117,10 +124,11 @@ class DelayTest(unittest.TestCase):
         self.assertNotEqual(a[0], c[0])
         self.assertTrue(0 < a[0].count(418) < 60)
 
-    def test_pipelined_delays_answered_in_order(self):
+    def test_pipelined_requests_one_at_a_time(self):
         order = ["flags/br/br.gif", "flags/fr/fr.gif", "country_codes.txt", "nope"] * 4
         with self.server("--delay", "0.01:0.25", "--seed", "3") as srv:
             with connect(srv.port) as s:
+                t0 = time.monotonic()
                 s.sendall(b"".join(b"GET /%s HTTP/1.1\r\n\r\n" % p.encode() for p in order))
                 f = s.makefile("rb")
                 for rel in order:
@@ -129,9 +137,19 @@ class DelayTest(unittest.TestCase):
                         self.assertEqual(status, 404)
                     else:
                         self.assertEqual(body, FILES[rel])
-            # The delays overlapped: the log shows them running together.
+                elapsed = time.monotonic() - t0
+            # A connection serves one request at a time: the next one is
+            # taken up only once the answer before it is written, so each
+            # is alone in progress and the delays add up.
             log = srv.wait_log(lambda es: len(es) == len(order))
-            self.assertEqual(max(e["inflight"] for e in log), len(order))
+            self.assertEqual([e["target"] for e in log], ["/" + p for p in order])
+            self.assertEqual([e["inflight"] for e in log], [1] * len(order))
+            times = [log_ms(e) for e in log]
+            for prev, nxt, e in zip(times, times[1:], log):
+                self.assertGreaterEqual(nxt - prev, e["delay_ms"] - 5, log)
+            total = sum(e["delay_ms"] for e in log)
+            self.assertGreater(total, 1000)  # the seed gives delays worth measuring
+            self.assertGreaterEqual(elapsed * 1000, total - 20)
 
     def test_max_inflight(self):
         with self.server("--delay", "1", "--max-inflight", "5") as srv:

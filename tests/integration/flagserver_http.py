@@ -223,7 +223,7 @@ class HttpTest(unittest.TestCase):
                     self.assertEqual((status, body), (200, self.files[rel]), rel)
 
     def test_pipelining_many(self):
-        n = 300  # more than the server holds before it pauses reading
+        n = 3000  # ~100 KB: more than the server holds before it pauses reading
         req = b"GET /noext HTTP/1.1\r\nHost: x\r\n\r\n" * n
         with connect(self.srv.port) as s:
             s.sendall(req)
@@ -299,6 +299,51 @@ class HttpTest(unittest.TestCase):
             self.assertEqual(e["delay_ms"], 0)
             self.assertGreaterEqual(e["inflight"], 1)
         self.assertFalse([e for e in entries if "bad" in e], "unparsable log lines")
+
+
+def closed_after(sock, limit=3.0):
+    """Seconds until the server closes sock (EOF or reset), at most limit."""
+    t0 = time.monotonic()
+    sock.settimeout(limit)
+    try:
+        while sock.recv(65536):
+            pass
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        raise AssertionError("still open after %.1f s" % limit)
+    return time.monotonic() - t0
+
+
+class IdleTimeoutTest(unittest.TestCase):
+    def test_idle_connections_close(self):
+        with tempfile.TemporaryDirectory() as root:
+            make_tree(root, {"noext": b"plain bytes"})
+            with FlagServer(BINARY, "--idle-timeout", "0.3", "--delay", "0.6",
+                            directory=root) as srv:
+                # Nothing sent, or a head that never ends: closed.
+                with connect(srv.port) as s:
+                    self.assertGreater(closed_after(s), 0.2)
+                with connect(srv.port) as s:
+                    s.sendall(b"GET /noext HTTP/1.1\r\nHost: x\r\n")
+                    self.assertGreater(closed_after(s), 0.2)
+                # A delay longer than the idle timeout is waited out, the
+                # connection stays for the next request, and goes once idle.
+                with connect(srv.port) as s:
+                    f = s.makefile("rb")
+                    for _ in range(2):
+                        s.sendall(b"GET /noext HTTP/1.1\r\nHost: x\r\n\r\n")
+                        status, h, body = read_response(f)
+                        self.assertEqual((status, body), (200, b"plain bytes"))
+                        self.assertEqual(h["connection"], "keep-alive")
+                        time.sleep(0.1)
+                    self.assertLess(closed_after(s), 0.5)
+                # Only complete requests are logged.
+                log = srv.wait_log(lambda es: len(es) >= 2)
+                self.assertEqual([e["status"] for e in log], [200, 200])
+        with FlagServer(BINARY, "--idle-timeout", "0", directory=SRCDIR, quiet=True) as srv:
+            with connect(srv.port) as s:
+                self.assertRaises(AssertionError, closed_after, s, 0.5)
 
 
 class RealDataTest(unittest.TestCase):

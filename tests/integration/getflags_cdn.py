@@ -36,7 +36,7 @@ MODES = {
 
 def base_url(cdn, mode, path="flags"):
     port, delay, _ = MODES[mode]
-    url = cdn.via_proxy(port, delay) if delay else cdn.url(port)
+    url = cdn.via_proxy(port, delay) if delay else cdn.base(port)
     return url[:-len("flags")] + path
 
 
@@ -284,7 +284,7 @@ for _mode in MODES:
 def test_redirect_to_https_reuses_connections():
     out = scratch()
     with Cdn() as cdn:
-        r = gf(cdn, "-a", "-m", "20", "--json", "-s", cdn.url("redirect"), outdir=out)
+        r = gf(cdn, "-a", "-m", "20", "--json", "-s", cdn.base("redirect"), outdir=out)
         check_counts(r, ok=194, error=0)
         assert r.rc == 0, r.err
         redirects = cdn.log("redirect")
@@ -319,7 +319,7 @@ def test_idle_close_after_1s_loses_nothing():
     # nginx closes each idle connection just as the next request may start.
     out = scratch()
     with Cdn() as cdn:
-        r = gf(cdn, "--rate", "0.97", "-m", "1", "--json", "-s", cdn.url("idle"),
+        r = gf(cdn, "--rate", "0.97", "-m", "1", "--json", "-s", cdn.base("idle"),
                *DEFAULT_20[:6], outdir=out, timeout=120)
         check_counts(r, ok=6, error=0)
         assert r.rc == 0, r.err
@@ -356,7 +356,7 @@ def test_http2_prior_knowledge_over_plain_http():
     # The h2c port speaks nothing but HTTP/2: only --http2 gets answers.
     out = scratch()
     with Cdn() as cdn:
-        r = getflags("--http2", "-a", "-m", "20", "--json", "-s", cdn.url("h2c"), outdir=out)
+        r = getflags("--http2", "-a", "-m", "20", "--json", "-s", cdn.base("h2c"), outdir=out)
         entries = cdn.log("h2c")
         if libcurl_version() < (8, 0, 0):
             # libcurl before 8.0 cannot reuse an h2c connection
@@ -386,7 +386,7 @@ def check_limit(port, ahead):
     out = scratch()
     with Cdn(retry_after_ahead=ahead) as cdn:
         t0 = time.time()
-        r = gf(cdn, "-a", "-l", "60", "-m", "20", "--json", "-s", cdn.url(port), outdir=out,
+        r = gf(cdn, "-a", "-l", "60", "-m", "20", "--json", "-s", cdn.base(port), outdir=out,
                timeout=120)
         took = time.time() - t0
         entries = cdn.log(port)

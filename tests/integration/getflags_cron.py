@@ -111,10 +111,7 @@ def test_update_against_flagserver():
 
 
 def test_update_against_nginx():
-    def statuses(ng):
-        with open(os.path.join(ng.dir, "access.log")) as f:
-            return [int(line.split('"')[2].split()[0]) for line in f if '"' in line]
-    check_update(NginxDir, statuses)
+    check_update(NginxDir, lambda ng: [e["status"] for e in ng.log()])
 
 
 def test_update_renamed_country_replaces_old_file():

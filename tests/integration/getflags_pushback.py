@@ -10,15 +10,12 @@ import email.utils
 import http.server
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
-import tempfile
 import threading
 import time
 
-from gfutil import DATA, free_port, getflags, listing, run_tests, scratch
+from gfutil import DATA, Nginx, getflags, listing, run_tests, scratch
 
 PAUSE_RE = re.compile(r"getflags: (\d+\.\d) s: (\S+) answered (429|503) \(([^)]*)\): "
                       r"no new request to it for (\d+\.\d) s$")
@@ -34,81 +31,21 @@ def pauses(err):
     return out
 
 
-class LimitedNginx:
-    """nginx serving flags_data on an ephemeral port, /flags/ behind
-    limit_req (rate r/s, burst, 429) with Retry-After: retry_after on every
-    answer."""
-
-    def __init__(self, rate, burst, retry_after="1", nodelay=False):
-        self.dir = tempfile.mkdtemp(prefix="gf-nginx-limit-")
-        self.port = free_port()
-        user = "user root;" if os.geteuid() == 0 else ""
-        conf = os.path.join(self.dir, "nginx.conf")
-        d = self.dir
-        with open(conf, "w") as f:
-            f.write("""%s
-worker_processes 1;
-daemon off;
-pid %s/nginx.pid;
-error_log %s/error.log;
-events { worker_connections 1024; }
-http {
-  log_format t '$msec $request_time $status $request_uri';
-  access_log %s/access.log t;
-  client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;
-  uwsgi_temp_path %s; scgi_temp_path %s;
-  keepalive_requests 100000;
-  types { image/gif gif; application/json json; }
-  limit_req_zone $server_name zone=flags:1m rate=%sr/s;
-  server {
-    listen 127.0.0.1:%d; root %s; server_name limited;
+def limited_nginx(rate, burst, retry_after="1", nodelay=False):
+    """nginx serving flags_data over plain HTTP, /flags/ behind limit_req
+    (rate r/s, burst, 429) with Retry-After: retry_after on every answer."""
+    return Nginx({"limited": ("plain", """
     location /flags/ {
       limit_req zone=flags burst=%d%s;
       limit_req_status 429;
       add_header Retry-After "%s" always;
-    }
-  }
-}
-""" % (user, d, d, d, d, d, d, d, d, rate, self.port, DATA, burst,
-                   " nodelay" if nodelay else "", retry_after))
-        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", self.dir],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.time() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    self.stop()
-                    raise RuntimeError("nginx did not start: %r" % self.proc.stderr.read())
-                time.sleep(0.05)
-        self.url = "http://127.0.0.1:%d/flags" % self.port
+    }""" % (burst, " nodelay" if nodelay else "", retry_after))},
+        http_extra="limit_req_zone $server_port zone=flags:1m rate=%sr/s;" % rate)
 
-    def log(self):
-        """(arrival time, status) of each request, by arrival."""
-        out = []
-        with open(os.path.join(self.dir, "access.log"), encoding="utf-8") as f:
-            for line in f:
-                end, took, status, _ = line.split(" ", 3)
-                out.append((float(end) - float(took), int(status)))
-        return sorted(out)
 
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
+def arrivals(ng):
+    """(arrival time, status) of each request, by arrival."""
+    return sorted((e["start"], e["status"]) for e in ng.log())
 
 
 class Refuser:
@@ -181,10 +118,10 @@ def check_limit_req_run(retry_after, want_what, min_pause_s=0):
     # on loopback, never overflow; this scales it down and makes it
     # overflow. The limit allows it in about (60 - 11) / 10 = 4.9 s.
     n, rate, burst = 30, 10, 10
-    with LimitedNginx(rate, burst, retry_after=retry_after) as ng:
+    with limited_nginx(rate, burst, retry_after=retry_after) as ng:
         r = getflags("-v", "--json", "-m", "20", "-s", ng.url, "-a", "-l", str(n),
                      outdir=scratch())
-        log = ng.log()
+        log = arrivals(ng)
     j = check_all_ok(r, n)
     ok = [t for t, s in log if s == 200]
     refused = [t for t, s in log if s == 429]
@@ -277,10 +214,10 @@ def test_m_auto_paces_below_one_request_in_flight():
     # -m auto must end with no error, pace its starts, and be refused far
     # less often than it is served.
     n, rate = 40, 25
-    with LimitedNginx(rate, 2, nodelay=True) as ng:
+    with limited_nginx(rate, 2, nodelay=True) as ng:
         r = getflags("-v", "--json", "-m", "auto", "-s", ng.url, "-a", "-l", str(n),
                      outdir=scratch())
-        log = ng.log()
+        log = arrivals(ng)
     j = check_all_ok(r, n)
     ok = sum(1 for _, s in log if s == 200)
     refused = sum(1 for _, s in log if s == 429)

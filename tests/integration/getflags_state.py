@@ -74,14 +74,16 @@ def set_country(root, cc, country):
 
 class TreeServer:
     """Serves a flags tree on 127.0.0.1, ephemeral port. validators: ETag
-    (the content's hash) and 304 to a matching If-None-Match. delay: per
-    code, seconds before answering. .log lists (path, conditional, status)."""
+    (etag_of(body), by default the content's hash) and 304 to a matching
+    If-None-Match. delay: per code, seconds before answering. .log lists
+    (path, conditional, status)."""
 
     def __init__(self, root, validators=True):
         self.root = root
         self.validators = validators
         self.delay = {}
         self.log = []
+        self.etag_of = lambda body: '"%s"' % hashlib.sha256(body).hexdigest()[:16]
         srv = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -105,7 +107,7 @@ class TreeServer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                etag = '"%s"' % hashlib.sha256(body).hexdigest()[:16]
+                etag = srv.etag_of(body)
                 if srv.validators and inm == etag:
                     srv.log.append((self.path, True, 304))
                     self.send_response(304)
@@ -400,6 +402,34 @@ def test_open_file_limit():
             assert p.returncode == 0, (n, p.stdout, p.stderr)
             assert "40 flags downloaded" in p.stdout or "downloaded" in p.stdout, p.stdout
             assert " error" not in p.stdout, (n, p.stdout)
+
+
+def test_header_values_sent_back_follow_one_rule():
+    """A validator is kept from the answer and read back from the manifest
+    by one rule: up to 255 bytes of visible ASCII, tabs and spaces only
+    inside. A kept one goes back in If-None-Match; a longer one is dropped,
+    so --update asks without it."""
+    root = make_tree({"BR": "Brazil"})
+    out = scratch()
+    with TreeServer(root) as srv:
+        srv.etag_of = lambda body: '"a\tb-%s"' % hashlib.sha256(body).hexdigest()[:16]
+        r = getflags("-s", srv.url, "BR", outdir=out)
+        assert r.rc == 0, r.err
+        assert entries(out)["BR"]["image"]["etag"].startswith('"a\tb-'), entries(out)
+        r = getflags("--update", "--json", "-s", srv.url, "BR", outdir=out)
+        assert r.rc == 0, (r.out, r.err)
+        assert [i["status"] for i in r.json()["items"]] == ["unchanged"], r.out
+        for size, kept in ((255, True), (256, False)):
+            srv.etag_of = lambda body, size=size: '"%s"' % ("e" * (size - 2))
+            r = getflags("-s", srv.url, "BR", outdir=out)
+            assert r.rc == 0, r.err
+            etag = entries(out)["BR"]["image"]["etag"]
+            assert (etag is not None and len(etag) == 255) if kept else etag is None, (size, etag)
+            srv.log.clear()
+            r = getflags("--update", "--json", "-s", srv.url, "BR", outdir=out)
+            assert r.rc == 0, (r.out, r.err)
+            assert [i["status"] for i in r.json()["items"]] == ["unchanged" if kept else "ok"]
+            assert all(cond == kept for _, cond, _ in srv.log), (size, srv.log)
 
 
 def test_unreadable_cacert_and_dir_decided_before_the_run():

@@ -2,7 +2,6 @@
 handshakes counted from nginx's access log, servers that close or reset
 connections, and errors that name their cause."""
 
-import json
 import os
 import re
 import signal
@@ -12,9 +11,13 @@ import sys
 import threading
 import time
 
-from gfutil import DATA, GETFLAGS, FlagServer, codes_194, getflags, listing, run_tests, scratch
+from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, codes_194, getflags, listing,
+                    redirect_to, run_tests, scratch)
 from getflags_core import DEFAULT_20, assert_all_identical
-from transfer_fixture import H2Nginx
+
+# nginx over TLS: "h2" offers HTTP/2 and HTTP/1.1 by ALPN, "tls" HTTP/1.1 only.
+H2 = {"h2": "h2"}
+H1_TLS = {"tls": "tls"}
 
 
 def counts(r):
@@ -23,7 +26,7 @@ def counts(r):
 
 def test_h2_all_194_on_one_connection():
     out = scratch()
-    with H2Nginx() as ng:
+    with Nginx(H2) as ng:
         r = getflags("-a", "-m", "20", "-s", ng.url, "--cacert", ng.cacert, "--json",
                      outdir=out)
         log = ng.log()
@@ -31,33 +34,33 @@ def test_h2_all_194_on_one_connection():
     assert counts(r) == {"ok": 194, "not_found": 0, "error": 0, "unchanged": 0}, r.out[:500]
     assert_all_identical(out, codes_194())
     assert len(log) == 388, len(log)
-    assert {e["proto"] for e in log} == {"HTTP/2.0"}, {e["proto"] for e in log}
+    assert {e["protocol"] for e in log} == {"HTTP/2.0"}, {e["protocol"] for e in log}
     # Requests wait for the first connection's ALPN and then share it.
-    assert len({e["conn"] for e in log}) == 1, sorted({e["conn"] for e in log})
+    assert len({e["connection"] for e in log}) == 1, sorted({e["connection"] for e in log})
 
 
 def test_h1_over_tls_when_alpn_says_so():
     out = scratch()
-    with H2Nginx(listeners=("h1tls",)) as ng:
+    with Nginx(H1_TLS) as ng:
         r = getflags("-m", "5", "-s", ng.url, "--cacert", ng.cacert, outdir=out)
         log = ng.log()
     assert r.rc == 0, r.err
     assert_all_identical(out, DEFAULT_20)
-    assert {e["proto"] for e in log} == {"HTTP/1.1"}
+    assert {e["protocol"] for e in log} == {"HTTP/1.1"}
     assert len(log) == 40
     # Keep-alive: a few connections serve all 40 requests.
-    assert len({e["conn"] for e in log}) <= 5, sorted({e["conn"] for e in log})
+    assert len({e["connection"] for e in log}) <= 5, sorted({e["connection"] for e in log})
 
 
 def test_http_version_options():
     # --http1.1 over a listener that offers h2; --http2 over plain http
     # (h2c with prior knowledge); the JSON says what was used.
-    with H2Nginx(listeners=("h2", "h2c")) as ng:
+    with Nginx({"h2": "h2", "h2c": "h2c"}) as ng:
         r = getflags("-s", ng.urls[0], "--cacert", ng.cacert, "--http1.1", "--json", "BR", "FR",
                      outdir=scratch())
         log = ng.log()
         assert r.rc == 0, r.err
-        assert {e["proto"] for e in log} == {"HTTP/1.1"}, log
+        assert {e["protocol"] for e in log} == {"HTTP/1.1"}, log
         assert {i["http_version"] for i in r.json()["items"]} == {"1.1"}
         ng.clear_log()
         r = getflags("-s", ng.urls[1], "--http2", "-m", "5", "--json", outdir=scratch())
@@ -68,7 +71,7 @@ def test_http_version_options():
             assert log == [], log
             return
         assert r.rc == 0, r.err
-        assert {e["proto"] for e in log} == {"HTTP/2.0"}, log
+        assert {e["protocol"] for e in log} == {"HTTP/2.0"}, log
         assert {i["http_version"] for i in r.json()["items"]} == {"2"}
 
 
@@ -80,7 +83,7 @@ def curl_version():
 
 
 def test_password_never_shown():
-    with H2Nginx(listeners=("plain",)) as ng:
+    with Nginx() as ng:
         url = ng.url.replace("http://", "http://user:s3cret@")
         r = getflags("-s", url, "ZZ", "BR", "-v", "--json", outdir=scratch())
     assert r.rc == 0, r.err
@@ -95,8 +98,7 @@ def test_h2_goaway_and_few_streams_lose_nothing():
     # on another connection, and nothing is reported as an error.
     for m in ("1", "20", "100"):
         out = scratch()
-        with H2Nginx(keepalive_requests=7,
-                     server_extra="http2_max_concurrent_streams 4;") as ng:
+        with Nginx(H2, keepalive_requests=7, extra="http2_max_concurrent_streams 4;") as ng:
             r = getflags("-a", "-m", m, "-s", ng.url, "--cacert", ng.cacert, "--json",
                          outdir=out)
             log = ng.log()
@@ -105,15 +107,15 @@ def test_h2_goaway_and_few_streams_lose_nothing():
         assert_all_identical(out, codes_194())
         served = [e for e in log if e["status"] == 200]
         assert len(served) == 388, (m, len(served))
-        assert max(e["nreq"] for e in log) <= 7
-        assert len({e["conn"] for e in log}) >= 388 // 7, len({e["conn"] for e in log})
+        assert max(e["connection_requests"] for e in log) <= 7
+        assert len({e["connection"] for e in log}) >= 388 // 7, len({e["connection"] for e in log})
 
 
 def test_h2_idle_close_races_a_new_request():
     # The server closes connections idle for 1 s; one request a little
     # under a second apart races that close, and must go again unreported.
     out = scratch()
-    with H2Nginx(server_extra="keepalive_timeout 1s;") as ng:
+    with Nginx(H2, extra="keepalive_timeout 1s;") as ng:
         r = getflags("-l", "5", "-a", "--rate", "0.97", "-m", "1", "-s", ng.url, "--cacert",
                      ng.cacert, "-v", outdir=out, timeout=120)
         log = ng.log()
@@ -125,14 +127,14 @@ def test_h2_idle_close_races_a_new_request():
 def test_h2_reason_phrase_is_the_standard_one():
     out = scratch()
     extra = "location ~ ^/flags/br/ { return 418; } location ~ ^/flags/fr/ { return 502; }"
-    with H2Nginx(server_extra=extra) as ng:
+    with Nginx(H2, extra=extra) as ng:
         r = getflags("-s", ng.url, "--cacert", ng.cacert, "--retries", "0", "BR", "FR", "DE",
                      outdir=out)
         log = ng.log()
     assert r.rc == 1, r.err
     assert "BR error: HTTP error 418 - I'm a teapot" in r.err, r.err
     assert "FR error: HTTP error 502 - Bad Gateway" in r.err, r.err
-    assert {e["proto"] for e in log} == {"HTTP/2.0"}
+    assert {e["protocol"] for e in log} == {"HTTP/2.0"}
     assert listing(out) == ["Germany.gif"], listing(out)
 
 
@@ -141,7 +143,7 @@ def test_h2_stream_always_reset_ends_in_a_counted_error():
     # again on a new connection a bounded number of times (3), then as
     # many times as --retries allows, then it is an error.
     out = scratch()
-    with H2Nginx(server_extra="location = /flags/br/metadata.json { return 444; }") as ng:
+    with Nginx(H2, extra="location = /flags/br/metadata.json { return 444; }") as ng:
         r = getflags("-s", ng.url, "--cacert", ng.cacert, "--retries", "1", "BR", "FR",
                      "--json", outdir=out, timeout=60)
         log = ng.log()
@@ -158,16 +160,16 @@ def test_redirecting_base_one_handshake_per_connection():
     # connections of both ends stay in the cache (before, 581 connections
     # for 776 requests). Over HTTP/2 the first requests cannot know that
     # the target multiplexes and may each open one; later ones share them.
-    for tls, most in (("h1tls", 25), ("h2", 20)):
+    for tls, most in (("tls", 25), ("h2", 20)):
         out = scratch()
-        with H2Nginx(listeners=(tls, "plain"), redirect_plain=True) as ng:
+        with Nginx({"https": tls, "http": redirect_to("https")}) as ng:
             r = getflags("-a", "-m", "20", "-s", ng.urls[1], "--cacert", ng.cacert, outdir=out)
             log = ng.log()
         assert r.rc == 0, r.err
         assert_all_identical(out, codes_194())
         assert len(log) == 776, len(log)
-        https = {e["conn"] for e in log if e["status"] == 200}
-        http = {e["conn"] for e in log if e["status"] == 301}
+        https = {e["connection"] for e in log if e["status"] == 200}
+        http = {e["connection"] for e in log if e["status"] == 301}
         assert len(https) <= most, (tls, len(https))
         assert len(http) <= 25, (tls, len(http))
 
@@ -196,7 +198,7 @@ def test_python_http_server_small_backlog_does_not_stall():
 
 def test_ca_store_read_once_and_cacert_checked_before_the_run():
     out = scratch()
-    with H2Nginx(listeners=("h1tls",)) as ng:
+    with Nginx(H1_TLS) as ng:
         # LeakSanitizer cannot run under ptrace: leaks are checked elsewhere.
         asan = os.environ.get("ASAN_OPTIONS", "")
         env = dict(os.environ, ASAN_OPTIONS=(asan + ":" if asan else "") + "detect_leaks=0")
@@ -211,7 +213,7 @@ def test_ca_store_read_once_and_cacert_checked_before_the_run():
             p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
             log = ng.log()
             assert p.returncode == 0, p.stderr
-            conns = len({e["conn"] for e in log})
+            conns = len({e["connection"] for e in log})
             if conns >= 5:
                 break
         with open(trace, encoding="utf-8", errors="replace") as f:
@@ -234,23 +236,23 @@ def test_ca_store_read_once_and_cacert_checked_before_the_run():
 def test_json_numbers_match_the_servers_logs():
     # nginx over HTTP/2: one connection, one handshake, version "2".
     out = scratch()
-    with H2Nginx() as ng:
+    with Nginx(H2) as ng:
         r = getflags("-a", "-m", "20", "-s", ng.url, "--cacert", ng.cacert, "--json", outdir=out)
         log = ng.log()
     assert r.rc == 0, r.err
     j = r.json()
-    assert j["connections"] == {"opened": len({e["conn"] for e in log}), "tls_handshakes": 1,
+    assert j["connections"] == {"opened": len({e["connection"] for e in log}), "tls_handshakes": 1,
                                 "tls_resumed": 0}, j["connections"]
     assert {i["http_version"] for i in j["items"]} == {"2"}
     # HTTP/1.1 with TLS: handshakes as many as connections nginx saw, and
     # those nginx says resumed a session are the ones getflags counts.
-    with H2Nginx(listeners=("h1tls",)) as ng:
+    with Nginx(H1_TLS) as ng:
         r = getflags("-a", "-m", "20", "-s", ng.url, "--cacert", ng.cacert, "--json",
                      outdir=scratch())
         log = ng.log()
     assert r.rc == 0, r.err
     c = r.json()["connections"]
-    conns = {e["conn"]: e["reused"] for e in log}
+    conns = {e["connection"]: e["ssl_reused"] == "r" for e in log}
     assert c["opened"] == len(conns) == c["tls_handshakes"], (c, len(conns))
     assert c["tls_resumed"] == sum(conns.values()), (c, conns)
     assert {i["http_version"] for i in r.json()["items"]} == {"1.1"}

@@ -98,23 +98,6 @@ def free_port():
     return port
 
 
-def make_ca_and_cert(workdir):
-    """A CA and a certificate for 127.0.0.1/localhost signed by it."""
-    ca_key, ca_crt = os.path.join(workdir, "ca.key"), os.path.join(workdir, "ca.crt")
-    key, csr, crt = (os.path.join(workdir, n) for n in ("srv.key", "srv.csr", "srv.crt"))
-    ext = os.path.join(workdir, "ext.cnf")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key,
-        "-out", ca_crt, "-days", "2", "-subj", "/CN=getflags test CA")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr,
-        "-subj", "/CN=127.0.0.1")
-    run("openssl", "x509", "-req", "-in", csr, "-CA", ca_crt, "-CAkey", ca_key,
-        "-CAcreateserial", "-out", crt, "-days", "2", "-extfile", ext)
-    return ca_crt, crt, key
-
-
 def make_ca_chain(workdir, names=("localhost",), ips=("127.0.0.1",)):
     """A root CA, an intermediate CA signed by it, and a server certificate
     for names and ips signed by the intermediate (EC keys: fast to make).
@@ -158,88 +141,209 @@ def make_ca_chain(workdir, names=("localhost",), ips=("127.0.0.1",)):
     return path("root.crt"), path("chain.crt"), path("leaf.key")
 
 
-def nginx_common(workdir):
-    """The top of an nginx.conf that keeps everything in workdir."""
-    user = "user root;" if os.geteuid() == 0 else ""
-    d = workdir
-    return """%s
-worker_processes 1;
-daemon off;
-pid %s/nginx.pid;
-error_log %s/error.log;
-""" % (user, d, d), """client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;
-  uwsgi_temp_path %s; scgi_temp_path %s;""" % (d, d, d, d, d)
+_CERTS = {}
 
 
-def start_nginx(workdir, conf, port):
-    """Starts nginx on conf and waits until port accepts connections."""
-    proc = subprocess.Popen(["nginx", "-c", conf, "-p", workdir],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return proc
-        except OSError:
-            if proc.poll() is not None:
-                raise RuntimeError("nginx exited: %r" % proc.stderr.read())
-            time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    raise RuntimeError("nginx did not listen on port %d within 10 s" % port)
+def certificates():
+    """The CA chain of make_ca_chain() for localhost and 127.0.0.1, made
+    once per process (openssl takes a moment) and removed at exit: a dict
+    with root (for --cacert), chain and key (for the server)."""
+    if not _CERTS:
+        d = tempfile.mkdtemp(prefix="gf-pki-")
+        atexit.register(shutil.rmtree, d, True)
+        root, chain, key = make_ca_chain(d)
+        _CERTS.update(root=root, chain=chain, key=key)
+    return _CERTS
 
 
-def stop_nginx(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def distinct_free_ports(n):
+    """n free loopback ports, all different: the sockets stay bound until
+    every port is chosen."""
+    socks = []
+    try:
+        for _ in range(n):
+            sk = socket.socket()
+            sk.bind(("127.0.0.1", 0))
+            socks.append(sk)
+        return [sk.getsockname()[1] for sk in socks]
+    finally:
+        for sk in socks:
+            sk.close()
+
+
+NGINX_KINDS = {
+    "plain": "",              # HTTP/1.1
+    "tls": " ssl",            # TLS, HTTP/1.1 only
+    "h2": " ssl http2",       # TLS, ALPN h2 and http/1.1
+    "h2c": " http2",          # plain HTTP/2 only (prior knowledge)
+}
+NGINX_LOG_FORMAT = ("$msec $connection $connection_requests $server_port $server_protocol "
+                    "$ssl_session_reused $status $request_time $request_method $body_bytes_sent "
+                    "$sent_http_content_encoding \"$request_uri\"")
+NGINX_LOG_FIELDS = ("msec", "connection", "connection_requests", "port", "protocol", "ssl_reused",
+                    "status", "request_time", "method", "bytes", "encoding")
+
+
+def redirect_to(target, host="127.0.0.1"):
+    """A server spec for Nginx: plain HTTP answering every request with a
+    301 to the same path on server `target` over https://host."""
+    return ("plain", lambda ports: "return 301 https://%s:%d$request_uri;"
+            % (host, ports[target]))
 
 
 class Nginx:
-    """Debian's nginx serving a directory (flags_data by default) on an
-    ephemeral port, plain or with TLS. .log() returns request paths."""
+    """Debian's nginx on ephemeral ports of 127.0.0.1, serving root
+    (flags_data by default), for every suite that needs a real web server.
 
-    def __init__(self, root=None, tls=False, extra=""):
+    servers maps a name to a kind of NGINX_KINDS, or to (kind, extra) with
+    extra the text of that server block (locations, keepalive_timeout 1s,
+    return 301 ...) or a function of the ports (a dict name -> port) giving
+    it. Without servers there is one, "main": plain, or tls with tls=True.
+    extra goes into every server block, http_extra into the http block.
+    Each TLS server has the certificate chain of certificates(); cacert is
+    its root. gzip compresses JSON; ETag and Last-Modified are nginx's own.
+
+    ports maps names to ports; base(name, host) is a base URL
+    (scheme://host:port/flags); url and urls are those of the servers in
+    order. log(name) parses the access log (see log()). stop(), or the
+    with block, ends nginx with SIGQUIT and removes its directory."""
+
+    def __init__(self, servers=None, root=None, tls=False, extra="", http_extra="",
+                 keepalive_requests=100000, gzip=False, host="127.0.0.1"):
+        if servers is None:
+            servers = {"main": "tls" if tls else "plain"}
+        self.kinds = {}
+        self.extras = {}
+        for name, spec in servers.items():
+            kind, text = (spec, "") if isinstance(spec, str) else spec
+            if kind not in NGINX_KINDS:
+                raise ValueError("unknown nginx server kind %r" % kind)
+            self.kinds[name], self.extras[name] = kind, text
+        self.host = host
+        self.root = os.path.abspath(root or DATA)
+        tls_used = any(NGINX_KINDS[k].startswith(" ssl") for k in self.kinds.values())
+        self.cacert = certificates()["root"] if tls_used else None
         self.dir = tempfile.mkdtemp(prefix="gf-nginx-")
-        self.port = free_port()
-        root = root or DATA
-        listen = "127.0.0.1:%d" % self.port
-        tls_conf = ""
-        self.cacert = None
-        if tls:
-            self.cacert, crt, key = make_ca_and_cert(self.dir)
-            listen += " ssl"
-            tls_conf = "ssl_certificate %s; ssl_certificate_key %s;" % (crt, key)
-        user = "user root;" if os.geteuid() == 0 else ""
-        conf = os.path.join(self.dir, "nginx.conf")
+        # Another process may take a free port before nginx binds it: try
+        # again with new ones.
+        for attempt in range(5):
+            self.ports = dict(zip(self.kinds, distinct_free_ports(len(self.kinds))))
+            conf = self._write_conf(extra, http_extra, keepalive_requests, gzip)
+            try:
+                self.proc = self._start(conf)
+                break
+            except RuntimeError as e:
+                if attempt == 4 or not re.search(r"in use|duplicate listen", str(e)):
+                    shutil.rmtree(self.dir, ignore_errors=True)
+                    raise
+        self.urls = [self.base(n) for n in self.kinds]
+        self.url = self.urls[0]
+        self.port = self.ports[next(iter(self.kinds))]
+        self._by_port = {p: n for n, p in self.ports.items()}
+
+    def _write_conf(self, extra, http_extra, keepalive_requests, gzip):
+        d = self.dir
+        blocks = []
+        for name, kind in self.kinds.items():
+            text = self.extras[name]
+            if callable(text):
+                text = text(self.ports)
+            blocks.append("  server {\n    listen 127.0.0.1:%d%s backlog=4096;\n"
+                          "    server_name %s;\n    %s\n    %s\n  }"
+                          % (self.ports[name], NGINX_KINDS[kind], name, extra, text))
+        tls = ""
+        if self.cacert:
+            c = certificates()
+            tls = "ssl_certificate %s; ssl_certificate_key %s;" % (c["chain"], c["key"])
+        conf = os.path.join(d, "nginx.conf")
         with open(conf, "w") as f:
             f.write("""%s
 worker_processes 1;
 daemon off;
 pid %s/nginx.pid;
 error_log %s/error.log;
-events { worker_connections 4096; }
+events { worker_connections 8192; }
 http {
-  access_log %s/access.log;
+  log_format t '%s';
+  access_log %s/access.log t;
   client_body_temp_path %s; proxy_temp_path %s; fastcgi_temp_path %s;
   uwsgi_temp_path %s; scgi_temp_path %s;
-  keepalive_requests 100000;
+  root %s;
   types { image/gif gif; application/json json; text/plain txt; }
-  server { listen %s; %s root %s; %s }
+  default_type application/octet-stream;
+  sendfile on;
+  keepalive_requests %d;
+  %s
+  %s
+  %s
+%s
 }
-""" % (user, self.dir, self.dir, self.dir, self.dir, self.dir, self.dir, self.dir, self.dir,
-                   listen, tls_conf, root, extra))
-        self.proc = start_nginx(self.dir, conf, self.port)
-        scheme = "https" if tls else "http"
-        self.url = "%s://127.0.0.1:%d/flags" % (scheme, self.port)
+""" % ("user root;" if os.geteuid() == 0 else "", d, d, NGINX_LOG_FORMAT, d, d, d, d, d, d,
+       self.root, keepalive_requests,
+       "gzip on; gzip_types application/json; gzip_min_length 0;" if gzip else "",
+       tls, http_extra, "\n".join(blocks)))
+        return conf
 
-    def log(self):
-        with open(os.path.join(self.dir, "access.log"), encoding="utf-8") as f:
-            return [line.split('"')[1].split()[1] for line in f if '"' in line]
+    def _start(self, conf):
+        """Starts nginx and waits until every port accepts connections."""
+        proc = subprocess.Popen(["nginx", "-c", conf, "-p", self.dir],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.time() + 10
+        for port in self.ports.values():
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), 0.2).close()
+                    break
+                except OSError:
+                    if proc.poll() is not None:
+                        raise RuntimeError("nginx exited: %r" % proc.stderr.read())
+                    if time.time() > deadline:
+                        stop_nginx(proc)
+                        raise RuntimeError("nginx did not listen on port %d within 10 s"
+                                           % port)
+                    time.sleep(0.05)
+        return proc
+
+    def base(self, name=None, host=None):
+        name = name or next(iter(self.kinds))
+        scheme = "https" if NGINX_KINDS[self.kinds[name]].startswith(" ssl") else "http"
+        return "%s://%s:%d/flags" % (scheme, host or self.host, self.ports[name])
+
+    def log(self, name=None):
+        """The requests so far, in the order they ended (nginx writes a line
+        when a request ends), only those to server `name` if given: one dict
+        each with server (its name), msec (end, s since the epoch), start
+        (msec less request_time), connection (nginx's serial number),
+        connection_requests, port, protocol, ssl_reused ("r" for a resumed
+        TLS session, "." otherwise), status, request_time, method, bytes, encoding and
+        uri."""
+        out = []
+        path = os.path.join(self.dir, "access.log")
+        if not os.path.exists(path):
+            return out
+        with open(path, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                head, quote, rest = line.partition('"')
+                v = head.split()
+                if not quote or len(v) != len(NGINX_LOG_FIELDS):
+                    continue
+                e = dict(zip(NGINX_LOG_FIELDS, v))
+                e["uri"] = rest.rsplit('"', 1)[0]
+                for k in ("connection", "connection_requests", "port", "status", "bytes"):
+                    e[k] = int(e[k])
+                e["msec"] = float(e["msec"])
+                e["request_time"] = float(e["request_time"])
+                e["start"] = e["msec"] - e["request_time"]
+                e["server"] = self._by_port.get(e["port"])
+                if name is None or e["server"] == name:
+                    out.append(e)
+        return out
+
+    def clear_log(self):
+        """Forgets the requests so far (nginx appends to the same file)."""
+        path = os.path.join(self.dir, "access.log")
+        if os.path.exists(path):
+            os.truncate(path, 0)
 
     def stop(self):
         stop_nginx(self.proc)
@@ -250,6 +354,19 @@ http {
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def stop_nginx(proc):
+    """SIGQUIT (finish the requests in hand, then exit), SIGKILL after 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGQUIT)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc.stderr:
+        proc.stderr.close()
 
 
 class Result:

@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "gf/adaptive.h"
-#include "gf/hostgate.h"
+#include "adaptive.h"
+#include "hostgate.h"
 #include "gf/ratelimit.h"
 
 /* Feeds one window's worth of successes, all with the limit in use. */

@@ -49,6 +49,7 @@ static void test_defaults_are_local(void **state)
     assert_false(o.seed_set);
     assert_false(o.quiet);
     assert_int_equal(o.max_inflight, 0);
+    assert_true(o.idle_timeout == 60.0);
 }
 
 static void test_presets(void **state)
@@ -90,7 +91,7 @@ static void test_values(void **state)
 
     assert_int_equal(parse(&o, "--delay", "0.05:0.2", "--seed", "18446744073709551615", "--quiet",
                            "--bind", "::1", "--directory", "/tmp", "--max-inflight", "10",
-                           "--error-rate", "1", NULL),
+                           "--error-rate", "1", "--idle-timeout", "0.25", NULL),
                      FS_OPTIONS_OK);
     assert_true(o.delay_min == 0.05 && o.delay_max == 0.2);
     assert_true(o.seed_set && o.seed == UINT64_MAX);
@@ -99,6 +100,9 @@ static void test_values(void **state)
     assert_string_equal(o.directory, "/tmp");
     assert_int_equal(o.max_inflight, 10);
     assert_true(o.error_rate == 1.0);
+    assert_true(o.idle_timeout == 0.25);
+    assert_int_equal(parse(&o, "--idle-timeout", "0", NULL), FS_OPTIONS_OK);
+    assert_true(o.idle_timeout == 0.0);
     assert_int_equal(parse(&o, "--delay", "1.5", NULL), FS_OPTIONS_OK);
     assert_true(o.delay_min == 1.5 && o.delay_max == 1.5);
     assert_int_equal(parse(&o, "--port=65535", "--bind=0.0.0.0", NULL), FS_OPTIONS_OK);
@@ -139,6 +143,8 @@ static void test_bad_values(void **state)
     assert_bad(parse(&o, "--bind", "localhost", NULL), "--bind");
     assert_bad(parse(&o, "--bind", "1.2.3", NULL), "--bind");
     assert_bad(parse(&o, "--max-inflight", "x", NULL), "--max-inflight");
+    assert_bad(parse(&o, "--idle-timeout", "-1", NULL), "--idle-timeout");
+    assert_bad(parse(&o, "--idle-timeout", "1h", NULL), "--idle-timeout");
     assert_bad(parse(&o, "--directory", "", NULL), "directory");
     assert_bad(parse(&o, "--bogus", NULL), "--bogus");
     assert_bad(parse(&o, "-x", NULL), "-x");

@@ -7,7 +7,6 @@
 
 #include <cmocka.h>
 
-#include "flagserver/fault.h"
 #include "flagserver/path.h"
 
 static int map(const char *target, char *out, size_t outlen)
@@ -162,81 +161,6 @@ static void test_mime_types(void **state)
     assert_string_equal(fs_path_mime_type(""), "application/octet-stream");
 }
 
-static void test_fault_parse(void **state)
-{
-    size_t off;
-    const char *t = "/fault/reset/flags/br/br.gif";
-
-    assert_int_equal(fs_fault_parse(t, strlen(t), &off), FS_FAULT_RESET);
-    assert_string_equal(t + off, "/flags/br/br.gif");
-    t = "/fault/gzipbomb-te/x";
-    assert_int_equal(fs_fault_parse(t, strlen(t), &off), FS_FAULT_GZIPBOMB_TE);
-    t = "/fault/gzipbomb/x";
-    assert_int_equal(fs_fault_parse(t, strlen(t), &off), FS_FAULT_GZIPBOMB);
-    t = "/fault/429";
-    assert_int_equal(fs_fault_parse(t, strlen(t), &off), FS_FAULT_429);
-    assert_int_equal(off, strlen(t));
-    t = "/fault/nosuch/x";
-    assert_int_equal(fs_fault_parse(t, strlen(t), &off), FS_FAULT_UNKNOWN);
-    t = "/faults/reset/x";
-    assert_int_equal(fs_fault_parse(t, strlen(t), &off), FS_FAULT_NONE);
-    assert_int_equal(off, 0);
-    t = "/flags/br/br.gif";
-    assert_int_equal(fs_fault_parse(t, strlen(t), &off), FS_FAULT_NONE);
-    assert_string_equal(fs_fault_name(FS_FAULT_REDIRECT_OK), "redirect-ok");
-}
-
-static void test_fault_answers(void **state)
-{
-    const char *t, *loc;
-    size_t off, loc_len;
-    fs_fault_answer a;
-
-    assert_int_equal(fs_fault_fixed_answer(FS_FAULT_BADCHUNK, &a), 1);
-    assert_true(a.chunked && a.close && a.ctype == NULL);
-    assert_string_equal(a.header, "Transfer-Encoding: chunked\r\n");
-    assert_int_equal(a.len, strlen(a.body));
-    assert_int_equal(fs_fault_fixed_answer(FS_FAULT_HTML, &a), 1);
-    assert_string_equal(a.ctype, "text/html");
-    assert_true(!a.chunked && !a.close && a.header == NULL);
-    assert_int_equal(fs_fault_fixed_answer(FS_FAULT_BADGZIP, &a), 1);
-    assert_string_equal(a.header, "Content-Encoding: gzip\r\n");
-    assert_true(a.len > 10 && memcmp(a.body, "\x1f\x8b", 2) == 0); /* gzip magic, then junk */
-    assert_int_equal(fs_fault_fixed_answer(FS_FAULT_RESET, &a), 0);
-    assert_int_equal(fs_fault_fixed_answer(FS_FAULT_NONE, &a), 0);
-
-    t = "/fault/loop/x";
-    assert_int_equal(fs_fault_redirect(FS_FAULT_LOOP, t, strlen(t), 11, &loc, &loc_len), 1);
-    assert_true(loc == t && loc_len == strlen(t));
-    assert_int_equal(fs_fault_redirect(FS_FAULT_REDIRECT_FILE, t, strlen(t), 11, &loc, &loc_len),
-                     1);
-    assert_true(loc_len == 18 && memcmp(loc, "file:///etc/passwd", 18) == 0);
-    assert_int_equal(fs_fault_redirect(FS_FAULT_REDIRECT_FTP, t, strlen(t), 11, &loc, &loc_len), 1);
-    assert_true(loc_len == 17 && memcmp(loc, "ftp://127.0.0.1/x", 17) == 0);
-    t = "/fault/redirect-ok/flags/br/br.gif";
-    assert_int_equal(fs_fault_parse(t, strlen(t), &off), FS_FAULT_REDIRECT_OK);
-    assert_int_equal(fs_fault_redirect(FS_FAULT_REDIRECT_OK, t, strlen(t), off, &loc, &loc_len), 1);
-    assert_true(loc_len == 16 && memcmp(loc, "/flags/br/br.gif", 16) == 0);
-    t = "/fault/redirect-ok";
-    assert_int_equal(fs_fault_parse(t, strlen(t), &off), FS_FAULT_REDIRECT_OK);
-    assert_int_equal(fs_fault_redirect(FS_FAULT_REDIRECT_OK, t, strlen(t), off, &loc, &loc_len), 1);
-    assert_true(loc_len == 1 && loc[0] == '/');
-    assert_int_equal(fs_fault_redirect(FS_FAULT_500, t, strlen(t), off, &loc, &loc_len), 0);
-}
-
-static void test_fault_seen(void **state)
-{
-    fs_fault_seen *s = fs_fault_seen_new();
-
-    assert_non_null(s);
-    assert_int_equal(fs_fault_seen_first(s, FS_FAULT_429, "/a", 2), 1);
-    assert_int_equal(fs_fault_seen_first(s, FS_FAULT_429, "/a", 2), 0);
-    assert_int_equal(fs_fault_seen_first(s, FS_FAULT_503, "/a", 2), 1);
-    assert_int_equal(fs_fault_seen_first(s, FS_FAULT_429, "/b", 2), 1);
-    fs_fault_seen_free(s);
-    fs_fault_seen_free(NULL);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,9 +176,6 @@ int main(void)
         cmocka_unit_test(test_too_long),
         cmocka_unit_test(test_within),
         cmocka_unit_test(test_mime_types),
-        cmocka_unit_test(test_fault_parse),
-        cmocka_unit_test(test_fault_answers),
-        cmocka_unit_test(test_fault_seen),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,7 +9,7 @@
 
 #include <math.h>
 
-#include "gf/hostgate.h"
+#include "hostgate.h"
 
 static void test_hostgate_open_at_first(void **state)
 {

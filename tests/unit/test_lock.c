@@ -19,31 +19,7 @@
 
 #include "gf/lock.h"
 
-static char dir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/gf-test-lock-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static char *path(const char *name)
-{
-    static char p[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
-    return p[i];
-}
+#include "tmpdir.h"
 
 static double now_s(void)
 {
@@ -100,7 +76,7 @@ static void test_lock_creates_dirs_and_file(void **state)
     struct gf_lock lk;
     char err[512] = "";
     mode_t old = umask(022);
-    const char *out = path("out"); /* missing: created, one level */
+    const char *out = test_path("out"); /* missing: created, one level */
 
     assert_int_equal(gf_lock_acquire(out, 0, &lk, err, sizeof err), 0);
     umask(old);
@@ -108,10 +84,10 @@ static void test_lock_creates_dirs_and_file(void **state)
     assert_true(fcntl(lk.fd, F_GETFD) & FD_CLOEXEC);
 
     struct stat st;
-    assert_int_equal(lstat(path("out/.getflags"), &st), 0);
+    assert_int_equal(lstat(test_path("out/.getflags"), &st), 0);
     assert_true(S_ISDIR(st.st_mode));
     assert_int_equal(st.st_mode & 07777, 0755);
-    assert_int_equal(lstat(path("out/.getflags/lock"), &st), 0);
+    assert_int_equal(lstat(test_path("out/.getflags/lock"), &st), 0);
     assert_true(S_ISREG(st.st_mode));
     assert_int_equal(st.st_mode & 07777, 0644);
     assert_int_equal(pid_in_lock_file(out), (long)getpid());
@@ -121,7 +97,7 @@ static void test_lock_creates_dirs_and_file(void **state)
     gf_lock_release(&lk); /* twice */
     gf_lock_release(NULL);
     /* The file stays, and the lock can be taken again. */
-    assert_int_equal(lstat(path("out/.getflags/lock"), &st), 0);
+    assert_int_equal(lstat(test_path("out/.getflags/lock"), &st), 0);
     assert_int_equal(gf_lock_acquire(out, 0, &lk, err, sizeof err), 0);
     gf_lock_release(&lk);
 }
@@ -134,17 +110,17 @@ static void test_lock_busy_in_same_process(void **state)
     struct gf_lock a, b;
     char err[512] = "", want[600];
 
-    assert_int_equal(gf_lock_acquire(dir, 0, &a, err, sizeof err), 0);
+    assert_int_equal(gf_lock_acquire(test_dir, 0, &a, err, sizeof err), 0);
     b.fd = 1234;
-    assert_int_equal(gf_lock_acquire(dir, 0, &b, err, sizeof err), GF_LOCK_BUSY);
+    assert_int_equal(gf_lock_acquire(test_dir, 0, &b, err, sizeof err), GF_LOCK_BUSY);
     assert_int_equal(b.fd, -1);
     snprintf(want, sizeof want,
              "another getflags run (pid %ld) is using %s (lock %s/.getflags/lock)", (long)getpid(),
-             dir, dir);
+             test_dir, test_dir);
     assert_string_equal(err, want);
     gf_lock_release(&b); /* harmless on a lock not held */
     gf_lock_release(&a);
-    assert_int_equal(gf_lock_acquire(dir, 0, &b, NULL, 0), 0);
+    assert_int_equal(gf_lock_acquire(test_dir, 0, &b, NULL, 0), 0);
     gf_lock_release(&b);
 }
 
@@ -154,22 +130,22 @@ static void test_lock_busy_then_wait_for_other_process(void **state)
     struct gf_lock lk;
     char err[512] = "", pidtxt[32];
 
-    pid_t child = child_holding(dir, 300);
+    pid_t child = child_holding(test_dir, 300);
     double t0 = now_s();
-    assert_int_equal(gf_lock_acquire(dir, 0, &lk, err, sizeof err), GF_LOCK_BUSY);
+    assert_int_equal(gf_lock_acquire(test_dir, 0, &lk, err, sizeof err), GF_LOCK_BUSY);
     assert_true(now_s() - t0 < 0.1); /* at once, not after the holder */
     snprintf(pidtxt, sizeof pidtxt, "(pid %ld)", (long)child);
     assert_non_null(strstr(err, pidtxt));
-    assert_non_null(strstr(err, dir));
+    assert_non_null(strstr(err, test_dir));
 
-    assert_int_equal(gf_lock_acquire(dir, 1, &lk, err, sizeof err), 0);
+    assert_int_equal(gf_lock_acquire(test_dir, 1, &lk, err, sizeof err), 0);
     double waited = now_s() - t0;
     assert_true(waited >= 0.2);
     assert_true(waited < 5);
     int status;
     assert_int_equal(waitpid(child, &status, 0), child);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    assert_int_equal(pid_in_lock_file(dir), (long)getpid());
+    assert_int_equal(pid_in_lock_file(test_dir), (long)getpid());
     gf_lock_release(&lk);
 }
 
@@ -180,13 +156,13 @@ static void test_lock_freed_when_holder_is_killed(void **state)
     struct gf_lock lk;
     char err[512];
 
-    pid_t child = child_holding(dir, -1);
-    assert_int_equal(gf_lock_acquire(dir, 0, &lk, err, sizeof err), GF_LOCK_BUSY);
+    pid_t child = child_holding(test_dir, -1);
+    assert_int_equal(gf_lock_acquire(test_dir, 0, &lk, err, sizeof err), GF_LOCK_BUSY);
     kill(child, SIGKILL);
     int status;
     assert_int_equal(waitpid(child, &status, 0), child);
     assert_true(WIFSIGNALED(status));
-    assert_int_equal(gf_lock_acquire(dir, 0, &lk, err, sizeof err), 0);
+    assert_int_equal(gf_lock_acquire(test_dir, 0, &lk, err, sizeof err), 0);
     gf_lock_release(&lk);
 }
 
@@ -196,7 +172,7 @@ static void test_lock_waiter_gets_it_on_release(void **state)
     (void)state;
     struct gf_lock lk;
     char err[512];
-    assert_int_equal(gf_lock_acquire(dir, 0, &lk, err, sizeof err), 0);
+    assert_int_equal(gf_lock_acquire(test_dir, 0, &lk, err, sizeof err), 0);
 
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -207,7 +183,7 @@ static void test_lock_waiter_gets_it_on_release(void **state)
          * it the lock: drop it, or the parent's release frees nothing. */
         close(lk.fd);
         double t0 = now_s();
-        int rc = gf_lock_acquire(dir, 1, &mine, e, sizeof e);
+        int rc = gf_lock_acquire(test_dir, 1, &mine, e, sizeof e);
         /* 0 only if it really waited for the parent's release. */
         _exit(rc == 0 && now_s() - t0 >= 0.15 ? 0 : 1);
     }
@@ -234,93 +210,102 @@ static void test_lock_refuses_symlinked_state_dir(void **state)
 {
     (void)state;
     char msg[600];
-    assert_int_equal(mkdir(path("elsewhere"), 0777), 0);
-    assert_int_equal(symlink(path("elsewhere"), path(".getflags")), 0);
+    assert_int_equal(mkdir(test_path("elsewhere"), 0777), 0);
+    assert_int_equal(symlink(test_path("elsewhere"), test_path(".getflags")), 0);
     snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is a symbolic link (not followed)",
-             dir);
-    expect_refused(dir, -ELOOP, msg);
-    assert_int_equal(access(path("elsewhere/lock"), F_OK), -1);
+             test_dir);
+    expect_refused(test_dir, -ELOOP, msg);
+    assert_int_equal(access(test_path("elsewhere/lock"), F_OK), -1);
     /* A dangling link is no better. */
-    assert_int_equal(unlink(path(".getflags")), 0);
-    assert_int_equal(symlink(path("nowhere"), path(".getflags")), 0);
-    expect_refused(dir, -ELOOP, msg);
-    assert_int_equal(access(path("nowhere"), F_OK), -1);
+    assert_int_equal(unlink(test_path(".getflags")), 0);
+    assert_int_equal(symlink(test_path("nowhere"), test_path(".getflags")), 0);
+    expect_refused(test_dir, -ELOOP, msg);
+    assert_int_equal(access(test_path("nowhere"), F_OK), -1);
 }
 
 static void test_lock_refuses_symlinked_lock_file(void **state)
 {
     (void)state;
     char msg[600];
-    assert_int_equal(mkdir(path(".getflags"), 0777), 0);
-    assert_int_equal(symlink(path("victim"), path(".getflags/lock")), 0);
+    assert_int_equal(mkdir(test_path(".getflags"), 0777), 0);
+    assert_int_equal(symlink(test_path("victim"), test_path(".getflags/lock")), 0);
     snprintf(msg, sizeof msg, "cannot open %s/.getflags/lock: it is a symbolic link (not followed)",
-             dir);
-    expect_refused(dir, -ELOOP, msg);
-    assert_int_equal(access(path("victim"), F_OK), -1);
+             test_dir);
+    expect_refused(test_dir, -ELOOP, msg);
+    assert_int_equal(access(test_path("victim"), F_OK), -1);
 }
 
 static void test_lock_refuses_special_lock_file(void **state)
 {
     (void)state;
     char msg[600];
-    assert_int_equal(mkdir(path(".getflags"), 0777), 0);
-    assert_int_equal(mkfifo(path(".getflags/lock"), 0666), 0);
-    snprintf(msg, sizeof msg, "cannot use %s/.getflags/lock: it is not a regular file", dir);
-    expect_refused(dir, UV_EINVAL, msg); /* and did not hang on the FIFO */
+    assert_int_equal(mkdir(test_path(".getflags"), 0777), 0);
+    assert_int_equal(mkfifo(test_path(".getflags/lock"), 0666), 0);
+    snprintf(msg, sizeof msg, "cannot use %s/.getflags/lock: it is not a regular file", test_dir);
+    expect_refused(test_dir, UV_EINVAL, msg); /* and did not hang on the FIFO */
 
-    assert_int_equal(unlink(path(".getflags/lock")), 0);
-    assert_int_equal(mkdir(path(".getflags/lock"), 0777), 0);
-    snprintf(msg, sizeof msg, "cannot open %s/.getflags/lock: %s", dir, uv_strerror(UV_EISDIR));
-    expect_refused(dir, -EISDIR, msg);
+    assert_int_equal(unlink(test_path(".getflags/lock")), 0);
+    assert_int_equal(mkdir(test_path(".getflags/lock"), 0777), 0);
+    snprintf(msg, sizeof msg, "cannot open %s/.getflags/lock: %s", test_dir,
+             uv_strerror(UV_EISDIR));
+    expect_refused(test_dir, -EISDIR, msg);
 }
 
 static void test_lock_state_dir_not_a_directory(void **state)
 {
     (void)state;
     char msg[600];
-    FILE *f = fopen(path(".getflags"), "w");
+    FILE *f = fopen(test_path(".getflags"), "w");
     assert_non_null(f);
     fclose(f);
-    snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is not a directory", dir);
-    expect_refused(dir, -ENOTDIR, msg);
+    snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is not a directory", test_dir);
+    expect_refused(test_dir, -ENOTDIR, msg);
 }
 
 static void test_lock_dir_problems(void **state)
 {
     (void)state;
     char msg[600];
-    FILE *f = fopen(path("file"), "w");
+    FILE *f = fopen(test_path("file"), "w");
     assert_non_null(f);
     fclose(f);
-    snprintf(msg, sizeof msg, "cannot open %s: it is not a directory", path("file"));
-    expect_refused(path("file"), -ENOTDIR, msg);
+    snprintf(msg, sizeof msg, "cannot open %s: it is not a directory", test_path("file"));
+    expect_refused(test_path("file"), -ENOTDIR, msg);
 
-    snprintf(msg, sizeof msg, "cannot create %s: %s", path("a/b"), uv_strerror(UV_ENOENT));
-    expect_refused(path("a/b"), -ENOENT, msg);
+    snprintf(msg, sizeof msg, "cannot create %s: %s", test_path("a/b"), uv_strerror(UV_ENOENT));
+    expect_refused(test_path("a/b"), -ENOENT, msg);
 
     /* Permissions mean nothing to root, so this part needs a normal user. */
     if (geteuid() != 0) {
-        assert_int_equal(mkdir(path("ro"), 0555), 0);
-        snprintf(msg, sizeof msg, "cannot create %s/.getflags: %s", path("ro"),
+        assert_int_equal(mkdir(test_path("ro"), 0555), 0);
+        snprintf(msg, sizeof msg, "cannot create %s/.getflags: %s", test_path("ro"),
                  uv_strerror(UV_EACCES));
-        expect_refused(path("ro"), -EACCES, msg);
+        expect_refused(test_path("ro"), -EACCES, msg);
     }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_lock_creates_dirs_and_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock_busy_in_same_process, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock_busy_then_wait_for_other_process, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_lock_freed_when_holder_is_killed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock_waiter_gets_it_on_release, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock_refuses_symlinked_state_dir, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock_refuses_symlinked_lock_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock_refuses_special_lock_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock_state_dir_not_a_directory, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock_dir_problems, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_creates_dirs_and_file, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_busy_in_same_process, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_busy_then_wait_for_other_process, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_freed_when_holder_is_killed, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_waiter_gets_it_on_release, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_refuses_symlinked_state_dir, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_refuses_symlinked_lock_file, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_refuses_special_lock_file, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_state_dir_not_a_directory, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_dir_problems, tmpdir_setup, tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

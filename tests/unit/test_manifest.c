@@ -23,51 +23,28 @@
 #include "gf/afile.h"
 #include "gf/manifest.h"
 #include "gf/names.h"
+#include "gf/text.h"
 
-static char dir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/gf-test-manifest-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static char *path(const char *name)
-{
-    static char p[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
-    return p[i];
-}
+#include "tmpdir.h"
 
 static void write_file(const char *name, const char *text, size_t len)
 {
-    FILE *f = fopen(path(name), "wb");
+    FILE *f = fopen(test_path(name), "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(text, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
 }
 
-/* Writes text as the manifest of dir. */
+/* Writes text as the manifest of the test directory. */
 static void plant(const char *text)
 {
-    mkdir(path(".getflags"), 0777);
+    mkdir(test_path(".getflags"), 0777);
     write_file(".getflags/manifest.json", text, strlen(text));
 }
 
 static char *slurp(const char *name, size_t *len)
 {
-    FILE *f = fopen(path(name), "rb");
+    FILE *f = fopen(test_path(name), "rb");
     assert_non_null(f);
     static char buf[1 << 16];
     *len = fread(buf, 1, sizeof buf - 1, f);
@@ -107,14 +84,14 @@ static const char *listing_of(const char *d_path)
 
 static const char *state_listing(void)
 {
-    return listing_of(dir);
+    return listing_of(test_dir);
 }
 
-static struct gf_manifest_entry entry(const char *cc, const char *status, const char *file)
+static struct gf_manifest_entry entry(const char *cc, enum gf_status status, const char *file)
 {
     struct gf_manifest_entry e = {0};
     snprintf(e.cc, sizeof e.cc, "%s", cc);
-    snprintf(e.status, sizeof e.status, "%s", status);
+    e.status = status;
     e.file = (char *)file;
     return e;
 }
@@ -131,7 +108,7 @@ static void assert_entries_equal(const struct gf_manifest_entry *a,
                                  const struct gf_manifest_entry *b)
 {
     assert_string_equal(a->cc, b->cc);
-    assert_string_equal(a->status, b->status);
+    assert_int_equal(a->status, b->status);
     assert_int_equal(a->http_status, b->http_status);
     assert_str_or_null(a->file, b->file);
     assert_true(a->bytes == b->bytes);
@@ -152,7 +129,7 @@ static void build_sample(struct gf_manifest *m)
     assert_int_equal(gf_manifest_set_run(m, "2026-11-21T20:41:03Z", "http://127.0.0.1:8001/flags"),
                      0);
 
-    e = entry("ZW", GF_MANIFEST_OK, "Zimbabwe.gif");
+    e = entry("ZW", GF_OK, "Zimbabwe.gif");
     e.http_status = 200;
     e.bytes = 1234;
     strcpy(e.sha256, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
@@ -162,22 +139,22 @@ static void build_sample(struct gf_manifest *m)
     e.image.last_modified = "Fri, 20 Nov 2026 10:00:00 GMT";
     assert_int_equal(gf_manifest_set(m, &e), 0);
 
-    e = entry("CI", GF_MANIFEST_OK, "C\xc3\xb4te_d'Ivoire.gif");
+    e = entry("CI", GF_OK, "C\xc3\xb4te_d'Ivoire.gif");
     e.http_status = 200;
     e.bytes = (1ULL << 53); /* the largest size a JSON number holds */
     strcpy(e.sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     assert_int_equal(gf_manifest_set(m, &e), 0);
 
-    e = entry("XX", GF_MANIFEST_ERROR, NULL);
+    e = entry("XX", GF_ERROR, NULL);
     e.http_status = 418;
     e.error = "HTTP error 418 - I'm a \"teapot\" \xe2\x98\x95";
     assert_int_equal(gf_manifest_set(m, &e), 0);
 
-    e = entry("ZZ", GF_MANIFEST_NOT_FOUND, NULL);
+    e = entry("ZZ", GF_NOT_FOUND, NULL);
     e.http_status = 404;
     assert_int_equal(gf_manifest_set(m, &e), 0);
 
-    e = entry("FR", GF_MANIFEST_UNCHANGED, "France.gif");
+    e = entry("FR", GF_UNCHANGED, "France.gif");
     e.http_status = 304;
     e.bytes = 6127;
     strcpy(e.sha256, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
@@ -192,16 +169,16 @@ static void test_manifest_missing_is_empty(void **state)
     char err[512] = "junk";
 
     /* No DIR at all, DIR without .getflags, .getflags without the file. */
-    assert_int_equal(gf_manifest_load(path("none"), &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_path("none"), &m, err, sizeof err), 0);
     assert_int_equal(m.n, 0);
     assert_null(m.entries);
     assert_null(m.run_time);
     assert_string_equal(err, "");
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     assert_int_equal(m.n, 0);
-    assert_int_equal(access(path(".getflags"), F_OK), -1); /* nothing created */
-    assert_int_equal(mkdir(path(".getflags"), 0777), 0);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(access(test_path(".getflags"), F_OK), -1); /* nothing created */
+    assert_int_equal(mkdir(test_path(".getflags"), 0777), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     assert_int_equal(m.n, 0);
     assert_int_equal(m.skipped, 0);
     gf_manifest_free(&m);
@@ -220,8 +197,8 @@ static void test_manifest_round_trip(void **state)
     for (size_t i = 0; i < 5; i++)
         assert_string_equal(m.entries[i].cc, order[i]);
 
-    assert_int_equal(gf_manifest_save(dir, &m, err, sizeof err), 0);
-    assert_int_equal(gf_manifest_load(dir, &back, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_save(test_dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &back, err, sizeof err), 0);
     assert_string_equal(err, "");
     assert_int_equal(back.skipped, 0);
     assert_int_equal(back.n, m.n);
@@ -235,7 +212,7 @@ static void test_manifest_round_trip(void **state)
     char first[1 << 16];
     char *text = slurp(".getflags/manifest.json", &len);
     memcpy(first, text, len + 1);
-    assert_int_equal(gf_manifest_save(dir, &back, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_save(test_dir, &back, err, sizeof err), 0);
     text = slurp(".getflags/manifest.json", &len);
     assert_string_equal(text, first);
 
@@ -269,11 +246,11 @@ static void test_manifest_atomic_replace(void **state)
     mode_t old = umask(022);
 
     build_sample(&m);
-    assert_int_equal(gf_manifest_save(path("out"), &m, err, sizeof err), 0);
-    assert_int_equal(stat(path("out/.getflags/manifest.json"), &a), 0);
-    assert_int_equal(stat(path("out/.getflags"), &d), 0);
-    assert_int_equal(gf_manifest_save(path("out"), &m, err, sizeof err), 0);
-    assert_int_equal(stat(path("out/.getflags/manifest.json"), &b), 0);
+    assert_int_equal(gf_manifest_save(test_path("out"), &m, err, sizeof err), 0);
+    assert_int_equal(stat(test_path("out/.getflags/manifest.json"), &a), 0);
+    assert_int_equal(stat(test_path("out/.getflags"), &d), 0);
+    assert_int_equal(gf_manifest_save(test_path("out"), &m, err, sizeof err), 0);
+    assert_int_equal(stat(test_path("out/.getflags/manifest.json"), &b), 0);
     umask(old);
     /* A new file renamed over the old one, never the old one rewritten. */
     assert_true(a.st_ino != b.st_ino);
@@ -281,7 +258,7 @@ static void test_manifest_atomic_replace(void **state)
     assert_int_equal(d.st_mode & 07777, 0755);
     assert_true(S_ISDIR(d.st_mode));
     /* Only the manifest is there: no temporary file left. */
-    assert_string_equal(listing_of(path("out")), "manifest.json");
+    assert_string_equal(listing_of(test_path("out")), "manifest.json");
     gf_manifest_free(&m);
 }
 
@@ -293,19 +270,19 @@ static void test_manifest_stale_temporaries_removed(void **state)
     (void)state;
     struct gf_manifest m = {0};
     char err[512] = "";
-    assert_int_equal(mkdir(path(".getflags"), 0777), 0);
+    assert_int_equal(mkdir(test_path(".getflags"), 0777), 0);
     write_file(".getflags/manifest.json.tmp-999999-0", "{", 1);
     write_file(".getflags/manifest.json.tmp-1-7", "", 0);
     write_file(".getflags/lock", "123\n", 4);
     write_file(".getflags/notes", "x", 1);
     write_file(".getflags/.getflags-tmp-4-2", "x", 1);
     write_file(".getflags/.getflags-tmp-4-2x", "x", 1);
-    assert_int_equal(mkdir(path(".getflags/.getflags-tmp-5-1"), 0777), 0);
-    int sfd = open(path(".getflags"), O_RDONLY | O_DIRECTORY);
+    assert_int_equal(mkdir(test_path(".getflags/.getflags-tmp-5-1"), 0777), 0);
+    int sfd = open(test_path(".getflags"), O_RDONLY | O_DIRECTORY);
     assert_true(sfd >= 0);
     assert_int_equal(gf_afile_sweep(sfd), 3);
     close(sfd);
-    assert_int_equal(gf_manifest_save(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_save(test_dir, &m, err, sizeof err), 0);
     assert_string_equal(state_listing(),
                         ".getflags-tmp-4-2x .getflags-tmp-5-1 lock manifest.json notes");
 }
@@ -315,14 +292,14 @@ static void expect_unusable(const char *text, size_t len, int want, const char *
     struct gf_manifest m;
     char err[512] = "", msg[700];
 
-    mkdir(path(".getflags"), 0777);
+    mkdir(test_path(".getflags"), 0777);
     write_file(".getflags/manifest.json", text, len);
     m.n = 99;
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), want);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), want);
     assert_int_equal(m.n, 0);
     assert_null(m.entries);
     assert_null(m.run_time);
-    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: %s", dir, reason);
+    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: %s", test_dir, reason);
     assert_string_equal(err, msg);
     gf_manifest_free(&m);
 }
@@ -371,7 +348,7 @@ static void test_manifest_corrupt_files(void **state)
     plant(text);
     struct gf_manifest m;
     char err[512];
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     assert_string_equal(m.entries[0].error, "\\u0000");
     gf_manifest_free(&m);
     const char *raw = "{\"version\": 1, \"base_url\": \"a\x01"
@@ -380,7 +357,7 @@ static void test_manifest_corrupt_files(void **state)
     const char *surrogate = GOOD_HEAD "\"entries\": [{\"cc\": \"AA\", \"status\": \"ok\", "
                                       "\"file\": \"\\ud800.gif\"}]}";
     plant(surrogate);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), GF_EMETADATA);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), GF_EMETADATA);
     assert_non_null(strstr(err, "not valid JSON"));
 
     const char *bad_url = "{\"version\": 1, \"base_url\": [], \"entries\": []}";
@@ -397,7 +374,7 @@ static void expect_kept(const char *entries, const char *kept, size_t skipped,
 
     snprintf(text, sizeof text, GOOD_HEAD "\"entries\": [%s]}", entries);
     plant(text);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     for (size_t i = 0; i < m.n; i++) {
         strcat(got, i ? " " : "");
         strcat(got, m.entries[i].cc);
@@ -410,8 +387,8 @@ static void expect_kept(const char *entries, const char *kept, size_t skipped,
     if (skipped == 0) {
         assert_string_equal(err, "");
     } else {
-        snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: skipped %zu invalid entr%s; %s", dir,
-                 skipped, skipped == 1 ? "y" : "ies", first_reason);
+        snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: skipped %zu invalid entr%s; %s",
+                 test_dir, skipped, skipped == 1 ? "y" : "ies", first_reason);
         assert_string_equal(err, msg);
     }
     gf_manifest_free(&m);
@@ -485,6 +462,8 @@ static void test_manifest_invalid_entries_skipped(void **state)
          "the first, entry 1: \"cc\" is not a code of two letters A-Z"},
         {"{\"cc\": \"AA\", \"status\": \"fine\", \"file\": \"x.gif\"}",
          "the first, entry 1 (AA): \"status\" is not ok, not_found, error or unchanged"},
+        {"{\"cc\": \"AA\", \"status\": \"pending\", \"file\": \"x.gif\"}",
+         "the first, entry 1 (AA): \"status\" is not ok, not_found, error or unchanged"},
         {"{\"cc\": \"AA\", \"file\": \"x.gif\"}",
          "the first, entry 1 (AA): \"status\" is not ok, not_found, error or unchanged"},
         {"{\"cc\": \"AA\", \"status\": \"ok\"}", "the first, entry 1 (AA): \"file\" is missing"},
@@ -537,16 +516,16 @@ static void test_manifest_invalid_entries_skipped(void **state)
         expect_kept(entries, "ZZ", 1, cases[i].reason);
     }
     /* An ETag just at the limit is kept, one byte more is not. */
-    char etag[GF_MANIFEST_HEADER_MAX + 2];
+    char etag[GF_HEADER_VALUE_MAX + 2];
     memset(etag, 'e', sizeof etag);
-    etag[GF_MANIFEST_HEADER_MAX] = '\0';
+    etag[GF_HEADER_VALUE_MAX] = '\0';
     snprintf(entries, sizeof entries,
              "{\"cc\": \"AA\", \"status\": \"ok\", \"file\": \"x.gif\", \"meta\": "
              "{\"etag\": \"%s\"}}",
              etag);
     expect_kept(entries, "AA", 0, NULL);
-    etag[GF_MANIFEST_HEADER_MAX] = 'e';
-    etag[GF_MANIFEST_HEADER_MAX + 1] = '\0';
+    etag[GF_HEADER_VALUE_MAX] = 'e';
+    etag[GF_HEADER_VALUE_MAX + 1] = '\0';
     snprintf(entries, sizeof entries,
              "{\"cc\": \"AA\", \"status\": \"ok\", \"file\": \"x.gif\", \"meta\": "
              "{\"etag\": \"%s\"}}",
@@ -577,7 +556,7 @@ static void test_manifest_load_values(void **state)
     plant(GOOD_HEAD "\"entries\": [{\"cc\": \"XX\", \"status\": \"error\", \"http_status\": 503, "
                     "\"error\": \"bad\\u001b[31m \\u0085 \\u00e9\", \"meta\": {\"timings\": "
                     "{\"dns\": -3, \"total\": 0.25}}}]}");
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     assert_int_equal(m.n, 1);
     const struct gf_manifest_entry *e = gf_manifest_find(&m, "XX");
     assert_non_null(e);
@@ -602,24 +581,24 @@ static void test_manifest_size_cap(void **state)
     assert_non_null(big);
     memset(big, ' ', len + 1);
     memcpy(big, doc, strlen(doc));
-    mkdir(path(".getflags"), 0777);
+    mkdir(test_path(".getflags"), 0777);
     write_file(".getflags/manifest.json", big, len);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     gf_manifest_free(&m);
 
     /* One byte more: refused. */
     write_file(".getflags/manifest.json", big, len + 1);
     free(big);
-    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: larger than 16 MiB", dir);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), GF_EMETADATA);
+    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: larger than 16 MiB", test_dir);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), GF_EMETADATA);
     assert_string_equal(err, msg);
 
     /* A sparse giant is refused without reading it. */
-    int fd = open(path(".getflags/manifest.json"), O_WRONLY | O_TRUNC);
+    int fd = open(test_path(".getflags/manifest.json"), O_WRONLY | O_TRUNC);
     assert_true(fd >= 0);
     assert_int_equal(ftruncate(fd, (off_t)1 << 34), 0);
     close(fd);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), GF_EMETADATA);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), GF_EMETADATA);
     assert_string_equal(err, msg);
 }
 
@@ -654,17 +633,17 @@ static void test_manifest_value_cap(void **state)
     char *doc = numbers_doc(GF_MANIFEST_MAX_VALUES - 2);
     plant(doc);
     free(doc);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     assert_int_equal(m.n, 0);
     assert_int_equal(m.skipped, GF_MANIFEST_MAX_VALUES - 2);
     gf_manifest_free(&m);
 
     doc = numbers_doc(GF_MANIFEST_MAX_VALUES - 1);
     plant(doc);
-    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: too many values (at byte %zu)", dir,
+    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: too many values (at byte %zu)", test_dir,
              (size_t)(strrchr(doc, ',') - doc));
     free(doc);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), GF_EMETADATA);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), GF_EMETADATA);
     assert_string_equal(err, msg);
 
     /* Commas and brackets inside strings are text, not values. */
@@ -676,7 +655,7 @@ static void test_manifest_value_cap(void **state)
     strcpy(text + hl + n, "\", \"entries\": []}");
     plant(text);
     free(text);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), 0);
     assert_int_equal(strlen(m.base_url), n);
     gf_manifest_free(&m);
 }
@@ -688,38 +667,40 @@ static void test_manifest_load_refuses_links_and_specials(void **state)
     char err[512], msg[700];
 
     /* manifest.json a link to a good manifest elsewhere: not followed. */
-    assert_int_equal(mkdir(path("elsewhere"), 0777), 0);
+    assert_int_equal(mkdir(test_path("elsewhere"), 0777), 0);
     write_file("elsewhere/m.json", "{\"version\": 1, \"entries\": []}", 29);
-    assert_int_equal(mkdir(path(".getflags"), 0777), 0);
-    assert_int_equal(symlink(path("elsewhere/m.json"), path(".getflags/manifest.json")), 0);
+    assert_int_equal(mkdir(test_path(".getflags"), 0777), 0);
+    assert_int_equal(symlink(test_path("elsewhere/m.json"), test_path(".getflags/manifest.json")),
+                     0);
     snprintf(msg, sizeof msg,
-             "cannot open %s/.getflags/manifest.json: it is a symbolic link (not followed)", dir);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), -ELOOP);
+             "cannot open %s/.getflags/manifest.json: it is a symbolic link (not followed)",
+             test_dir);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), -ELOOP);
     assert_string_equal(err, msg);
 
     /* A FIFO (would block a plain open) and a directory. */
-    assert_int_equal(unlink(path(".getflags/manifest.json")), 0);
-    assert_int_equal(mkfifo(path(".getflags/manifest.json"), 0666), 0);
-    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: not a regular file", dir);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), GF_EMETADATA);
+    assert_int_equal(unlink(test_path(".getflags/manifest.json")), 0);
+    assert_int_equal(mkfifo(test_path(".getflags/manifest.json"), 0666), 0);
+    snprintf(msg, sizeof msg, "%s/.getflags/manifest.json: not a regular file", test_dir);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), GF_EMETADATA);
     assert_string_equal(err, msg);
-    assert_int_equal(unlink(path(".getflags/manifest.json")), 0);
-    assert_int_equal(mkdir(path(".getflags/manifest.json"), 0777), 0);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), GF_EMETADATA);
+    assert_int_equal(unlink(test_path(".getflags/manifest.json")), 0);
+    assert_int_equal(mkdir(test_path(".getflags/manifest.json"), 0777), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), GF_EMETADATA);
     assert_string_equal(err, msg);
 
     /* .getflags itself a link, or a file. */
-    assert_int_equal(rmdir(path(".getflags/manifest.json")), 0);
-    assert_int_equal(rmdir(path(".getflags")), 0);
-    assert_int_equal(symlink(path("elsewhere"), path(".getflags")), 0);
+    assert_int_equal(rmdir(test_path(".getflags/manifest.json")), 0);
+    assert_int_equal(rmdir(test_path(".getflags")), 0);
+    assert_int_equal(symlink(test_path("elsewhere"), test_path(".getflags")), 0);
     snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is a symbolic link (not followed)",
-             dir);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), -ELOOP);
+             test_dir);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), -ELOOP);
     assert_string_equal(err, msg);
-    assert_int_equal(unlink(path(".getflags")), 0);
+    assert_int_equal(unlink(test_path(".getflags")), 0);
     write_file(".getflags", "", 0);
-    snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is not a directory", dir);
-    assert_int_equal(gf_manifest_load(dir, &m, err, sizeof err), -ENOTDIR);
+    snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is not a directory", test_dir);
+    assert_int_equal(gf_manifest_load(test_dir, &m, err, sizeof err), -ENOTDIR);
     assert_string_equal(err, msg);
     assert_int_equal(m.n, 0);
 }
@@ -741,36 +722,36 @@ static void test_manifest_save_refuses_bad_state_dir(void **state)
 
     /* A file where .getflags should be. */
     write_file(".getflags", "not a dir", 9);
-    snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is not a directory", dir);
-    expect_save_fails(dir, -ENOTDIR, msg);
+    snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is not a directory", test_dir);
+    expect_save_fails(test_dir, -ENOTDIR, msg);
 
     /* A link at .getflags: nothing is written through it. */
-    assert_int_equal(unlink(path(".getflags")), 0);
-    assert_int_equal(mkdir(path("target"), 0777), 0);
-    assert_int_equal(symlink(path("target"), path(".getflags")), 0);
+    assert_int_equal(unlink(test_path(".getflags")), 0);
+    assert_int_equal(mkdir(test_path("target"), 0777), 0);
+    assert_int_equal(symlink(test_path("target"), test_path(".getflags")), 0);
     snprintf(msg, sizeof msg, "cannot open %s/.getflags: it is a symbolic link (not followed)",
-             dir);
-    expect_save_fails(dir, -ELOOP, msg);
-    assert_int_equal(rmdir(path("target")), 0); /* still empty */
+             test_dir);
+    expect_save_fails(test_dir, -ELOOP, msg);
+    assert_int_equal(rmdir(test_path("target")), 0); /* still empty */
 
     /* DIR a file, DIR's parent missing. */
     write_file("plain", "", 0);
-    snprintf(msg, sizeof msg, "cannot open %s: it is not a directory", path("plain"));
-    expect_save_fails(path("plain"), -ENOTDIR, msg);
-    snprintf(msg, sizeof msg, "cannot create %s: %s", path("a/b"), uv_strerror(UV_ENOENT));
-    expect_save_fails(path("a/b"), -ENOENT, msg);
+    snprintf(msg, sizeof msg, "cannot open %s: it is not a directory", test_path("plain"));
+    expect_save_fails(test_path("plain"), -ENOTDIR, msg);
+    snprintf(msg, sizeof msg, "cannot create %s: %s", test_path("a/b"), uv_strerror(UV_ENOENT));
+    expect_save_fails(test_path("a/b"), -ENOENT, msg);
 
     /* Not writable: only meaningful for a user without root's override. */
     if (geteuid() != 0) {
-        assert_int_equal(mkdir(path("ro"), 0777), 0);
-        assert_int_equal(mkdir(path("ro/.getflags"), 0555), 0);
+        assert_int_equal(mkdir(test_path("ro"), 0777), 0);
+        assert_int_equal(mkdir(test_path("ro/.getflags"), 0555), 0);
         char tmpmsg[700];
-        snprintf(tmpmsg, sizeof tmpmsg, "cannot create %s/.getflags/.getflags-tmp-%ld-", path("ro"),
-                 (long)getpid());
+        snprintf(tmpmsg, sizeof tmpmsg, "cannot create %s/.getflags/.getflags-tmp-%ld-",
+                 test_path("ro"), (long)getpid());
         struct gf_manifest m;
         char err[700];
         build_sample(&m);
-        assert_int_equal(gf_manifest_save(path("ro"), &m, err, sizeof err), -EACCES);
+        assert_int_equal(gf_manifest_save(test_path("ro"), &m, err, sizeof err), -EACCES);
         assert_memory_equal(err, tmpmsg, strlen(tmpmsg));
         assert_non_null(strstr(err, uv_strerror(UV_EACCES)));
         gf_manifest_free(&m);
@@ -784,12 +765,12 @@ static void test_manifest_save_rename_failure(void **state)
     (void)state;
     struct gf_manifest m;
     char err[700], want[700];
-    assert_int_equal(mkdir(path(".getflags"), 0777), 0);
-    assert_int_equal(mkdir(path(".getflags/manifest.json"), 0777), 0);
+    assert_int_equal(mkdir(test_path(".getflags"), 0777), 0);
+    assert_int_equal(mkdir(test_path(".getflags/manifest.json"), 0777), 0);
     write_file(".getflags/manifest.json/keep", "", 0);
     build_sample(&m);
-    assert_true(gf_manifest_save(dir, &m, err, sizeof err) < 0);
-    snprintf(want, sizeof want, "cannot rename %s/.getflags/.getflags-tmp-%ld-", dir,
+    assert_true(gf_manifest_save(test_dir, &m, err, sizeof err) < 0);
+    snprintf(want, sizeof want, "cannot rename %s/.getflags/.getflags-tmp-%ld-", test_dir,
              (long)getpid());
     assert_memory_equal(err, want, strlen(want));
     assert_non_null(strstr(err, " to manifest.json: "));
@@ -806,7 +787,7 @@ static void test_manifest_save_write_failure(void **state)
     char err[700] = "", want[700];
     size_t len;
 
-    assert_int_equal(gf_manifest_save(dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_save(test_dir, &m, err, sizeof err), 0);
     /* slurp's buffer is reused by the next call: keep a copy. */
     char before[4096];
     const char *was = slurp(".getflags/manifest.json", &len);
@@ -821,12 +802,12 @@ static void test_manifest_save_write_failure(void **state)
     lim.rlim_cur = 512;
     void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
-    int rc = gf_manifest_save(dir, &big, err, sizeof err);
+    int rc = gf_manifest_save(test_dir, &big, err, sizeof err);
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, prev);
 
     assert_int_equal(rc, -EFBIG);
-    snprintf(want, sizeof want, "cannot write %s/.getflags/.getflags-tmp-%ld-", dir,
+    snprintf(want, sizeof want, "cannot write %s/.getflags/.getflags-tmp-%ld-", test_dir,
              (long)getpid());
     assert_memory_equal(err, want, strlen(want));
     assert_non_null(strstr(err, uv_strerror(UV_EFBIG)));
@@ -858,8 +839,8 @@ static void test_manifest_utc_whatever_tz(void **state)
     char err[512];
     assert_int_equal(gf_manifest_time(time(NULL), out), 0);
     assert_int_equal(gf_manifest_set_run(&m, out, NULL), 0);
-    assert_int_equal(gf_manifest_save(dir, &m, err, sizeof err), 0);
-    assert_int_equal(gf_manifest_load(dir, &back, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_save(test_dir, &m, err, sizeof err), 0);
+    assert_int_equal(gf_manifest_load(test_dir, &back, err, sizeof err), 0);
     assert_string_equal(back.run_time, out);
     struct tm utc;
     time_t now = time(NULL);
@@ -915,38 +896,38 @@ static void test_manifest_set_rules(void **state)
     build_sample(&m);
 
     /* Each refused without changing m. */
-    e = entry("br", GF_MANIFEST_OK, "x.gif");
+    e = entry("br", GF_OK, "x.gif");
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", "fine", "x.gif");
+    e = entry("BR", (enum gf_status)42, "x.gif");
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_OK, "../x.gif");
+    e = entry("BR", GF_OK, "../x.gif");
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_OK, NULL);
+    e = entry("BR", GF_OK, NULL);
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_UNCHANGED, NULL);
+    e = entry("BR", GF_UNCHANGED, NULL);
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_OK, "x.gif");
+    e = entry("BR", GF_OK, "x.gif");
     strcpy(e.sha256, "ABC");
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_OK, "x.gif");
+    e = entry("BR", GF_OK, "x.gif");
     memset(e.sha256, 'a', sizeof e.sha256); /* no NUL at all */
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_OK, "x.gif");
-    memset(e.status, 'o', sizeof e.status);
+    e = entry("BR", GF_OK, "x.gif");
+    e.status = GF_PENDING; /* never in a manifest */
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_ERROR, NULL);
+    e = entry("BR", GF_ERROR, NULL);
     e.http_status = 1000;
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
     e.http_status = -1;
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
-    e = entry("BR", GF_MANIFEST_OK, "x.gif");
+    e = entry("BR", GF_OK, "x.gif");
     e.bytes = (1ULL << 53) + 2;
     assert_int_equal(gf_manifest_set(&m, &e), UV_EINVAL);
     assert_int_equal(m.n, 5);
     assert_null(gf_manifest_find(&m, "BR"));
 
     /* Server values: unsafe ones are not stored, or cleaned. */
-    e = entry("BR", GF_MANIFEST_ERROR, NULL);
+    e = entry("BR", GF_ERROR, NULL);
     e.meta.etag = "\"ok\"\r\nSet-Cookie: x";
     e.meta.last_modified = "";
     e.image.etag = "\"fine\"";
@@ -963,7 +944,7 @@ static void test_manifest_set_rules(void **state)
     /* Replacing keeps one entry per code, and the copy is independent of
      * the caller's strings; e may even be the entry itself. */
     char file[] = "Brasil.gif";
-    e = entry("BR", GF_MANIFEST_OK, file);
+    e = entry("BR", GF_OK, file);
     e.http_status = 200;
     assert_int_equal(gf_manifest_set(&m, &e), 0);
     file[0] = 'X';
@@ -974,7 +955,7 @@ static void test_manifest_set_rules(void **state)
     assert_int_equal(gf_manifest_set(&m, gf_manifest_find(&m, "BR")), 0);
     got = gf_manifest_find(&m, "BR");
     assert_string_equal(got->file, "Brasil.gif");
-    assert_string_equal(got->status, "ok");
+    assert_int_equal(got->status, GF_OK);
     assert_int_equal(got->http_status, 200);
     assert_int_equal(m.n, 6);
     gf_manifest_free(&m);
@@ -986,8 +967,8 @@ static void test_manifest_find(void **state)
     struct gf_manifest m;
     build_sample(&m);
     assert_string_equal(gf_manifest_find(&m, "CI")->file, "C\xc3\xb4te_d'Ivoire.gif");
-    assert_string_equal(gf_manifest_find(&m, "ZZ")->status, "not_found");
-    assert_string_equal(gf_manifest_find(&m, "XX")->status, "error");
+    assert_int_equal(gf_manifest_find(&m, "ZZ")->status, GF_NOT_FOUND);
+    assert_int_equal(gf_manifest_find(&m, "XX")->status, GF_ERROR);
     assert_null(gf_manifest_find(&m, "AA"));
     assert_null(gf_manifest_find(&m, "ci"));
     assert_null(gf_manifest_find(&m, "FRA"));
@@ -995,7 +976,7 @@ static void test_manifest_find(void **state)
     assert_null(gf_manifest_find(NULL, "CI"));
     /* Many codes, inserted from the end: still found, still sorted. */
     for (int i = 675; i >= 0; i--) {
-        struct gf_manifest_entry e = entry("", GF_MANIFEST_NOT_FOUND, NULL);
+        struct gf_manifest_entry e = entry("", GF_NOT_FOUND, NULL);
         e.cc[0] = (char)('A' + i / 26);
         e.cc[1] = (char)('A' + i % 26);
         e.cc[2] = '\0';
@@ -1020,7 +1001,7 @@ static void test_manifest_free_twice(void **state)
     gf_manifest_free(&m);
     gf_manifest_free(NULL);
     /* Reusable after a free. */
-    struct gf_manifest_entry e = entry("AA", GF_MANIFEST_OK, "a.gif");
+    struct gf_manifest_entry e = entry("AA", GF_OK, "a.gif");
     assert_int_equal(gf_manifest_set(&m, &e), 0);
     assert_int_equal(m.n, 1);
     gf_manifest_free(&m);
@@ -1050,7 +1031,7 @@ static void test_manifest_file_ok(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, tmpdir_setup, tmpdir_teardown)
     const struct CMUnitTest tests[] = {
         T(test_manifest_missing_is_empty),
         T(test_manifest_round_trip),

@@ -12,6 +12,7 @@
 
 #include "gf/error.h"
 #include "gf/names.h"
+#include "gf/text.h"
 
 /* A copy of len bytes in a buffer of exactly that size and without a NUL
  * after it, so that ASan reports any read past the end. */

@@ -14,27 +14,12 @@
 
 #include "gf/saver.h"
 
-static char dir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/gf-test-saver-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+#include "tmpdir.h"
 
 static int entries(void)
 {
     int n = 0;
-    DIR *d = opendir(dir);
+    DIR *d = opendir(test_dir);
     struct dirent *e;
     while ((e = readdir(d)))
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
@@ -46,7 +31,7 @@ static int entries(void)
 static int tmp_files(void)
 {
     int n = 0;
-    DIR *d = opendir(dir);
+    DIR *d = opendir(test_dir);
     struct dirent *e;
     while ((e = readdir(d)))
         if (strncmp(e->d_name, ".getflags-tmp-", 14) == 0)
@@ -55,17 +40,10 @@ static int tmp_files(void)
     return n;
 }
 
-static char *path(const char *name)
-{
-    static char p[sizeof dir + 320]; /* dir, "/" and any name the tests use */
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    return p;
-}
-
 static char *slurp(const char *name, size_t *len)
 {
     static char buf[4096];
-    FILE *f = fopen(path(name), "rb");
+    FILE *f = fopen(test_path(name), "rb");
     if (!f)
         return NULL;
     *len = fread(buf, 1, sizeof buf, f);
@@ -86,6 +64,39 @@ static void on_saved(struct gf_save *req, int err, const char *step)
 
 static char last_sha[65];
 
+/* libuv's threadpool, set to this size in main() before its first use. */
+enum { POOL = 4 };
+static uv_sem_t gate;
+static uv_work_t blockers[POOL];
+
+static void on_block(uv_work_t *w)
+{
+    (void)w;
+    uv_sem_wait(&gate);
+}
+
+static void after_block(uv_work_t *w, int status)
+{
+    (void)w;
+    assert_int_equal(status, 0);
+}
+
+/* Occupies every thread of the pool until unblock_pool(), so that saves
+ * queued meanwhile are certainly not started: the queue is first in,
+ * first out. */
+static void block_pool(uv_loop_t *loop)
+{
+    assert_int_equal(uv_sem_init(&gate, 0), 0);
+    for (int i = 0; i < POOL; i++)
+        assert_int_equal(uv_queue_work(loop, &blockers[i], on_block, after_block), 0);
+}
+
+static void unblock_pool(void)
+{
+    for (int i = 0; i < POOL; i++)
+        uv_sem_post(&gate);
+}
+
 /* Saves one file through a fresh saver and loop, removing replaces (may be
  * NULL) once it is in place; returns the error. */
 static int save_replacing(const char *name, const char *data, const char *replaces)
@@ -93,12 +104,12 @@ static int save_replacing(const char *name, const char *data, const char *replac
     uv_loop_t loop;
     struct gf_saver s;
     struct gf_save req = {.replaces = replaces};
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = open(test_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     assert_true(dfd >= 0);
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
     called = 0;
-    assert_int_equal(gf_save_start(&s, &req, name, data, strlen(data), on_saved), 0);
+    gf_save_start(&s, &req, name, data, strlen(data), on_saved);
     assert_int_equal(s.pending, 1);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(called, 1);
@@ -134,10 +145,10 @@ static void test_saver_replaces_existing_file(void **state)
     size_t len;
     assert_int_equal(save_one("Chile.gif", "old contents, longer than the new"), 0);
     struct stat before;
-    assert_int_equal(stat(path("Chile.gif"), &before), 0);
+    assert_int_equal(stat(test_path("Chile.gif"), &before), 0);
     assert_int_equal(save_one("Chile.gif", "new"), 0);
     struct stat after;
-    assert_int_equal(stat(path("Chile.gif"), &after), 0);
+    assert_int_equal(stat(test_path("Chile.gif"), &after), 0);
     /* Replaced by rename: a new inode, never truncated in place. */
     assert_true(before.st_ino != after.st_ino);
     char *got = slurp("Chile.gif", &len);
@@ -162,7 +173,7 @@ static void test_saver_streamed_body(void **state)
     struct gf_saver s;
     struct gf_afile a, b;
     struct gf_save req = {0}, req2 = {0};
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = open(test_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     assert_true(dfd >= 0);
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
@@ -173,9 +184,11 @@ static void test_saver_streamed_body(void **state)
     assert_int_equal(gf_afile_open(&b, dfd), 0);
     assert_int_equal(gf_afile_write(&b, "xyz", 3), 0);
     called = 0;
-    assert_int_equal(gf_save_start_stream(&s, &req, "Streamed.gif", &a, on_saved), 0);
-    assert_int_equal(gf_save_start_stream(&s, &req2, "Cancelled.gif", &b, on_saved), 0);
+    block_pool(&loop);
+    gf_save_start_stream(&s, &req, "Streamed.gif", &a, on_saved);
+    gf_save_start_stream(&s, &req2, "Cancelled.gif", &b, on_saved);
     gf_save_cancel(&req2);
+    unblock_pool();
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(called, 2);
     assert_string_equal(req.sha256,
@@ -203,7 +216,7 @@ static void test_saver_removes_replaced_file_only_on_success(void **state)
     assert_non_null(slurp("New_Name.gif", &len));
     /* A failed save leaves the old file where it was. */
     assert_int_equal(save_one("Kept.gif", "kept"), 0);
-    assert_int_equal(mkdir(path("Blocked.gif"), 0755), 0);
+    assert_int_equal(mkdir(test_path("Blocked.gif"), 0755), 0);
     assert_true(save_replacing("Blocked.gif", "x", "Kept.gif") < 0);
     assert_non_null(slurp("Kept.gif", &len));
     /* Replacing a file by itself removes nothing. */
@@ -214,7 +227,7 @@ static void test_saver_removes_replaced_file_only_on_success(void **state)
 static void test_saver_directory_at_target_is_an_error(void **state)
 {
     (void)state;
-    assert_int_equal(mkdir(path("Peru.gif"), 0755), 0);
+    assert_int_equal(mkdir(test_path("Peru.gif"), 0755), 0);
     int before = entries();
     int err = save_one("Peru.gif", "data");
     assert_true(err < 0);
@@ -227,14 +240,14 @@ static void test_saver_symlink_at_target_is_replaced_not_followed(void **state)
 {
     (void)state;
     char victim[300];
-    snprintf(victim, sizeof victim, "%s-victim", dir);
+    snprintf(victim, sizeof victim, "%s-victim", test_dir);
     FILE *f = fopen(victim, "w");
     fputs("precious", f);
     fclose(f);
-    assert_int_equal(symlink(victim, path("Cuba.gif")), 0);
+    assert_int_equal(symlink(victim, test_path("Cuba.gif")), 0);
     assert_int_equal(save_one("Cuba.gif", "GIF89a"), 0);
     struct stat st;
-    assert_int_equal(lstat(path("Cuba.gif"), &st), 0);
+    assert_int_equal(lstat(test_path("Cuba.gif"), &st), 0);
     assert_true(S_ISREG(st.st_mode));
     size_t len;
     f = fopen(victim, "r");
@@ -249,10 +262,10 @@ static void test_saver_symlink_at_target_is_replaced_not_followed(void **state)
 static void test_saver_fifo_at_target_does_not_block(void **state)
 {
     (void)state;
-    assert_int_equal(mkfifo(path("Fiji.gif"), 0644), 0);
+    assert_int_equal(mkfifo(test_path("Fiji.gif"), 0644), 0);
     assert_int_equal(save_one("Fiji.gif", "GIF89a"), 0);
     struct stat st;
-    assert_int_equal(lstat(path("Fiji.gif"), &st), 0);
+    assert_int_equal(lstat(test_path("Fiji.gif"), &st), 0);
     assert_true(S_ISREG(st.st_mode));
 }
 
@@ -264,50 +277,86 @@ static void test_saver_mode_follows_umask(void **state)
     umask(old);
     assert_int_equal(err, 0);
     struct stat st;
-    assert_int_equal(stat(path("Oman.gif"), &st), 0);
+    assert_int_equal(stat(test_path("Oman.gif"), &st), 0);
     assert_int_equal(st.st_mode & 0777, 0640);
 }
 
-/* Saves asked for in one loop iteration travel as one batch; one still
- * queued can be cancelled alone, at once, and the rest are saved. */
-static void test_saver_batches_and_cancels_a_queued_save(void **state)
+static struct gf_save *cancelled_req;
+static int cancelled_calls, cancelled_err;
+
+static void on_saved_note(struct gf_save *req, int err, const char *step)
+{
+    if (req == cancelled_req) {
+        cancelled_calls++;
+        cancelled_err = err;
+    }
+    on_saved(req, err, step);
+}
+
+/* One save of ten, cancelled before any thread took it, reports
+ * UV_ECANCELED from the loop and writes nothing; the other nine are
+ * saved. */
+static void test_saver_cancels_one_queued_save(void **state)
 {
     (void)state;
     uv_loop_t loop;
     struct gf_saver s;
     static struct gf_save reqs[10];
     static char names[10][32];
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = open(test_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     assert_true(dfd >= 0);
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
-    called = 0;
+    called = cancelled_calls = 0;
+    cancelled_req = &reqs[4];
+    block_pool(&loop);
     for (int i = 0; i < 10; i++) {
         snprintf(names[i], sizeof names[i], "b%d.gif", i);
-        assert_int_equal(gf_save_start(&s, &reqs[i], names[i], "GIF89a", 6, on_saved), 0);
+        gf_save_start(&s, &reqs[i], names[i], "GIF89a", 6, on_saved_note);
     }
-    assert_int_equal(called, 0); /* never before gf_save_start returns */
     assert_int_equal(s.pending, 10);
     gf_save_cancel(&reqs[4]);
-    assert_int_equal(called, 1);
-    assert_int_equal(last_err, UV_ECANCELED);
-    assert_int_equal(s.pending, 9);
-    /* The first iteration hands the nine over as one work item. */
-    uv_run(&loop, UV_RUN_NOWAIT);
-    for (int i = 0; i < 10; i++)
-        if (i != 4)
-            assert_true(reqs[i].batch == reqs[0].batch && reqs[i].batch != NULL);
+    assert_int_equal(called, 0); /* never from within a call */
+    unblock_pool();
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(called, 10);
+    assert_int_equal(cancelled_calls, 1);
+    assert_int_equal(cancelled_err, UV_ECANCELED);
     assert_int_equal(s.pending, 0);
     gf_saver_close(&s);
     close(dfd);
-    uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     size_t len;
     for (int i = 0; i < 10; i++)
         assert_true((slurp(names[i], &len) != NULL) == (i != 4));
     assert_int_equal(tmp_files(), 0);
+}
+
+/* Cancelling a save that already ran changes nothing: it reported its
+ * own result once and its file stays. */
+static void test_saver_cancel_after_the_write_is_harmless(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    struct gf_saver s;
+    struct gf_save req = {0};
+    int dfd = open(test_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
+    called = cancelled_calls = 0;
+    cancelled_req = &req;
+    gf_save_start(&s, &req, "Done.gif", "GIF89a", 6, on_saved_note);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    gf_save_cancel(&req);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(called, 1);
+    assert_int_equal(cancelled_err, 0);
+    gf_saver_close(&s);
+    close(dfd);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    size_t len;
+    assert_non_null(slurp("Done.gif", &len));
 }
 
 static void test_saver_cancel_before_start(void **state)
@@ -320,14 +369,14 @@ static void test_saver_cancel_before_start(void **state)
     struct gf_saver s;
     static struct gf_save reqs[64]; /* zeroed: replaces is NULL */
     static char names[64][32];
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = open(test_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     assert_true(dfd >= 0);
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
     called = 0;
     for (int i = 0; i < 64; i++) {
         snprintf(names[i], sizeof names[i], "c%02d.gif", i);
-        assert_int_equal(gf_save_start(&s, &reqs[i], names[i], "GIF89a", 6, on_saved), 0);
+        gf_save_start(&s, &reqs[i], names[i], "GIF89a", 6, on_saved);
     }
     for (int i = 0; i < 64; i++)
         gf_save_cancel(&reqs[i]);
@@ -344,22 +393,33 @@ static void test_saver_cancel_before_start(void **state)
 
 int main(void)
 {
+    /* Read by libuv when its threadpool starts; block_pool() relies on it. */
+    char pool[16];
+    snprintf(pool, sizeof pool, "%d", POOL);
+    setenv("UV_THREADPOOL_SIZE", pool, 1);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_saver_writes_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_saver_replaces_existing_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_saver_sha256_of_what_was_written, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_saver_streamed_body, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_saver_removes_replaced_file_only_on_success, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_saver_directory_at_target_is_an_error, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_saver_writes_file, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_saver_replaces_existing_file, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_saver_sha256_of_what_was_written, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_saver_streamed_body, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_saver_removes_replaced_file_only_on_success,
+                                        tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_saver_directory_at_target_is_an_error, tmpdir_setup,
+                                        tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_saver_symlink_at_target_is_replaced_not_followed,
-                                        setup, teardown),
-        cmocka_unit_test_setup_teardown(test_saver_fifo_at_target_does_not_block, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_saver_mode_follows_umask, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_saver_batches_and_cancels_a_queued_save, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_saver_cancel_before_start, setup, teardown),
+                                        tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_saver_fifo_at_target_does_not_block, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_saver_mode_follows_umask, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_saver_cancels_one_queued_save, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_saver_cancel_after_the_write_is_harmless, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_saver_cancel_before_start, tmpdir_setup,
+                                        tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,41 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include "gf/afile.h"
-#include "gf/sha256.h"
 #include "gf/state.h"
 
-static char dir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/gf-test-state-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static char *path(const char *name)
-{
-    static char p[4][512];
-    static int i;
-    i = (i + 1) % 4;
-    snprintf(p[i], sizeof p[i], "%s/%s", dir, name);
-    return p[i];
-}
+#include "tmpdir.h"
 
 static void write_file(const char *name, const char *data)
 {
-    FILE *f = fopen(path(name), "wb");
+    FILE *f = fopen(test_path(name), "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(data, 1, strlen(data), f), strlen(data));
     assert_int_equal(fclose(f), 0);
@@ -56,7 +32,7 @@ static void write_file(const char *name, const char *data)
 static int exists(const char *name)
 {
     struct stat st;
-    return lstat(path(name), &st) == 0;
+    return lstat(test_path(name), &st) == 0;
 }
 
 static int open_state(struct gf_state *s, const char *d, int update, char *err, size_t errsz)
@@ -74,9 +50,12 @@ static struct gf_item item(const char *cc, enum gf_status st, const char *file, 
     snprintf(it.cc, sizeof it.cc, "%s", cc);
     if (st == GF_OK) {
         write_file(file, data);
-        unsigned char d[GF_SHA256_LEN];
-        gf_sha256(data, strlen(data), d);
-        gf_sha256_hex(d, it.sha256);
+        unsigned char d[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+        assert_int_equal(EVP_Digest(data, strlen(data), d, &n, EVP_sha256(), NULL), 1);
+        assert_int_equal(n, 32);
+        for (unsigned i = 0; i < n; i++)
+            snprintf(it.sha256 + 2 * i, 3, "%02x", d[i]);
         it.file_bytes = strlen(data);
         it.http_status = 200;
         it.image_etag = "\"e\"";
@@ -91,7 +70,7 @@ static void first_run(void)
 {
     struct gf_state s;
     char err[512];
-    assert_int_equal(open_state(&s, dir, 0, err, sizeof err), 0);
+    assert_int_equal(open_state(&s, test_dir, 0, err, sizeof err), 0);
     assert_int_equal(gf_state_claim(&s, "AA", "Xland.gif"), 1);
     assert_int_equal(gf_state_claim(&s, "BB", "Yland.gif"), 1);
     struct gf_item a = item("AA", GF_OK, "Xland.gif", "image of AA");
@@ -107,7 +86,7 @@ static void test_state_creates_dir_with_parents(void **state)
     (void)state;
     struct gf_state s;
     char err[512];
-    assert_int_equal(open_state(&s, path("a/b/c"), 0, err, sizeof err), 0);
+    assert_int_equal(open_state(&s, test_path("a/b/c"), 0, err, sizeof err), 0);
     assert_true(gf_state_dirfd(&s) >= 0);
     gf_state_close(&s);
     assert_true(exists("a/b/c/.getflags/lock"));
@@ -120,28 +99,29 @@ static void test_state_refuses_unusable_dirs(void **state)
     (void)state;
     struct gf_state s;
     char err[512], want[700];
-    assert_int_equal(symlink("nowhere", path("dangling")), 0);
-    assert_int_equal(open_state(&s, path("dangling"), 0, err, sizeof err), -ENOENT);
+    assert_int_equal(symlink("nowhere", test_path("dangling")), 0);
+    assert_int_equal(open_state(&s, test_path("dangling"), 0, err, sizeof err), -ENOENT);
     snprintf(want, sizeof want,
              "the output directory %s is a dangling symbolic link (to nowhere): create its "
              "target or choose another -o",
-             path("dangling"));
+             test_path("dangling"));
     assert_string_equal(err, want);
     assert_false(exists("nowhere"));
 
     write_file("plain", "x");
-    assert_int_equal(open_state(&s, path("plain"), 0, err, sizeof err), -ENOTDIR);
+    assert_int_equal(open_state(&s, test_path("plain"), 0, err, sizeof err), -ENOTDIR);
     assert_non_null(strstr(err, "it is not a directory"));
-    assert_int_equal(open_state(&s, path("plain/sub/dir"), 0, err, sizeof err), -ENOTDIR);
-    snprintf(want, sizeof want, "cannot open the output directory %s: ", path("plain/sub/dir"));
+    assert_int_equal(open_state(&s, test_path("plain/sub/dir"), 0, err, sizeof err), -ENOTDIR);
+    snprintf(want, sizeof want,
+             "cannot open the output directory %s: ", test_path("plain/sub/dir"));
     assert_memory_equal(err, want, strlen(want));
     /* A parent that cannot be made is named (a link into a missing
      * directory, so that even root cannot). */
-    assert_int_equal(symlink("missing/x", path("dl")), 0);
-    assert_int_equal(open_state(&s, path("dl/a/b"), 0, err, sizeof err), -ENOENT);
+    assert_int_equal(symlink("missing/x", test_path("dl")), 0);
+    assert_int_equal(open_state(&s, test_path("dl/a/b"), 0, err, sizeof err), -ENOENT);
     snprintf(want, sizeof want,
-             "cannot create the output directory %s: cannot create %s: ", path("dl/a/b"),
-             path("dl/a"));
+             "cannot create the output directory %s: cannot create %s: ", test_path("dl/a/b"),
+             test_path("dl/a"));
     assert_memory_equal(err, want, strlen(want));
 }
 
@@ -150,18 +130,18 @@ static void test_state_lock_busy_and_hard_link_refused(void **state)
     (void)state;
     struct gf_state a, b;
     char err[512];
-    assert_int_equal(open_state(&a, dir, 0, err, sizeof err), 0);
-    assert_int_equal(open_state(&b, dir, 0, err, sizeof err), GF_STATE_BUSY);
+    assert_int_equal(open_state(&a, test_dir, 0, err, sizeof err), 0);
+    assert_int_equal(open_state(&b, test_dir, 0, err, sizeof err), GF_STATE_BUSY);
     assert_non_null(strstr(err, "another getflags run"));
     gf_state_close(&a);
 
     /* A lock that is a hard link to a file elsewhere is never written. */
     write_file("victim", "precious");
-    assert_int_equal(unlink(path(".getflags/lock")), 0);
-    assert_int_equal(link(path("victim"), path(".getflags/lock")), 0);
-    assert_int_equal(open_state(&a, dir, 0, err, sizeof err), -EMLINK);
+    assert_int_equal(unlink(test_path(".getflags/lock")), 0);
+    assert_int_equal(link(test_path("victim"), test_path(".getflags/lock")), 0);
+    assert_int_equal(open_state(&a, test_dir, 0, err, sizeof err), -EMLINK);
     assert_non_null(strstr(err, "more than one link"));
-    FILE *f = fopen(path("victim"), "r");
+    FILE *f = fopen(test_path("victim"), "r");
     char buf[16] = "";
     assert_non_null(fgets(buf, sizeof buf, f));
     fclose(f);
@@ -177,7 +157,7 @@ static void test_state_sweeps_stale_temporaries(void **state)
     write_file(".getflags-tmp-999999-3", "half an image");
     write_file(".getflags/.getflags-tmp-999999-4", "{");
     write_file(".getflags-tmp-notes", "not one of ours");
-    assert_int_equal(open_state(&s, dir, 0, err, sizeof err), 0);
+    assert_int_equal(open_state(&s, test_dir, 0, err, sizeof err), 0);
     assert_int_equal(s.swept, 2);
     gf_state_close(&s);
     assert_false(exists(".getflags-tmp-999999-3"));
@@ -194,7 +174,7 @@ static void test_state_names_belong_to_their_codes(void **state)
     struct gf_state s;
     char err[512];
     first_run();
-    assert_int_equal(open_state(&s, dir, 1, err, sizeof err), 0);
+    assert_int_equal(open_state(&s, test_dir, 1, err, sizeof err), 0);
     assert_int_equal(gf_state_claim(&s, "AA", "Yland.gif"), 0);
     assert_int_equal(gf_state_claim(&s, "AA", "Yland_AA.gif"), 1);
     assert_int_equal(gf_state_claim(&s, "CC", "Yland.gif"), 0);
@@ -211,7 +191,7 @@ static void test_state_names_are_stable_across_runs(void **state)
     (void)state;
     struct gf_state s;
     char err[512];
-    assert_int_equal(open_state(&s, dir, 0, err, sizeof err), 0);
+    assert_int_equal(open_state(&s, test_dir, 0, err, sizeof err), 0);
     assert_int_equal(gf_state_claim(&s, "BR", "Brazil.gif"), 1);
     assert_int_equal(gf_state_claim(&s, "PT", "Brazil.gif"), 0);
     assert_int_equal(gf_state_claim(&s, "PT", "Brazil_PT.gif"), 1);
@@ -223,7 +203,7 @@ static void test_state_names_are_stable_across_runs(void **state)
     gf_state_close(&s);
 
     /* Next night PT asks first: it keeps its _PT name. */
-    assert_int_equal(open_state(&s, dir, 0, err, sizeof err), 0);
+    assert_int_equal(open_state(&s, test_dir, 0, err, sizeof err), 0);
     assert_int_equal(gf_state_claim(&s, "PT", "Brazil.gif"), 0);
     assert_int_equal(gf_state_claim(&s, "PT", "Brazil_PT.gif"), 1);
     assert_int_equal(gf_state_claim(&s, "BR", "Brazil.gif"), 1);
@@ -239,9 +219,9 @@ static void test_state_damaged_files_are_not_trusted(void **state)
     struct gf_state s;
     char err[512];
     first_run();
-    assert_int_equal(truncate(path("Xland.gif"), 0), 0);
-    assert_int_equal(unlink(path("Yland.gif")), 0);
-    assert_int_equal(open_state(&s, dir, 1, err, sizeof err), 0);
+    assert_int_equal(truncate(test_path("Xland.gif"), 0), 0);
+    assert_int_equal(unlink(test_path("Yland.gif")), 0);
+    assert_int_equal(open_state(&s, test_dir, 1, err, sizeof err), 0);
     gf_cc codes[2] = {"AA", "BB"};
     int nomem;
     const struct gf_prev *const *prev = gf_state_prevs(&s, codes, 2, &nomem);
@@ -251,12 +231,12 @@ static void test_state_damaged_files_are_not_trusted(void **state)
     const struct gf_manifest *m = gf_state_manifest(&s);
     const struct gf_manifest_entry *a = gf_manifest_find(m, "AA");
     const struct gf_manifest_entry *b = gf_manifest_find(m, "BB");
-    assert_string_equal(a->status, "error");
+    assert_int_equal(a->status, GF_ERROR);
     assert_string_equal(a->file, "Xland.gif"); /* still AA's: no one else writes it */
     assert_string_equal(a->sha256, "");
     assert_null(a->image.etag);
     assert_string_equal(a->error, "its file Xland.gif changed since the last run");
-    assert_string_equal(b->status, "error");
+    assert_int_equal(b->status, GF_ERROR);
     assert_null(b->file);
     assert_string_equal(b->error, "its file Yland.gif was removed since the last run");
     /* BB's old name is free again; AA's is not. */
@@ -266,7 +246,7 @@ static void test_state_damaged_files_are_not_trusted(void **state)
 
     /* An intact file is vouched for. */
     first_run();
-    assert_int_equal(open_state(&s, dir, 1, err, sizeof err), 0);
+    assert_int_equal(open_state(&s, test_dir, 1, err, sizeof err), 0);
     prev = gf_state_prevs(&s, codes, 2, &nomem);
     assert_non_null(prev[0]);
     assert_string_equal(prev[0]->file, "Xland.gif");
@@ -282,7 +262,7 @@ static void test_state_interrupted_codes_are_failed(void **state)
     struct gf_state s;
     char err[512];
     first_run();
-    assert_int_equal(open_state(&s, dir, 0, err, sizeof err), 0);
+    assert_int_equal(open_state(&s, test_dir, 0, err, sizeof err), 0);
     struct gf_item a = item("AA", GF_PENDING, NULL, NULL);
     struct gf_item c = item("CC", GF_PENDING, NULL, NULL);
     struct gf_item d = item("DD", GF_OK, "Dland.gif", "DD");
@@ -292,7 +272,7 @@ static void test_state_interrupted_codes_are_failed(void **state)
     assert_int_equal(gf_state_save(&s, "http://h/flags", err, sizeof err), 0);
     gf_state_close(&s);
 
-    assert_int_equal(open_state(&s, dir, 0, err, sizeof err), 0);
+    assert_int_equal(open_state(&s, test_dir, 0, err, sizeof err), 0);
     gf_cc codes[8];
     size_t n = 99;
     gf_state_select_failed(&s, codes, &n, 8);
@@ -314,27 +294,27 @@ static void test_state_begin_journal(void **state)
     struct gf_state s;
     char err[512];
     first_run();
-    assert_int_equal(open_state(&s, dir, 0, err, sizeof err), 0);
+    assert_int_equal(open_state(&s, test_dir, 0, err, sizeof err), 0);
     gf_cc codes[3] = {"CC", "AA", "CC"};
     assert_int_equal(gf_state_begin(&s, codes, 3, "http://h/flags", err, sizeof err), 0);
     const struct gf_manifest_entry *a = gf_manifest_find(gf_state_manifest(&s), "AA");
-    assert_string_equal(a->status, "ok");
+    assert_int_equal(a->status, GF_OK);
     assert_null(gf_manifest_find(gf_state_manifest(&s), "CC"));
     gf_state_close(&s); /* killed: nothing more is written */
 
-    assert_int_equal(open_state(&s, dir, 0, err, sizeof err), 0);
+    assert_int_equal(open_state(&s, test_dir, 0, err, sizeof err), 0);
     const struct gf_manifest *m = gf_state_manifest(&s);
     assert_int_equal(m->n, 3);
     a = gf_manifest_find(m, "AA");
-    assert_string_equal(a->status, "error");
+    assert_int_equal(a->status, GF_ERROR);
     assert_string_equal(a->file, "Xland.gif");
-    assert_string_equal(gf_manifest_find(m, "BB")->status, "ok");
-    assert_string_equal(gf_manifest_find(m, "CC")->status, "error");
+    assert_int_equal(gf_manifest_find(m, "BB")->status, GF_OK);
+    assert_int_equal(gf_manifest_find(m, "CC")->status, GF_ERROR);
     /* AA's file still matches: --update may still vouch for it. */
     int nomem;
     gf_state_close(&s);
     struct gf_state u;
-    assert_int_equal(open_state(&u, dir, 1, err, sizeof err), 0);
+    assert_int_equal(open_state(&u, test_dir, 1, err, sizeof err), 0);
     const struct gf_prev *const *prev = gf_state_prevs(&u, codes, 2, &nomem);
     assert_non_null(prev);
     assert_null(prev[0]);
@@ -350,12 +330,12 @@ static void test_state_one_file_one_entry(void **state)
     struct gf_state s;
     char err[512];
     first_run();
-    assert_int_equal(open_state(&s, dir, 0, err, sizeof err), 0);
+    assert_int_equal(open_state(&s, test_dir, 0, err, sizeof err), 0);
     struct gf_item c = item("CC", GF_OK, "Yland.gif", "CC took it");
     assert_int_equal(gf_state_record(&s, &c), 0);
     const struct gf_manifest_entry *b = gf_manifest_find(gf_state_manifest(&s), "BB");
     assert_null(b->file);
-    assert_string_equal(b->status, "error");
+    assert_int_equal(b->status, GF_ERROR);
     assert_string_equal(b->error, "its file Yland.gif was given to CC");
     gf_state_close(&s);
 }
@@ -367,7 +347,7 @@ static void test_state_reads_version_1(void **state)
     struct gf_state s;
     char err[512];
     write_file("Brazil.gif", "BR");
-    assert_int_equal(mkdir(path(".getflags"), 0777), 0);
+    assert_int_equal(mkdir(test_path(".getflags"), 0777), 0);
     write_file(".getflags/manifest.json",
                "{\"version\": 1, \"run_time\": null, \"base_url\": \"http://h/flags\", "
                "\"entries\": [{\"cc\": \"BR\", \"status\": \"ok\", \"http_status\": 200, "
@@ -375,11 +355,11 @@ static void test_state_reads_version_1(void **state)
                "\"e6a4a3ee5ee6fd9e2e3e5fd53e5fa49a25e1b9fb3bb9d9a2c3a1d2a4c6e7cbdd\", "
                "\"meta\": {\"etag\": null, \"last_modified\": null, \"timings\": {\"dns\": 0}}, "
                "\"image\": null, \"error\": null}]}");
-    assert_int_equal(open_state(&s, dir, 0, err, sizeof err), 0);
+    assert_int_equal(open_state(&s, test_dir, 0, err, sizeof err), 0);
     const struct gf_manifest_entry *e = gf_manifest_find(gf_state_manifest(&s), "BR");
     assert_non_null(e);
     /* The hash above is not that of "BR": the entry is no longer ok. */
-    assert_string_equal(e->status, "error");
+    assert_int_equal(e->status, GF_ERROR);
     assert_int_equal(gf_state_claim(&s, "PT", "Brazil.gif"), 0);
     gf_state_close(&s);
 }
@@ -387,18 +367,26 @@ static void test_state_reads_version_1(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_state_creates_dir_with_parents, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_state_refuses_unusable_dirs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_state_lock_busy_and_hard_link_refused, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_state_sweeps_stale_temporaries, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_state_names_belong_to_their_codes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_state_names_are_stable_across_runs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_state_damaged_files_are_not_trusted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_state_interrupted_codes_are_failed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_state_one_file_one_entry, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_state_begin_journal, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_state_reads_version_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_state_creates_dir_with_parents, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_state_refuses_unusable_dirs, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_state_lock_busy_and_hard_link_refused, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_state_sweeps_stale_temporaries, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_state_names_belong_to_their_codes, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_state_names_are_stable_across_runs, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_state_damaged_files_are_not_trusted, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_state_interrupted_codes_are_failed, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_state_one_file_one_entry, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_state_begin_journal, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_state_reads_version_1, tmpdir_setup, tmpdir_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
