@@ -34,6 +34,18 @@ int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
  * timeout with CURLE_OPERATION_TIMEDOUT. */
 int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms);
 
+/* 1 while no started transfer waits for a connection attempt slot: one
+ * started now goes to curl at once or is the only one waiting. 0 when one
+ * already waits (or e is NULL): the owner then holds further transfers
+ * back before they take an easy handle. */
+int gf_engine_has_room(const struct gf_engine *e);
+
+/* room(arg), with the arg of gf_engine_new, runs on the loop thread when
+ * the engine has room again after curl ran, so that the owner can start
+ * transfers it held back. */
+typedef void (*gf_engine_room_cb)(void *arg);
+void gf_engine_on_room(struct gf_engine *e, gf_engine_room_cb room);
+
 /* The most transfers at once that had their request sent (a connection
  * was ready for them) and had not finished: what the server saw. */
 unsigned gf_engine_peak_sent(const struct gf_engine *e);

@@ -33,6 +33,14 @@ struct active {
  * back the connections it needs. */
 #define FRESH_HOLD_MS 40
 
+/* One per socket descriptor curl asks us to watch. */
+struct sock_ctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    int events; /* what curl asked us to watch */
+    struct gf_engine *engine;
+};
+
 struct gf_engine {
     uv_loop_t *loop;
     CURLM *multi;
@@ -40,12 +48,19 @@ struct gf_engine {
     uv_timer_t watchdog;
     uv_timer_t pace; /* runs pump() while queued transfers wait on slow answers */
     gf_engine_done_cb done;
+    gf_engine_room_cb room;
     void *arg;
     struct active **active; /* queued ones first-in first-out by seq */
     size_t nactive, cap;
     unsigned nconnecting, conn_window;
     unsigned nfresh, nqueued; /* transfers in state 2, and queued ones */
     unsigned nsent, peak_sent;
+    /* The poll of each socket descriptor curl has asked to watch, kept
+     * (stopped) while curl watches nothing there: a keep-alive connection
+     * goes idle and is taken again for every request, and a new poll
+     * handle each time costs an allocation and four epoll calls. */
+    struct sock_ctx **socks;
+    size_t nsocks;
     int closing;
     int pending_closes;
     CURLMcode add_error; /* why the last gf_engine_start failed */
@@ -163,6 +178,8 @@ static void pump(struct gf_engine *e)
             i = (size_t)-1; /* the array moved: start over */
         }
     }
+    if (e->room && !e->closing && gf_engine_has_room(e))
+        e->room(e->arg);
 }
 
 /* Ends a transfer curl will not finish, as if curl had reported it. */
@@ -182,14 +199,6 @@ static void fail_all(struct gf_engine *e, CURLMcode rc)
     while (e->nactive > 0)
         fail_transfer(e, e->active[e->nactive - 1]->easy, code);
 }
-
-/* One per socket curl asks us to watch; bound with curl_multi_assign. */
-struct sock_ctx {
-    uv_poll_t poll;
-    curl_socket_t fd;
-    int events; /* what curl asked us to watch */
-    struct gf_engine *engine;
-};
 
 /* Hands every finished transfer to the owner. Called after each
  * curl_multi_socket_action, as curl_multi_info_read(3) asks. */
@@ -279,44 +288,72 @@ static void on_engine_handle_closed(uv_handle_t *handle)
         for (size_t i = 0; i < e->nactive; i++)
             gf_free(e->active[i]);
         gf_free(e->active);
+        gf_free(e->socks);
         gf_free(e);
     }
 }
 
+/* The poll of descriptor fd, made on first use; NULL when out of memory
+ * or when libuv refuses the descriptor. */
+static struct sock_ctx *sock_get(struct gf_engine *e, curl_socket_t fd)
+{
+    size_t i = (size_t)fd;
+    if (i < e->nsocks && e->socks[i])
+        return e->socks[i];
+    if (i >= e->nsocks) {
+        size_t n = e->nsocks ? e->nsocks : 64;
+        while (n <= i)
+            n *= 2;
+        struct sock_ctx **grown = gf_realloc(e->socks, n * sizeof *grown);
+        if (!grown)
+            return NULL;
+        memset(grown + e->nsocks, 0, (n - e->nsocks) * sizeof *grown);
+        e->socks = grown;
+        e->nsocks = n;
+    }
+    struct sock_ctx *ctx = gf_malloc(sizeof(*ctx));
+    if (!ctx)
+        return NULL;
+    *ctx = (struct sock_ctx){.fd = fd, .engine = e};
+    if (uv_poll_init_socket(e->loop, &ctx->poll, fd) != 0) {
+        gf_free(ctx);
+        return NULL;
+    }
+    ctx->poll.data = ctx;
+    e->socks[i] = ctx;
+    return ctx;
+}
+
 /* CURLMOPT_SOCKETFUNCTION: curl calls CURL_POLL_REMOVE before it closes a
- * socket, so stopping the poll here never races a reused descriptor. */
+ * socket, so stopping the poll here never races a reused descriptor; a
+ * new socket on the same descriptor takes the stopped poll over. */
 static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
     struct gf_engine *e = userp;
-    struct sock_ctx *ctx = socketp;
     (void)easy;
+    (void)socketp;
 
+    if (fd < 0)
+        return -1;
     if (what == CURL_POLL_REMOVE) {
-        if (ctx) {
-            curl_multi_assign(e->multi, fd, NULL);
-            uv_poll_stop(&ctx->poll);
-            uv_close((uv_handle_t *)&ctx->poll, on_poll_closed);
+        if ((size_t)fd < e->nsocks && e->socks[fd]) {
+            uv_poll_stop(&e->socks[fd]->poll);
+            e->socks[fd]->events = 0;
         }
         return 0;
     }
-    if (!ctx) {
-        ctx = gf_malloc(sizeof(*ctx));
-        if (!ctx)
-            return -1;
-        ctx->fd = fd;
-        ctx->engine = e;
-        if (uv_poll_init_socket(e->loop, &ctx->poll, fd) != 0) {
-            gf_free(ctx);
-            return -1;
-        }
-        ctx->poll.data = ctx;
-        curl_multi_assign(e->multi, fd, ctx);
-    }
+    struct sock_ctx *ctx = sock_get(e, fd);
+    if (!ctx)
+        return -1;
     int events = 0;
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
+    /* curl repeats itself (an HTTP/2 connection asks for reading at every
+     * stream); restarting an active poll costs two epoll calls. */
+    if (events == ctx->events && uv_is_active((uv_handle_t *)&ctx->poll))
+        return 0;
     ctx->events = events;
     return uv_poll_start(&ctx->poll, events, on_poll) == 0 ? 0 : -1;
 }
@@ -433,6 +470,16 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
     return 0;
 }
 
+int gf_engine_has_room(const struct gf_engine *e)
+{
+    return e && !e->closing && e->nqueued == 0;
+}
+
+void gf_engine_on_room(struct gf_engine *e, gf_engine_room_cb room)
+{
+    e->room = room;
+}
+
 unsigned gf_engine_peak_sent(const struct gf_engine *e)
 {
     return e ? e->peak_sent : 0;
@@ -453,11 +500,14 @@ void gf_engine_close(struct gf_engine *e)
 {
     if (!e)
         return;
-    /* Cached connections are closed here, which removes their polls
+    /* Cached connections are closed here, which stops their polls
      * through on_curl_socket; timer updates are no longer wanted. */
     e->closing = 1;
     curl_multi_cleanup(e->multi);
     e->multi = NULL;
+    for (size_t i = 0; i < e->nsocks; i++)
+        if (e->socks[i])
+            uv_close((uv_handle_t *)&e->socks[i]->poll, on_poll_closed);
     e->pending_closes = 3;
     uv_close((uv_handle_t *)&e->timer, on_engine_handle_closed);
     uv_close((uv_handle_t *)&e->watchdog, on_engine_handle_closed);

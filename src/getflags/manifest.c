@@ -604,10 +604,25 @@ int gf_manifest_load(const char *dir, struct gf_manifest *m, char *err, size_t e
 
 /* ---- Writing ------------------------------------------------------- */
 
-/* Adds key: s, or key: null. Returns 0, or -1 when out of memory. */
+/* Adds item under key, a string literal that cJSON then neither copies
+ * nor frees. Returns 0, or -1 when item is NULL (out of memory) or cannot
+ * be added (it is then freed). */
+static int add_item(cJSON *o, const char *key, cJSON *item)
+{
+    if (item == NULL)
+        return -1;
+    if (!cJSON_AddItemToObjectCS(o, key, item)) {
+        cJSON_Delete(item);
+        return -1;
+    }
+    return 0;
+}
+
+/* Adds key: s, or key: null. s is borrowed, not copied: it must outlive
+ * the object. Returns 0, or -1 when out of memory. */
 static int add_str(cJSON *o, const char *key, const char *s)
 {
-    return (s ? cJSON_AddStringToObject(o, key, s) : cJSON_AddNullToObject(o, key)) ? 0 : -1;
+    return add_item(o, key, s ? cJSON_CreateStringReference(s) : cJSON_CreateNull());
 }
 
 static cJSON *request_json(const struct gf_manifest_request *r)
@@ -621,52 +636,82 @@ static cJSON *request_json(const struct gf_manifest_request *r)
     return o;
 }
 
-/* One entry as a cJSON object, keys in their fixed order; NULL when out
- * of memory. */
+/* One entry as a cJSON object, keys in their fixed order, its strings
+ * borrowed from e; NULL when out of memory. */
 static cJSON *entry_json(const struct gf_manifest_entry *e)
 {
     cJSON *o = cJSON_CreateObject();
     if (o == NULL)
         return NULL;
-    cJSON *meta = NULL, *image = NULL;
     /* A whole number as it is: cJSON prints doubles to 15 digits, and a
      * size up to 2^53 must read back exact. */
     char bytes[24];
     snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)e->bytes);
-    int bad = add_str(o, "cc", e->cc) != 0 ||
-              add_str(o, "status", gf_status_name(e->status)) != 0 ||
-              !cJSON_AddNumberToObject(o, "http_status", e->http_status) ||
-              add_str(o, "file", e->file) != 0 || !cJSON_AddRawToObject(o, "bytes", bytes) ||
-              add_str(o, "sha256", e->sha256[0] ? e->sha256 : NULL) != 0 ||
-              (meta = request_json(&e->meta)) == NULL || !cJSON_AddItemToObject(o, "meta", meta) ||
-              (image = request_json(&e->image)) == NULL ||
-              !cJSON_AddItemToObject(o, "image", image) || add_str(o, "error", e->error) != 0;
+    int bad =
+        add_str(o, "cc", e->cc) != 0 || add_str(o, "status", gf_status_name(e->status)) != 0 ||
+        add_item(o, "http_status", cJSON_CreateNumber(e->http_status)) != 0 ||
+        add_str(o, "file", e->file) != 0 || add_item(o, "bytes", cJSON_CreateRaw(bytes)) ||
+        add_str(o, "sha256", e->sha256[0] ? e->sha256 : NULL) != 0 ||
+        add_item(o, "meta", request_json(&e->meta)) != 0 ||
+        add_item(o, "image", request_json(&e->image)) != 0 || add_str(o, "error", e->error) != 0;
     if (bad) {
-        /* An item not yet added is still ours to free. */
-        if (meta && !cJSON_GetObjectItemCaseSensitive(o, "meta"))
-            cJSON_Delete(meta);
-        if (image && !cJSON_GetObjectItemCaseSensitive(o, "image"))
-            cJSON_Delete(image);
         cJSON_Delete(o);
         return NULL;
     }
     return o;
 }
 
-/* Prints item unformatted and appends it. Returns 0 or an error. */
-static int put_json(struct gf_afile *a, const cJSON *item)
+/* The text goes out through a buffer: a write per entry would be
+ * thousands of system calls for the manifest of -e. */
+struct out {
+    struct gf_afile *a;
+    size_t len;
+    char buf[16384];
+};
+
+static int flush(struct out *o)
 {
-    char *text = cJSON_PrintUnformatted(item);
-    if (text == NULL)
-        return GF_ENOMEM;
-    int e = gf_afile_write(a, text, strlen(text));
-    cJSON_free(text);
+    int e = o->len > 0 ? gf_afile_write(o->a, o->buf, o->len) : 0;
+    o->len = 0;
     return e;
 }
 
-static int put(struct gf_afile *a, const char *s)
+static int put_n(struct out *o, const char *s, size_t n)
 {
-    return gf_afile_write(a, s, strlen(s));
+    if (n > sizeof o->buf - o->len) {
+        int e = flush(o);
+        if (e != 0 || n > sizeof o->buf)
+            return e != 0 ? e : gf_afile_write(o->a, s, n);
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    return 0;
+}
+
+static int put(struct out *o, const char *s)
+{
+    return put_n(o, s, strlen(s));
+}
+
+/* Prints item unformatted and appends it: into the buffer when it fits
+ * there, on its own when it is larger. Returns 0 or an error. */
+static int put_json(struct out *o, cJSON *item)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        if (cJSON_PrintPreallocated(item, o->buf + o->len, (int)(sizeof o->buf - o->len), 0)) {
+            o->len += strlen(o->buf + o->len);
+            return 0;
+        }
+        int e = flush(o);
+        if (e != 0)
+            return e;
+    }
+    char *text = cJSON_PrintUnformatted(item);
+    if (text == NULL)
+        return GF_ENOMEM;
+    int e = gf_afile_write(o->a, text, strlen(text));
+    cJSON_free(text);
+    return e;
 }
 
 /* The document: its head as one object without "entries", then one entry
@@ -674,34 +719,45 @@ static int put(struct gf_afile *a, const char *s)
  * memory does not grow with the number of codes. */
 static int write_manifest(struct gf_afile *a, const struct gf_manifest *m)
 {
+    struct out *o = gf_malloc(sizeof *o);
     cJSON *head = cJSON_CreateObject();
-    if (head == NULL || !cJSON_AddNumberToObject(head, "version", GF_MANIFEST_VERSION) ||
+    if (o == NULL || head == NULL ||
+        add_item(head, "version", cJSON_CreateNumber(GF_MANIFEST_VERSION)) != 0 ||
         add_str(head, "run_time", m->run_time) != 0 ||
         add_str(head, "base_url", m->base_url) != 0) {
+        gf_free(o);
         cJSON_Delete(head);
         return GF_ENOMEM;
     }
     char *text = cJSON_PrintUnformatted(head);
     cJSON_Delete(head);
-    if (text == NULL)
+    if (text == NULL) {
+        gf_free(o);
         return GF_ENOMEM;
+    }
+    o->a = a;
+    o->len = 0;
     /* "{...}" less its closing brace, and the array opened. */
-    size_t len = strlen(text);
-    int e = gf_afile_write(a, text, len - 1);
+    int e = put_n(o, text, strlen(text) - 1);
     cJSON_free(text);
     if (e == 0)
-        e = put(a, ",\n\"entries\": [");
+        e = put(o, ",\n\"entries\": [");
     for (size_t i = 0; i < m->n && e == 0; i++) {
-        cJSON *o = entry_json(&m->entries[i]);
-        if (o == NULL)
-            return GF_ENOMEM;
-        e = put(a, i > 0 ? ",\n" : "\n");
+        cJSON *item = entry_json(&m->entries[i]);
+        if (item == NULL) {
+            e = GF_ENOMEM;
+            break;
+        }
+        e = put(o, i > 0 ? ",\n" : "\n");
         if (e == 0)
-            e = put_json(a, o);
-        cJSON_Delete(o);
+            e = put_json(o, item);
+        cJSON_Delete(item);
     }
     if (e == 0)
-        e = put(a, "\n]}\n");
+        e = put(o, "\n]}\n");
+    if (e == 0)
+        e = flush(o);
+    gf_free(o);
     return e;
 }
 

@@ -96,10 +96,30 @@ static void gate_arm(struct run *r, double delay_s)
     uv_timer_start(&r->gate_timer, on_gate_timer, ms > 0 ? ms : 1, 0);
 }
 
+/* Starts the queued fetches the gates let through, in order, while the
+ * engine can hand them to curl at once. A fetch waits here, not in the
+ * engine, for a connection attempt slot: it takes an easy handle only
+ * when it starts (-e -m 1000 would hold 676 of them, and their buffers). */
+static void gate_drain(struct run *r)
+{
+    while (r->gate_len > 0 && gf_engine_has_room(r->engine)) {
+        double delay = gate_delay(r);
+        if (delay > 0) {
+            gate_arm(r, delay);
+            return;
+        }
+        struct gf_fetch *f = r->gate_q[r->gate_head];
+        r->gate_head = (r->gate_head + 1) % r->res->nitems;
+        r->gate_len--;
+        gf_fetch_begin(f);
+    }
+}
+
 static int gate_try(void *arg, struct gf_fetch *f)
 {
     struct run *r = arg;
-    if (r->gate_len == 0) {
+    /* The engine first: gate_delay() counts a start it lets through. */
+    if (r->gate_len == 0 && gf_engine_has_room(r->engine)) {
         double delay = gate_delay(r);
         if (delay <= 0)
             return 1;
@@ -112,18 +132,16 @@ static int gate_try(void *arg, struct gf_fetch *f)
 
 static void on_gate_timer(uv_timer_t *t)
 {
-    struct run *r = t->data;
-    while (r->gate_len > 0) {
-        double delay = gate_delay(r);
-        if (delay > 0) {
-            gate_arm(r, delay);
-            return;
-        }
-        struct gf_fetch *f = r->gate_q[r->gate_head];
-        r->gate_head = (r->gate_head + 1) % r->res->nitems;
-        r->gate_len--;
-        gf_fetch_begin(f);
-    }
+    gate_drain(t->data);
+}
+
+/* The engine can take transfers again; a pause being waited out keeps
+ * its timer. */
+static void on_engine_room(void *arg)
+{
+    struct run *r = arg;
+    if (r->gate_len > 0 && !uv_is_active((uv_handle_t *)&r->gate_timer))
+        gate_drain(r);
 }
 
 static void gate_cancel(void *arg, struct gf_fetch *f)
@@ -475,6 +493,7 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         snprintf(msg, msgsz, "getflags: cannot start libcurl: %s\n", gf_strerror(err));
         goto fail_saver;
     }
+    gf_engine_on_room(r.engine, on_engine_room);
     r.curl = gf_curl_new(&(struct gf_curl_config){
         .engine = r.engine,
         .share = r.share,

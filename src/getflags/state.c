@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -368,7 +369,7 @@ static int take_file(struct gf_state *s, const char *cc, const char *file)
 {
     for (size_t i = 0; i < s->m.n; i++) {
         const struct gf_manifest_entry *e = &s->m.entries[i];
-        if (strcmp(e->cc, cc) == 0 || e->file == NULL || strcmp(e->file, file) != 0)
+        if (e->file == NULL || strcmp(e->file, file) != 0 || strcmp(e->cc, cc) == 0)
             continue;
         char why[GF_NAME_MAX + 64];
         struct gf_manifest_entry d = *e;
@@ -448,17 +449,28 @@ int gf_state_begin(struct gf_state *s, const gf_cc *codes, size_t n, const char 
     size_t k = s->m.n;
     if (k > 0)
         memcpy(e, s->m.entries, k * sizeof *e);
+    /* 1 + the entry of each new code AA..ZZ, 0 while it has none: a code
+     * listed twice in the run gets one entry, found without a search. */
+    size_t slot[26 * 26];
+    memset(slot, 0, sizeof slot);
     for (size_t i = 0; i < n; i++) {
         const struct gf_manifest_entry *old = gf_manifest_find(&s->m, codes[i]);
         struct gf_manifest_entry *d = old ? &e[old - s->m.entries] : NULL;
+        const char *c = codes[i];
+        size_t at = c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' && c[2] == '\0'
+                        ? (size_t)(c[0] - 'A') * 26 + (size_t)(c[1] - 'A')
+                        : SIZE_MAX;
+        if (d == NULL && at != SIZE_MAX && slot[at] != 0)
+            d = &e[slot[at] - 1];
         if (d == NULL) {
-            /* A code listed twice in the run gets one entry. */
-            for (size_t j = s->m.n; j < k && d == NULL; j++)
+            for (size_t j = s->m.n; j < k && d == NULL && at == SIZE_MAX; j++)
                 if (strcmp(e[j].cc, codes[i]) == 0)
                     d = &e[j];
             if (d == NULL) {
                 d = &e[k++];
                 memcpy(d->cc, codes[i], sizeof d->cc);
+                if (at != SIZE_MAX)
+                    slot[at] = k;
             }
         }
         d->status = GF_ERROR;
