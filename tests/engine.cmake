@@ -52,6 +52,10 @@ set_property(TEST getflags_transfer APPEND PROPERTY ENVIRONMENT
              "GF_DNS_HANG_SHIM=$<TARGET_FILE:gf_dns_hang_shim>")
 
 # The transfer layer's private TLS setup (--cacert read once).
-gf_unit_test(test_transfer SOURCES unit/test_transfer.c LIBS getflags_core)
+gf_unit_test(test_transfer SOURCES unit/test_transfer.c unit/tmpdir.c LIBS getflags_core)
 target_include_directories(test_transfer PRIVATE "${PROJECT_SOURCE_DIR}/src/getflags")
 target_link_libraries(test_transfer PRIVATE PkgConfig::OPENSSL)
+
+# The per-code state machine through a fake transfer layer.
+gf_unit_test(test_fetch SOURCES unit/test_fetch.c unit/tmpdir.c LIBS getflags_core)
+target_include_directories(test_fetch PRIVATE "${PROJECT_SOURCE_DIR}/src/getflags")

@@ -31,9 +31,10 @@ struct run {
     struct gf_saver saver;
     CURLSH *share;
     struct gf_tls tls;
-    unsigned peak_sent; /* most requests sent and not yet answered at once */
+    unsigned peak_sent;   /* most requests sent and not yet answered at once */
+    struct gf_curl *curl; /* the transfer layer */
     struct gf_fetch_env env;
-    struct gf_fetch *fetches;
+    struct gf_fetch **fetches;
     size_t remaining; /* fetches started and not yet reported done */
     size_t lat_cap;
     uv_signal_t sigint, sigterm, sighup;
@@ -315,7 +316,7 @@ static void shutdown_run(struct run *r)
     uv_close((uv_handle_t *)&r->gate_timer, on_closed_noop);
     close_signals(r, 3);
     for (size_t i = 0; i < r->res->nitems; i++)
-        gf_fetch_close(&r->fetches[i]);
+        gf_fetch_close(r->fetches[i]);
     r->peak_sent = gf_engine_peak_sent(r->engine);
     gf_engine_close(r->engine);
     r->engine = NULL;
@@ -323,10 +324,9 @@ static void shutdown_run(struct run *r)
     gf_saver_close(&r->saver);
 }
 
-static void on_done(void *arg, struct gf_fetch *f)
+static void on_done(void *arg, struct gf_item *item)
 {
     struct run *r = arg;
-    struct gf_item *item = f->item;
     struct gf_run_result *res = r->res;
     switch (item->status) {
     case GF_OK:
@@ -363,9 +363,7 @@ static void on_done(void *arg, struct gf_fetch *f)
 static void on_transfer_done(CURL *easy, CURLcode result, void *arg)
 {
     (void)arg;
-    struct gf_fetch *f = NULL;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&f);
-    gf_fetch_transfer_done(f, easy, result);
+    gf_curl_done(easy, result);
 }
 
 static void on_progress(uv_timer_t *t)
@@ -385,7 +383,7 @@ static void on_signal(uv_signal_t *h, int signum)
     /* No permit may be handed out while the fetches are being stopped. */
     gf_sem_set_limit(&r->sem, 0);
     for (size_t i = 0; i < r->res->nitems && !r->shut; i++)
-        gf_fetch_cancel(&r->fetches[i]);
+        gf_fetch_cancel(r->fetches[i]);
 }
 
 /* Watches SIGINT, SIGTERM and SIGHUP (a closed terminal or session ends a
@@ -422,8 +420,10 @@ static unsigned terminal_width(void)
 
 static void free_run(struct run *r)
 {
+    for (size_t i = 0; r->fetches && i < r->res->nitems; i++)
+        gf_fetch_free(r->fetches[i]);
     gf_free(r->fetches);
-    gf_free(r->env.pool);
+    gf_curl_free(r->curl);
     gf_free(r->gate_q);
     if (r->share)
         curl_share_cleanup(r->share);
@@ -444,13 +444,21 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     /* Each code makes two requests plus its retries. */
     r.lat_cap = o->ncodes * 2 * ((size_t)o->retries + 1);
     res->latencies_ms = gf_malloc((r.lat_cap ? r.lat_cap : 1) * sizeof *res->latencies_ms);
-    r.env.pool = gf_calloc(cfg->concurrency, sizeof *r.env.pool);
     r.gate_q = gf_calloc(o->ncodes ? o->ncodes : 1, sizeof *r.gate_q);
     r.share = curl_share_init();
-    if (!res->items || !r.fetches || !res->latencies_ms || !r.env.pool || !r.gate_q || !r.share) {
+    if (!res->items || !r.fetches || !res->latencies_ms || !r.gate_q || !r.share) {
         snprintf(msg, msgsz, "getflags: out of memory\n");
         err = GF_ENOMEM;
         goto fail_alloc;
+    }
+    for (size_t i = 0; i < o->ncodes; i++) {
+        memcpy(res->items[i].cc, o->codes[i], sizeof(gf_cc));
+        r.fetches[i] = gf_fetch_new(&r.env, &res->items[i], cfg->prev ? cfg->prev[i] : NULL);
+        if (!r.fetches[i]) {
+            snprintf(msg, msgsz, "getflags: out of memory\n");
+            err = GF_ENOMEM;
+            goto fail_alloc;
+        }
     }
     /* The command line refuses such rates; checked here too, as a run
      * without its limit would be a silent failure. */
@@ -486,6 +494,23 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         goto fail_saver;
     }
     gf_engine_on_room(r.engine, on_engine_room);
+    r.curl = gf_curl_new(&(struct gf_curl_config){
+        .engine = r.engine,
+        .share = r.share,
+        .base_url = o->base_url,
+        .timeout_ms = o->timeout_ms,
+        .http_version = o->http_version,
+        .tls = &r.tls,
+        .conn = &res->conn,
+        .pool_cap = cfg->concurrency,
+    });
+    if (!r.curl) {
+        snprintf(msg, msgsz, "getflags: out of memory\n");
+        err = GF_ENOMEM;
+        gf_engine_close(r.engine); /* freed as the loop runs */
+        r.engine = NULL;
+        goto fail_saver;
+    }
     gf_sem_init(&r.sem, cfg->concurrency);
     gf_ratelimit_init(&r.pace, 0);
     gf_hostgate_init(&r.host);
@@ -502,17 +527,12 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
 
     r.env = (struct gf_fetch_env){
         .loop = &r.loop,
-        .engine = r.engine,
         .sem = &r.sem,
         .saver = &r.saver,
-        .share = r.share,
+        .xfer = &gf_curl_transfer_ops,
+        .xfer_ctx = r.curl,
         .base_url = o->base_url,
         .base_url_display = o->base_url_display,
-        .timeout_ms = o->timeout_ms,
-        .cacert = o->cacert,
-        .tls = &r.tls,
-        .conn = &res->conn,
-        .http_version = o->http_version,
         .retries = o->retries,
         .max_size = o->max_size,
         .verbose = cfg->verbose,
@@ -525,8 +545,6 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         .on_success = on_success,
         .on_overload = on_overload,
         .arg = &r,
-        .pool = r.env.pool,
-        .pool_cap = cfg->concurrency,
     };
     r.rng = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
     if (cfg->on_start)
@@ -539,14 +557,10 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     }
 
     r.remaining = o->ncodes;
-    for (size_t i = 0; i < o->ncodes; i++) {
-        memcpy(res->items[i].cc, o->codes[i], sizeof(gf_cc));
-        gf_fetch_init(&r.fetches[i], &r.env, &res->items[i], cfg->prev ? cfg->prev[i] : NULL);
-    }
     if (o->ncodes == 0)
         shutdown_run(&r);
     for (size_t i = 0; i < o->ncodes && !res->signal; i++)
-        gf_fetch_start(&r.fetches[i]);
+        gf_fetch_start(r.fetches[i]);
 
     uv_run(&r.loop, UV_RUN_DEFAULT);
     for (size_t i = 0; i < res->nitems; i++)
@@ -554,7 +568,6 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
             res->never_started++;
     res->peak_in_flight = r.peak_sent;
     res->concurrency = r.adaptive_on ? gf_adaptive_limit(&r.adaptive) : cfg->concurrency;
-    gf_fetch_env_drain_pool(&r.env);
     err = uv_loop_close(&r.loop);
     if (err)
         fprintf(stderr, "getflags: internal error: a handle was left open (%s)\n",

@@ -1,12 +1,808 @@
+#include "gf/alloc.h"
 #include "transfer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include "gf/engine.h"
+#include "gf/error.h"
+#include "gf/names.h"
+#include "gf/text.h"
+
+/* A slow server may hold a transfer for --timeout; a trickling one is cut
+ * sooner by curl's low-speed check (see CURLOPT_LOW_SPEED_LIMIT). */
+#define LOW_SPEED_BYTES 10
+#define LOW_SPEED_SECONDS 30
+/* libcurl 7.88 caps one header line, not their sum. */
+#define HEADERS_MAX (64 * 1024)
+/* Error bodies are read (so the connection can be reused) but not kept. */
+#define ERROR_BODY_MAX (64 * 1024)
+#define CONNECT_TIMEOUT_MAX_MS 3000
+#define MAX_REDIRECTS 5
+
+struct gf_curl {
+    struct gf_curl_config cfg;
+    /* A host whose name could not be resolved: later first attempts to it
+     * end at once with the same error rather than each waiting out its
+     * own DNS timeout. "" when none; cleared by any answer. */
+    char unresolvable[256];
+    int redirects_to_tls; /* a request ended at an https URL */
+    /* An answer over TLS came in HTTP/1.1: ALPN chose it, so the host does
+     * not multiplex, and waiting for its connections would queue new
+     * requests behind a busy one. */
+    int tls_http1;
+    struct gf_transfer **pool;
+    size_t npool;
+};
+
+/* What one transfer has received so far. */
+struct body {
+    struct gf_body_sink sink; /* a 200's body, in memory or in a file */
+    size_t len;               /* body bytes of the answer, kept or not */
+    uint64_t received;        /* decoded bytes of any status */
+    size_t header_bytes;      /* all response headers, redirects included */
+    int headers_too_big;
+    int error_body_cut; /* a non-200 body stopped at its bound: its status decides */
+    /* Of the last answer: its Content-Length (-1 when absent), whether it
+     * was unusable or given twice with different values. */
+    long long content_length;
+    int bad_length, conflicting_length;
+};
+
+/* One HTTP request in flight: an easy handle and what it has received.
+ * Only as many exist as permits are held, so what is per request lives
+ * here and not in the per-code state, which exists for every code. */
+struct gf_transfer {
+    CURL *easy;
+    struct gf_curl *curl;
+    gf_response_cb cb;
+    void *arg;
+    struct body body;
+    char reason[96]; /* status phrase of the last answer */
+    char errbuf[CURL_ERROR_SIZE];
+    struct curl_slist *headers; /* conditional request headers, or NULL */
+    size_t url_cap;
+    char url[];
+};
+
+/* Only a 200 carries a whole body: a 206 is a part, a 204 nothing. */
+static int is_success(long status)
+{
+    return status == 200;
+}
+
+/* ---- callbacks --------------------------------------------------------- */
+
+/* Counts decoded bytes (curl has undone any Content-Encoding before this
+ * runs), so a compression bomb stops at the cap, not at the wire size. */
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct gf_transfer *x = userdata;
+    struct body *b = &x->body;
+    size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+
+    b->received += n;
+    if (!is_success(status)) {
+        /* Read and drop error bodies so the connection can be reused; a
+         * long one is cut (and its connection closed), not an error. */
+        b->len += n;
+        if (b->len > ERROR_BODY_MAX) {
+            b->error_body_cut = 1;
+            return 0;
+        }
+        return n;
+    }
+    /* Too big, out of memory, or the disk is full: stop. */
+    if (gf_body_append(&b->sink, ptr, n) != 0)
+        return 0;
+    b->len += n;
+    return n;
+}
+
+static void copy_reason(struct gf_transfer *x, const char *line, size_t n)
+{
+    /* "HTTP/1.1 418 I'm a teapot\r\n": skip version and code. */
+    size_t i = 0;
+    while (i < n && line[i] != ' ')
+        i++;
+    while (i < n && line[i] == ' ')
+        i++;
+    while (i < n && line[i] != ' ' && line[i] != '\r' && line[i] != '\n')
+        i++;
+    while (i < n && line[i] == ' ')
+        i++;
+    size_t end = n;
+    while (end > i && (line[end - 1] == '\r' || line[end - 1] == '\n' || line[end - 1] == ' '))
+        end--;
+    size_t len = end - i;
+    if (len >= sizeof x->reason)
+        len = sizeof x->reason - 1;
+    memcpy(x->reason, line + i, len);
+    x->reason[len] = '\0';
+}
+
+/* Keeps a header value for the manifest: trimmed, and dropped (left
+ * empty) when it does not fit or breaks gf_header_value_ok(), since it
+ * goes back to the server in a request header. */
+static void copy_value(char *out, size_t outsz, const char *v, size_t n)
+{
+    while (n > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
+    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    out[0] = '\0';
+    if (n == 0 || n >= outsz)
+        return;
+    if (!gf_header_value_ok(v, n))
+        return;
+    memcpy(out, v, n);
+    out[n] = '\0';
+}
+
+/* Only what libcurl 7.88 does not do: a cap on all headers together, the
+ * reason phrase, and Content-Length given twice with different values
+ * (which one frames the body is anyone's guess, so the transfer stops
+ * before curl picks one). Every other header is read afterwards through
+ * curl_easy_header(). */
+static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
+{
+    struct gf_transfer *x = userdata;
+    struct body *b = &x->body;
+    size_t n = size * nmemb;
+    b->header_bytes += n;
+    if (b->header_bytes > HEADERS_MAX) {
+        b->headers_too_big = 1;
+        return 0;
+    }
+    if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        /* A new response (after a redirect or a 1xx) starts afresh. */
+        b->content_length = -1;
+        b->bad_length = b->conflicting_length = 0;
+        copy_reason(x, line, n);
+    } else if (n > 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
+        char tmp[32];
+        copy_value(tmp, sizeof tmp, line + 15, n - 15);
+        char *end;
+        errno = 0;
+        long long v = tmp[0] >= '0' && tmp[0] <= '9' ? strtoll(tmp, &end, 10) : -1;
+        if (v < 0 || errno == ERANGE || *end != '\0') {
+            b->bad_length = 1;
+        } else if (b->content_length >= 0 && b->content_length != v) {
+            b->conflicting_length = 1;
+            return 0;
+        } else {
+            b->content_length = v;
+        }
+    }
+    return n;
+}
+
+/* ---- the easy-handle pool ------------------------------------------------ */
+
+/* The CURL_HTTP_VERSION_* for the run's --http1.1 / --http2 choice. */
+static long http_version(const struct gf_curl_config *cfg)
+{
+    switch (cfg->http_version) {
+    case GF_HTTP_1_1:
+        return CURL_HTTP_VERSION_1_1;
+    case GF_HTTP_2:
+        /* Over plain http there is no ALPN: h2c with prior knowledge. */
+        return strncasecmp(cfg->base_url, "https:", 6) == 0 ? CURL_HTTP_VERSION_2TLS
+                                                            : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    case GF_HTTP_AUTO:
+        break;
+    }
+    /* HTTP/2 where ALPN offers it, HTTP/1.1 otherwise. */
+    return CURL_HTTP_VERSION_2TLS;
+}
+
+/* Half the request's timeout, between 1 s (a short --timeout governs the
+ * connection itself) and CONNECT_TIMEOUT_MAX_MS. */
+static uint64_t connect_timeout_ms(const struct gf_curl_config *cfg)
+{
+    uint64_t t = cfg->timeout_ms / 2;
+    if (t < 1000)
+        t = 1000;
+    return t < CONNECT_TIMEOUT_MAX_MS ? t : CONNECT_TIMEOUT_MAX_MS;
+}
+
+/* Whether a request may wait for a connection being set up to learn if
+ * it multiplexes: over TLS (ALPN decides), a plain http base included
+ * once it was seen to redirect to https, until an answer showed that
+ * ALPN chose HTTP/1.1. */
+static int may_multiplex(const struct gf_curl *c)
+{
+    if (c->cfg.http_version == GF_HTTP_1_1 || c->tls_http1)
+        return 0;
+    return c->redirects_to_tls || strncasecmp(c->cfg.base_url, "https:", 6) == 0;
+}
+
+/* Sets an option; on failure keeps the first failing option's name. */
+#define SET(e, rc, what, opt, val)                                                                 \
+    do {                                                                                           \
+        if ((rc) == CURLE_OK) {                                                                    \
+            (rc) = curl_easy_setopt((e), opt, val);                                                \
+            if ((rc) != CURLE_OK)                                                                  \
+                *(what) = #opt;                                                                    \
+        }                                                                                          \
+    } while (0)
+
+/* The options that are the same for every request of the run, set once
+ * when the handle is made: a pooled handle keeps them (it is never
+ * reset), so a request sets only its URL, headers and PIPEWAIT. */
+static CURLcode setup_once(struct gf_curl *c, struct gf_transfer *x, const char **what)
+{
+    const struct gf_curl_config *cfg = &c->cfg;
+    CURL *e = x->easy;
+    CURLcode rc = CURLE_OK;
+    SET(e, rc, what, CURLOPT_PRIVATE, x);
+    SET(e, rc, what, CURLOPT_WRITEFUNCTION, on_body);
+    SET(e, rc, what, CURLOPT_WRITEDATA, x);
+    SET(e, rc, what, CURLOPT_HEADERFUNCTION, on_header);
+    SET(e, rc, what, CURLOPT_HEADERDATA, x);
+    SET(e, rc, what, CURLOPT_ERRORBUFFER, x->errbuf);
+    SET(e, rc, what, CURLOPT_NOSIGNAL, 1L);
+    SET(e, rc, what, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
+    /* A connection attempt that goes unanswered (a SYN dropped by a full
+     * listen queue) is given up well before the request's timeout, so
+     * that a retry can try again soon. */
+    if (connect_timeout_ms(cfg) < cfg->timeout_ms)
+        SET(e, rc, what, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_timeout_ms(cfg));
+    SET(e, rc, what, CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_BYTES);
+    SET(e, rc, what, CURLOPT_LOW_SPEED_TIME, (long)LOW_SPEED_SECONDS);
+    SET(e, rc, what, CURLOPT_FOLLOWLOCATION, 1L);
+    SET(e, rc, what, CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
+    SET(e, rc, what, CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(e, rc, what, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SET(e, rc, what, CURLOPT_ACCEPT_ENCODING, "");
+    SET(e, rc, what, CURLOPT_USERAGENT, "getflags/" GF_VERSION);
+    SET(e, rc, what, CURLOPT_HTTP_VERSION, http_version(cfg));
+    SET(e, rc, what, CURLOPT_SHARE, cfg->share);
+    /* Never wait for a resolver thread stuck on a silent DNS server when
+     * a transfer is removed (its timeout, an interrupt). */
+    SET(e, rc, what, CURLOPT_QUICK_EXIT, 1L);
+    if (rc == CURLE_OK && cfg->tls)
+        rc = gf_tls_setup_easy(cfg->tls, e, what);
+    return rc;
+}
+
+static void xfer_free(struct gf_transfer *x)
+{
+    if (!x)
+        return;
+    curl_easy_cleanup(x->easy);
+    gf_free(x);
+}
+
+/* A transfer from the pool, or a new one with its run-wide options set.
+ * NULL with *what and *rc saying why. */
+static struct gf_transfer *xfer_get(struct gf_curl *c, const char **what, CURLcode *rc)
+{
+    *rc = CURLE_OK;
+    if (c->npool > 0)
+        return c->pool[--c->npool];
+    /* Room for "<base>/<cc>/metadata.json". */
+    size_t url_cap = strlen(c->cfg.base_url) + 32;
+    struct gf_transfer *x = gf_calloc(1, sizeof *x + url_cap);
+    if (!x) {
+        *rc = CURLE_OUT_OF_MEMORY;
+        *what = "";
+        return NULL;
+    }
+    x->url_cap = url_cap;
+    x->curl = c;
+    x->easy = curl_easy_init();
+    if (!x->easy) {
+        gf_free(x);
+        *rc = CURLE_FAILED_INIT;
+        *what = "";
+        return NULL;
+    }
+    *rc = setup_once(c, x, what);
+    if (*rc != CURLE_OK) {
+        xfer_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* Back to the pool: what belongs to the request goes; the options set once
+ * stay. Connections live in the multi handle, not the easy handle. */
+static void xfer_put(struct gf_curl *c, struct gf_transfer *x)
+{
+    gf_body_abort(&x->body.sink);
+    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
+    curl_slist_free_all(x->headers);
+    x->headers = NULL;
+    x->cb = NULL;
+    x->arg = NULL;
+    if (c->npool < c->cfg.pool_cap)
+        c->pool[c->npool++] = x;
+    else
+        xfer_free(x);
+}
+
+struct gf_curl *gf_curl_new(const struct gf_curl_config *cfg)
+{
+    struct gf_curl *c = gf_calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->cfg = *cfg;
+    c->pool = gf_calloc(cfg->pool_cap ? cfg->pool_cap : 1, sizeof *c->pool);
+    if (!c->pool) {
+        gf_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void gf_curl_free(struct gf_curl *c)
+{
+    if (!c)
+        return;
+    while (c->npool > 0)
+        xfer_free(c->pool[--c->npool]);
+    gf_free(c->pool);
+    gf_free(c);
+}
+
+/* ---- hosts, errors, timings ---------------------------------------------- */
+
+/* The host (escaped for printing) and port of url; "?" and 0 when it
+ * cannot be parsed. Returns 0 when the host is known. */
+static int url_host_port(const char *url, char *host, size_t hostsz, long *port)
+{
+    snprintf(host, hostsz, "?");
+    *port = 0;
+    CURLU *u = url ? curl_url() : NULL;
+    if (!u)
+        return -1;
+    char *h = NULL, *p = NULL;
+    int rc = -1;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &h, 0) == CURLUE_OK) {
+        gf_escape_for_print(h, strlen(h), host, hostsz);
+        rc = 0;
+        if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT) == CURLUE_OK)
+            *port = strtol(p, NULL, 10);
+    }
+    curl_free(h);
+    curl_free(p);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* The host and port the transfer last tried, from its effective URL
+ * (after redirects). */
+static int host_port(CURL *e, char *host, size_t hostsz, long *port)
+{
+    char *url = NULL;
+    curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &url);
+    return url_host_port(url, host, hostsz, port);
+}
+
+/* libcurl's words for a name lookup that ran out of time: "Resolving
+ * timed out after N ms", or "Failed to resolve host 'h' with timeout
+ * after N ms" when the time was spent before the lookup began. */
+static int is_dns_timeout(const char *detail)
+{
+    return strncmp(detail, "Resolving timed out", 19) == 0 ||
+           strncmp(detail, "Failed to resolve host", 22) == 0;
+}
+
+static int is_dns_failure(const struct gf_transfer *x, CURLcode rc)
+{
+    return rc == CURLE_COULDNT_RESOLVE_HOST ||
+           (rc == CURLE_OPERATION_TIMEDOUT && is_dns_timeout(x->errbuf));
+}
+
+static double secs(curl_off_t us)
+{
+    return us > 0 ? (double)us / 1e6 : 0.0;
+}
+
+/* curl's times are cumulative from the start of the transfer. */
+static void read_phases(CURL *e, struct gf_phases *ph)
+{
+    curl_off_t dns = 0, conn = 0, app = 0, pre = 0, start = 0, total = 0;
+    curl_easy_getinfo(e, CURLINFO_NAMELOOKUP_TIME_T, &dns);
+    curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &conn);
+    curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &app);
+    curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &start);
+    curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
+    ph->sem_wait = -1;
+    ph->dns = secs(dns);
+    ph->connect = conn > dns ? secs(conn - dns) : 0.0;
+    ph->tls = app > conn ? secs(app - conn) : 0.0;
+    ph->first_byte = start > pre ? secs(start - pre) : 0.0;
+    ph->transfer = total > start ? secs(total - start) : 0.0;
+    ph->total = secs(total);
+}
+
+/* Which limit ended a CURLE_OPERATION_TIMEDOUT, from the transfer's
+ * timings and the limits this layer set (not from curl's wording): the
+ * connect timeout while no connection was ready, the low-speed check on
+ * a connection that was transferring before the request's timeout came. */
+enum timeout_kind { TIMEOUT_REQUEST, TIMEOUT_CONNECT, TIMEOUT_LOW_SPEED };
+
+static enum timeout_kind which_timeout(const struct gf_curl_config *cfg, CURL *e)
+{
+    curl_off_t pre = 0, total = 0;
+    curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pre);
+    curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
+    uint64_t total_ms = total > 0 ? (uint64_t)total / 1000 : 0;
+    int connect_limit = connect_timeout_ms(cfg) < cfg->timeout_ms;
+    if (pre <= 0)
+        return connect_limit && total_ms < cfg->timeout_ms ? TIMEOUT_CONNECT : TIMEOUT_REQUEST;
+    if (total_ms + 1 < cfg->timeout_ms && total_ms >= (uint64_t)LOW_SPEED_SECONDS * 1000)
+        return TIMEOUT_LOW_SPEED;
+    return TIMEOUT_REQUEST;
+}
+
+/* The reason for a transport failure in words a user can act on. */
+static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *out, size_t outsz)
+{
+    const struct gf_curl_config *cfg = &x->curl->cfg;
+    const struct body *body = &x->body;
+    long os_errno = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
+    const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
+    char safe[256], host[128];
+    long port;
+    double timeout_s = (double)cfg->timeout_ms / 1000.0;
+    gf_escape_for_print(detail, strlen(detail), safe, sizeof safe);
+    host_port(x->easy, host, sizeof host, &port);
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        if (is_dns_timeout(detail)) {
+            snprintf(out, outsz, "cannot resolve host %s: no answer from DNS within %g s", host,
+                     timeout_s);
+            break;
+        }
+        switch (which_timeout(cfg, x->easy)) {
+        case TIMEOUT_LOW_SPEED:
+            snprintf(out, outsz, "too slow: under %d bytes/s for %d s", LOW_SPEED_BYTES,
+                     LOW_SPEED_SECONDS);
+            break;
+        case TIMEOUT_CONNECT:
+            snprintf(out, outsz, "cannot connect to %s port %ld: no answer within %g s", host, port,
+                     (double)connect_timeout_ms(cfg) / 1000.0);
+            break;
+        case TIMEOUT_REQUEST:
+            snprintf(out, outsz, "timeout after %g s", timeout_s);
+            break;
+        }
+        break;
+    case CURLE_COULDNT_CONNECT:
+        if (os_errno == ECONNREFUSED)
+            snprintf(out, outsz, "connection refused by %s port %ld", host, port);
+        else
+            snprintf(out, outsz, "cannot connect to %s port %ld: %s", host, port, safe);
+        break;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        snprintf(out, outsz, "cannot resolve host %s", host);
+        break;
+    case CURLE_TOO_MANY_REDIRECTS:
+        snprintf(out, outsz, "too many redirects (more than %d)", MAX_REDIRECTS);
+        break;
+    case CURLE_UNSUPPORTED_PROTOCOL: {
+        long redirects = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &redirects);
+        if (redirects > 0 || strstr(detail, "rotocol"))
+            snprintf(out, outsz, "refused redirect to a non-HTTP(S) URL: %s", safe);
+        else
+            snprintf(out, outsz, "not a valid HTTP answer: %s", safe);
+        break;
+    }
+    case CURLE_WEIRD_SERVER_REPLY:
+        snprintf(out, outsz, "not a valid HTTP answer: %s", safe);
+        break;
+    case CURLE_PARTIAL_FILE:
+        snprintf(out, outsz, "body shorter than its Content-Length");
+        break;
+    case CURLE_RECV_ERROR:
+        if (os_errno == ECONNRESET)
+            snprintf(out, outsz, "connection reset by the server");
+        else
+            snprintf(out, outsz, "receive failed: %s", safe);
+        break;
+    case CURLE_GOT_NOTHING:
+        snprintf(out, outsz, "the server closed the connection without answering");
+        break;
+    case CURLE_BAD_CONTENT_ENCODING:
+        snprintf(out, outsz, "cannot decode the body: %s", safe);
+        break;
+    case CURLE_WRITE_ERROR:
+        if (body->conflicting_length)
+            snprintf(out, outsz, "not a valid HTTP answer: two different Content-Length headers");
+        else if (body->headers_too_big)
+            snprintf(out, outsz, "response headers larger than %d bytes", HEADERS_MAX);
+        else if (body->sink.too_big)
+            snprintf(out, outsz, "body larger than %zu bytes", body->sink.limit);
+        else if (body->sink.err != 0)
+            snprintf(out, outsz, "cannot save the image: %s failed: %s (%zu bytes received)",
+                     body->sink.step, uv_strerror(body->sink.err), body->len);
+        else if (body->len > ERROR_BODY_MAX)
+            snprintf(out, outsz, "error body larger than %d bytes", ERROR_BODY_MAX);
+        else
+            snprintf(out, outsz, "out of memory");
+        break;
+    default:
+        snprintf(out, outsz, "%s", safe);
+        break;
+    }
+}
+
+/* A request the server never answered, on a connection that failed under
+ * it (an HTTP/2 GOAWAY or stream reset, a reused keep-alive connection the
+ * server had closed): asking again on a new connection is safe for a GET
+ * and is no failure of the server's. */
+static int unanswered(const struct gf_transfer *x, CURLcode rc)
+{
+    if (x->body.header_bytes != 0)
+        return 0;
+    long new_conns = 0;
+    switch (rc) {
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return 1;
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+        curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &new_conns);
+        return new_conns == 0;
+    default:
+        return 0;
+    }
+}
+
+static enum gf_xfer_kind kind_of(const struct gf_transfer *x, CURLcode rc)
+{
+    if (unanswered(x, rc))
+        return GF_XFER_UNANSWERED;
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return GF_XFER_TIMEOUT;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return GF_XFER_TRANSIENT;
+    default:
+        return GF_XFER_FAILED;
+    }
+}
+
+/* ---- the final answer's headers, through libcurl ----------------------- */
+
+/* The value of header name in the final answer (not a redirect's, a 1xx's
+ * or a trailer), or NULL. */
+static const char *final_header(CURL *e, const char *name)
+{
+    struct curl_header *h = NULL;
+    if (curl_easy_header(e, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || !h)
+        return NULL;
+    return (h->origin & CURLH_HEADER) ? h->value : NULL;
+}
+
+/* Seconds the final answer asks to wait, or -1 when it names none.
+ * libcurl reads both forms (delta-seconds and an HTTP-date); 7.88 gives a
+ * date in the past as a negative delay (no wait) and a number too large
+ * for curl_off_t as 0, so such a number is read here, saturated. */
+static long retry_after(CURL *e)
+{
+    const char *v = final_header(e, "Retry-After");
+    if (!v)
+        return -1;
+    curl_off_t ra = 0;
+    if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+        return ra < LONG_MAX ? (long)ra : LONG_MAX;
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (end != v && n > 0)
+        return n; /* LONG_MAX on overflow */
+    return 0;
+}
+
+static void read_answer(struct gf_transfer *x, struct gf_response *r)
+{
+    CURL *e = x->easy;
+    const char *v;
+    if ((v = final_header(e, "ETag")) != NULL)
+        copy_value(r->etag, sizeof r->etag, v, strlen(v));
+    if ((v = final_header(e, "Last-Modified")) != NULL)
+        copy_value(r->last_modified, sizeof r->last_modified, v, strlen(v));
+    r->encoded = final_header(e, "Content-Encoding") != NULL;
+    r->retry_after_s = retry_after(e);
+    r->content_length = x->body.content_length;
+    r->bad_length = x->body.bad_length;
+    snprintf(r->reason, sizeof r->reason, "%s", x->reason);
+}
+
+/* ---- the interface --------------------------------------------------- */
+
+static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer **out, char *err,
+                    size_t errsz)
+{
+    struct gf_curl *c = ctx;
+    *out = NULL;
+    if (c->unresolvable[0] && req->attempt == 0) {
+        char host[sizeof c->unresolvable];
+        long port;
+        if (url_host_port(req->url, host, sizeof host, &port) == 0 &&
+            strcmp(host, c->unresolvable) == 0) {
+            snprintf(err, errsz, "cannot resolve host %s (nor for earlier requests)", host);
+            return -1;
+        }
+    }
+    const char *what = NULL;
+    CURLcode rc;
+    struct gf_transfer *x = xfer_get(c, &what, &rc);
+    if (!x) {
+        if (rc == CURLE_OUT_OF_MEMORY && !what[0])
+            snprintf(err, errsz, "cannot start the request: out of memory");
+        else if (rc == CURLE_FAILED_INIT)
+            snprintf(err, errsz, "cannot start the request: out of memory for a libcurl handle");
+        else
+            snprintf(err, errsz, "cannot start the request: setting %s failed: %s", what,
+                     curl_easy_strerror(rc));
+        return -1;
+    }
+    x->cb = req->cb;
+    x->arg = req->arg;
+    x->body = (struct body){.content_length = -1};
+    gf_body_init(&x->body.sink, req->limit, req->spill_at, req->dirfd, req->is_gif);
+    x->reason[0] = '\0';
+    x->errbuf[0] = '\0';
+    CURL *e = x->easy;
+    size_t n = strlen(req->url);
+    if (n >= x->url_cap) {
+        rc = CURLE_URL_MALFORMAT;
+        what = "the URL";
+    } else {
+        memcpy(x->url, req->url, n + 1);
+    }
+    SET(e, rc, &what, CURLOPT_URL, &x->url[0]);
+    /* Wait for a connection being set up to the same host to say whether
+     * it multiplexes, rather than racing a handshake per request. Only
+     * where it can: libcurl never learns that a plain http connection
+     * does not multiplex, and would queue every request behind it. */
+    SET(e, rc, &what, CURLOPT_PIPEWAIT, may_multiplex(c) ? 1L : 0L);
+    char h[GF_HEADER_VALUE_MAX + 32];
+    struct curl_slist *next;
+    if (req->etag && rc == CURLE_OK) {
+        snprintf(h, sizeof h, "If-None-Match: %s", req->etag);
+        if ((next = curl_slist_append(x->headers, h)) == NULL) {
+            rc = CURLE_OUT_OF_MEMORY;
+            what = "the request headers";
+        } else {
+            x->headers = next;
+        }
+    }
+    if (req->last_modified && rc == CURLE_OK) {
+        snprintf(h, sizeof h, "If-Modified-Since: %s", req->last_modified);
+        if ((next = curl_slist_append(x->headers, h)) == NULL) {
+            rc = CURLE_OUT_OF_MEMORY;
+            what = "the request headers";
+        } else {
+            x->headers = next;
+        }
+    }
+    SET(e, rc, &what, CURLOPT_HTTPHEADER, x->headers);
+    if (rc != CURLE_OK) {
+        snprintf(err, errsz, "cannot start the request: setting %s failed: %s", what,
+                 curl_easy_strerror(rc));
+        xfer_put(c, x);
+        return -1;
+    }
+    int e2 = gf_engine_start(c->cfg.engine, e, c->cfg.timeout_ms);
+    if (e2 != 0) {
+        snprintf(err, errsz, "cannot start the request: %s",
+                 e2 == GF_ENOMEM ? "out of memory" : gf_engine_strerror(c->cfg.engine));
+        xfer_put(c, x);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static void on_cancel(void *ctx, struct gf_transfer *x)
+{
+    struct gf_curl *c = ctx;
+    gf_engine_cancel(c->cfg.engine, x->easy);
+    xfer_put(c, x);
+}
+
+const struct gf_transfer_ops gf_curl_transfer_ops = {
+    .start = on_start,
+    .cancel = on_cancel,
+};
+
+void gf_curl_done(CURL *easy, CURLcode result)
+{
+    struct gf_transfer *x = NULL;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+    struct gf_curl *c = x->curl;
+    /* On the stack: the answer is the callback's to read, not to keep. */
+    struct gf_response resp, *r = &resp;
+    memset(r, 0, sizeof *r);
+    read_phases(easy, &r->phases);
+    r->bytes = x->body.received;
+    r->len = x->body.len;
+    r->retry_after_s = -1;
+    r->content_length = -1;
+
+    char *eff = NULL;
+    long version = 0;
+    curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+    if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff &&
+        strncasecmp(eff, "https:", 6) == 0) {
+        c->redirects_to_tls = 1;
+        if (version == CURL_HTTP_VERSION_1_1 || version == CURL_HTTP_VERSION_1_0)
+            c->tls_http1 = 1;
+    }
+    const char *v = version == CURL_HTTP_VERSION_1_0   ? "1.0"
+                    : version == CURL_HTTP_VERSION_1_1 ? "1.1"
+                    : version == CURL_HTTP_VERSION_2_0 ? "2"
+                    : version == CURL_HTTP_VERSION_3   ? "3"
+                                                       : "";
+    snprintf(r->http_version, sizeof r->http_version, "%s", v);
+    long new_conns = 0;
+    if (c->cfg.conn && curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &new_conns) == CURLE_OK &&
+        new_conns > 0)
+        c->cfg.conn->opened += (uint64_t)new_conns;
+
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    /* A long error page was cut short on purpose: the status decides. */
+    if (result == CURLE_WRITE_ERROR && x->body.error_body_cut && !is_success(status))
+        result = CURLE_OK;
+    r->status = status;
+    if (status > 0)
+        c->unresolvable[0] = '\0';
+    if (result == CURLE_OK) {
+        r->kind = GF_XFER_ANSWERED;
+        read_answer(x, r);
+        if (is_success(status)) {
+            r->body = x->body.sink;
+            x->body.sink = (struct gf_body_sink){0};
+        }
+    } else {
+        r->kind = kind_of(x, result);
+        describe_curl_error(x, result, r->error, sizeof r->error);
+        /* The answer's Retry-After still counts for a timeout's pause. */
+        r->retry_after_s = status > 0 ? retry_after(easy) : -1;
+        if (is_dns_failure(x, result)) {
+            long port;
+            if (host_port(easy, c->unresolvable, sizeof c->unresolvable, &port) != 0)
+                c->unresolvable[0] = '\0';
+        }
+    }
+    /* The handle goes back to the pool first, so that a request the
+     * callback starts (with the permit it hands on) can reuse it. */
+    gf_response_cb cb = x->cb;
+    void *arg = x->arg;
+    xfer_put(c, x);
+    cb(arg, r);
+    gf_body_abort(&r->body);
+}
 
 /* Where an SSL_CTX keeps the run's counters for its info callback. */
 static int stats_index = -1;
