@@ -1,6 +1,7 @@
 #include "gf/alloc.h"
 #include "transfer.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <openssl/err.h>
@@ -807,11 +808,34 @@ void gf_curl_done(CURL *easy, CURLcode result)
 /* Where an SSL_CTX keeps the run's counters for its info callback. */
 static int stats_index = -1;
 
+/* 1 when dir holds a link named as OpenSSL's by-hash lookup asks
+ * ("5ad8a5d6.0"): without them OpenSSL finds nothing there. */
+static int has_hash_links(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    struct dirent *de;
+    int found = 0;
+    while (!found && (de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        size_t i = 0;
+        while (i < 8 && ((n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f')))
+            i++;
+        found = i == 8 && n[8] == '.' && n[9] >= '0' && n[9] <= '9';
+    }
+    closedir(d);
+    return found;
+}
+
 int gf_tls_init(struct gf_tls *t, const char *cacert, struct gf_conn_stats *stats, char *msg,
                 size_t msgsz)
 {
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
     t->extra = NULL;
     t->stats = stats;
+    t->capath = v->capath && has_hash_links(v->capath) ? v->capath : NULL;
+    t->cainfo = t->capath ? NULL : v->cainfo;
     msg[0] = '\0';
     if (stats_index < 0)
         stats_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
@@ -897,13 +921,13 @@ static CURLcode on_ssl_ctx(CURL *e, void *sslctx, void *arg)
 CURLcode gf_tls_setup_easy(struct gf_tls *t, CURL *e, const char **what)
 {
     CURLcode rc;
-    const char *cainfo = curl_version_info(CURLVERSION_NOW)->cainfo;
-    /* No CA path: libcurl then caches the store built from the bundle. */
-    if ((rc = curl_easy_setopt(e, CURLOPT_CAPATH, NULL)) != CURLE_OK) {
+    /* One or the other: with both, libcurl parses the bundle at every
+     * handshake. */
+    if ((rc = curl_easy_setopt(e, CURLOPT_CAPATH, t->capath)) != CURLE_OK) {
         *what = "CURLOPT_CAPATH";
         return rc;
     }
-    if (cainfo && (rc = curl_easy_setopt(e, CURLOPT_CAINFO, cainfo)) != CURLE_OK) {
+    if ((rc = curl_easy_setopt(e, CURLOPT_CAINFO, t->cainfo)) != CURLE_OK) {
         *what = "CURLOPT_CAINFO";
         return rc;
     }

@@ -218,9 +218,11 @@ def test_ca_store_read_once_and_cacert_checked_before_the_run():
                 break
         with open(trace, encoding="utf-8", errors="replace") as f:
             opens = [l for l in f if "/etc/ssl/certs" in l or ng.cacert in l]
-        # One read of the system bundle (a few while the first handshakes
-        # race), not one per connection; --cacert read once.
+        # The system's CAs come from the hashed directory, looked up as a
+        # chain needs them (or, without one, from the bundle read once): never
+        # a parse of the bundle per connection; --cacert read once.
         assert conns >= 5, conns
+        assert len([l for l in opens if "ca-certificates.crt" in l]) <= 1, opens
         assert len([l for l in opens if ng.cacert in l]) == 1, opens
         assert len(opens) <= 5, (conns, opens[:10])
         # Unusable --cacert: one message, exit 3, no request.
