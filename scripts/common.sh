@@ -38,6 +38,7 @@ GF_TEST_PACKAGES=(
     clang                # fuzzers (tests/fuzz)
     libclang-rt-14-dev   # libFuzzer and the sanitizer runtimes for clang
     cppcheck             # check.sh's static analysis stage
+    clang-format         # clang_format: every C file as .clang-format says
 )
 
 # gf_step TEXT: says what the script is doing now.
