@@ -36,18 +36,6 @@ static int teardown(void **state)
     return tmpdir_teardown(state);
 }
 
-static int entries(void)
-{
-    int n = 0;
-    DIR *d = opendir(test_dir);
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
-}
-
 /* A valid GIF of about size bytes: one image of zero data sub-blocks. */
 static unsigned char *big_gif(size_t size, size_t *n)
 {
@@ -89,7 +77,7 @@ static void test_body_metadata_stays_in_memory_up_to_its_limit(void **state)
     assert_int_equal(s.len, 0);
     assert_false(s.too_big);
     assert_int_equal(s.limit, 10); /* ready for a retry */
-    assert_int_equal(entries(), 0);
+    assert_int_equal(tmpdir_entries(), 0);
 }
 
 static void test_body_small_image_stays_in_memory(void **state)
@@ -105,7 +93,7 @@ static void test_body_small_image_stays_in_memory(void **state)
     assert_memory_equal(s.data, gif, n);
     assert_int_equal(gf_body_finish(&s, why, sizeof why), 0);
     assert_string_equal(why, "");
-    assert_int_equal(entries(), 0);
+    assert_int_equal(tmpdir_entries(), 0);
     gf_body_abort(&s);
     free(gif);
 }
@@ -123,7 +111,7 @@ static void test_body_large_image_goes_to_a_file_as_it_arrives(void **state)
     assert_int_equal(gf_body_append(&s, gif + GF_BODY_SPILL_AT, 1), 0);
     assert_non_null(s.file);
     assert_null(s.data);
-    assert_int_equal(entries(), 1);
+    assert_int_equal(tmpdir_entries(), 1);
     feed(&s, gif + GF_BODY_SPILL_AT + 1, n - GF_BODY_SPILL_AT - 1, 16384);
     assert_int_equal(s.len, n);
     assert_int_equal(gf_body_finish(&s, why, sizeof why), 0);
@@ -141,7 +129,7 @@ static void test_body_large_image_goes_to_a_file_as_it_arrives(void **state)
     struct stat st;
     assert_int_equal(fstatat(dirfd_, "big.gif", &st, 0), 0);
     assert_int_equal(st.st_size, n);
-    assert_int_equal(entries(), 1);
+    assert_int_equal(tmpdir_entries(), 1);
     unlinkat(dirfd_, "big.gif", 0);
     free(gif);
 }
@@ -154,16 +142,16 @@ static void test_body_abort_mid_stream_removes_the_file(void **state)
     struct gf_body_sink s;
     gf_body_init(&s, 1 << 20, GF_BODY_SPILL_AT, dirfd_, 1);
     feed(&s, gif, n / 2, 4096);
-    assert_int_equal(entries(), 1);
+    assert_int_equal(tmpdir_entries(), 1);
     gf_body_abort(&s);
-    assert_int_equal(entries(), 0);
+    assert_int_equal(tmpdir_entries(), 0);
     assert_null(s.file);
     /* Reused for the retry, then too big: the file goes at once. */
     feed(&s, gif, n / 2, 4096);
     s.limit = n / 2 + 10;
     assert_int_equal(gf_body_append(&s, gif + n / 2, 100), GF_ETOOBIG);
     gf_body_abort(&s);
-    assert_int_equal(entries(), 0);
+    assert_int_equal(tmpdir_entries(), 0);
     gf_body_abort(&s);
     free(gif);
 }
@@ -181,7 +169,7 @@ static void test_body_not_a_gif_is_counted_not_kept(void **state)
     assert_int_equal(s.len, sizeof page);
     assert_null(s.file);
     assert_null(s.data);
-    assert_int_equal(entries(), 0);
+    assert_int_equal(tmpdir_entries(), 0);
     assert_int_equal(gf_body_finish(&s, why, sizeof why), GF_EGIF);
     assert_string_equal(why, "not a GIF image: no GIF87a or GIF89a signature (it looks like HTML)");
     gf_body_abort(&s);

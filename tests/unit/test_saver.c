@@ -16,18 +16,6 @@
 
 #include "tmpdir.h"
 
-static int entries(void)
-{
-    int n = 0;
-    DIR *d = opendir(test_dir);
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
-}
-
 static int tmp_files(void)
 {
     int n = 0;
@@ -228,11 +216,11 @@ static void test_saver_directory_at_target_is_an_error(void **state)
 {
     (void)state;
     assert_int_equal(mkdir(test_path("Peru.gif"), 0755), 0);
-    int before = entries();
+    int before = tmpdir_entries();
     int err = save_one("Peru.gif", "data");
     assert_true(err < 0);
     assert_string_equal(last_step, "rename");
-    assert_int_equal(entries(), before);
+    assert_int_equal(tmpdir_entries(), before);
     assert_int_equal(tmp_files(), 0);
 }
 

@@ -1,9 +1,11 @@
 #define _XOPEN_SOURCE 700
 #include "tmpdir.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,4 +55,18 @@ const char *test_path(const char *name)
     i = (i + 1) % 4;
     snprintf(p[i], sizeof p[i], "%s/%s", test_dir, name);
     return p[i];
+}
+
+int tmpdir_entries(void)
+{
+    int n = 0;
+    DIR *d = opendir(test_dir);
+    struct dirent *e;
+    if (!d)
+        return -1;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
 }

@@ -15,4 +15,7 @@ int tmpdir_teardown(void **state);
  * call may take up to four paths at once. */
 const char *test_path(const char *name);
 
+/* How many entries test_dir holds, "." and ".." aside. */
+int tmpdir_entries(void);
+
 #endif
