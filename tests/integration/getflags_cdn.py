@@ -9,7 +9,6 @@ The main matrix (default codes, -a, -e, --update, retries, -m auto,
 nginx's access log: the protocol of every request, and over HTTP/2 one
 connection for the whole run."""
 
-import filecmp
 import os
 import re
 import shutil
@@ -20,8 +19,8 @@ import sys
 import time
 
 from cdn import Cdn, connections
-from gfutil import (DATA, GETFLAGS, codes_194, country_of, expected_name, free_port, getflags,
-                    listing, run_tests, scratch)
+from gfutil import (DATA, GETFLAGS, assert_all_identical, codes_194, country_of, expected_name,
+                    free_port, getflags, listing, run_tests, scratch)
 
 DEFAULT_20 = sorted("CN IN US ID BR PK NG BD RU JP MX PH VN ET EG DE IR TR CD FR".split())
 
@@ -46,15 +45,6 @@ def gf(cdn, *args, **kw):
 
 def flags_files(outdir):
     return [n for n in listing(outdir) if not n.startswith(".getflags")]
-
-
-def assert_identical(outdir, codes, data=DATA):
-    for cc in codes:
-        name = expected_name(country_of(cc, data))
-        got = os.path.join(outdir, name)
-        want = os.path.join(data, "flags", cc.lower(), cc.lower() + ".gif")
-        assert os.path.isfile(got), "missing %s for %s" % (name, cc)
-        assert filecmp.cmp(got, want, shallow=False), "%s differs from %s" % (got, want)
 
 
 def assert_protocol(cdn, mode, m, entries=None):
@@ -101,7 +91,7 @@ def matrix_default_codes(mode):
         assert r.rc == 0, r.err
         entries = assert_protocol(cdn, mode, 5)
     assert len(entries) == 40, len(entries)
-    assert_identical(out, DEFAULT_20)
+    assert_all_identical(out, DEFAULT_20)
     assert len(flags_files(out)) == 20
 
 
@@ -116,7 +106,7 @@ def matrix_all(mode):
     # gzip on JSON: the metadata came compressed and was decoded.
     meta = [e for e in entries if e["uri"].endswith(".json")]
     assert {e["encoding"] for e in meta} == {"gzip"}, {e["encoding"] for e in meta}
-    assert_identical(out, codes_194())
+    assert_all_identical(out, codes_194())
     assert len(flags_files(out)) == 194
 
 
@@ -260,7 +250,7 @@ def matrix_sigint(mode):
     done = int(stdout.split("--------------------\n")[1].split()[0])
     assert done == len(names) and 0 < done < 194, (done, len(names))
     codes = [cc for cc in codes_194() if expected_name(country_of(cc)) in names]
-    assert_identical(out, codes)
+    assert_all_identical(out, codes)
 
 
 MATRIX = [matrix_default_codes, matrix_all, matrix_every, matrix_update, matrix_retries,
@@ -296,7 +286,7 @@ def test_redirect_to_https_reuses_connections():
     # never one per request.
     assert len(connections(redirects)) <= 20, len(connections(redirects))
     assert len(connections(entries)) <= 20, len(connections(entries))
-    assert_identical(out, codes_194())
+    assert_all_identical(out, codes_194())
 
 
 def test_goaway_after_10_requests_loses_nothing():
@@ -311,7 +301,7 @@ def test_goaway_after_10_requests_loses_nothing():
     assert {e["protocol"] for e in entries} == {"HTTP/2.0"}
     assert max(e["connection_requests"] for e in entries) <= 10
     assert len(connections(entries)) >= 388 // 10, len(connections(entries))
-    assert_identical(out, codes_194())
+    assert_all_identical(out, codes_194())
 
 
 def test_idle_close_after_1s_loses_nothing():
@@ -325,7 +315,7 @@ def test_idle_close_after_1s_loses_nothing():
         assert r.rc == 0, r.err
         entries = cdn.log("idle")
     assert len(entries) == 12 and {e["protocol"] for e in entries} == {"HTTP/2.0"}
-    assert_identical(out, DEFAULT_20[:6])
+    assert_all_identical(out, DEFAULT_20[:6])
 
 
 def test_max_concurrent_streams_below_m():
@@ -336,7 +326,7 @@ def test_max_concurrent_streams_below_m():
         assert r.rc == 0, r.err
         entries = cdn.log("streams")
     assert len(entries) == 388 and {e["protocol"] for e in entries} == {"HTTP/2.0"}
-    assert_identical(out, codes_194())
+    assert_all_identical(out, codes_194())
 
 
 def test_http1_1_forced_on_an_h2_listener():
@@ -349,7 +339,7 @@ def test_http1_1_forced_on_an_h2_listener():
         entries = cdn.log("h2")
     assert len(entries) == 388 and {e["protocol"] for e in entries} == {"HTTP/1.1"}
     assert 1 < len(connections(entries)) <= 20, len(connections(entries))
-    assert_identical(out, codes_194())
+    assert_all_identical(out, codes_194())
 
 
 def test_http2_prior_knowledge_over_plain_http():
@@ -372,7 +362,7 @@ def test_http2_prior_knowledge_over_plain_http():
         assert r.rc == 0, r.err
     assert len(entries) == 388 and {e["protocol"] for e in entries} == {"HTTP/2.0"}
     assert len(connections(entries)) == 1, len(connections(entries))
-    assert_identical(out, codes_194())
+    assert_all_identical(out, codes_194())
 
 
 def libcurl_version():
@@ -396,7 +386,7 @@ def check_limit(port, ahead):
     assert len(ok) == 120, len(ok)
     # 120 requests at 10 r/s after a burst of 20: at least 10 s.
     assert took >= 9.5, took
-    assert_identical(out, codes_194()[:60])
+    assert_all_identical(out, codes_194()[:60])
 
 
 def test_limit_req_429_retry_after_seconds():
@@ -437,7 +427,7 @@ def test_python_http_server_backlog_5():
     assert r.rc == 0, r.err
     # No request waited out the 10 s timeout.
     assert took < 8, took
-    assert_identical(out, codes_194())
+    assert_all_identical(out, codes_194())
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ import time
 
 from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, codes_194, getflags, listing,
                     redirect_to, run_tests, scratch)
-from getflags_core import DEFAULT_20, assert_all_identical
+from getflags_core import DEFAULT_20
+from gfutil import assert_all_identical
 
 # nginx over TLS: "h2" offers HTTP/2 and HTTP/1.1 by ALPN, "tls" HTTP/1.1 only.
 H2 = {"h2": "h2"}

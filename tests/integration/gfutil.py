@@ -5,6 +5,7 @@ Every test is a plain function named test_*; run_tests() runs them in
 order and prints 'N passed, N failed'."""
 
 import atexit
+import filecmp
 import json
 import os
 import re
@@ -37,6 +38,18 @@ def country_of(cc, data=None):
 
 def expected_name(country):
     return country.replace(" ", "_") + ".gif"
+
+
+def assert_all_identical(outdir, codes, data=None):
+    """Each code's flag is in outdir under its country's name, byte for
+    byte the image in data (flags_data by default)."""
+    data = data or DATA
+    for cc in codes:
+        name = expected_name(country_of(cc, data))
+        got = os.path.join(outdir, name)
+        want = os.path.join(data, "flags", cc.lower(), cc.lower() + ".gif")
+        assert os.path.isfile(got), "missing %s for %s" % (name, cc)
+        assert filecmp.cmp(got, want, shallow=False), "%s differs from %s" % (got, want)
 
 
 class FlagServer:
