@@ -23,6 +23,7 @@ struct active {
     curl_socket_t fd;  /* the socket of its new connection, or CURL_SOCKET_BAD */
     uint64_t sock_at;  /* loop time curl made that socket */
     unsigned nsocks;   /* sockets curl opened for it (happy eyeballs: several) */
+    int syn_answered;  /* its SYN was seen answered: no need to look again */
     int queued;        /* waiting for a connection attempt slot */
     int sent;          /* its request went out */
     struct gf_engine *engine;
@@ -140,6 +141,7 @@ static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
     if (purpose == CURLSOCKTYPE_IPCXN) {
         a->fd = fd;
         a->sock_at = uv_now(a->engine->loop);
+        a->syn_answered = 0;
         a->nsocks++;
     }
     return CURL_SOCKOPT_OK;
@@ -266,9 +268,13 @@ static void find_stalled(struct gf_engine *e, uint64_t now)
         struct tcp_info ti;
         uint64_t since = a->connecting == 2 ? a->fresh_at : a->sock_at;
         if (!a->connecting || a->fd == CURL_SOCKET_BAD || now - since < limit_ms ||
-            !tcp_info_of(a->fd, &ti))
+            (a->connecting == 1 && a->syn_answered) || !tcp_info_of(a->fd, &ti))
             continue;
-        if (a->connecting == 1 ? ti.tcpi_state != TCP_SYN_SENT : ti.tcpi_unacked == 0)
+        if (a->connecting == 1 && ti.tcpi_state != TCP_SYN_SENT) {
+            a->syn_answered = 1;
+            continue;
+        }
+        if (a->connecting == 2 && ti.tcpi_unacked == 0)
             continue;
         stalled = 1;
         if (a->connecting == 2 && ti.tcpi_total_retrans == 0)
@@ -284,6 +290,7 @@ static void find_stalled(struct gf_engine *e, uint64_t now)
         }
         a->fd = CURL_SOCKET_BAD;
         a->nsocks = 0;
+        a->syn_answered = 0;
         a->queued = 1;
         e->nqueued++;
     }
