@@ -40,6 +40,9 @@ struct gf_curl {
      * not multiplex, and waiting for its connections would queue new
      * requests behind a busy one. */
     int tls_http1;
+    /* None of the proxy variables libcurl reads is set: it is then told
+     * so once per handle instead of reading them for every request. */
+    int no_proxy_env;
     struct gf_transfer **pool;
     size_t npool;
 };
@@ -56,7 +59,17 @@ struct body {
      * was unusable or given twice with different values. */
     long long content_length;
     int bad_length, conflicting_length;
+    /* Which of the headers read afterwards the last answer has (SEEN_*),
+     * so that curl_easy_header() is asked only for those; and whether its
+     * header block has ended (what follows are trailers). */
+    unsigned seen;
+    int headers_ended;
 };
+
+#define SEEN_ETAG 1u
+#define SEEN_LAST_MODIFIED 2u
+#define SEEN_CONTENT_ENCODING 4u
+#define SEEN_RETRY_AFTER 8u
 
 /* One HTTP request in flight: an easy handle and what it has received.
  * Only as many exist as permits are held, so what is per request lives
@@ -70,6 +83,7 @@ struct gf_transfer {
     char reason[96]; /* status phrase of the last answer */
     char errbuf[CURL_ERROR_SIZE];
     struct curl_slist *headers; /* conditional request headers, or NULL */
+    long pipewait;              /* CURLOPT_PIPEWAIT as set on the handle */
     size_t url_cap;
     char url[];
 };
@@ -171,8 +185,40 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
         /* A new response (after a redirect or a 1xx) starts afresh. */
         b->content_length = -1;
         b->bad_length = b->conflicting_length = 0;
+        b->seen = 0;
+        b->headers_ended = 0;
         copy_reason(x, line, n);
-    } else if (n > 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
+        return n;
+    }
+    if (line[0] == '\r' || line[0] == '\n') {
+        b->headers_ended = 1;
+        return n;
+    }
+    if (b->headers_ended)
+        return n; /* a trailer */
+    switch (line[0] | 0x20) {
+    case 'e':
+        if (n > 5 && strncasecmp(line, "ETag:", 5) == 0)
+            b->seen |= SEEN_ETAG;
+        return n;
+    case 'l':
+        if (n > 14 && strncasecmp(line, "Last-Modified:", 14) == 0)
+            b->seen |= SEEN_LAST_MODIFIED;
+        return n;
+    case 'r':
+        if (n > 12 && strncasecmp(line, "Retry-After:", 12) == 0)
+            b->seen |= SEEN_RETRY_AFTER;
+        return n;
+    case 'c':
+        if (n > 17 && strncasecmp(line, "Content-Encoding:", 17) == 0) {
+            b->seen |= SEEN_CONTENT_ENCODING;
+            return n;
+        }
+        break;
+    default:
+        return n;
+    }
+    if (n > 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
         char tmp[32];
         copy_value(tmp, sizeof tmp, line + 15, n - 15);
         char *end;
@@ -274,6 +320,10 @@ static CURLcode setup_once(struct gf_curl *c, struct gf_transfer *x, const char 
     /* Never wait for a resolver thread stuck on a silent DNS server when
      * a transfer is removed (its timeout, an interrupt). */
     SET(e, rc, what, CURLOPT_QUICK_EXIT, 1L);
+    if (c->no_proxy_env) {
+        SET(e, rc, what, CURLOPT_PROXY, "");
+        SET(e, rc, what, CURLOPT_NOPROXY, "");
+    }
     if (rc == CURLE_OK && cfg->tls)
         rc = gf_tls_setup_easy(cfg->tls, e, what);
     return rc;
@@ -324,9 +374,11 @@ static struct gf_transfer *xfer_get(struct gf_curl *c, const char **what, CURLco
 static void xfer_put(struct gf_curl *c, struct gf_transfer *x)
 {
     gf_body_abort(&x->body.sink);
-    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(x->headers);
-    x->headers = NULL;
+    if (x->headers) {
+        curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(x->headers);
+        x->headers = NULL;
+    }
     x->cb = NULL;
     x->arg = NULL;
     if (c->npool < c->cfg.pool_cap)
@@ -341,6 +393,15 @@ struct gf_curl *gf_curl_new(const struct gf_curl_config *cfg)
     if (!c)
         return NULL;
     c->cfg = *cfg;
+    /* What libcurl 7.88 looks up: no_proxy, then <scheme>_proxy, then
+     * HTTPS_PROXY, then all_proxy, each in both cases. */
+    static const char *const proxy_env[] = {"no_proxy",   "NO_PROXY",    "http_proxy",
+                                            "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                            "all_proxy",  "ALL_PROXY"};
+    c->no_proxy_env = 1;
+    for (size_t i = 0; i < sizeof proxy_env / sizeof proxy_env[0]; i++)
+        if (getenv(proxy_env[i]))
+            c->no_proxy_env = 0;
     c->pool = gf_calloc(cfg->pool_cap ? cfg->pool_cap : 1, sizeof *c->pool);
     if (!c->pool) {
         gf_free(c);
@@ -606,8 +667,11 @@ static const char *final_header(CURL *e, const char *name)
  * libcurl reads both forms (delta-seconds and an HTTP-date); 7.88 gives a
  * date in the past as a negative delay (no wait) and a number too large
  * for curl_off_t as 0, so such a number is read here, saturated. */
-static long retry_after(CURL *e)
+static long retry_after(const struct gf_transfer *x)
 {
+    if (!(x->body.seen & SEEN_RETRY_AFTER))
+        return -1;
+    CURL *e = x->easy;
     const char *v = final_header(e, "Retry-After");
     if (!v)
         return -1;
@@ -625,16 +689,18 @@ static long retry_after(CURL *e)
 static void read_answer(struct gf_transfer *x, struct gf_response *r)
 {
     CURL *e = x->easy;
+    unsigned seen = x->body.seen;
     const char *v;
-    if ((v = final_header(e, "ETag")) != NULL)
+    if ((seen & SEEN_ETAG) && (v = final_header(e, "ETag")) != NULL)
         copy_value(r->etag, sizeof r->etag, v, strlen(v));
-    if ((v = final_header(e, "Last-Modified")) != NULL)
+    if ((seen & SEEN_LAST_MODIFIED) && (v = final_header(e, "Last-Modified")) != NULL)
         copy_value(r->last_modified, sizeof r->last_modified, v, strlen(v));
-    r->encoded = final_header(e, "Content-Encoding") != NULL;
-    r->retry_after_s = retry_after(e);
+    r->encoded = (seen & SEEN_CONTENT_ENCODING) && final_header(e, "Content-Encoding") != NULL;
+    r->retry_after_s = retry_after(x);
     r->content_length = x->body.content_length;
     r->bad_length = x->body.bad_length;
-    snprintf(r->reason, sizeof r->reason, "%s", x->reason);
+    _Static_assert(sizeof r->reason == sizeof x->reason, "reason buffers differ");
+    memcpy(r->reason, x->reason, sizeof r->reason);
 }
 
 /* ---- the interface --------------------------------------------------- */
@@ -685,7 +751,12 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
      * it multiplexes, rather than racing a handshake per request. Only
      * where it can: libcurl never learns that a plain http connection
      * does not multiplex, and would queue every request behind it. */
-    SET(e, rc, &what, CURLOPT_PIPEWAIT, may_multiplex(c) ? 1L : 0L);
+    long pipewait = may_multiplex(c) ? 1L : 0L;
+    if (pipewait != x->pipewait) {
+        SET(e, rc, &what, CURLOPT_PIPEWAIT, pipewait);
+        if (rc == CURLE_OK)
+            x->pipewait = pipewait;
+    }
     char h[GF_HEADER_VALUE_MAX + 32];
     struct curl_slist *next;
     if (req->etag && rc == CURLE_OK) {
@@ -706,7 +777,8 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
             x->headers = next;
         }
     }
-    SET(e, rc, &what, CURLOPT_HTTPHEADER, x->headers);
+    if (x->headers)
+        SET(e, rc, &what, CURLOPT_HTTPHEADER, x->headers);
     if (rc != CURLE_OK) {
         snprintf(err, errsz, "cannot start the request: setting %s failed: %s", what,
                  curl_easy_strerror(rc));
@@ -764,7 +836,7 @@ void gf_curl_done(CURL *easy, CURLcode result)
                     : version == CURL_HTTP_VERSION_2_0 ? "2"
                     : version == CURL_HTTP_VERSION_3   ? "3"
                                                        : "";
-    snprintf(r->http_version, sizeof r->http_version, "%s", v);
+    memcpy(r->http_version, v, strlen(v) + 1);
     long new_conns = 0;
     if (c->cfg.conn && curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &new_conns) == CURLE_OK &&
         new_conns > 0)
@@ -789,7 +861,7 @@ void gf_curl_done(CURL *easy, CURLcode result)
         r->kind = kind_of(x, result);
         describe_curl_error(x, result, r->error, sizeof r->error);
         /* The answer's Retry-After still counts for a timeout's pause. */
-        r->retry_after_s = status > 0 ? retry_after(easy) : -1;
+        r->retry_after_s = status > 0 ? retry_after(x) : -1;
         if (is_dns_failure(x, result)) {
             long port;
             if (host_port(easy, c->unresolvable, sizeof c->unresolvable, &port) != 0)
