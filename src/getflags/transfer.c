@@ -43,6 +43,14 @@ struct gf_curl {
     /* None of the proxy variables libcurl reads is set: it is then told
      * so once per handle instead of reading them for every request. */
     int no_proxy_env;
+    /* The base URL parsed once, when libcurl would write it exactly as
+     * given (so that a request's URL is this with a longer path): each
+     * transfer then hands libcurl a copy with its path set (CURLOPT_CURLU)
+     * instead of a string it parses again for every request. NULL
+     * otherwise. base_len is strlen(cfg.base_url); base_path its path. */
+    CURLU *base_uh;
+    size_t base_len;
+    char base_path[256];
     struct gf_transfer **pool;
     size_t npool;
 };
@@ -84,8 +92,7 @@ struct gf_transfer {
     char errbuf[CURL_ERROR_SIZE];
     struct curl_slist *headers; /* conditional request headers, or NULL */
     long pipewait;              /* CURLOPT_PIPEWAIT as set on the handle */
-    size_t url_cap;
-    char url[];
+    CURLU *uh;                  /* the URL as CURLOPT_CURLU, or NULL */
 };
 
 /* Only a 200 carries a whole body: a 206 is a part, a 204 nothing. */
@@ -334,6 +341,7 @@ static void xfer_free(struct gf_transfer *x)
     if (!x)
         return;
     curl_easy_cleanup(x->easy);
+    curl_url_cleanup(x->uh);
     gf_free(x);
 }
 
@@ -344,15 +352,12 @@ static struct gf_transfer *xfer_get(struct gf_curl *c, const char **what, CURLco
     *rc = CURLE_OK;
     if (c->npool > 0)
         return c->pool[--c->npool];
-    /* Room for "<base>/<cc>/metadata.json". */
-    size_t url_cap = strlen(c->cfg.base_url) + 32;
-    struct gf_transfer *x = gf_calloc(1, sizeof *x + url_cap);
+    struct gf_transfer *x = gf_calloc(1, sizeof *x);
     if (!x) {
         *rc = CURLE_OUT_OF_MEMORY;
         *what = "";
         return NULL;
     }
-    x->url_cap = url_cap;
     x->curl = c;
     x->easy = curl_easy_init();
     if (!x->easy) {
@@ -362,6 +367,15 @@ static struct gf_transfer *xfer_get(struct gf_curl *c, const char **what, CURLco
         return NULL;
     }
     *rc = setup_once(c, x, what);
+    if (*rc == CURLE_OK && c->base_uh) {
+        x->uh = curl_url_dup(c->base_uh);
+        if (!x->uh) {
+            *rc = CURLE_OUT_OF_MEMORY;
+            *what = "the URL";
+        } else if ((*rc = curl_easy_setopt(x->easy, CURLOPT_CURLU, x->uh)) != CURLE_OK) {
+            *what = "CURLOPT_CURLU";
+        }
+    }
     if (*rc != CURLE_OK) {
         xfer_free(x);
         return NULL;
@@ -387,6 +401,38 @@ static void xfer_put(struct gf_curl *c, struct gf_transfer *x)
         xfer_free(x);
 }
 
+/* Sets c->base_uh when the base URL, parsed as libcurl parses a
+ * CURLOPT_URL, comes back unchanged and has no query or fragment: then
+ * "<base>/<rest>" is that URL with "/<rest>" added to its path. Else (or
+ * out of memory) requests go by CURLOPT_URL. */
+static void parse_base(struct gf_curl *c)
+{
+    CURLU *u = curl_url();
+    char *back = NULL, *path = NULL, *query = NULL, *frag = NULL;
+    const unsigned flags = CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME;
+    c->base_len = strlen(c->cfg.base_url);
+    if (u && curl_url_set(u, CURLUPART_URL, c->cfg.base_url, flags) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &back, 0) == CURLUE_OK &&
+        strcmp(back, c->cfg.base_url) == 0 &&
+        curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK &&
+        strlen(path) < sizeof c->base_path - 32 &&
+        curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_NO_QUERY &&
+        curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_NO_FRAGMENT) {
+        /* A base ending in "/" would give "//" in what follows. */
+        size_t n = strlen(path);
+        if (n > 0 && path[n - 1] != '/') {
+            memcpy(c->base_path, path, n + 1);
+            c->base_uh = u;
+            u = NULL;
+        }
+    }
+    curl_free(back);
+    curl_free(path);
+    curl_free(query);
+    curl_free(frag);
+    curl_url_cleanup(u);
+}
+
 struct gf_curl *gf_curl_new(const struct gf_curl_config *cfg)
 {
     struct gf_curl *c = gf_calloc(1, sizeof *c);
@@ -402,8 +448,10 @@ struct gf_curl *gf_curl_new(const struct gf_curl_config *cfg)
     for (size_t i = 0; i < sizeof proxy_env / sizeof proxy_env[0]; i++)
         if (getenv(proxy_env[i]))
             c->no_proxy_env = 0;
+    parse_base(c);
     c->pool = gf_calloc(cfg->pool_cap ? cfg->pool_cap : 1, sizeof *c->pool);
     if (!c->pool) {
+        curl_url_cleanup(c->base_uh);
         gf_free(c);
         return NULL;
     }
@@ -417,6 +465,7 @@ void gf_curl_free(struct gf_curl *c)
     while (c->npool > 0)
         xfer_free(c->pool[--c->npool]);
     gf_free(c->pool);
+    curl_url_cleanup(c->base_uh);
     gf_free(c);
 }
 
@@ -739,14 +788,28 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
     x->reason[0] = '\0';
     x->errbuf[0] = '\0';
     CURL *e = x->easy;
-    size_t n = strlen(req->url);
-    if (n >= x->url_cap) {
-        rc = CURLE_URL_MALFORMAT;
-        what = "the URL";
+    if (x->uh) {
+        /* The path of "<base>/<cc>/...": the base's path and the rest. */
+        char path[sizeof c->base_path];
+        size_t n = strlen(c->base_path), rest = strlen(req->url) - c->base_len;
+        if (strncmp(req->url, c->cfg.base_url, c->base_len) != 0 || n + rest >= sizeof path) {
+            rc = CURLE_URL_MALFORMAT;
+            what = "the URL";
+        } else {
+            memcpy(path, c->base_path, n);
+            memcpy(path + n, req->url + c->base_len, rest + 1);
+            CURLUcode uc = curl_url_set(x->uh, CURLUPART_PATH, path, 0);
+            if (uc != CURLUE_OK) {
+                rc = uc == CURLUE_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_URL_MALFORMAT;
+                what = "the URL";
+            }
+        }
+        /* Without a URL string libcurl takes it from the CURLU again;
+         * else it would keep the last request's. */
+        SET(e, rc, &what, CURLOPT_URL, (char *)NULL);
     } else {
-        memcpy(x->url, req->url, n + 1);
+        SET(e, rc, &what, CURLOPT_URL, req->url);
     }
-    SET(e, rc, &what, CURLOPT_URL, &x->url[0]);
     /* Wait for a connection being set up to the same host to say whether
      * it multiplexes, rather than racing a handshake per request. Only
      * where it can: libcurl never learns that a plain http connection
