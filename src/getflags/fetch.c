@@ -693,6 +693,8 @@ static void on_response(void *arg, struct gf_response *r)
     double sem_wait = ph->sem_wait;
     *ph = r->phases;
     ph->sem_wait = sem_wait;
+    _Static_assert(sizeof f->item->http_version == sizeof r->http_version,
+                   "HTTP version buffers differ");
     if (r->http_version[0])
         memcpy(f->item->http_version, r->http_version, sizeof r->http_version);
     f->item->bytes += r->bytes;
