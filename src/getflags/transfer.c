@@ -744,7 +744,8 @@ static void read_answer(struct gf_transfer *x, struct gf_response *r)
         copy_value(r->etag, sizeof r->etag, v, strlen(v));
     if ((seen & SEEN_LAST_MODIFIED) && (v = final_header(e, "Last-Modified")) != NULL)
         copy_value(r->last_modified, sizeof r->last_modified, v, strlen(v));
-    r->encoded = (seen & SEEN_CONTENT_ENCODING) && final_header(e, "Content-Encoding") != NULL;
+    /* Its presence is all that counts: no need to ask libcurl for it. */
+    r->encoded = (seen & SEEN_CONTENT_ENCODING) != 0;
     r->retry_after_s = retry_after(x);
     r->content_length = x->body.content_length;
     r->bad_length = x->body.bad_length;
