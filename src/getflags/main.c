@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "gf/afile.h"
 #include "gf/alloc.h"
 #include "gf/cli.h"
 #include "gf/error.h"
@@ -252,6 +253,8 @@ static int sweep(struct gf_options *o)
 static int preflight(const struct gf_options *o)
 {
     char msg[512];
+    /* Before the threads: a failure here is tried again by each save. */
+    (void)gf_afile_init();
     int n = gf_setup_threadpool(msg, sizeof msg);
     if (n < 0) {
         fprintf(stderr, "getflags: %s\n", msg);
@@ -340,6 +343,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "torture: %lu allocations, %lu failed\n", gf_alloc_count(),
             gf_alloc_failures());
 #endif
+    gf_afile_cleanup();
     curl_global_cleanup();
     gf_options_free(&opts);
     return status;
