@@ -2,17 +2,50 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "gf/afile.h"
 #include "gf/alloc.h"
 #include "gf/error.h"
+
+/* 1 when dir, or the nearest of its parents that exists, is on a file
+ * system held in memory. */
+static int in_memory(const char *dir)
+{
+    char path[4096];
+    struct statfs sf;
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return 0;
+    for (;;) {
+        if (statfs(path, &sf) == 0)
+            return sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC;
+        if (errno != ENOENT || strcmp(path, ".") == 0 || strcmp(path, "/") == 0)
+            return 0;
+        char *slash = strrchr(path, '/');
+        if (slash == NULL)
+            strcpy(path, ".");
+        else if (slash == path)
+            path[1] = '\0';
+        else
+            *slash = '\0';
+    }
+}
+
+unsigned gf_saver_threads(const char *dir, size_t ncodes)
+{
+    size_t n = in_memory(dir) ? 1 : 4;
+    if (n > ncodes)
+        n = ncodes > 0 ? ncodes : 1;
+    return (unsigned)n;
+}
 
 int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, int dirfd)
 {

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "gf/saver.h"
@@ -379,6 +381,46 @@ static void test_saver_cancel_before_start(void **state)
     assert_int_equal(tmp_files(), 0);
 }
 
+static int on_tmpfs(const char *dir)
+{
+    struct statfs sf;
+    assert_int_equal(statfs(dir, &sf), 0);
+    return sf.f_type == TMPFS_MAGIC;
+}
+
+/* One thread for saves into memory, four on a disk, whichever parent of a
+ * DIR still to be made decides; never more threads than codes. */
+static void test_saver_threads_follow_the_file_system(void **state)
+{
+    (void)state;
+    /* /dev/shm is a tmpfs on every Linux this runs on (POSIX shared
+     * memory lives there); the build tree is on a disk. */
+    assert_true(on_tmpfs("/dev/shm"));
+    char disk[4096];
+    assert_non_null(getcwd(disk, sizeof disk));
+    if (on_tmpfs(disk))
+        snprintf(disk, sizeof disk, "/var/tmp");
+    assert_false(on_tmpfs(disk));
+
+    assert_int_equal(gf_saver_threads("/dev/shm", 194), 1);
+    assert_int_equal(gf_saver_threads("/dev/shm/gf-no-such/a/b/", 194), 1);
+    assert_int_equal(gf_saver_threads(disk, 194), 4);
+    char missing[4200];
+    snprintf(missing, sizeof missing, "%s/gf-no-such/a", disk);
+    assert_int_equal(gf_saver_threads(missing, 194), 4);
+    assert_int_equal(gf_saver_threads(disk, 2), 2);
+    assert_int_equal(gf_saver_threads(disk, 0), 1);
+    assert_int_equal(gf_saver_threads("/dev/shm", 0), 1);
+
+    /* A relative DIR, missing: the working directory decides. */
+    assert_int_equal(chdir("/dev/shm"), 0);
+    int in_shm = gf_saver_threads("gf-no-such/x", 10);
+    assert_int_equal(chdir(disk), 0);
+    int on_disk = gf_saver_threads("gf-no-such", 10);
+    assert_int_equal(in_shm, 1);
+    assert_int_equal(on_disk, 4);
+}
+
 int main(void)
 {
     /* Read by libuv when its threadpool starts; block_pool() relies on it. */
@@ -387,6 +429,7 @@ int main(void)
     setenv("UV_THREADPOOL_SIZE", pool, 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_saver_writes_file, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test(test_saver_threads_follow_the_file_system),
         cmocka_unit_test_setup_teardown(test_saver_replaces_existing_file, tmpdir_setup,
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_saver_sha256_of_what_was_written, tmpdir_setup,
