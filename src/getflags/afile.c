@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,28 @@ int gf_sha256_fd(int fd, char out[GF_SHA256_HEX_LEN])
     return e;
 }
 
+/* This process's id, for temporary names, asked of the kernel once rather
+ * than with a system call per file; a child of fork() asks again. */
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+static long self_pid;
+
+static void read_pid(void)
+{
+    self_pid = (long)getpid();
+}
+
+static void pid_init(void)
+{
+    read_pid();
+    pthread_atfork(NULL, NULL, read_pid);
+}
+
+static long pid_self(void)
+{
+    pthread_once(&pid_once, pid_init);
+    return self_pid;
+}
+
 static uint64_t next_id(void)
 {
     static atomic_uint_fast64_t counter;
@@ -124,7 +147,7 @@ static int afile_open(struct gf_afile *a, int dirfd, int digest)
     }
     int fd = -1, e = EEXIST;
     for (int tries = 0; tries < 100 && fd < 0 && e == EEXIST; tries++) {
-        snprintf(a->tmp, sizeof a->tmp, GF_TMP_PREFIX "%ld-%llu", (long)getpid(),
+        snprintf(a->tmp, sizeof a->tmp, GF_TMP_PREFIX "%ld-%llu", pid_self(),
                  (unsigned long long)next_id());
         fd = openat(dirfd, a->tmp,
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
@@ -272,7 +295,7 @@ unsigned gf_afile_sweep(int dirfd)
         return 0;
     }
     unsigned n = 0;
-    long self = (long)getpid(), pid;
+    long self = pid_self(), pid;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         struct stat st;

@@ -12,6 +12,7 @@
 #include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gf/saver.h"
@@ -194,6 +195,37 @@ static void test_saver_streamed_body(void **state)
     assert_memory_equal(got, "abc", 3);
     assert_null(slurp("Cancelled.gif", &len));
     assert_int_equal(tmp_files(), 0);
+}
+
+/* Temporary names carry the pid of the process that writes them, also in
+ * a child forked after the parent wrote one: the sweep of a later run
+ * tells a live run's files from a dead one's by it. */
+static void test_afile_temporary_names_carry_the_writer_pid(void **state)
+{
+    (void)state;
+    struct gf_afile a;
+    char want[64];
+    int dfd = open(test_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    assert_true(dfd >= 0);
+    assert_int_equal(gf_afile_open(&a, dfd), 0);
+    snprintf(want, sizeof want, ".getflags-tmp-%ld-", (long)getpid());
+    assert_int_equal(strncmp(a.tmp, want, strlen(want)), 0);
+    gf_afile_abort(&a);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        struct gf_afile c;
+        snprintf(want, sizeof want, ".getflags-tmp-%ld-", (long)getpid());
+        int ok = gf_afile_open(&c, dfd) == 0 && strncmp(c.tmp, want, strlen(want)) == 0;
+        gf_afile_abort(&c);
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(tmp_files(), 0);
+    close(dfd);
 }
 
 static void test_saver_removes_replaced_file_only_on_success(void **state)
@@ -430,6 +462,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_saver_writes_file, tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test(test_saver_threads_follow_the_file_system),
+        cmocka_unit_test_setup_teardown(test_afile_temporary_names_carry_the_writer_pid,
+                                        tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_saver_replaces_existing_file, tmpdir_setup,
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_saver_sha256_of_what_was_written, tmpdir_setup,
