@@ -649,11 +649,16 @@ static void put_string(struct out *o, const char *s)
         PUT(o, "null");
         return;
     }
+    /* 1 for the bytes that end a run written as it is: NUL, the control
+     * characters, quote and backslash. */
+#define ONES8 1, 1, 1, 1, 1, 1, 1, 1
+    static const unsigned char stop[256] = {ONES8, ONES8, ONES8, ONES8, ['"'] = 1, ['\\'] = 1};
+#undef ONES8
     PUT(o, "\"");
     for (const char *run = s;; s++) {
+        while (!stop[(unsigned char)*s])
+            s++;
         unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
         put_n(o, run, (size_t)(s - run));
         if (c == '\0')
             break;
