@@ -125,6 +125,11 @@ static void on_idle(uv_idle_t *idle)
     }
 }
 
+static void on_idle_closed(uv_handle_t *h)
+{
+    (void)h; /* the handle is part of its gf_saver: nothing to free */
+}
+
 /* In memory, a save never waits for a device (fdatasync returns at once),
  * so it runs here, on the loop thread: handing it to the threadpool would
  * cost more (a thread woken, the loop woken back) than the save itself. */
@@ -199,9 +204,9 @@ void gf_saver_close(struct gf_saver *s)
         fsync(s->dirfd);
     }
     if (s->idle_ready) {
-        /* No save is pending, so no callback is lost; the handle is part
-         * of s and needs no close callback. */
-        uv_close((uv_handle_t *)&s->idle, NULL);
+        /* No save is pending, so no callback is lost. s outlives the
+         * loop's last run, which completes the close. */
+        uv_close((uv_handle_t *)&s->idle, on_idle_closed);
         s->idle_ready = 0;
     }
     s->open = 0;
