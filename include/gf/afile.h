@@ -45,6 +45,10 @@ int gf_write_all(int fd, const void *p, size_t len);
  * (-EMLINK). */
 int gf_afile_open(struct gf_afile *a, int dirfd);
 
+/* gf_afile_open() without the SHA-256, for a file that nothing compares
+ * with a digest (the manifest): a->sha256 stays "" after commit. */
+int gf_afile_open_nodigest(struct gf_afile *a, int dirfd);
+
 /* Appends len bytes. Returns 0, or the first error (then every later
  * call fails the same way, and commit removes the file). */
 int gf_afile_write(struct gf_afile *a, const void *p, size_t len);
@@ -64,6 +68,17 @@ void gf_afile_abort(struct gf_afile *a);
 /* Writes the SHA-256 of everything left to read from fd as hex into out.
  * Returns 0, or a negated errno (-ENOMEM: libcrypto could not start). */
 int gf_sha256_fd(int fd, char out[GF_SHA256_HEX_LEN]);
+
+/* Fetches libcrypto's SHA-256 now, on the calling thread, so that the
+ * saves on the threadpool find it ready rather than all loading
+ * libcrypto's provider at once (under a tight ulimit -v that failed them).
+ * Returns 0, or -ENOMEM: each digest then tries again. */
+int gf_afile_init(void);
+
+/* Releases what the SHA-256 of every file shares (libcrypto's SHA-256,
+ * fetched once), at the end of the process. A later open fetches it
+ * again. */
+void gf_afile_cleanup(void);
 
 /* Removes every temporary file in dirfd but those of this process.
  * Call it holding DIR's lock: no other run can be writing them. Returns

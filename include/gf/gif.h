@@ -22,7 +22,12 @@ struct gf_gif {
     unsigned char packed; /* packed field of the last descriptor */
     int in_image;         /* the data sub-blocks walked belong to an image */
     unsigned char sig[6]; /* the first bytes, until the signature is known */
-    char msg[160];        /* the reason, once refused */
+    /* Why it was refused, worded only by gf_gif_finish(): a transfer
+     * carries one of these, and most are never refused. */
+    unsigned char why;  /* 0, or what was wrong */
+    unsigned char bad;  /* the offending byte */
+    size_t bad_at;      /* and its position */
+    const char *detail; /* a part of the file, or a hint */
 };
 
 void gf_gif_init(struct gf_gif *g);

@@ -5,7 +5,8 @@
  * code's file is and what vouches for it; --json reports timings). It is
  * JSON with keys in a fixed order and one entry per line, sorted by code,
  * so that two runs that did the same thing write the same bytes but for
- * their times, and every value is written by cJSON:
+ * their times; every value is written as cJSON prints it, and read back
+ * by cJSON:
  *
  *   {"version": 2, "run_time": "2026-11-21T20:41:03Z",
  *    "base_url": "http://localhost:8001/flags",

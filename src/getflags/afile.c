@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,20 +32,59 @@ int gf_write_all(int fd, const void *p, size_t len)
 /* Ends c's digest as lower-case hex. Returns 0 or -EIO. */
 static int digest_hex(EVP_MD_CTX *c, char out[GF_SHA256_HEX_LEN])
 {
+    static const char hex[] = "0123456789abcdef";
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned n = 0;
     if (EVP_DigestFinal_ex(c, d, &n) != 1 || 2 * n + 1 != GF_SHA256_HEX_LEN)
         return -EIO;
-    for (unsigned i = 0; i < n; i++)
-        snprintf(out + 2 * i, 3, "%02x", d[i]);
+    for (unsigned i = 0; i < n; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[2 * n] = '\0';
     return 0;
+}
+
+/* SHA-256 as fetched from libcrypto's providers, once for the process:
+ * EVP_sha256() would make EVP_DigestInit_ex() look it up again for every
+ * file. Set by the first thread that gets it; NULL until then, so that a
+ * fetch that failed (out of memory) is tried again by the next file. */
+static _Atomic(EVP_MD *) sha256_md;
+
+static EVP_MD *sha256(void)
+{
+    EVP_MD *md = atomic_load(&sha256_md);
+    if (md != NULL)
+        return md;
+    md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (md == NULL)
+        return NULL;
+    EVP_MD *none = NULL;
+    if (!atomic_compare_exchange_strong(&sha256_md, &none, md)) {
+        EVP_MD_free(md); /* another thread's is in place */
+        md = none;
+    }
+    return md;
+}
+
+int gf_afile_init(void)
+{
+    return sha256() != NULL ? 0 : -ENOMEM;
+}
+
+void gf_afile_cleanup(void)
+{
+    EVP_MD_free(atomic_exchange(&sha256_md, NULL));
 }
 
 /* A new SHA-256 context, or NULL when libcrypto cannot allocate one. */
 static EVP_MD_CTX *digest_new(void)
 {
+    EVP_MD *md = sha256();
+    if (md == NULL)
+        return NULL;
     EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
+    if (c != NULL && EVP_DigestInit_ex(c, md, NULL) != 1) {
         EVP_MD_CTX_free(c);
         c = NULL;
     }
@@ -70,23 +110,44 @@ int gf_sha256_fd(int fd, char out[GF_SHA256_HEX_LEN])
     return e;
 }
 
+/* This process's id, for temporary names, asked of the kernel once rather
+ * than with a system call per file; a child of fork() asks again. */
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+static long self_pid;
+
+static void read_pid(void)
+{
+    self_pid = (long)getpid();
+}
+
+static void pid_init(void)
+{
+    read_pid();
+    pthread_atfork(NULL, NULL, read_pid);
+}
+
+static long pid_self(void)
+{
+    pthread_once(&pid_once, pid_init);
+    return self_pid;
+}
+
 static uint64_t next_id(void)
 {
     static atomic_uint_fast64_t counter;
     return atomic_fetch_add(&counter, 1);
 }
 
-int gf_afile_open(struct gf_afile *a, int dirfd)
+static int afile_open(struct gf_afile *a, int dirfd, int digest)
 {
     *a = (struct gf_afile){.dirfd = dirfd, .fd = -1};
-    a->sha = digest_new();
-    if (a->sha == NULL) {
+    if (digest && (a->sha = digest_new()) == NULL) {
         a->step = "start the SHA-256 digest";
         return a->err = -ENOMEM;
     }
     int fd = -1, e = EEXIST;
     for (int tries = 0; tries < 100 && fd < 0 && e == EEXIST; tries++) {
-        snprintf(a->tmp, sizeof a->tmp, GF_TMP_PREFIX "%ld-%llu", (long)getpid(),
+        snprintf(a->tmp, sizeof a->tmp, GF_TMP_PREFIX "%ld-%llu", pid_self(),
                  (unsigned long long)next_id());
         fd = openat(dirfd, a->tmp,
                     O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
@@ -111,6 +172,16 @@ int gf_afile_open(struct gf_afile *a, int dirfd)
     return 0;
 }
 
+int gf_afile_open(struct gf_afile *a, int dirfd)
+{
+    return afile_open(a, dirfd, 1);
+}
+
+int gf_afile_open_nodigest(struct gf_afile *a, int dirfd)
+{
+    return afile_open(a, dirfd, 0);
+}
+
 int gf_afile_write(struct gf_afile *a, const void *p, size_t len)
 {
     if (a->err == 0 && a->fd < 0)
@@ -122,7 +193,7 @@ int gf_afile_write(struct gf_afile *a, const void *p, size_t len)
         a->step = "write";
         return a->err = e;
     }
-    if (EVP_DigestUpdate(a->sha, p, len) != 1) {
+    if (a->sha != NULL && EVP_DigestUpdate(a->sha, p, len) != 1) {
         a->step = "digest";
         return a->err = -EIO;
     }
@@ -138,7 +209,7 @@ int gf_afile_commit(struct gf_afile *a, const char *name, int sync_dir)
         gf_afile_abort(a);
         return a->err;
     }
-    if (a->err == 0 && digest_hex(a->sha, a->sha256) != 0) {
+    if (a->err == 0 && a->sha != NULL && digest_hex(a->sha, a->sha256) != 0) {
         a->err = -EIO;
         a->step = "digest";
     }
@@ -224,7 +295,7 @@ unsigned gf_afile_sweep(int dirfd)
         return 0;
     }
     unsigned n = 0;
-    long self = (long)getpid(), pid;
+    long self = pid_self(), pid;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         struct stat st;

@@ -5,7 +5,6 @@
  * one go, whatever piece of them a call holds. */
 #include "gf/gif.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,18 +27,28 @@ enum {
     S_SUB_LEN,    /* a data sub-block's size byte */
     S_SUB_DATA,   /* its bytes */
     S_AFTER,      /* past the trailer */
-    S_REFUSED,    /* msg says why */
+    S_REFUSED,    /* why says why */
 };
 
-static int fail(struct gf_gif *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reasons for a refusal (gf_gif.why). */
+enum {
+    R_NONE,
+    R_VERSION,    /* sig[3..5] */
+    R_NO_SIG,     /* detail: a hint at what it is */
+    R_NO_IMAGE,   /* a trailer before any image */
+    R_BLOCK_TYPE, /* bad at bad_at */
+    R_LZW_SIZE,   /* bad at bad_at */
+    R_TRUNCATED,  /* inside detail */
+    R_AFTER,      /* after bytes past the trailer */
+};
 
-static int fail(struct gf_gif *g, const char *fmt, ...)
+static int fail(struct gf_gif *g, unsigned char why, unsigned char bad, size_t at,
+                const char *detail)
 {
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(g->msg, sizeof g->msg, fmt, ap);
-    va_end(ap);
+    g->why = why;
+    g->bad = bad;
+    g->bad_at = at;
+    g->detail = detail;
     g->state = S_REFUSED;
     return GF_EGIF;
 }
@@ -88,9 +97,7 @@ static int signature(struct gf_gif *g)
         return 0;
     }
     if (memcmp(g->sig, "GIF", 3) == 0)
-        return fail(g,
-                    "not a GIF image: unknown GIF version \"%c%c%c\" (GIF87a or GIF89a expected)",
-                    printable(g->sig[3]), printable(g->sig[4]), printable(g->sig[5]));
+        return fail(g, R_VERSION, 0, 0, NULL);
     /* The reason waits for the end: an error page served as the image is
      * the common case, and its first non-blank byte tells. */
     g->state = S_NOT_GIF;
@@ -104,14 +111,14 @@ static int step(struct gf_gif *g, unsigned char c, size_t pos)
     case S_BLOCK:
         if (c == GIF_TRAILER) {
             if (g->images == 0)
-                return fail(g, "malformed GIF image: it holds no image");
+                return fail(g, R_NO_IMAGE, 0, 0, NULL);
             g->state = S_AFTER;
         } else if (c == GIF_IMAGE) {
             expect(g, S_IMAGE_DESC, 9);
         } else if (c == GIF_EXTENSION) {
             g->state = S_EXT_LABEL;
         } else {
-            return fail(g, "malformed GIF image: unknown block type 0x%02x at byte %zu", c, pos);
+            return fail(g, R_BLOCK_TYPE, c, pos, NULL);
         }
         return 0;
     case S_EXT_LABEL: /* any value: unknown extensions are skipped */
@@ -121,10 +128,7 @@ static int step(struct gf_gif *g, unsigned char c, size_t pos)
     case S_LZW:
         /* Codes are at most 12 bits and start one bit wider than this. */
         if (c < 1 || c > 11)
-            return fail(g,
-                        "malformed GIF image: LZW minimum code size %u at byte %zu (1 to 11 "
-                        "allowed)",
-                        (unsigned)c, pos);
+            return fail(g, R_LZW_SIZE, c, pos, NULL);
         g->in_image = 1;
         g->state = S_SUB_LEN;
         return 0;
@@ -211,7 +215,44 @@ int gf_gif_feed(struct gf_gif *g, const unsigned char *p, size_t n)
 
 static int truncated(struct gf_gif *g, const char *inside)
 {
-    return fail(g, "truncated GIF image: ends inside %s", inside);
+    return fail(g, R_TRUNCATED, 0, 0, inside);
+}
+
+/* The reason for a refusal, in words. */
+static void word(const struct gf_gif *g, char *err, size_t errsz)
+{
+    switch (g->why) {
+    case R_VERSION:
+        snprintf(err, errsz,
+                 "not a GIF image: unknown GIF version \"%c%c%c\" (GIF87a or GIF89a expected)",
+                 printable(g->sig[3]), printable(g->sig[4]), printable(g->sig[5]));
+        break;
+    case R_NO_SIG:
+        snprintf(err, errsz, "not a GIF image: no GIF87a or GIF89a signature%s", g->detail);
+        break;
+    case R_NO_IMAGE:
+        snprintf(err, errsz, "malformed GIF image: it holds no image");
+        break;
+    case R_BLOCK_TYPE:
+        snprintf(err, errsz, "malformed GIF image: unknown block type 0x%02x at byte %zu", g->bad,
+                 g->bad_at);
+        break;
+    case R_LZW_SIZE:
+        snprintf(err, errsz,
+                 "malformed GIF image: LZW minimum code size %u at byte %zu (1 to 11 allowed)",
+                 (unsigned)g->bad, g->bad_at);
+        break;
+    case R_TRUNCATED:
+        snprintf(err, errsz, "truncated GIF image: ends inside %s", g->detail);
+        break;
+    case R_AFTER:
+        snprintf(err, errsz, "malformed GIF image: %zu byte%s of other data after the trailer",
+                 g->after, g->after == 1 ? "" : "s");
+        break;
+    default:
+        snprintf(err, errsz, "not a GIF image");
+        break;
+    }
 }
 
 int gf_gif_finish(struct gf_gif *g, char *err, size_t errsz)
@@ -226,7 +267,7 @@ int gf_gif_finish(struct gf_gif *g, char *err, size_t errsz)
             (memcmp(g->sig, "GIF89a", g->at) == 0 || memcmp(g->sig, "GIF87a", g->at) == 0))
             truncated(g, "the GIF signature");
         else
-            fail(g, "not a GIF image: no GIF87a or GIF89a signature%s",
+            fail(g, R_NO_SIG, 0, 0,
                  g->at == 0     ? " (empty body)"
                  : g->lead == 1 ? " (it looks like HTML)"
                                 : "");
@@ -261,14 +302,15 @@ int gf_gif_finish(struct gf_gif *g, char *err, size_t errsz)
         if (g->after == 0)
             rc = 0;
         else
-            fail(g, "malformed GIF image: %zu byte%s of other data after the trailer", g->after,
-                 g->after == 1 ? "" : "s");
+            fail(g, R_AFTER, 0, 0, NULL);
         break;
-    default: /* S_REFUSED: msg is set */
+    default: /* S_REFUSED: why is set */
         break;
     }
-    if (errsz > 0)
-        snprintf(err, errsz, "%s", rc == 0 ? "" : g->msg);
+    if (errsz > 0 && rc == 0)
+        err[0] = '\0';
+    else if (errsz > 0)
+        word(g, err, errsz);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "gf/afile.h"
 #include "gf/alloc.h"
 #include "gf/cli.h"
 #include "gf/error.h"
@@ -18,6 +19,7 @@
 #include "gf/procsetup.h"
 #include "gf/report.h"
 #include "gf/run.h"
+#include "gf/saver.h"
 #include "gf/state.h"
 #include "gf/sweep.h"
 
@@ -245,6 +247,18 @@ static int sweep(struct gf_options *o)
     return status;
 }
 
+/* libuv's threadpool does the saves: unless the user set
+ * UV_THREADPOOL_SIZE, it gets the threads they want (gf/saver.h). */
+static void size_threadpool(const struct gf_options *o)
+{
+    const char *env = getenv("UV_THREADPOOL_SIZE");
+    if (env && *env)
+        return;
+    char v[16];
+    snprintf(v, sizeof v, "%u", gf_saver_threads(o->outdir, o->ncodes));
+    setenv("UV_THREADPOOL_SIZE", v, 1);
+}
+
 /* What the run needs of the process, decided before DIR is touched: a
  * threadpool that can start, room for at least one request under the
  * open-file limit (--cacert is the transfer layer's, read once). Returns -1 to go on, else the
@@ -252,6 +266,9 @@ static int sweep(struct gf_options *o)
 static int preflight(const struct gf_options *o)
 {
     char msg[512];
+    size_threadpool(o);
+    /* Before the threads: a failure here is tried again by each save. */
+    (void)gf_afile_init();
     int n = gf_setup_threadpool(msg, sizeof msg);
     if (n < 0) {
         fprintf(stderr, "getflags: %s\n", msg);
@@ -340,6 +357,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "torture: %lu allocations, %lu failed\n", gf_alloc_count(),
             gf_alloc_failures());
 #endif
+    gf_afile_cleanup();
     curl_global_cleanup();
     gf_options_free(&opts);
     return status;

@@ -369,7 +369,9 @@ static int take_file(struct gf_state *s, const char *cc, const char *file)
 {
     for (size_t i = 0; i < s->m.n; i++) {
         const struct gf_manifest_entry *e = &s->m.entries[i];
-        if (e->file == NULL || strcmp(e->file, file) != 0 || strcmp(e->cc, cc) == 0)
+        /* The first byte first: this runs for every entry of every code. */
+        if (e->file == NULL || e->file[0] != file[0] || strcmp(e->file, file) != 0 ||
+            strcmp(e->cc, cc) == 0)
             continue;
         char why[GF_NAME_MAX + 64];
         struct gf_manifest_entry d = *e;
@@ -400,7 +402,7 @@ int gf_state_record(struct gf_state *s, const struct gf_item *it)
         e.status = it->status;
         e.file = it->file;
         e.bytes = it->file_bytes;
-        snprintf(e.sha256, sizeof e.sha256, "%s", it->sha256);
+        memcpy(e.sha256, it->sha256, strnlen(it->sha256, sizeof e.sha256 - 1));
         e.meta = (struct gf_manifest_request){it->meta_etag, it->meta_last_modified};
         e.image = (struct gf_manifest_request){it->image_etag, it->image_last_modified};
         if (e.file == NULL)

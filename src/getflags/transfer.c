@@ -40,6 +40,17 @@ struct gf_curl {
      * not multiplex, and waiting for its connections would queue new
      * requests behind a busy one. */
     int tls_http1;
+    /* None of the proxy variables libcurl reads is set: it is then told
+     * so once per handle instead of reading them for every request. */
+    int no_proxy_env;
+    /* The base URL parsed once, when libcurl would write it exactly as
+     * given (so that a request's URL is this with a longer path): each
+     * transfer then hands libcurl a copy with its path set (CURLOPT_CURLU)
+     * instead of a string it parses again for every request. NULL
+     * otherwise. base_len is strlen(cfg.base_url); base_path its path. */
+    CURLU *base_uh;
+    size_t base_len;
+    char base_path[256];
     struct gf_transfer **pool;
     size_t npool;
 };
@@ -56,7 +67,17 @@ struct body {
      * was unusable or given twice with different values. */
     long long content_length;
     int bad_length, conflicting_length;
+    /* Which of the headers read afterwards the last answer has (SEEN_*),
+     * so that curl_easy_header() is asked only for those; and whether its
+     * header block has ended (what follows are trailers). */
+    unsigned seen;
+    int headers_ended;
 };
+
+#define SEEN_ETAG 1u
+#define SEEN_LAST_MODIFIED 2u
+#define SEEN_CONTENT_ENCODING 4u
+#define SEEN_RETRY_AFTER 8u
 
 /* One HTTP request in flight: an easy handle and what it has received.
  * Only as many exist as permits are held, so what is per request lives
@@ -70,8 +91,8 @@ struct gf_transfer {
     char reason[96]; /* status phrase of the last answer */
     char errbuf[CURL_ERROR_SIZE];
     struct curl_slist *headers; /* conditional request headers, or NULL */
-    size_t url_cap;
-    char url[];
+    long pipewait;              /* CURLOPT_PIPEWAIT as set on the handle */
+    CURLU *uh;                  /* the URL as CURLOPT_CURLU, or NULL */
 };
 
 /* Only a 200 carries a whole body: a 206 is a part, a 204 nothing. */
@@ -171,8 +192,40 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
         /* A new response (after a redirect or a 1xx) starts afresh. */
         b->content_length = -1;
         b->bad_length = b->conflicting_length = 0;
+        b->seen = 0;
+        b->headers_ended = 0;
         copy_reason(x, line, n);
-    } else if (n > 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
+        return n;
+    }
+    if (line[0] == '\r' || line[0] == '\n') {
+        b->headers_ended = 1;
+        return n;
+    }
+    if (b->headers_ended)
+        return n; /* a trailer */
+    switch (line[0] | 0x20) {
+    case 'e':
+        if (n > 5 && strncasecmp(line, "ETag:", 5) == 0)
+            b->seen |= SEEN_ETAG;
+        return n;
+    case 'l':
+        if (n > 14 && strncasecmp(line, "Last-Modified:", 14) == 0)
+            b->seen |= SEEN_LAST_MODIFIED;
+        return n;
+    case 'r':
+        if (n > 12 && strncasecmp(line, "Retry-After:", 12) == 0)
+            b->seen |= SEEN_RETRY_AFTER;
+        return n;
+    case 'c':
+        if (n > 17 && strncasecmp(line, "Content-Encoding:", 17) == 0) {
+            b->seen |= SEEN_CONTENT_ENCODING;
+            return n;
+        }
+        break;
+    default:
+        return n;
+    }
+    if (n > 15 && strncasecmp(line, "Content-Length:", 15) == 0) {
         char tmp[32];
         copy_value(tmp, sizeof tmp, line + 15, n - 15);
         char *end;
@@ -274,6 +327,10 @@ static CURLcode setup_once(struct gf_curl *c, struct gf_transfer *x, const char 
     /* Never wait for a resolver thread stuck on a silent DNS server when
      * a transfer is removed (its timeout, an interrupt). */
     SET(e, rc, what, CURLOPT_QUICK_EXIT, 1L);
+    if (c->no_proxy_env) {
+        SET(e, rc, what, CURLOPT_PROXY, "");
+        SET(e, rc, what, CURLOPT_NOPROXY, "");
+    }
     if (rc == CURLE_OK && cfg->tls)
         rc = gf_tls_setup_easy(cfg->tls, e, what);
     return rc;
@@ -284,6 +341,7 @@ static void xfer_free(struct gf_transfer *x)
     if (!x)
         return;
     curl_easy_cleanup(x->easy);
+    curl_url_cleanup(x->uh);
     gf_free(x);
 }
 
@@ -294,15 +352,12 @@ static struct gf_transfer *xfer_get(struct gf_curl *c, const char **what, CURLco
     *rc = CURLE_OK;
     if (c->npool > 0)
         return c->pool[--c->npool];
-    /* Room for "<base>/<cc>/metadata.json". */
-    size_t url_cap = strlen(c->cfg.base_url) + 32;
-    struct gf_transfer *x = gf_calloc(1, sizeof *x + url_cap);
+    struct gf_transfer *x = gf_calloc(1, sizeof *x);
     if (!x) {
         *rc = CURLE_OUT_OF_MEMORY;
         *what = "";
         return NULL;
     }
-    x->url_cap = url_cap;
     x->curl = c;
     x->easy = curl_easy_init();
     if (!x->easy) {
@@ -312,6 +367,15 @@ static struct gf_transfer *xfer_get(struct gf_curl *c, const char **what, CURLco
         return NULL;
     }
     *rc = setup_once(c, x, what);
+    if (*rc == CURLE_OK && c->base_uh) {
+        x->uh = curl_url_dup(c->base_uh);
+        if (!x->uh) {
+            *rc = CURLE_OUT_OF_MEMORY;
+            *what = "the URL";
+        } else if ((*rc = curl_easy_setopt(x->easy, CURLOPT_CURLU, x->uh)) != CURLE_OK) {
+            *what = "CURLOPT_CURLU";
+        }
+    }
     if (*rc != CURLE_OK) {
         xfer_free(x);
         return NULL;
@@ -324,9 +388,11 @@ static struct gf_transfer *xfer_get(struct gf_curl *c, const char **what, CURLco
 static void xfer_put(struct gf_curl *c, struct gf_transfer *x)
 {
     gf_body_abort(&x->body.sink);
-    curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
-    curl_slist_free_all(x->headers);
-    x->headers = NULL;
+    if (x->headers) {
+        curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(x->headers);
+        x->headers = NULL;
+    }
     x->cb = NULL;
     x->arg = NULL;
     if (c->npool < c->cfg.pool_cap)
@@ -335,14 +401,57 @@ static void xfer_put(struct gf_curl *c, struct gf_transfer *x)
         xfer_free(x);
 }
 
+/* Sets c->base_uh when the base URL, parsed as libcurl parses a
+ * CURLOPT_URL, comes back unchanged and has no query or fragment: then
+ * "<base>/<rest>" is that URL with "/<rest>" added to its path. Else (or
+ * out of memory) requests go by CURLOPT_URL. */
+static void parse_base(struct gf_curl *c)
+{
+    CURLU *u = curl_url();
+    char *back = NULL, *path = NULL, *query = NULL, *frag = NULL;
+    const unsigned flags = CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME;
+    c->base_len = strlen(c->cfg.base_url);
+    if (u && curl_url_set(u, CURLUPART_URL, c->cfg.base_url, flags) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &back, 0) == CURLUE_OK &&
+        strcmp(back, c->cfg.base_url) == 0 &&
+        curl_url_get(u, CURLUPART_PATH, &path, 0) == CURLUE_OK &&
+        strlen(path) < sizeof c->base_path - 32 &&
+        curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_NO_QUERY &&
+        curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0) == CURLUE_NO_FRAGMENT) {
+        /* A base ending in "/" would give "//" in what follows. */
+        size_t n = strlen(path);
+        if (n > 0 && path[n - 1] != '/') {
+            memcpy(c->base_path, path, n + 1);
+            c->base_uh = u;
+            u = NULL;
+        }
+    }
+    curl_free(back);
+    curl_free(path);
+    curl_free(query);
+    curl_free(frag);
+    curl_url_cleanup(u);
+}
+
 struct gf_curl *gf_curl_new(const struct gf_curl_config *cfg)
 {
     struct gf_curl *c = gf_calloc(1, sizeof *c);
     if (!c)
         return NULL;
     c->cfg = *cfg;
+    /* What libcurl 7.88 looks up: no_proxy, then <scheme>_proxy, then
+     * HTTPS_PROXY, then all_proxy, each in both cases. */
+    static const char *const proxy_env[] = {"no_proxy",   "NO_PROXY",    "http_proxy",
+                                            "HTTP_PROXY", "https_proxy", "HTTPS_PROXY",
+                                            "all_proxy",  "ALL_PROXY"};
+    c->no_proxy_env = 1;
+    for (size_t i = 0; i < sizeof proxy_env / sizeof proxy_env[0]; i++)
+        if (getenv(proxy_env[i]))
+            c->no_proxy_env = 0;
+    parse_base(c);
     c->pool = gf_calloc(cfg->pool_cap ? cfg->pool_cap : 1, sizeof *c->pool);
     if (!c->pool) {
+        curl_url_cleanup(c->base_uh);
         gf_free(c);
         return NULL;
     }
@@ -356,6 +465,7 @@ void gf_curl_free(struct gf_curl *c)
     while (c->npool > 0)
         xfer_free(c->pool[--c->npool]);
     gf_free(c->pool);
+    curl_url_cleanup(c->base_uh);
     gf_free(c);
 }
 
@@ -606,8 +716,11 @@ static const char *final_header(CURL *e, const char *name)
  * libcurl reads both forms (delta-seconds and an HTTP-date); 7.88 gives a
  * date in the past as a negative delay (no wait) and a number too large
  * for curl_off_t as 0, so such a number is read here, saturated. */
-static long retry_after(CURL *e)
+static long retry_after(const struct gf_transfer *x)
 {
+    if (!(x->body.seen & SEEN_RETRY_AFTER))
+        return -1;
+    CURL *e = x->easy;
     const char *v = final_header(e, "Retry-After");
     if (!v)
         return -1;
@@ -625,16 +738,19 @@ static long retry_after(CURL *e)
 static void read_answer(struct gf_transfer *x, struct gf_response *r)
 {
     CURL *e = x->easy;
+    unsigned seen = x->body.seen;
     const char *v;
-    if ((v = final_header(e, "ETag")) != NULL)
+    if ((seen & SEEN_ETAG) && (v = final_header(e, "ETag")) != NULL)
         copy_value(r->etag, sizeof r->etag, v, strlen(v));
-    if ((v = final_header(e, "Last-Modified")) != NULL)
+    if ((seen & SEEN_LAST_MODIFIED) && (v = final_header(e, "Last-Modified")) != NULL)
         copy_value(r->last_modified, sizeof r->last_modified, v, strlen(v));
-    r->encoded = final_header(e, "Content-Encoding") != NULL;
-    r->retry_after_s = retry_after(e);
+    /* Its presence is all that counts: no need to ask libcurl for it. */
+    r->encoded = (seen & SEEN_CONTENT_ENCODING) != 0;
+    r->retry_after_s = retry_after(x);
     r->content_length = x->body.content_length;
     r->bad_length = x->body.bad_length;
-    snprintf(r->reason, sizeof r->reason, "%s", x->reason);
+    _Static_assert(sizeof r->reason == sizeof x->reason, "reason buffers differ");
+    memcpy(r->reason, x->reason, sizeof r->reason);
 }
 
 /* ---- the interface --------------------------------------------------- */
@@ -673,19 +789,38 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
     x->reason[0] = '\0';
     x->errbuf[0] = '\0';
     CURL *e = x->easy;
-    size_t n = strlen(req->url);
-    if (n >= x->url_cap) {
-        rc = CURLE_URL_MALFORMAT;
-        what = "the URL";
+    if (x->uh) {
+        /* The path of "<base>/<cc>/...": the base's path and the rest. */
+        char path[sizeof c->base_path];
+        size_t n = strlen(c->base_path), rest = strlen(req->url) - c->base_len;
+        if (strncmp(req->url, c->cfg.base_url, c->base_len) != 0 || n + rest >= sizeof path) {
+            rc = CURLE_URL_MALFORMAT;
+            what = "the URL";
+        } else {
+            memcpy(path, c->base_path, n);
+            memcpy(path + n, req->url + c->base_len, rest + 1);
+            CURLUcode uc = curl_url_set(x->uh, CURLUPART_PATH, path, 0);
+            if (uc != CURLUE_OK) {
+                rc = uc == CURLUE_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_URL_MALFORMAT;
+                what = "the URL";
+            }
+        }
+        /* Without a URL string libcurl takes it from the CURLU again;
+         * else it would keep the last request's. */
+        SET(e, rc, &what, CURLOPT_URL, (char *)NULL);
     } else {
-        memcpy(x->url, req->url, n + 1);
+        SET(e, rc, &what, CURLOPT_URL, req->url);
     }
-    SET(e, rc, &what, CURLOPT_URL, &x->url[0]);
     /* Wait for a connection being set up to the same host to say whether
      * it multiplexes, rather than racing a handshake per request. Only
      * where it can: libcurl never learns that a plain http connection
      * does not multiplex, and would queue every request behind it. */
-    SET(e, rc, &what, CURLOPT_PIPEWAIT, may_multiplex(c) ? 1L : 0L);
+    long pipewait = may_multiplex(c) ? 1L : 0L;
+    if (pipewait != x->pipewait) {
+        SET(e, rc, &what, CURLOPT_PIPEWAIT, pipewait);
+        if (rc == CURLE_OK)
+            x->pipewait = pipewait;
+    }
     char h[GF_HEADER_VALUE_MAX + 32];
     struct curl_slist *next;
     if (req->etag && rc == CURLE_OK) {
@@ -706,7 +841,8 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
             x->headers = next;
         }
     }
-    SET(e, rc, &what, CURLOPT_HTTPHEADER, x->headers);
+    if (x->headers)
+        SET(e, rc, &what, CURLOPT_HTTPHEADER, x->headers);
     if (rc != CURLE_OK) {
         snprintf(err, errsz, "cannot start the request: setting %s failed: %s", what,
                  curl_easy_strerror(rc));
@@ -764,7 +900,7 @@ void gf_curl_done(CURL *easy, CURLcode result)
                     : version == CURL_HTTP_VERSION_2_0 ? "2"
                     : version == CURL_HTTP_VERSION_3   ? "3"
                                                        : "";
-    snprintf(r->http_version, sizeof r->http_version, "%s", v);
+    memcpy(r->http_version, v, strlen(v) + 1);
     long new_conns = 0;
     if (c->cfg.conn && curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &new_conns) == CURLE_OK &&
         new_conns > 0)
@@ -789,7 +925,7 @@ void gf_curl_done(CURL *easy, CURLcode result)
         r->kind = kind_of(x, result);
         describe_curl_error(x, result, r->error, sizeof r->error);
         /* The answer's Retry-After still counts for a timeout's pause. */
-        r->retry_after_s = status > 0 ? retry_after(easy) : -1;
+        r->retry_after_s = status > 0 ? retry_after(x) : -1;
         if (is_dns_failure(x, result)) {
             long port;
             if (host_port(easy, c->unresolvable, sizeof c->unresolvable, &port) != 0)

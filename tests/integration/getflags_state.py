@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 
+import gfutil
 from gfutil import DATA, GETFLAGS, FlagServer, getflags, listing, run_tests, scratch
 
 
@@ -258,6 +259,48 @@ def test_retry_failed_after_an_interrupted_run():
     with FlagServer("--quiet") as fs:
         r = getflags("--retry-failed", "-s", fs.url, outdir=out)
     assert r.rc == 0 and "Searching for 6 flags" in r.out, (r.out, r.err)
+    assert {x["status"] for x in entries(out).values()} == {"ok"}
+    check_manifest_matches_disk(out)
+
+
+def memory_scratch():
+    """A new empty directory on a tmpfs (/dev/shm), where getflags saves on
+    its loop thread instead of the threadpool; removed at exit."""
+    import tempfile
+    d = tempfile.mkdtemp(prefix="gf-test-", dir="/dev/shm")
+    gfutil._SCRATCH.append(d)
+    return d
+
+
+def test_dir_in_memory():
+    """A DIR in memory: every flag saved whole and vouched for by the
+    manifest; an interrupted run (some codes saved, some not) exits 130 with
+    the manifest matching the disk, and --retry-failed finishes the rest."""
+    out = memory_scratch()
+    with FlagServer("--quiet") as fs:
+        r = getflags("-s", fs.url, "-m", "5", outdir=out)
+    assert r.rc == 0 and "20 flags downloaded" in r.out, (r.out, r.err)
+    assert len([n for n in os.listdir(out) if n.endswith(".gif")]) == 20
+    assert {x["status"] for x in entries(out).values()} == {"ok"}
+    check_manifest_matches_disk(out)
+
+    out = memory_scratch()
+    with FlagServer("--delay", "0:2", "--seed", "3", "--quiet") as fs:
+        p = subprocess.Popen([GETFLAGS, "-a", "-m", "20", "-s", fs.url, "-o", out],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2.5)
+        p.send_signal(signal.SIGINT)
+        o, err = p.communicate(timeout=20)
+    assert p.returncode == 130, (p.returncode, err)
+    e = entries(out)
+    statuses = [x["status"] for x in e.values()]
+    assert len(e) == 194 and 0 < statuses.count("ok") < 194, statuses
+    assert set(statuses) == {"ok", "error"}, statuses
+    check_manifest_matches_disk(out)
+    assert [n for n in os.listdir(out) if "tmp" in n] == []
+    with FlagServer("--quiet") as fs:
+        r = getflags("--retry-failed", "-s", fs.url, "-m", "50", outdir=out)
+    assert r.rc == 0, (r.out, r.err)
     assert {x["status"] for x in entries(out).values()} == {"ok"}
     check_manifest_matches_disk(out)
 

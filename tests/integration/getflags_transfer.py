@@ -6,13 +6,14 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 
-from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, codes_194, getflags, listing,
-                    redirect_to, run_tests, scratch)
+from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, certificates, codes_194, getflags,
+                    listing, redirect_to, run_tests, scratch)
 from getflags_core import DEFAULT_20
 from gfutil import assert_all_identical
 
@@ -51,6 +52,113 @@ def test_h1_over_tls_when_alpn_says_so():
     assert len(log) == 40
     # Keep-alive: a few connections serve all 40 requests.
     assert len({e["connection"] for e in log}) <= 5, sorted({e["connection"] for e in log})
+
+
+class RefusingH1:
+    """A TLS server whose ALPN says http/1.1 and that closes every
+    connection after one answer. It holds each new connection hold_s
+    before its handshake, and refuses the first request for refuse (503
+    with Retry-After: 1), so that the client pauses while every connection
+    to the server closes. It keeps when each connection was accepted and
+    when its handshake ended, and when the refusal went out."""
+
+    def __init__(self, refuse, hold_s=1.0):
+        certs = certificates()
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(certs["chain"], certs["key"])
+        self.ctx.set_alpn_protocols(["http/1.1"])
+        self.cacert = certs["root"]
+        self.refuse, self.hold_s = refuse, hold_s
+        self.lock = threading.Lock()
+        self.handshakes = []  # (accepted, ended) in time.monotonic()
+        self.refused_at = None
+        self.alpn = set()
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = "https://127.0.0.1:%d/flags" % self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return  # stopped
+            threading.Thread(target=self._serve, args=(c, time.monotonic()),
+                             daemon=True).start()
+
+    def _serve(self, c, accepted):
+        c.settimeout(10)
+        try:
+            time.sleep(self.hold_s)
+            t = self.ctx.wrap_socket(c, server_side=True)
+            with self.lock:
+                self.handshakes.append((accepted, time.monotonic()))
+                self.alpn.add(t.selected_alpn_protocol())
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                chunk = t.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            path = head.split(b" ")[1].decode()
+            f = os.path.join(DATA, path.lstrip("/"))
+            with self.lock:
+                refuse = path == self.refuse and self.refused_at is None
+                if refuse:
+                    self.refused_at = time.monotonic()
+            if refuse:
+                head, body = b"503 Service Unavailable\r\nRetry-After: 1", b"busy\n"
+            elif path.startswith("/flags/") and ".." not in path and os.path.isfile(f):
+                with open(f, "rb") as fh:
+                    head, body = b"200 OK", fh.read()
+            else:
+                head, body = b"404 Not Found", b"not found\n"
+            t.sendall(b"HTTP/1.1 %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                      % (head, len(body)) + body)
+            t.close()
+        except (OSError, ssl.SSLError, IndexError):
+            c.close()
+
+    def first_together(self, since, within):
+        """How many connections came within `within` seconds of the first
+        one accepted at or after since."""
+        with self.lock:
+            starts = sorted(a for a, _ in self.handshakes if a >= since)
+        return sum(1 for a in starts if a < starts[0] + within) if starts else 0
+
+    def stop(self):
+        self.sock.close()
+
+
+def test_h1_over_tls_new_connections_do_not_wait_for_each_other():
+    # Once an answer over TLS came in HTTP/1.1, requests that find no
+    # connection to their host open theirs side by side. None may wait for
+    # another's handshake to learn whether it multiplexes, as
+    # CURLOPT_PIPEWAIT makes libcurl do while it knows nothing of the host
+    # (at the start, and again once its last connection has closed). Here
+    # a 503 with Retry-After: 1 pauses the run while every connection
+    # closes; the -m 3 requests waiting at the end of the pause must all
+    # connect at once (the pause spreads their starts over 60 ms at most).
+    # With PIPEWAIT left on, two of them wait for the first one's
+    # handshake, which the server holds for 1 s.
+    srv = RefusingH1("/flags/cn/metadata.json")
+    codes = ["AR", "BR", "CN", "DE", "EG", "FR", "GB", "IN"]
+    out = scratch()
+    try:
+        r = getflags("-m", "3", "-s", srv.url, "--cacert", srv.cacert, "--json", *codes,
+                     outdir=out)
+    finally:
+        srv.stop()
+    assert r.rc == 0, r.err
+    assert counts(r) == {"ok": 8, "not_found": 0, "error": 0, "unchanged": 0}, r.out[:500]
+    assert_all_identical(out, codes)
+    assert srv.alpn == {"http/1.1"}, srv.alpn
+    assert r.json()["connections"]["opened"] == 17, r.json()["connections"]
+    # The pause lasts 1 to 1.2 s; the connections made before it were all
+    # accepted by then.
+    assert srv.first_together(srv.refused_at + 0.9, 0.6) == 3, srv.handshakes
 
 
 def test_http_version_options():

@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <cjson/cJSON.h>
+
 #include "gf/error.h"
 #include "gf/afile.h"
 #include "gf/manifest.h"
@@ -235,6 +237,122 @@ static void test_manifest_round_trip(void **state)
 
     gf_manifest_free(&m);
     gf_manifest_free(&back);
+}
+
+/* What cJSON prints for s, or null, as the value of key in o. */
+static void cj_add(cJSON *o, const char *key, const char *s)
+{
+    assert_non_null(
+        cJSON_AddItemToObject(o, key, s ? cJSON_CreateString(s) : cJSON_CreateNull()) ? o : NULL);
+}
+
+static cJSON *cj_request(const struct gf_manifest_request *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cj_add(o, "etag", r->etag);
+    cj_add(o, "last_modified", r->last_modified);
+    return o;
+}
+
+/* The document as cJSON prints it, head and then an entry per line: the
+ * reference the manifest's own formatter must match byte for byte. */
+static char *cjson_text(const struct gf_manifest *m)
+{
+    size_t cap = 1 << 20, len = 0;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    cJSON *head = cJSON_CreateObject();
+    cJSON_AddItemToObject(head, "version", cJSON_CreateNumber(GF_MANIFEST_VERSION));
+    cj_add(head, "run_time", m->run_time);
+    cj_add(head, "base_url", m->base_url);
+    char *t = cJSON_PrintUnformatted(head);
+    len += (size_t)snprintf(out + len, cap - len, "%.*s,\n\"entries\": [", (int)strlen(t) - 1, t);
+    cJSON_free(t);
+    cJSON_Delete(head);
+    for (size_t i = 0; i < m->n; i++) {
+        const struct gf_manifest_entry *e = &m->entries[i];
+        cJSON *o = cJSON_CreateObject();
+        char bytes[24];
+        snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)e->bytes);
+        cj_add(o, "cc", e->cc);
+        cj_add(o, "status", gf_status_name(e->status));
+        cJSON_AddItemToObject(o, "http_status", cJSON_CreateNumber(e->http_status));
+        cj_add(o, "file", e->file);
+        cJSON_AddItemToObject(o, "bytes", cJSON_CreateRaw(bytes));
+        cj_add(o, "sha256", e->sha256[0] ? e->sha256 : NULL);
+        cJSON_AddItemToObject(o, "meta", cj_request(&e->meta));
+        cJSON_AddItemToObject(o, "image", cj_request(&e->image));
+        cj_add(o, "error", e->error);
+        t = cJSON_PrintUnformatted(o);
+        assert_true(len + strlen(t) + 8 < cap);
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? ",\n" : "\n", t);
+        cJSON_free(t);
+        cJSON_Delete(o);
+    }
+    snprintf(out + len, cap - len, "\n]}\n");
+    return out;
+}
+
+/* The manifest's formatter writes what cJSON would: the same escapes for
+ * every byte a string may hold (quotes, backslashes, each control
+ * character, UTF-8, DEL), whole numbers in full, null for what is absent,
+ * also across the 16 KiB buffer's edges. Entries are built directly, as
+ * the journal of gf_state_begin() is, bypassing gf_manifest_set()'s
+ * rules. */
+static void test_manifest_text_is_cjson_text(void **state)
+{
+    (void)state;
+    static char all[256], quotes[40000], huge[20000];
+    for (int i = 1; i < 256; i++)
+        all[i - 1] = (char)i;
+    for (size_t i = 0; i + 1 < sizeof quotes; i++)
+        quotes[i] = "\"\\\n\x01"[i % 4]; /* each one escaped: 6 times the room */
+    memset(huge, 'x', sizeof huge - 1);
+    static struct gf_manifest_entry e[40];
+    for (size_t i = 0; i < 40; i++) {
+        e[i] = entry("AA", (enum gf_status)(i % 5 == 4 ? GF_UNCHANGED : i % 4), NULL);
+        e[i].cc[0] = (char)('A' + i / 26);
+        e[i].cc[1] = (char)('A' + i % 26);
+        e[i].http_status = i == 3 ? -7 : (int)(i * 25);
+        e[i].bytes = i == 5 ? (1ULL << 53) : i * 1000003;
+        if (i % 3 == 0)
+            strcpy(e[i].sha256, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+        e[i].file = i % 2 ? "C\xc3\xb4te_d'Ivoire.gif" : NULL;
+        e[i].error = i == 7 ? all : i == 9 ? quotes : i == 11 ? huge : i % 2 ? NULL : "";
+        e[i].meta.etag = i % 3 ? "W/\"x\\y\"" : NULL;
+        e[i].image.last_modified = i % 4 ? "Sat, 21 Nov 2026 20:41:03 GMT" : NULL;
+    }
+    struct gf_manifest m = {.run_time = "2026-11-21T20:41:03Z",
+                            .base_url = "http://h/\"a\\b\"\t\xe2\x98\x95",
+                            .entries = e,
+                            .n = 40,
+                            .cap = 40};
+    char err[512];
+    for (size_t n = 0; n <= 40; n += 40) {
+        m.n = n; /* no entry at all, then all of them */
+        if (n == 0)
+            m.base_url = NULL;
+        assert_int_equal(gf_manifest_save(test_dir, &m, err, sizeof err), 0);
+        FILE *f = fopen(test_path(".getflags/manifest.json"), "rb");
+        assert_non_null(f);
+        static char got[1 << 20];
+        size_t len = fread(got, 1, sizeof got - 1, f);
+        fclose(f);
+        got[len] = '\0';
+        char *want = cjson_text(&m);
+        assert_true(len > (n ? 100000 : 40)); /* several buffers' worth */
+        /* Where they part, in a form a terminal shows. */
+        size_t at = 0;
+        while (got[at] && got[at] == want[at])
+            at++;
+        if (got[at] != want[at])
+            print_error("differ at byte %zu of %zu: got %.40s... want %.40s...\n", at, len,
+                        got + at, want + at);
+        assert_int_equal(got[at], want[at]);
+        assert_int_equal(strlen(want), len);
+        free(want);
+        m.base_url = "x";
+    }
 }
 
 static void test_manifest_atomic_replace(void **state)
@@ -1035,6 +1153,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_manifest_missing_is_empty),
         T(test_manifest_round_trip),
+        T(test_manifest_text_is_cjson_text),
         T(test_manifest_atomic_replace),
         T(test_manifest_stale_temporaries_removed),
         T(test_manifest_corrupt_files),

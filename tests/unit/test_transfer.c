@@ -122,6 +122,9 @@ static void test_no_cacert(void **state)
 /* The answer to a path; NULL: none at all (the client times out). */
 static const char *answer_for(const char *path, char *buf, size_t bufsz)
 {
+    /* The same answers below a base URL with a path. */
+    if (strncmp(path, "/base/", 6) == 0)
+        path += 5;
     if (strcmp(path, "/redirect") == 0)
         return "HTTP/1.1 301 Moved Permanently\r\nLocation: /final\r\n"
                "ETag: \"of-the-redirect\"\r\n"
@@ -250,10 +253,12 @@ struct client {
     char base[64];
 };
 
-static void client_up(struct client *c, uint64_t timeout_ms)
+/* A client of the test's server with base "http://127.0.0.1:PORT" followed
+ * by base_path. */
+static void client_up_at(struct client *c, uint64_t timeout_ms, const char *base_path)
 {
     memset(c, 0, sizeof *c);
-    snprintf(c->base, sizeof c->base, "http://127.0.0.1:%d", server_port);
+    snprintf(c->base, sizeof c->base, "http://127.0.0.1:%d%s", server_port, base_path);
     assert_int_equal(uv_loop_init(&c->loop), 0);
     assert_int_equal(gf_engine_new(&c->engine, &c->loop, 4, on_engine_done, NULL), 0);
     c->curl = gf_curl_new(&(struct gf_curl_config){
@@ -265,6 +270,11 @@ static void client_up(struct client *c, uint64_t timeout_ms)
         .pool_cap = 2,
     });
     assert_non_null(c->curl);
+}
+
+static void client_up(struct client *c, uint64_t timeout_ms)
+{
+    client_up_at(c, timeout_ms, "");
 }
 
 static void client_down(struct client *c)
@@ -352,6 +362,30 @@ static void test_retry_after_and_reason(void **state)
     client_down(&c);
 }
 
+/* A base URL with a path, which libcurl gets parsed once and then with
+ * each request's path set: every request on the pooled handles reaches
+ * its own path, after a redirect out of the base too. */
+static void test_base_with_a_path(void **state)
+{
+    (void)state;
+    struct client c;
+    struct exchange x;
+    client_up_at(&c, 5000, "/base");
+    const char *paths[] = {"/final", "/plain", "/redirect", "/plain", "/final", "/teapot"};
+    const char *bodies[] = {"{}", "hello", "{}", "hello", "{}", ""};
+    const long statuses[] = {200, 200, 200, 200, 200, 418};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        get(&c, paths[i], &x);
+        assert_int_equal(x.r.kind, GF_XFER_ANSWERED);
+        assert_int_equal(x.r.status, statuses[i]);
+        assert_string_equal(x.body, bodies[i]);
+    }
+    /* The redirect's Location is /final, outside the base: it was
+     * followed as given, and the request after it went back to the base. */
+    assert_int_equal(c.conn.opened, 1);
+    client_down(&c);
+}
+
 /* Two different Content-Lengths stop the transfer at once; no answer
  * within --timeout is a timeout, worded as one. */
 static void test_failures(void **state)
@@ -382,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_final_answer_headers),
         cmocka_unit_test(test_retry_after_and_reason),
         cmocka_unit_test(test_failures),
+        cmocka_unit_test(test_base_with_a_path),
     };
     return cmocka_run_group_tests(tests, server_up, server_down);
 }
