@@ -49,6 +49,14 @@ struct active {
  * concerned, so that a slow server (seconds per answer) does not hold
  * back the connections it needs. */
 #define FRESH_HOLD_MS 40
+/* A connection whose request the server's TCP acknowledged counts as
+ * taken only once it has also been silent this long: a fast server
+ * answers first, so the window then grows per answer, and the few
+ * connections already open keep serving the queue (B1: opening one per
+ * acknowledgement instead cost 0.3x more CPU for 5x the connections);
+ * a slow server still gets its connections four times sooner than by
+ * silence alone. */
+#define ACKED_HOLD_MS 10
 
 /* One per socket descriptor curl asks us to watch. */
 struct sock_ctx {
@@ -244,7 +252,8 @@ static int taken(struct gf_engine *e, struct active *a)
         long sent = 0;
         curl_easy_getinfo(a->easy, CURLINFO_REQUEST_SIZE, &sent);
         if (!e->careful && !a->resent)
-            return sent > 0 && ti.tcpi_unacked == 0;
+            return sent > 0 && ti.tcpi_unacked == 0 &&
+                   uv_now(e->loop) - a->fresh_at >= ACKED_HOLD_MS;
     }
     return uv_now(e->loop) - a->fresh_at >= FRESH_HOLD_MS;
 }
