@@ -53,7 +53,7 @@ struct active {
  * taken only once it has also been silent this long: a fast server
  * answers first, so the window then grows per answer, and the few
  * connections already open keep serving the queue (B1: opening one per
- * acknowledgement instead cost 0.3x more CPU for 5x the connections);
+ * acknowledgement instead cost 1.3x the CPU);
  * a slow server still gets its connections four times sooner than by
  * silence alone. */
 #define ACKED_HOLD_MS 10
