@@ -1092,6 +1092,41 @@ def b5_ideal_s(rtt_s, m, n=B5_N):
     return rtt_s * (B5_HANDSHAKE_RTTS + max(2, -(-2 * n // m)))
 
 
+def b5_measured_rtt_ms(port, cacert, n=15):
+    """The round trip one small request really takes through rttproxy on
+    port (a TLS keep-alive connection, HTTP/1.1, one request at a time),
+    median of n: what the proxy's timers and nginx add to the nominal RTT.
+    Reported next to the ideal, which stays on the nominal RTT."""
+    import ssl
+    ctx = ssl.create_default_context(cafile=cacert)
+    ctx.check_hostname = False
+    ctx.set_alpn_protocols(["http/1.1"])
+    times = []
+    with socket.create_connection(("127.0.0.1", port), 10) as raw:
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            for _ in range(n):
+                t = time.perf_counter()
+                s.sendall(b"GET /flags/ad/ad.gif HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                buf = b""
+                while b"\r\n\r\n" not in buf:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        raise RuntimeError("connection closed during the RTT probe")
+                    buf += chunk
+                head, body = buf.split(b"\r\n\r\n", 1)
+                length = [ln.split(b":", 1)[1] for ln in head.split(b"\r\n")
+                          if ln.lower().startswith(b"content-length:")]
+                need = int(length[0]) if length else 0
+                while len(body) < need:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        raise RuntimeError("connection closed during the RTT probe")
+                    body += chunk
+                times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
 def b5_cdn_module():
     sys.path.insert(0, str(REPO / "tests" / "integration"))
     os.environ.setdefault("GF_SRCDIR", str(REPO))
@@ -1130,6 +1165,13 @@ def bench_remote(h, runner, getflags, rttproxy, rounds, rtts_ms, ms):
             cdn.proxies.append(px)
             base = f"https://127.0.0.1:{px.port}/flags"
             pairs = url_pairs(base, codes_194(), codes_194())
+            try:
+                rtt_measured = b5_measured_rtt_ms(px.port, cdn.cacert)
+                log(f"B5 rtt={rtt}: a request's round trip through the proxy takes "
+                    f"{rtt_measured:.1f} ms")
+            except (OSError, RuntimeError) as e:
+                rtt_measured = None
+                problems.append(f"rtt={rtt}: round-trip probe failed: {e}")
             for m in ms:
                 name = f"rtt={rtt} m={m}"
                 log(f"B5 {name}: through rttproxy on port {px.port}")
@@ -1175,6 +1217,12 @@ def bench_remote(h, runner, getflags, rttproxy, rounds, rtts_ms, ms):
                 g, c = stats["getflags"], stats["curl"]
                 res = {
                     "rtt_ms": rtt, "m": m, "ideal_s": ideal,
+                    # Informative: the same formula at the round trip a
+                    # request really takes through the proxy (the target
+                    # is on ideal_s).
+                    "rtt_measured_ms": rtt_measured,
+                    "ideal_at_measured_rtt_s": (b5_ideal_s(rtt_measured / 1000, m)
+                                                if rtt_measured else None),
                     "commands": {s["name"]: shlex.join(s["argv"]) for s in subjects},
                     "checks": checks, "samples": raw, "stats": stats,
                     "other_work": other_work(raw["_other_work_per_round"]),
@@ -1445,6 +1493,9 @@ def table(results):
                 common = (f"makespan {fmt_x(ra['wall_vs_ideal'])} the ideal "
                           f"{c['ideal_s']:.2f} s; errors {chk['errors']}; connections "
                           f"{seen['connections']} ({'/'.join(seen['protocols']) or '?'})")
+                if c.get("rtt_measured_ms") and sname == "getflags":
+                    common += (f"; a request's round trip through the proxy "
+                               f"{c['rtt_measured_ms']:.1f} ms")
                 if sname == "getflags":
                     subj = f"getflags -a -m {c['m']}"
                     result = (common + f"; wall {fmt_x(ra['wall_vs_curl'])}, CPU "

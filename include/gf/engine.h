@@ -46,6 +46,13 @@ int gf_engine_has_room(const struct gf_engine *e);
 typedef void (*gf_engine_room_cb)(void *arg);
 void gf_engine_on_room(struct gf_engine *e, gf_engine_room_cb room);
 
+/* first(arg), with the arg of gf_engine_new, runs once on the loop thread
+ * right after curl first ran the transfers handed to it (so a new
+ * connection is on its way), and in any case before the first request
+ * goes out or any transfer is reported done: work that must precede every
+ * request can overlap the connection's round trips. */
+void gf_engine_on_first(struct gf_engine *e, gf_engine_room_cb first);
+
 /* The most transfers at once that had their request sent (a connection
  * was ready for them) and had not finished: what the server saw. */
 unsigned gf_engine_peak_sent(const struct gf_engine *e);

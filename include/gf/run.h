@@ -27,7 +27,9 @@ struct gf_run_config {
     FILE *errors;  /* per-code error lines when verbose is NULL, or NULL */
     int progress;  /* draw the progress bar on stderr */
     /* Called once everything is set up and before the first request, so
-     * a run that cannot start prints nothing but its error. May be NULL. */
+     * a run that cannot start prints nothing but its error: while the
+     * first connection is being set up (its round trips overlap this
+     * call's work), and before any code is reported. May be NULL. */
     void (*on_start)(void *arg);
     void *arg;
 };

@@ -1,8 +1,14 @@
 #include "gf/alloc.h"
 #include "gf/engine.h"
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include "gf/error.h"
 
@@ -11,27 +17,46 @@ struct active {
     CURL *easy;
     uint64_t timeout_ms;
     uint64_t deadline; /* loop time (ms) after which curl has failed us */
-    int connecting;    /* 1: added, no connection ready; 2: on a new one, not answered */
+    int connecting;    /* 1: added, no connection ready; 2: on a new one, not yet taken */
     uint64_t fresh_at; /* loop time it entered state 2 */
+    int resent;        /* its request was retransmitted (counted once) */
+    curl_socket_t fd;  /* the socket of its new connection, or CURL_SOCKET_BAD */
+    uint64_t sock_at;  /* loop time curl made that socket */
+    unsigned nsocks;   /* sockets curl opened for it (happy eyeballs: several) */
+    int syn_answered;  /* its SYN was seen answered: no need to look again */
     int queued;        /* waiting for a connection attempt slot */
     int sent;          /* its request went out */
     struct gf_engine *engine;
 };
 
-/* New connections not yet answered, at most, at first. A server with a
- * small listen backlog (Python's http.server: 5) drops the SYNs of a burst
- * of new connections, and each dropped one costs a second; the kernel
- * completes a connection before the server accepts it, so only an answer
- * shows that it was taken. The window grows by one per connection
- * answered (doubling per round trip, as TCP's slow start does) and halves
- * when a connection took a SYN retransmission. A transfer that finds an
- * idle or multiplexed connection waits for nothing. */
+/* New connections not yet taken by the server, at most, at first. A
+ * server with a small listen backlog (Python's http.server: 5) drops the
+ * connections of a burst that do not fit its accept queue, and each
+ * dropped one costs a second or more. The kernel completes a connection
+ * before the server has room for it (with SYN cookies it answers every
+ * SYN), so what shows that a connection was taken is the server's TCP
+ * acknowledging the request (the connection is then in its accept queue
+ * or accepted), a TLS handshake completed (its program is at work), or an
+ * answer. The window grows by one per connection taken (doubling per
+ * round trip, as TCP's slow start does) and halves when a connection
+ * needed a SYN retransmission or its request had to be sent again. A
+ * transfer that finds an idle or multiplexed connection waits for
+ * nothing. */
 #define CONN_WINDOW_MIN 4
 #define SYN_RETRY_US 900000
-/* A new connection silent for this long was accepted, as far as the
- * window is concerned: a slow server (seconds per answer) must not hold
+/* Where the kernel cannot say whether the request was acknowledged: a new
+ * connection silent for this long was taken, as far as the window is
+ * concerned, so that a slow server (seconds per answer) does not hold
  * back the connections it needs. */
 #define FRESH_HOLD_MS 40
+/* A connection whose request the server's TCP acknowledged counts as
+ * taken only once it has also been silent this long: a fast server
+ * answers first, so the window then grows per answer, and the few
+ * connections already open keep serving the queue (B1: opening one per
+ * acknowledgement instead cost 1.3x the CPU);
+ * a slow server still gets its connections four times sooner than by
+ * silence alone. */
+#define ACKED_HOLD_MS 10
 
 /* One per socket descriptor curl asks us to watch. */
 struct sock_ctx {
@@ -49,10 +74,17 @@ struct gf_engine {
     uv_timer_t pace; /* runs pump() while queued transfers wait on slow answers */
     gf_engine_done_cb done;
     gf_engine_room_cb room;
+    gf_engine_room_cb first; /* cleared once called */
     void *arg;
     struct active **active; /* queued ones first-in first-out by seq */
     size_t nactive, cap;
     unsigned nconnecting, conn_window;
+    /* 0 while every connection attempt has been answered at once and no
+     * request needed sending again: a connection is taken as soon as the
+     * server's TCP acknowledges its request. 1 from the first sign of a
+     * full accept queue on: taken when answered, or after FRESH_HOLD_MS. */
+    int careful;
+    uint64_t slowest_rtt_us;  /* of the connections taken */
     unsigned nfresh, nqueued; /* transfers in state 2, and queued ones */
     unsigned nsent, peak_sent;
     /* The poll of each socket descriptor curl has asked to watch, kept
@@ -61,6 +93,10 @@ struct gf_engine {
      * handle each time costs an allocation and four epoll calls. */
     struct sock_ctx **socks;
     size_t nsocks;
+    /* Transfers handed to curl since it last ran its due timers: each is
+     * due at once, and pump() runs curl on them in the same callback. */
+    unsigned unrun;
+    int pumping, repump; /* pump() is running; it is to run once more */
     int closing;
     int pending_closes;
     CURLMcode add_error; /* why the last gf_engine_start failed */
@@ -71,6 +107,14 @@ struct gf_engine {
  * when curl lost track of a transfer (seen under allocation failure). */
 #define WATCHDOG_GRACE_MS 2000
 #define WATCHDOG_INTERVAL_MS 1000
+
+static void call_first(struct gf_engine *e)
+{
+    gf_engine_room_cb first = e->first;
+    e->first = NULL;
+    if (first)
+        first(e->arg);
+}
 
 /* The watchdog runs while transfers do: it also keeps the loop alive if
  * curl stops asking for sockets and timers for a transfer it lost. */
@@ -98,6 +142,33 @@ static void forget(struct gf_engine *e, CURL *easy)
         uv_timer_stop(&e->watchdog);
 }
 
+/* CURLOPT_SOCKOPTFUNCTION: curl made a socket for a's connection. */
+static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
+{
+    struct active *a = clientp;
+    if (purpose == CURLSOCKTYPE_IPCXN) {
+        a->fd = fd;
+        a->sock_at = uv_now(a->engine->loop);
+        a->syn_answered = 0;
+        a->nsocks++;
+    }
+    return CURL_SOCKOPT_OK;
+}
+
+/* The local port of socket fd, or -1. */
+static int local_port_of(curl_socket_t fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -1;
+}
+
 /* CURLOPT_PREREQFUNCTION: a connection (new or reused) is ready and the
  * request is about to go out. */
 static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int local_port)
@@ -106,20 +177,24 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
     (void)ip;
     (void)local_ip;
     (void)port;
-    (void)local_port;
     struct gf_engine *e = a->engine;
     if (a->connecting == 1) {
         long fresh = 0;
         curl_easy_getinfo(a->easy, CURLINFO_NUM_CONNECTS, &fresh);
         if (fresh > 0) {
-            a->connecting = 2; /* until the server answers on it */
+            a->connecting = 2; /* until the server shows it took it */
             a->fresh_at = uv_now(e->loop);
             e->nfresh++;
+            /* Of several attempts, the last one made need not be the one
+             * that won. */
+            if (a->nsocks > 1 && a->fd != CURL_SOCKET_BAD && local_port_of(a->fd) != local_port)
+                a->fd = CURL_SOCKET_BAD;
         } else {
             a->connecting = 0;
             e->nconnecting--;
         }
     }
+    call_first(e);
     /* Once per transfer: a redirect calls this again for the next hop. */
     if (!a->sent) {
         a->sent = 1;
@@ -130,37 +205,165 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
 }
 
 static void fail_transfer(struct gf_engine *e, CURL *easy, CURLcode code);
+static void fail_all(struct gf_engine *e, CURLMcode rc);
 
 static void on_pace(uv_timer_t *t);
 
-/* Hands queued transfers to curl while connection attempt slots are
- * free. Never from inside a curl callback. */
-static void pump(struct gf_engine *e)
+static void shrink_window(struct gf_engine *e)
 {
+    e->conn_window = e->conn_window / 2 > CONN_WINDOW_MIN ? e->conn_window / 2 : CONN_WINDOW_MIN;
+}
+
+/* TCP_INFO of fd; 0 when the kernel cannot tell. */
+static int tcp_info_of(curl_socket_t fd, struct tcp_info *ti)
+{
+    socklen_t len = sizeof *ti;
+    return fd != CURL_SOCKET_BAD && getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) == 0 &&
+           len >= offsetof(struct tcp_info, tcpi_total_retrans) + sizeof ti->tcpi_total_retrans;
+}
+
+/* The first sign that the server's accept queue overflowed. */
+static void become_careful(struct gf_engine *e)
+{
+    if (!e->careful) {
+        e->careful = 1;
+        shrink_window(e);
+    }
+}
+
+/* 1 when the server has shown that it took a's new connection; 0 while
+ * that is not known. */
+static int taken(struct gf_engine *e, struct active *a)
+{
+    curl_off_t t = 0;
+    if (curl_easy_getinfo(a->easy, CURLINFO_STARTTRANSFER_TIME_T, &t) == CURLE_OK && t > 0)
+        return 1;
+    if (curl_easy_getinfo(a->easy, CURLINFO_APPCONNECT_TIME_T, &t) == CURLE_OK && t > 0)
+        return 1;
+    struct tcp_info ti;
+    if (tcp_info_of(a->fd, &ti)) {
+        if (ti.tcpi_total_retrans > 0 && !a->resent) {
+            /* Lost, or dropped by a full accept queue: too many at once. */
+            a->resent = 1;
+            if (e->careful)
+                shrink_window(e);
+            become_careful(e);
+        }
+        long sent = 0;
+        curl_easy_getinfo(a->easy, CURLINFO_REQUEST_SIZE, &sent);
+        if (!e->careful && !a->resent)
+            return sent > 0 && ti.tcpi_unacked == 0 &&
+                   uv_now(e->loop) - a->fresh_at >= ACKED_HOLD_MS;
+    }
+    return uv_now(e->loop) - a->fresh_at >= FRESH_HOLD_MS;
+}
+
+/* While no attempt has stalled: an attempt whose SYN, or request, has gone
+ * unacknowledged by the server's TCP for far longer than the round trip of
+ * any connection taken so far was dropped by a full accept queue. The
+ * window stops growing so fast. An unanswered SYN would go again only a
+ * second later, and a request sent again waits longer each time: such an
+ * attempt is abandoned (the server never saw it) and queued again, first
+ * in line, for a new one once a slot is free. A request merely not yet
+ * acknowledged may have reached a server that delays its ACKs: it stays. */
+static void find_stalled(struct gf_engine *e, uint64_t now)
+{
+    if (e->careful || e->slowest_rtt_us == 0)
+        return;
+    uint64_t limit_ms = 2 + 2 * e->slowest_rtt_us / 1000;
+    int stalled = 0;
+    for (size_t i = 0; i < e->nactive; i++) {
+        struct active *a = e->active[i];
+        struct tcp_info ti;
+        uint64_t since = a->connecting == 2 ? a->fresh_at : a->sock_at;
+        if (!a->connecting || a->fd == CURL_SOCKET_BAD || now - since < limit_ms ||
+            (a->connecting == 1 && a->syn_answered) || !tcp_info_of(a->fd, &ti))
+            continue;
+        if (a->connecting == 1 && ti.tcpi_state != TCP_SYN_SENT) {
+            a->syn_answered = 1;
+            continue;
+        }
+        if (a->connecting == 2 && ti.tcpi_unacked == 0)
+            continue;
+        stalled = 1;
+        if (a->connecting == 2 && ti.tcpi_total_retrans == 0)
+            continue;
+        curl_multi_remove_handle(e->multi, a->easy);
+        if (a->connecting == 2)
+            e->nfresh--;
+        e->nconnecting--;
+        a->connecting = 0;
+        if (a->sent) {
+            a->sent = 0;
+            e->nsent--;
+        }
+        a->fd = CURL_SOCKET_BAD;
+        a->nsocks = 0;
+        a->syn_answered = 0;
+        a->queued = 1;
+        e->nqueued++;
+    }
+    if (stalled)
+        become_careful(e);
+}
+
+/* Counts the new connections that have shown they were taken and moves
+ * the window; while transfers wait for a slot, checks again soon (the
+ * acknowledgement of a request takes a round trip, and tells nothing to
+ * the loop). */
+static void settle_fresh(struct gf_engine *e)
+{
+    uint64_t now = uv_now(e->loop), youngest = UINT64_MAX;
     for (size_t i = 0; i < e->nactive && e->nfresh > 0; i++) {
         struct active *a = e->active[i];
-        curl_off_t first = 0, connect = 0;
         if (a->connecting != 2)
             continue;
-        curl_easy_getinfo(a->easy, CURLINFO_STARTTRANSFER_TIME_T, &first);
-        if (first <= 0 && uv_now(e->loop) - a->fresh_at < FRESH_HOLD_MS)
+        if (!taken(e, a)) {
+            if (now - a->fresh_at < youngest)
+                youngest = now - a->fresh_at;
             continue;
+        }
         a->connecting = 0;
         e->nconnecting--;
         e->nfresh--;
+        curl_off_t connect = 0;
         curl_easy_getinfo(a->easy, CURLINFO_CONNECT_TIME_T, &connect);
-        if (connect >= SYN_RETRY_US)
-            e->conn_window =
-                e->conn_window / 2 > CONN_WINDOW_MIN ? e->conn_window / 2 : CONN_WINDOW_MIN;
-        else
+        if (connect >= SYN_RETRY_US) {
+            shrink_window(e);
+            become_careful(e);
+        } else if (!a->resent) {
             e->conn_window++;
+            /* The kernel's round trip, unlike curl's connect time, does
+             * not grow with the loop's own delays. */
+            struct tcp_info ti;
+            uint64_t rtt = tcp_info_of(a->fd, &ti) ? ti.tcpi_rtt : (uint64_t)connect;
+            if (rtt > e->slowest_rtt_us)
+                e->slowest_rtt_us = rtt;
+        }
     }
-    if (e->nqueued > 0 && e->nfresh > 0) {
-        if (!uv_is_active((uv_handle_t *)&e->pace))
-            uv_timer_start(&e->pace, on_pace, FRESH_HOLD_MS / 2, FRESH_HOLD_MS / 2);
+    if (e->nqueued > 0)
+        find_stalled(e, now);
+    if (e->nqueued > 0 && (e->nfresh > 0 || (!e->careful && e->nconnecting > 0))) {
+        /* Every millisecond at first, less often for requests that have
+         * waited long or attempts on a long round trip, at most every
+         * FRESH_HOLD_MS / 2. */
+        uint64_t wait = youngest == UINT64_MAX ? e->slowest_rtt_us / 2000 : youngest / 2;
+        if (e->careful)
+            wait = FRESH_HOLD_MS / 2;
+        if (wait < 1)
+            wait = 1;
+        if (wait > FRESH_HOLD_MS / 2)
+            wait = FRESH_HOLD_MS / 2;
+        uv_timer_start(&e->pace, on_pace, wait, 0);
     } else {
         uv_timer_stop(&e->pace);
     }
+}
+
+/* Hands queued transfers to curl while connection attempt slots are
+ * free. */
+static void hand_queued(struct gf_engine *e)
+{
     for (size_t i = 0; i < e->nactive && e->nqueued > 0 && e->nconnecting < e->conn_window; i++) {
         struct active *a = e->active[i];
         if (!a->queued)
@@ -176,10 +379,66 @@ static void pump(struct gf_engine *e)
             fail_transfer(e, a->easy,
                           rc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT);
             i = (size_t)-1; /* the array moved: start over */
+            continue;
         }
+        e->unrun++;
     }
-    if (e->room && !e->closing && gf_engine_has_room(e))
-        e->room(e->arg);
+}
+
+/* Hands every finished transfer to the owner. Called after each
+ * curl_multi_socket_action, as curl_multi_info_read(3) asks. */
+static void take_finished(struct gf_engine *e)
+{
+    CURLMsg *msg;
+    int left;
+    while (!e->closing && (msg = curl_multi_info_read(e->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = msg->easy_handle;
+        CURLcode result = msg->data.result;
+        forget(e, easy);
+        curl_multi_remove_handle(e->multi, easy);
+        e->done(easy, result, e->arg);
+    }
+}
+
+/* At most this many passes of pump() in one callback; any transfers still
+ * due then run from curl's own timer, in the next loop iteration. */
+#define PUMP_PASSES_MAX 4096
+
+/* Moves the window, hands queued transfers to curl and lets the owner
+ * start more, then runs curl on the transfers just handed over: a transfer
+ * that finds a connection ready (a multiplexed or idle one) sends its
+ * request and gives its slot back at once, so one callback starts all
+ * that may start instead of a window's worth per loop iteration. Never
+ * from inside a curl callback. */
+static void pump(struct gf_engine *e)
+{
+    if (e->pumping) {
+        e->repump = 1;
+        return;
+    }
+    e->pumping = 1;
+    for (unsigned pass = 0; pass < PUMP_PASSES_MAX && !e->closing; pass++) {
+        e->repump = 0;
+        settle_fresh(e);
+        hand_queued(e);
+        if (e->room && !e->closing && gf_engine_has_room(e))
+            e->room(e->arg);
+        if (e->closing || e->unrun == 0) {
+            if (e->repump)
+                continue;
+            break;
+        }
+        e->unrun = 0;
+        int running;
+        CURLMcode rc = curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        call_first(e);
+        take_finished(e);
+        if (rc != CURLM_OK && !e->closing)
+            fail_all(e, rc);
+    }
+    e->pumping = 0;
 }
 
 /* Ends a transfer curl will not finish, as if curl had reported it. */
@@ -200,21 +459,11 @@ static void fail_all(struct gf_engine *e, CURLMcode rc)
         fail_transfer(e, e->active[e->nactive - 1]->easy, code);
 }
 
-/* Hands every finished transfer to the owner. Called after each
- * curl_multi_socket_action, as curl_multi_info_read(3) asks. */
+/* What follows every curl_multi_socket_action of the loop's callbacks. */
 static void drain_finished(struct gf_engine *e)
 {
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(e->multi, &left))) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        CURL *easy = msg->easy_handle;
-        CURLcode result = msg->data.result;
-        forget(e, easy);
-        curl_multi_remove_handle(e->multi, easy);
-        e->done(easy, result, e->arg);
-    }
+    call_first(e);
+    take_finished(e);
     pump(e);
 }
 
@@ -236,6 +485,7 @@ static void on_poll(uv_poll_t *handle, int status, int events)
         if (events & UV_WRITABLE)
             flags |= CURL_CSELECT_OUT;
     }
+    e->unrun = 0; /* curl runs every due timer after the socket's events */
     CURLMcode rc = curl_multi_socket_action(e->multi, ctx->fd, flags, &running);
     /* ctx stays valid until its close callback; re-arm a poll libuv
      * stopped if curl still wants this socket watched. */
@@ -251,6 +501,7 @@ static void on_timer(uv_timer_t *timer)
 {
     struct gf_engine *e = timer->data;
     int running;
+    e->unrun = 0;
     CURLMcode rc = curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     drain_finished(e);
     if (rc != CURLM_OK)
@@ -441,10 +692,15 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
     *a = (struct active){.easy = easy,
                          .timeout_ms = timeout_ms,
                          .deadline = uv_now(e->loop) + timeout_ms + WATCHDOG_GRACE_MS,
+                         .fd = CURL_SOCKET_BAD,
                          .engine = e};
     CURLcode src = curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
     if (src == CURLE_OK)
         src = curl_easy_setopt(easy, CURLOPT_PREREQDATA, a);
+    if (src == CURLE_OK)
+        src = curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+    if (src == CURLE_OK)
+        src = curl_easy_setopt(easy, CURLOPT_SOCKOPTDATA, a);
     if (src != CURLE_OK) {
         gf_free(a);
         e->add_error = CURLM_INTERNAL_ERROR;
@@ -463,6 +719,7 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
         }
         a->connecting = 1;
         e->nconnecting++;
+        e->unrun++;
     }
     e->active[e->nactive++] = a;
     if (!uv_is_active((uv_handle_t *)&e->watchdog))
@@ -478,6 +735,11 @@ int gf_engine_has_room(const struct gf_engine *e)
 void gf_engine_on_room(struct gf_engine *e, gf_engine_room_cb room)
 {
     e->room = room;
+}
+
+void gf_engine_on_first(struct gf_engine *e, gf_engine_room_cb first)
+{
+    e->first = first;
 }
 
 unsigned gf_engine_peak_sent(const struct gf_engine *e)

@@ -43,6 +43,7 @@ struct run {
     unsigned width;
     uint64_t t0;
     uint64_t rng;
+    int begun; /* cfg->on_start has run */
     int shut;
     /* The start gate: the host's pauses, --rate, and the pace of -m auto.
      * FIFO of fetches holding a permit and waiting to start; one timer for
@@ -288,6 +289,23 @@ static double random01(void *arg)
     return (double)((r->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
+/* cfg->on_start, once: when the engine has the first connection on its
+ * way, or before anything is reported or the run ends, whichever is
+ * first. */
+static void run_begin(void *arg)
+{
+    struct run *r = arg;
+    if (r->begun)
+        return;
+    r->begun = 1;
+    if (!r->cfg->on_start)
+        return;
+    /* The progress bar may be drawn already; the header goes above it. */
+    if (r->progress_on)
+        gf_progress_clear(stderr, r->width);
+    r->cfg->on_start(r->cfg->arg);
+}
+
 static void on_closed_noop(uv_handle_t *h)
 {
     (void)h;
@@ -306,6 +324,7 @@ static void shutdown_run(struct run *r)
 {
     if (r->shut)
         return;
+    run_begin(r);
     r->shut = 1;
     r->res->elapsed_s = (double)(uv_hrtime() - r->t0) / 1e9;
     if (r->progress_on) {
@@ -328,6 +347,7 @@ static void on_done(void *arg, struct gf_item *item)
 {
     struct run *r = arg;
     struct gf_run_result *res = r->res;
+    run_begin(r);
     switch (item->status) {
     case GF_OK:
         res->ok++;
@@ -494,6 +514,7 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         goto fail_saver;
     }
     gf_engine_on_room(r.engine, on_engine_room);
+    gf_engine_on_first(r.engine, run_begin);
     r.curl = gf_curl_new(&(struct gf_curl_config){
         .engine = r.engine,
         .share = r.share,
@@ -547,8 +568,8 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         .arg = &r,
     };
     r.rng = uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
-    if (cfg->on_start)
-        cfg->on_start(cfg->arg);
+    /* cfg->on_start runs once the first connection is on its way (see
+     * run_begin): its file writes overlap the connection's round trips. */
     r.t0 = uv_hrtime();
     if (cfg->progress && o->ncodes > 0) {
         r.width = terminal_width();
