@@ -1,8 +1,5 @@
 /* The saver: writes flag images into the output directory on libuv's
- * threadpool, where a save may wait for a disk (its fdatasync) without
- * holding up the loop. Into a file system held in memory (tmpfs, ramfs),
- * where nothing waits for a device, saves run on the loop thread itself:
- * passing each to a thread and back would cost more than the save.
+ * threadpool, never on the loop thread.
  *
  * Each save is an atomic file (gf/afile.h): a new temporary file in the
  * directory, every write checked, fdatasync, then a rename over the final
@@ -23,15 +20,7 @@ struct gf_saver {
     uv_loop_t *loop;
     int dirfd;        /* the output directory; borrowed from its gf_state */
     int open;         /* between init and close */
-    unsigned pending; /* saves queued or running, or done but not reported */
-    /* Set by gf_saver_init() when dirfd is on a file system in memory
-     * (tmpfs, ramfs): saves then run on the loop thread, see
-     * gf_save_start(). A test may change it before the first save. */
-    int in_memory;
-    /* private: saves done on the loop thread, their callbacks to come */
-    uv_idle_t idle;
-    int idle_ready;
-    struct gf_save *done, *done_tail;
+    unsigned pending; /* saves queued or running */
 };
 
 struct gf_save;
@@ -58,26 +47,27 @@ struct gf_save {
     double seconds; /* time the save took on its thread */
     gf_save_cb cb;
     void *userdata;
-    struct gf_save *next_done; /* private */
 };
 
 /* How many threadpool threads saves into dir want, for ncodes codes:
- * libuv's four, since on a disk each save waits on its fdatasync and four
- * keep four in flight (B1 on ext4: one thread takes 1.7x the wall time),
- * but never more than one per code; one when dir (or, while it does not
- * exist yet, its nearest parent) is on a file system held in memory,
- * whose saves run on the loop thread (see gf_saver). */
+ * never more than one per code; one when dir (or, while it does not exist
+ * yet, its nearest parent) is on a file system held in memory (tmpfs,
+ * ramfs), where a save never waits for a device (fdatasync returns at
+ * once), so more threads would only pass the saves from one to another,
+ * at two context switches a hand-off (B1 on tmpfs: 0.9x the CPU with
+ * one); else libuv's four, since on a disk each save waits on its
+ * fdatasync and four keep four in flight (B1 on ext4: one thread takes
+ * 1.7x the wall time). */
 unsigned gf_saver_threads(const char *dir, size_t ncodes);
 
 /* Prepares s to save into the directory dirfd (borrowed: it must stay
  * open until gf_saver_close()). Returns 0. */
 int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, int dirfd);
 
-/* Queues a save for the threadpool (or, s->in_memory, saves at once);
- * set req->replaces before (or leave it NULL). cb always runs from the
- * loop, never before this returns; whatever goes wrong (even failing to
- * reach the threadpool) is reported through it. A failure to remove
- * req->replaces does not fail the save. */
+/* Queues a save for the threadpool; set req->replaces before (or leave it
+ * NULL). cb always runs, never before this returns; whatever goes wrong
+ * (even failing to reach the threadpool) is reported through it. A
+ * failure to remove req->replaces does not fail the save. */
 void gf_save_start(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
                    size_t len, gf_save_cb cb);
 
@@ -93,8 +83,8 @@ void gf_save_start_stream(struct gf_saver *s, struct gf_save *req, const char *n
 
 /* Cancels a save that no thread has started, for an interrupted run: its
  * callback then reports UV_ECANCELED from the loop (not from this call)
- * and nothing was written. A save already running, or done (a save in
- * memory is done when it starts), reports as usual. */
+ * and nothing was written. A save already running finishes and reports
+ * as usual. */
 void gf_save_cancel(struct gf_save *req);
 
 /* Syncs the directory (the renames of the run, once). Call once no save

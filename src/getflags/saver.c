@@ -49,10 +49,7 @@ unsigned gf_saver_threads(const char *dir, size_t ncodes)
 
 int gf_saver_init(struct gf_saver *s, uv_loop_t *loop, int dirfd)
 {
-    struct statfs sf;
     *s = (struct gf_saver){.loop = loop, .dirfd = dirfd, .open = 1};
-    s->in_memory =
-        fstatfs(dirfd, &sf) == 0 && (sf.f_type == TMPFS_MAGIC || sf.f_type == RAMFS_MAGIC);
     return 0;
 }
 
@@ -109,48 +106,6 @@ static void after_work(uv_work_t *work, int status)
     req->cb(req, req->err, req->step);
 }
 
-/* The callbacks of the saves done on the loop thread, in order, once per
- * loop iteration: never from inside gf_save_start(). */
-static void on_idle(uv_idle_t *idle)
-{
-    struct gf_saver *s = idle->data;
-    uv_idle_stop(idle);
-    while (s->done != NULL) {
-        struct gf_save *req = s->done;
-        s->done = req->next_done;
-        if (s->done == NULL)
-            s->done_tail = NULL;
-        s->pending--;
-        req->cb(req, req->err, req->step);
-    }
-}
-
-static void on_idle_closed(uv_handle_t *h)
-{
-    (void)h; /* the handle is part of its gf_saver: nothing to free */
-}
-
-/* In memory, a save never waits for a device (fdatasync returns at once),
- * so it runs here, on the loop thread: handing it to the threadpool would
- * cost more (a thread woken, the loop woken back) than the save itself. */
-static void save_here(struct gf_saver *s, struct gf_save *req)
-{
-    if (!s->idle_ready) {
-        /* Cannot fail: uv_idle_init only sets the handle up. */
-        uv_idle_init(s->loop, &s->idle);
-        s->idle.data = s;
-        s->idle_ready = 1;
-    }
-    save_one(req);
-    req->next_done = NULL;
-    if (s->done_tail)
-        s->done_tail->next_done = req;
-    else
-        s->done = req;
-    s->done_tail = req;
-    uv_idle_start(&s->idle, on_idle);
-}
-
 /* A thread may take the work as soon as it is queued: every field it
  * reads is set before. */
 static void queue(struct gf_saver *s, struct gf_save *req, const char *name, const void *data,
@@ -168,10 +123,6 @@ static void queue(struct gf_saver *s, struct gf_save *req, const char *name, con
     req->seconds = -1;
     req->work.data = req;
     s->pending++;
-    if (s->in_memory) {
-        save_here(s, req);
-        return;
-    }
     /* Cannot fail: libuv refuses only a NULL work callback. */
     (void)uv_queue_work(s->loop, &req->work, on_work, after_work);
 }
@@ -190,9 +141,6 @@ void gf_save_start_stream(struct gf_saver *s, struct gf_save *req, const char *n
 
 void gf_save_cancel(struct gf_save *req)
 {
-    /* A save done on the loop thread has run: it reports as usual. */
-    if (req->saver != NULL && req->saver->in_memory)
-        return;
     /* UV_EBUSY when it already runs or ran: it then reports as usual. */
     (void)uv_cancel((uv_req_t *)&req->work);
 }
@@ -202,12 +150,6 @@ void gf_saver_close(struct gf_saver *s)
     if (s->open) {
         /* The renames themselves, once for the whole run. */
         fsync(s->dirfd);
-    }
-    if (s->idle_ready) {
-        /* No save is pending, so no callback is lost. s outlives the
-         * loop's last run, which completes the close. */
-        uv_close((uv_handle_t *)&s->idle, on_idle_closed);
-        s->idle_ready = 0;
     }
     s->open = 0;
 }

@@ -264,8 +264,8 @@ def test_retry_failed_after_an_interrupted_run():
 
 
 def memory_scratch():
-    """A new empty directory on a tmpfs (/dev/shm), where getflags saves on
-    its loop thread instead of the threadpool; removed at exit."""
+    """A new empty directory on a tmpfs (/dev/shm), where getflags saves
+    with a threadpool of one thread; removed at exit."""
     import tempfile
     d = tempfile.mkdtemp(prefix="gf-test-", dir="/dev/shm")
     gfutil._SCRATCH.append(d)

@@ -88,11 +88,6 @@ static void unblock_pool(void)
         uv_sem_post(&gate);
 }
 
-/* How save_replacing() saves: on the threadpool (0), as on a disk, or on
- * the loop thread (1), as into memory, whatever file system test_dir is
- * on. */
-static int saves_in_memory;
-
 /* Saves one file through a fresh saver and loop, removing replaces (may be
  * NULL) once it is in place; returns the error. */
 static int save_replacing(const char *name, const char *data, const char *replaces)
@@ -104,7 +99,6 @@ static int save_replacing(const char *name, const char *data, const char *replac
     assert_true(dfd >= 0);
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
-    s.in_memory = saves_in_memory;
     called = 0;
     gf_save_start(&s, &req, name, data, strlen(data), on_saved);
     assert_int_equal(s.pending, 1);
@@ -174,7 +168,6 @@ static void test_saver_streamed_body(void **state)
     assert_true(dfd >= 0);
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
-    s.in_memory = 0; /* the threadpool, whatever test_dir is on */
     assert_int_equal(gf_afile_open(&a, dfd), 0);
     assert_int_equal(gf_afile_write(&a, "a", 1), 0);
     assert_int_equal(gf_afile_write(&a, "bc", 2), 0);
@@ -336,7 +329,6 @@ static void test_saver_cancels_one_queued_save(void **state)
     assert_true(dfd >= 0);
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
-    s.in_memory = 0; /* the threadpool, whatever test_dir is on */
     called = cancelled_calls = 0;
     cancelled_req = &reqs[4];
     block_pool(&loop);
@@ -374,7 +366,6 @@ static void test_saver_cancel_after_the_write_is_harmless(void **state)
     assert_true(dfd >= 0);
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
-    s.in_memory = 0; /* the threadpool, whatever test_dir is on */
     called = cancelled_calls = 0;
     cancelled_req = &req;
     gf_save_start(&s, &req, "Done.gif", "GIF89a", 6, on_saved_note);
@@ -404,7 +395,6 @@ static void test_saver_cancel_before_start(void **state)
     assert_true(dfd >= 0);
     assert_int_equal(uv_loop_init(&loop), 0);
     assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
-    s.in_memory = 0; /* the threadpool, whatever test_dir is on */
     called = 0;
     for (int i = 0; i < 64; i++) {
         snprintf(names[i], sizeof names[i], "c%02d.gif", i);
@@ -421,81 +411,6 @@ static void test_saver_cancel_before_start(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
     /* Whatever ran is complete; whatever was cancelled left nothing. */
     assert_int_equal(tmp_files(), 0);
-}
-
-static struct gf_save *order[4];
-static int norder;
-
-static void on_saved_in_order(struct gf_save *req, int err, const char *step)
-{
-    on_saved(req, err, step);
-    order[norder++] = req;
-}
-
-/* Into memory, a save is done on the loop thread when it is asked for, and
- * reported from the loop, in order, never from inside gf_save_start();
- * cancelling it then changes nothing; a failure removes its temporary
- * file; closing the saver leaves no handle open. */
-static void test_saver_in_memory_saves_at_once(void **state)
-{
-    (void)state;
-    uv_loop_t loop;
-    struct gf_saver s;
-    struct gf_afile f;
-    struct gf_save a = {0}, b = {0}, c = {0}, d = {0};
-    size_t len;
-    int dfd = open(test_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    assert_true(dfd >= 0);
-    assert_int_equal(mkdir(test_path("Dir.gif"), 0777), 0);
-    assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(gf_saver_init(&s, &loop, dfd), 0);
-    s.in_memory = 1;
-    called = 0;
-    norder = 0;
-    gf_save_start(&s, &a, "One.gif", "abc", 3, on_saved_in_order);
-    assert_int_equal(gf_afile_open(&f, dfd), 0);
-    assert_int_equal(gf_afile_write(&f, "two", 3), 0);
-    gf_save_start_stream(&s, &b, "Two.gif", &f, on_saved_in_order);
-    gf_save_start(&s, &c, "Dir.gif", "x", 1, on_saved_in_order);
-    gf_save_start(&s, &d, "Three.gif", "3", 1, on_saved_in_order);
-    /* Written already; nothing reported yet. */
-    assert_non_null(slurp("One.gif", &len));
-    assert_non_null(slurp("Two.gif", &len));
-    assert_non_null(slurp("Three.gif", &len));
-    assert_int_equal(called, 0);
-    assert_int_equal(s.pending, 4);
-    assert_int_equal(tmp_files(), 0);
-    gf_save_cancel(&d);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(called, 4);
-    assert_int_equal(s.pending, 0);
-    assert_ptr_equal(order[0], &a);
-    assert_ptr_equal(order[1], &b);
-    assert_ptr_equal(order[2], &c);
-    assert_ptr_equal(order[3], &d);
-    assert_int_equal(a.err, 0);
-    assert_string_equal(a.sha256,
-                        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    assert_int_equal(b.err, 0);
-    assert_int_equal(c.err, UV_EISDIR);
-    assert_string_equal(c.step, "rename");
-    assert_int_equal(last_err, 0); /* the cancelled one was saved */
-    assert_int_equal(d.err, 0);
-    gf_saver_close(&s);
-    close(dfd);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
-}
-
-/* The basic saves again, on the loop thread. */
-static void test_saver_in_memory_writes_and_replaces(void **state)
-{
-    saves_in_memory = 1;
-    test_saver_writes_file(state);
-    test_saver_replaces_existing_file(state);
-    test_saver_sha256_of_what_was_written(state);
-    test_saver_removes_replaced_file_only_on_success(state);
-    saves_in_memory = 0;
 }
 
 static int on_tmpfs(const char *dir)
@@ -518,22 +433,6 @@ static void test_saver_threads_follow_the_file_system(void **state)
     if (on_tmpfs(disk))
         snprintf(disk, sizeof disk, "/var/tmp");
     assert_false(on_tmpfs(disk));
-
-    /* The saver finds the same of an open directory. */
-    uv_loop_t loop;
-    struct gf_saver s;
-    assert_int_equal(uv_loop_init(&loop), 0);
-    int fd = open("/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    assert_int_equal(gf_saver_init(&s, &loop, fd), 0);
-    assert_int_equal(s.in_memory, 1);
-    gf_saver_close(&s);
-    close(fd);
-    fd = open(disk, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    assert_int_equal(gf_saver_init(&s, &loop, fd), 0);
-    assert_int_equal(s.in_memory, 0);
-    gf_saver_close(&s);
-    close(fd);
-    assert_int_equal(uv_loop_close(&loop), 0);
 
     assert_int_equal(gf_saver_threads("/dev/shm", 194), 1);
     assert_int_equal(gf_saver_threads("/dev/shm/gf-no-such/a/b/", 194), 1);
@@ -562,10 +461,6 @@ int main(void)
     setenv("UV_THREADPOOL_SIZE", pool, 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_saver_writes_file, tmpdir_setup, tmpdir_teardown),
-        cmocka_unit_test_setup_teardown(test_saver_in_memory_saves_at_once, tmpdir_setup,
-                                        tmpdir_teardown),
-        cmocka_unit_test_setup_teardown(test_saver_in_memory_writes_and_replaces, tmpdir_setup,
-                                        tmpdir_teardown),
         cmocka_unit_test(test_saver_threads_follow_the_file_system),
         cmocka_unit_test_setup_teardown(test_afile_temporary_names_carry_the_writer_pid,
                                         tmpdir_setup, tmpdir_teardown),
