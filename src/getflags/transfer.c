@@ -630,6 +630,9 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         else
             snprintf(out, outsz, "receive failed: %s", safe);
         break;
+    case CURLE_OUT_OF_MEMORY:
+        snprintf(out, outsz, "out of memory");
+        break;
     case CURLE_GOT_NOTHING:
         snprintf(out, outsz, "the server closed the connection without answering");
         break;
