@@ -45,7 +45,7 @@ static struct gf_pacer_attempt fresh_at(uint64_t t)
 static void grown_to(struct gf_pacer *p, unsigned n)
 {
     gf_pacer_init(p);
-    while (p->window < n) {
+    for (unsigned i = GF_PACER_WINDOW_MIN; i < n; i++) {
         struct gf_pacer_attempt a = fresh_at(0);
         assert_int_equal(gf_pacer_count_taken(p, &a, 100), 1);
     }
@@ -309,9 +309,18 @@ static void test_pacer_answered_syn_kept(void **state)
     gf_pacer_socket(&a, 400);
     assert_int_equal(gf_pacer_stall_due(&p, &a, 404), 0);
     assert_int_equal(gf_pacer_stall_due(&p, &a, 405), 1);
-    /* The kernel cannot tell: nothing is decided. */
-    assert_int_equal(gf_pacer_stall_verdict(&p, &a, &unknown), GF_PACER_KEEP);
+    /* The kernel cannot tell: nothing is decided, whatever the other
+     * fields hold, and the attempt is looked at again. */
+    struct gf_pacer_tcp stale = syn_sent();
+    stale.known = 0;
+    stale.total_retrans = 3;
+    assert_int_equal(gf_pacer_stall_verdict(&p, &a, &stale), GF_PACER_KEEP);
     assert_int_equal(a.phase, GF_PACER_CONNECTING);
+    assert_int_equal(gf_pacer_stall_due(&p, &a, 406), 1);
+    gf_pacer_fresh(&a, 406);
+    assert_int_equal(gf_pacer_stall_verdict(&p, &a, &stale), GF_PACER_KEEP);
+    assert_int_equal(gf_pacer_stall_verdict(&p, &a, &unknown), GF_PACER_KEEP);
+    assert_int_equal(a.phase, GF_PACER_FRESH);
     gf_pacer_stall_end(&p);
     assert_int_equal(p.careful, 0);
 }
