@@ -418,6 +418,59 @@ static void test_pacer_next_check(void **state)
     assert_true(gf_pacer_next_check(&p, none, 5, 0, 2) == 0);
 }
 
+/* A burst as the engine drives it: the first connection answered gives a
+ * round trip, a sweep then abandons the attempt whose SYN went unanswered
+ * and keeps the one whose request is merely unacknowledged; from then on
+ * the pacer is careful, sweeps no more, looks again every FRESH_HOLD_MS / 2
+ * and counts silence only. */
+static void test_pacer_burst_turns_careful(void **state)
+{
+    (void)state;
+    struct gf_pacer p;
+    gf_pacer_init(&p);
+    struct gf_pacer_attempt a[4] = {0};
+    for (int i = 0; i < 4; i++) {
+        gf_pacer_connecting(&a[i]);
+        gf_pacer_socket(&a[i], 0);
+    }
+    /* Before any round trip is known nothing is swept. */
+    assert_int_equal(gf_pacer_stall_begin(&p), 0);
+    gf_pacer_fresh(&a[0], 1);
+    gf_pacer_fresh(&a[3], 1);
+    assert_int_equal(gf_pacer_taken(&p, &a[0], 2, 1, &unknown, 0), 1);
+    assert_int_equal(gf_pacer_count_taken(&p, &a[0], 400), 1);
+    struct gf_pacer_tcp t = acked(400);
+    gf_pacer_round_trip(&p, &t, 400);
+    assert_int_equal(p.window, GF_PACER_WINDOW_MIN + 1);
+    /* One queued, one new connection waiting: every ms or so. */
+    assert_true(gf_pacer_next_check(&p, 1, 1, 1, 3) == 1);
+
+    /* Limit 2 ms: at 3 ms a[1]'s SYN was answered, a[2]'s was not, a[3]'s
+     * request is not acknowledged yet. */
+    struct gf_pacer_tcp up = acked(0), lost = syn_sent(), slow = unacked(0);
+    assert_int_equal(gf_pacer_stall_begin(&p), 1);
+    assert_int_equal(gf_pacer_stall_due(&p, &a[0], 3), 0);
+    assert_int_equal(gf_pacer_stall_due(&p, &a[1], 3), 1);
+    assert_int_equal(gf_pacer_stall_verdict(&p, &a[1], &up), GF_PACER_KEEP);
+    assert_int_equal(gf_pacer_stall_due(&p, &a[2], 3), 1);
+    assert_int_equal(gf_pacer_stall_verdict(&p, &a[2], &lost), GF_PACER_ABANDON);
+    assert_int_equal(gf_pacer_stall_due(&p, &a[3], 3), 1);
+    assert_int_equal(gf_pacer_stall_verdict(&p, &a[3], &slow), GF_PACER_KEEP);
+    gf_pacer_stall_end(&p);
+    assert_int_equal(p.careful, 1);
+    assert_int_equal(p.window, GF_PACER_WINDOW_MIN);
+
+    /* Requeued, a[2] waits; a[3] counts after FRESH_HOLD_MS of silence. */
+    assert_true(gf_pacer_next_check(&p, 2, 2, 1, 2) == GF_PACER_FRESH_HOLD_MS / 2);
+    assert_int_equal(gf_pacer_stall_begin(&p), 0);
+    t = acked(400);
+    assert_int_equal(gf_pacer_taken(&p, &a[3], 1 + GF_PACER_FRESH_HOLD_MS - 1, 0, &t, 100), 0);
+    assert_int_equal(gf_pacer_taken(&p, &a[3], 1 + GF_PACER_FRESH_HOLD_MS, 0, &t, 100), 1);
+    assert_int_equal(gf_pacer_count_taken(&p, &a[3], 600), 1);
+    assert_int_equal(p.window, GF_PACER_WINDOW_MIN + 1);
+    assert_int_equal(p.careful, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_pacer_unacked_request),
         cmocka_unit_test(test_pacer_no_abandon_without_rtt_or_careful),
         cmocka_unit_test(test_pacer_next_check),
+        cmocka_unit_test(test_pacer_burst_turns_careful),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
