@@ -13,7 +13,10 @@
 #include "gf/error.h"
 #include "pacer.h"
 
-/* A transfer the engine has started and not yet reported. */
+/* A transfer the engine has started and not yet reported. Its attempts at
+ * a new connection are paced so that a server with a small listen backlog
+ * is not flooded (pacer.h has the rules and why); a transfer that finds an
+ * idle or multiplexed connection waits for nothing. */
 struct active {
     CURL *easy;
     uint64_t timeout_ms;
@@ -25,10 +28,6 @@ struct active {
     int sent;                   /* its request went out */
     struct gf_engine *engine;
 };
-
-/* New connections are paced so that a server with a small listen backlog
- * is not flooded: pacer.h has the rules and why. A transfer that finds an
- * idle or multiplexed connection waits for nothing. */
 
 /* One per socket descriptor curl asks us to watch. */
 struct sock_ctx {
