@@ -69,9 +69,10 @@ int gf_pacer_count_taken(struct gf_pacer *p, struct gf_pacer_attempt *a, int64_t
 {
     a->phase = GF_PACER_NONE;
     if (connect_us >= GF_PACER_SYN_RETRY_US) {
-        /* Its SYN went again: halves, and once more if this is the first
-         * sign of a full accept queue. */
-        shrink(p);
+        /* Its SYN went again: halves, once, as a retransmission does
+         * (becoming careful is itself the halving of the first sign). */
+        if (p->careful)
+            shrink(p);
         become_careful(p);
         return 0;
     }

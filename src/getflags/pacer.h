@@ -25,9 +25,9 @@
  *   silent for GF_PACER_ACKED_HOLD_MS; where the kernel cannot tell, after
  *   GF_PACER_FRESH_HOLD_MS of silence.
  * - From that first sign on (a retransmitted request, a slow SYN, a stalled
- *   attempt) the pacer is careful for good: the window halves once more,
- *   and a connection counts as taken when answered or after
- *   GF_PACER_FRESH_HOLD_MS of silence.
+ *   attempt) the pacer is careful for good (that sign halves the window
+ *   once, as any other does), and a connection counts as taken when
+ *   answered or after GF_PACER_FRESH_HOLD_MS of silence.
  * - An answer or a completed TLS handshake counts at once, in either mode.
  * - While not careful and once a round trip is known: an attempt whose SYN,
  *   or request, has gone unacknowledged for longer than 2 ms + twice the

@@ -139,10 +139,10 @@ static void test_pacer_window_halves_on_slow_syn(void **state)
     struct gf_pacer_attempt a = fresh_at(0);
     assert_int_equal(gf_pacer_count_taken(&p, &a, GF_PACER_SYN_RETRY_US), 0);
     assert_int_equal(p.careful, 1);
-    assert_int_equal(p.window, 10);
+    assert_int_equal(p.window, 20);
     a = fresh_at(0);
     assert_int_equal(gf_pacer_count_taken(&p, &a, GF_PACER_SYN_RETRY_US + 5000000), 0);
-    assert_int_equal(p.window, 5);
+    assert_int_equal(p.window, 10);
     assert_true(p.slowest_rtt_us == 0);
 }
 
