@@ -1150,6 +1150,35 @@ def b5_log_slice(cdn, port_name, start):
     }
 
 
+def curl_default_ca_bundle():
+    """The CA bundle curl reads when not given --cacert (libcurl's built-in
+    default), or None."""
+    try:
+        r = subprocess.run(["curl-config", "--ca"], capture_output=True, text=True, timeout=10)
+        path = r.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        path = ""
+    for p in (path, "/etc/ssl/certs/ca-certificates.crt"):
+        if p and os.path.isfile(p):
+            return p
+    return None
+
+
+def b5_system_bundle(h, cacert):
+    """A bundle of the system's CAs plus the test root: what curl trusts
+    against the real site, with the test server's root added, so that it
+    trusts what getflags trusts with --cacert (which adds to the system's
+    CAs rather than replacing them). None when the system has no bundle."""
+    system = curl_default_ca_bundle()
+    if system is None:
+        return None
+    path = h.tmp / "b5-system-and-test-ca.pem"
+    with open(path, "wb") as out:
+        out.write(Path(system).read_bytes().rstrip(b"\n") + b"\n")
+        out.write(Path(cacert).read_bytes())
+    return path
+
+
 def bench_remote(h, runner, getflags, rttproxy, rounds, rtts_ms, ms):
     """B5: getflags -a against curl --parallel on the same 388 URLs, from
     the CDN-like nginx over HTTP/2 through rttproxy."""
@@ -1159,6 +1188,9 @@ def bench_remote(h, runner, getflags, rttproxy, rounds, rtts_ms, ms):
     cdn = cdnmod.Cdn(root=str(FLAGS_DATA))
     log(f"B5: CDN-like nginx, HTTP/2 on port {cdn.ports['h2']}; RTT {rtts_ms} ms; -m {ms}")
     configs, problems = {}, []
+    bundle = b5_system_bundle(h, cdn.cacert)
+    if bundle is None:
+        problems.append("no system CA bundle: curl is measured with the test root only")
     try:
         for rtt in rtts_ms:
             px = cdnmod.RttProxy(cdn.ports["h2"], rtt // 2)
@@ -1184,6 +1216,13 @@ def bench_remote(h, runner, getflags, rttproxy, rounds, rtts_ms, ms):
                         "curl", "--silent", "--show-error", "--parallel", "--parallel-max",
                         str(m), "--cacert", cdn.cacert, "-K", str(curl_cfg)]},
                 ]
+                if bundle is not None:
+                    # getflags' --cacert adds the test root to the system's
+                    # CAs; curl's replaces them. This curl trusts the same
+                    # CAs as getflags, as it does against the real site.
+                    subjects.append({"name": "curl_system_cas", "argv": [
+                        "curl", "--silent", "--show-error", "--parallel", "--parallel-max",
+                        str(m), "--cacert", str(bundle), "-K", str(curl_cfg)]})
                 # One checked run of each outside the timing: errors, and
                 # connections and protocols from nginx's log.
                 checks = {}
@@ -1210,7 +1249,8 @@ def bench_remote(h, runner, getflags, rttproxy, rounds, rtts_ms, ms):
                                         f"{c['errors']}, {smp['files']} files; stderr "
                                         f"{smp.get('stderr', '')[-300:]!r}")
                     checks[s["name"]] = c
-                expect = {"getflags": {"files": 194}, "curl": {"files": len(pairs)}}
+                expect = {"getflags": {"files": 194}, "curl": {"files": len(pairs)},
+                          "curl_system_cas": {"files": len(pairs)}}
                 raw, stats, p2 = measure_alternating(runner, subjects, rounds, 900, expect)
                 problems += [f"{name} {p}" for p in p2]
                 ideal = b5_ideal_s(rtt / 1000, m)
@@ -1228,11 +1268,18 @@ def bench_remote(h, runner, getflags, rttproxy, rounds, rtts_ms, ms):
                     "other_work": other_work(raw["_other_work_per_round"]),
                     "ratios": {},
                 }
+                cs = stats.get("curl_system_cas")
                 for sname, st in stats.items():
                     res["ratios"][sname] = {
                         "wall_vs_ideal": ratio(st["wall_s"]["median"], ideal),
                         "wall_vs_curl": ratio(st["wall_s"]["median"], c["wall_s"]["median"]),
                         "cpu_vs_curl": ratio(st["cpu_s"]["median"], c["cpu_s"]["median"]),
+                        # Against curl trusting the same CAs (informative;
+                        # the targets are on plain "curl" above).
+                        "wall_vs_curl_system_cas": ratio(st["wall_s"]["median"],
+                                                         cs["wall_s"]["median"]) if cs else None,
+                        "cpu_vs_curl_system_cas": ratio(st["cpu_s"]["median"],
+                                                        cs["cpu_s"]["median"]) if cs else None,
                     }
                 t = TARGETS["B5"]
                 rg = res["ratios"]["getflags"]
@@ -1500,14 +1547,22 @@ def table(results):
                     subj = f"getflags -a -m {c['m']}"
                     result = (common + f"; wall {fmt_x(ra['wall_vs_curl'])}, CPU "
                               f"{fmt_x(ra['cpu_vs_curl'])} curl")
+                    if ra.get("cpu_vs_curl_system_cas") is not None:
+                        result += (f" (curl trusting the system's CAs too: wall "
+                                   f"{fmt_x(ra['wall_vs_curl_system_cas'])}, CPU "
+                                   f"{fmt_x(ra['cpu_vs_curl_system_cas'])})")
                     target = (f"0 errors, 1 connection, ≤ {t['makespan_vs_ideal_max']}× ideal "
                               f"and below curl, CPU ≤ {t['cpu_ratio_max']}× curl")
                     m_ = c["met"]
                     met = (f"errors {yes(m_['errors'])}, 1 conn {yes(m_['one_connection'])}, "
                            f"ideal {yes(m_['makespan_vs_ideal'])}, below curl "
                            f"{yes(m_['below_curl'])}, CPU {yes(m_['cpu'])}")
+                elif sname == "curl_system_cas":
+                    subj = (f"curl --parallel --parallel-max {c['m']}, "
+                            f"--cacert: the system's CAs + the test root")
+                    result, target, met = common + "; the same CAs getflags trusts", "", ""
                 else:
-                    subj = f"curl --parallel --parallel-max {c['m']}"
+                    subj = f"curl --parallel --parallel-max {c['m']}, --cacert: the test root"
                     result, target, met = common + "; reference", "", ""
                 rows.append([label, subj, "388", fmt_ms(st["wall_s"]), fmt_ms(st["cpu_s"]),
                              fmt_mib(st["rss_mib"]), result, target, met])

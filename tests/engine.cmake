@@ -59,3 +59,6 @@ target_link_libraries(test_transfer PRIVATE PkgConfig::OPENSSL)
 # The per-code state machine through a fake transfer layer.
 gf_unit_test(test_fetch SOURCES unit/test_fetch.c unit/tmpdir.c LIBS getflags_core)
 target_include_directories(test_fetch PRIVATE "${PROJECT_SOURCE_DIR}/src/getflags")
+# The pace of new connections, under a fake clock.
+gf_unit_test(test_pacer SOURCES unit/test_pacer.c LIBS getflags_core)
+target_include_directories(test_pacer PRIVATE "${PROJECT_SOURCE_DIR}/src/getflags")

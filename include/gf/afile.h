@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #define GF_TMP_PREFIX ".getflags-tmp-"
 /* Room for a SHA-256 in lower-case hex and its NUL. */
@@ -30,7 +30,8 @@ struct gf_afile {
     const char *step;               /* what failed: "create a temporary file", "write"... */
     uint64_t bytes;                 /* written so far */
     char tmp[64];                   /* its temporary name */
-    EVP_MD_CTX *sha;                /* SHA-256 of everything written; owned until commit or abort */
+    SHA256_CTX sha;                 /* SHA-256 of everything written, when digesting */
+    int digesting;                  /* sha is in use: opened by gf_afile_open */
     char sha256[GF_SHA256_HEX_LEN]; /* that digest in hex, once committed */
 };
 
@@ -40,7 +41,7 @@ int gf_write_all(int fd, const void *p, size_t len);
 
 /* Creates a temporary file in dirfd and starts its SHA-256 (libcrypto).
  * Returns 0, or a negated errno with a->step set (a is then closed:
- * nothing to abort; -ENOMEM when libcrypto cannot start the digest). A
+ * nothing to abort). A
  * file that is not a fresh regular file with one link is refused
  * (-EMLINK). */
 int gf_afile_open(struct gf_afile *a, int dirfd);
@@ -57,28 +58,17 @@ int gf_afile_write(struct gf_afile *a, const void *p, size_t len);
  * then syncs the directory when sync_dir is set (a caller that renames
  * many files may sync it once at the end). Returns 0 with a->sha256 set,
  * or a negated errno with a->step naming the failed step ("write",
- * "digest", "sync", "close", "rename"); the temporary file is then gone
- * and name untouched. Either way the digest is released. */
+ * "sync", "close", "rename"); the temporary file is then gone and name
+ * untouched. */
 int gf_afile_commit(struct gf_afile *a, const char *name, int sync_dir);
 
-/* Removes the temporary file of an unfinished a and releases its digest.
- * Safe after commit, after a failed open and twice. */
+/* Removes the temporary file of an unfinished a. Safe after commit, after
+ * a failed open and twice. */
 void gf_afile_abort(struct gf_afile *a);
 
 /* Writes the SHA-256 of everything left to read from fd as hex into out.
- * Returns 0, or a negated errno (-ENOMEM: libcrypto could not start). */
+ * Returns 0, or a negated errno. */
 int gf_sha256_fd(int fd, char out[GF_SHA256_HEX_LEN]);
-
-/* Fetches libcrypto's SHA-256 now, on the calling thread, so that the
- * saves on the threadpool find it ready rather than all loading
- * libcrypto's provider at once (under a tight ulimit -v that failed them).
- * Returns 0, or -ENOMEM: each digest then tries again. */
-int gf_afile_init(void);
-
-/* Releases what the SHA-256 of every file shares (libcrypto's SHA-256,
- * fetched once), at the end of the process. A later open fetches it
- * again. */
-void gf_afile_cleanup(void);
 
 /* Removes every temporary file in dirfd but those of this process.
  * Call it holding DIR's lock: no other run can be writing them. Returns

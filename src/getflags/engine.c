@@ -11,52 +11,23 @@
 #include <sys/socket.h>
 
 #include "gf/error.h"
+#include "pacer.h"
 
-/* A transfer the engine has started and not yet reported. */
+/* A transfer the engine has started and not yet reported. Its attempts at
+ * a new connection are paced so that a server with a small listen backlog
+ * is not flooded (pacer.h has the rules and why); a transfer that finds an
+ * idle or multiplexed connection waits for nothing. */
 struct active {
     CURL *easy;
     uint64_t timeout_ms;
-    uint64_t deadline; /* loop time (ms) after which curl has failed us */
-    int connecting;    /* 1: added, no connection ready; 2: on a new one, not yet taken */
-    uint64_t fresh_at; /* loop time it entered state 2 */
-    int resent;        /* its request was retransmitted (counted once) */
-    curl_socket_t fd;  /* the socket of its new connection, or CURL_SOCKET_BAD */
-    uint64_t sock_at;  /* loop time curl made that socket */
-    unsigned nsocks;   /* sockets curl opened for it (happy eyeballs: several) */
-    int syn_answered;  /* its SYN was seen answered: no need to look again */
-    int queued;        /* waiting for a connection attempt slot */
-    int sent;          /* its request went out */
+    uint64_t deadline;          /* loop time (ms) after which curl has failed us */
+    struct gf_pacer_attempt pa; /* counted in nconnecting, and nfresh when FRESH */
+    curl_socket_t fd;           /* the socket of its new connection, or CURL_SOCKET_BAD */
+    unsigned nsocks;            /* sockets curl opened for it (happy eyeballs: several) */
+    int queued;                 /* waiting for a connection attempt slot */
+    int sent;                   /* its request went out */
     struct gf_engine *engine;
 };
-
-/* New connections not yet taken by the server, at most, at first. A
- * server with a small listen backlog (Python's http.server: 5) drops the
- * connections of a burst that do not fit its accept queue, and each
- * dropped one costs a second or more. The kernel completes a connection
- * before the server has room for it (with SYN cookies it answers every
- * SYN), so what shows that a connection was taken is the server's TCP
- * acknowledging the request (the connection is then in its accept queue
- * or accepted), a TLS handshake completed (its program is at work), or an
- * answer. The window grows by one per connection taken (doubling per
- * round trip, as TCP's slow start does) and halves when a connection
- * needed a SYN retransmission or its request had to be sent again. A
- * transfer that finds an idle or multiplexed connection waits for
- * nothing. */
-#define CONN_WINDOW_MIN 4
-#define SYN_RETRY_US 900000
-/* Where the kernel cannot say whether the request was acknowledged: a new
- * connection silent for this long was taken, as far as the window is
- * concerned, so that a slow server (seconds per answer) does not hold
- * back the connections it needs. */
-#define FRESH_HOLD_MS 40
-/* A connection whose request the server's TCP acknowledged counts as
- * taken only once it has also been silent this long: a fast server
- * answers first, so the window then grows per answer, and the few
- * connections already open keep serving the queue (B1: opening one per
- * acknowledgement instead cost 1.3x the CPU);
- * a slow server still gets its connections four times sooner than by
- * silence alone. */
-#define ACKED_HOLD_MS 10
 
 /* One per socket descriptor curl asks us to watch. */
 struct sock_ctx {
@@ -78,14 +49,9 @@ struct gf_engine {
     void *arg;
     struct active **active; /* queued ones first-in first-out by seq */
     size_t nactive, cap;
-    unsigned nconnecting, conn_window;
-    /* 0 while every connection attempt has been answered at once and no
-     * request needed sending again: a connection is taken as soon as the
-     * server's TCP acknowledges its request. 1 from the first sign of a
-     * full accept queue on: taken when answered, or after FRESH_HOLD_MS. */
-    int careful;
-    uint64_t slowest_rtt_us;  /* of the connections taken */
-    unsigned nfresh, nqueued; /* transfers in state 2, and queued ones */
+    struct gf_pacer pacer;
+    unsigned nconnecting;     /* transfers in state CONNECTING or FRESH */
+    unsigned nfresh, nqueued; /* transfers in state FRESH, and queued ones */
     unsigned nsent, peak_sent;
     /* The poll of each socket descriptor curl has asked to watch, kept
      * (stopped) while curl watches nothing there: a keep-alive connection
@@ -123,9 +89,9 @@ static void forget(struct gf_engine *e, CURL *easy)
     for (size_t i = 0; i < e->nactive; i++) {
         struct active *a = e->active[i];
         if (a->easy == easy) {
-            if (a->connecting)
+            if (a->pa.phase != GF_PACER_NONE)
                 e->nconnecting--;
-            if (a->connecting == 2)
+            if (a->pa.phase == GF_PACER_FRESH)
                 e->nfresh--;
             if (a->queued)
                 e->nqueued--;
@@ -148,8 +114,7 @@ static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
     struct active *a = clientp;
     if (purpose == CURLSOCKTYPE_IPCXN) {
         a->fd = fd;
-        a->sock_at = uv_now(a->engine->loop);
-        a->syn_answered = 0;
+        gf_pacer_socket(&a->pa, uv_now(a->engine->loop));
         a->nsocks++;
     }
     return CURL_SOCKOPT_OK;
@@ -178,19 +143,19 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
     (void)local_ip;
     (void)port;
     struct gf_engine *e = a->engine;
-    if (a->connecting == 1) {
+    if (a->pa.phase == GF_PACER_CONNECTING) {
         long fresh = 0;
         curl_easy_getinfo(a->easy, CURLINFO_NUM_CONNECTS, &fresh);
         if (fresh > 0) {
-            a->connecting = 2; /* until the server shows it took it */
-            a->fresh_at = uv_now(e->loop);
+            /* Until the server shows it took it. */
+            gf_pacer_fresh(&a->pa, uv_now(e->loop));
             e->nfresh++;
             /* Of several attempts, the last one made need not be the one
              * that won. */
             if (a->nsocks > 1 && a->fd != CURL_SOCKET_BAD && local_port_of(a->fd) != local_port)
                 a->fd = CURL_SOCKET_BAD;
         } else {
-            a->connecting = 0;
+            a->pa.phase = GF_PACER_NONE;
             e->nconnecting--;
         }
     }
@@ -209,102 +174,70 @@ static void fail_all(struct gf_engine *e, CURLMcode rc);
 
 static void on_pace(uv_timer_t *t);
 
-static void shrink_window(struct gf_engine *e)
+/* TCP_INFO of fd, as the pacer wants it (known = 0 when the kernel
+ * cannot tell). */
+static void tcp_info_of(curl_socket_t fd, struct gf_pacer_tcp *out)
 {
-    e->conn_window = e->conn_window / 2 > CONN_WINDOW_MIN ? e->conn_window / 2 : CONN_WINDOW_MIN;
-}
-
-/* TCP_INFO of fd; 0 when the kernel cannot tell. */
-static int tcp_info_of(curl_socket_t fd, struct tcp_info *ti)
-{
-    socklen_t len = sizeof *ti;
-    return fd != CURL_SOCKET_BAD && getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &len) == 0 &&
-           len >= offsetof(struct tcp_info, tcpi_total_retrans) + sizeof ti->tcpi_total_retrans;
-}
-
-/* The first sign that the server's accept queue overflowed. */
-static void become_careful(struct gf_engine *e)
-{
-    if (!e->careful) {
-        e->careful = 1;
-        shrink_window(e);
+    struct tcp_info ti;
+    socklen_t len = sizeof ti;
+    out->known =
+        fd != CURL_SOCKET_BAD && getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+        len >= offsetof(struct tcp_info, tcpi_total_retrans) + sizeof ti.tcpi_total_retrans;
+    if (out->known) {
+        out->state = ti.tcpi_state;
+        out->unacked = ti.tcpi_unacked;
+        out->total_retrans = ti.tcpi_total_retrans;
+        out->rtt_us = ti.tcpi_rtt;
     }
 }
 
 /* 1 when the server has shown that it took a's new connection; 0 while
- * that is not known. */
-static int taken(struct gf_engine *e, struct active *a)
+ * that is not known. The kernel is asked only when the pacer wants it. */
+static int taken(struct gf_engine *e, struct active *a, uint64_t now)
 {
     curl_off_t t = 0;
-    if (curl_easy_getinfo(a->easy, CURLINFO_STARTTRANSFER_TIME_T, &t) == CURLE_OK && t > 0)
-        return 1;
-    if (curl_easy_getinfo(a->easy, CURLINFO_APPCONNECT_TIME_T, &t) == CURLE_OK && t > 0)
-        return 1;
-    struct tcp_info ti;
-    if (tcp_info_of(a->fd, &ti)) {
-        if (ti.tcpi_total_retrans > 0 && !a->resent) {
-            /* Lost, or dropped by a full accept queue: too many at once. */
-            a->resent = 1;
-            if (e->careful)
-                shrink_window(e);
-            become_careful(e);
-        }
-        long sent = 0;
-        curl_easy_getinfo(a->easy, CURLINFO_REQUEST_SIZE, &sent);
-        if (!e->careful && !a->resent)
-            return sent > 0 && ti.tcpi_unacked == 0 &&
-                   uv_now(e->loop) - a->fresh_at >= ACKED_HOLD_MS;
+    int answered =
+        (curl_easy_getinfo(a->easy, CURLINFO_STARTTRANSFER_TIME_T, &t) == CURLE_OK && t > 0) ||
+        (curl_easy_getinfo(a->easy, CURLINFO_APPCONNECT_TIME_T, &t) == CURLE_OK && t > 0);
+    struct gf_pacer_tcp tcp = {0};
+    long sent = 0;
+    if (!answered && gf_pacer_taken_wants_tcp(&a->pa, now)) {
+        tcp_info_of(a->fd, &tcp);
+        if (tcp.known)
+            curl_easy_getinfo(a->easy, CURLINFO_REQUEST_SIZE, &sent);
     }
-    return uv_now(e->loop) - a->fresh_at >= FRESH_HOLD_MS;
+    return gf_pacer_taken(&e->pacer, &a->pa, now, answered, &tcp, sent);
 }
 
-/* While no attempt has stalled: an attempt whose SYN, or request, has gone
- * unacknowledged by the server's TCP for far longer than the round trip of
- * any connection taken so far was dropped by a full accept queue. The
- * window stops growing so fast. An unanswered SYN would go again only a
- * second later, and a request sent again waits longer each time: such an
- * attempt is abandoned (the server never saw it) and queued again, first
- * in line, for a new one once a slot is free. A request merely not yet
- * acknowledged may have reached a server that delays its ACKs: it stays. */
+/* Abandons the attempts the server never took (pacer.h) and queues them
+ * again, first in line, for a new attempt once a slot is free. */
 static void find_stalled(struct gf_engine *e, uint64_t now)
 {
-    if (e->careful || e->slowest_rtt_us == 0)
+    if (!gf_pacer_stall_begin(&e->pacer))
         return;
-    uint64_t limit_ms = 2 + 2 * e->slowest_rtt_us / 1000;
-    int stalled = 0;
     for (size_t i = 0; i < e->nactive; i++) {
         struct active *a = e->active[i];
-        struct tcp_info ti;
-        uint64_t since = a->connecting == 2 ? a->fresh_at : a->sock_at;
-        if (!a->connecting || a->fd == CURL_SOCKET_BAD || now - since < limit_ms ||
-            (a->connecting == 1 && a->syn_answered) || !tcp_info_of(a->fd, &ti))
+        if (a->fd == CURL_SOCKET_BAD || !gf_pacer_stall_due(&e->pacer, &a->pa, now))
             continue;
-        if (a->connecting == 1 && ti.tcpi_state != TCP_SYN_SENT) {
-            a->syn_answered = 1;
-            continue;
-        }
-        if (a->connecting == 2 && ti.tcpi_unacked == 0)
-            continue;
-        stalled = 1;
-        if (a->connecting == 2 && ti.tcpi_total_retrans == 0)
+        struct gf_pacer_tcp tcp;
+        int fresh = a->pa.phase == GF_PACER_FRESH;
+        tcp_info_of(a->fd, &tcp);
+        if (gf_pacer_stall_verdict(&e->pacer, &a->pa, &tcp) != GF_PACER_ABANDON)
             continue;
         curl_multi_remove_handle(e->multi, a->easy);
-        if (a->connecting == 2)
+        if (fresh)
             e->nfresh--;
         e->nconnecting--;
-        a->connecting = 0;
         if (a->sent) {
             a->sent = 0;
             e->nsent--;
         }
         a->fd = CURL_SOCKET_BAD;
         a->nsocks = 0;
-        a->syn_answered = 0;
         a->queued = 1;
         e->nqueued++;
     }
-    if (stalled)
-        become_careful(e);
+    gf_pacer_stall_end(&e->pacer);
 }
 
 /* Counts the new connections that have shown they were taken and moves
@@ -316,61 +249,43 @@ static void settle_fresh(struct gf_engine *e)
     uint64_t now = uv_now(e->loop), youngest = UINT64_MAX;
     for (size_t i = 0; i < e->nactive && e->nfresh > 0; i++) {
         struct active *a = e->active[i];
-        if (a->connecting != 2)
+        if (a->pa.phase != GF_PACER_FRESH)
             continue;
-        if (!taken(e, a)) {
-            if (now - a->fresh_at < youngest)
-                youngest = now - a->fresh_at;
+        if (!taken(e, a, now)) {
+            if (now - a->pa.fresh_at < youngest)
+                youngest = now - a->pa.fresh_at;
             continue;
         }
-        a->connecting = 0;
         e->nconnecting--;
         e->nfresh--;
         curl_off_t connect = 0;
         curl_easy_getinfo(a->easy, CURLINFO_CONNECT_TIME_T, &connect);
-        if (connect >= SYN_RETRY_US) {
-            shrink_window(e);
-            become_careful(e);
-        } else if (!a->resent) {
-            e->conn_window++;
-            /* The kernel's round trip, unlike curl's connect time, does
-             * not grow with the loop's own delays. */
-            struct tcp_info ti;
-            uint64_t rtt = tcp_info_of(a->fd, &ti) ? ti.tcpi_rtt : (uint64_t)connect;
-            if (rtt > e->slowest_rtt_us)
-                e->slowest_rtt_us = rtt;
+        if (gf_pacer_count_taken(&e->pacer, &a->pa, connect)) {
+            struct gf_pacer_tcp tcp;
+            tcp_info_of(a->fd, &tcp);
+            gf_pacer_round_trip(&e->pacer, &tcp, connect);
         }
     }
     if (e->nqueued > 0)
         find_stalled(e, now);
-    if (e->nqueued > 0 && (e->nfresh > 0 || (!e->careful && e->nconnecting > 0))) {
-        /* Every millisecond at first, less often for requests that have
-         * waited long or attempts on a long round trip, at most every
-         * FRESH_HOLD_MS / 2. */
-        uint64_t wait = youngest == UINT64_MAX ? e->slowest_rtt_us / 2000 : youngest / 2;
-        if (e->careful)
-            wait = FRESH_HOLD_MS / 2;
-        if (wait < 1)
-            wait = 1;
-        if (wait > FRESH_HOLD_MS / 2)
-            wait = FRESH_HOLD_MS / 2;
+    uint64_t wait = gf_pacer_next_check(&e->pacer, youngest, e->nqueued, e->nfresh, e->nconnecting);
+    if (wait > 0)
         uv_timer_start(&e->pace, on_pace, wait, 0);
-    } else {
+    else
         uv_timer_stop(&e->pace);
-    }
 }
 
 /* Hands queued transfers to curl while connection attempt slots are
  * free. */
 static void hand_queued(struct gf_engine *e)
 {
-    for (size_t i = 0; i < e->nactive && e->nqueued > 0 && e->nconnecting < e->conn_window; i++) {
+    for (size_t i = 0; i < e->nactive && e->nqueued > 0 && e->nconnecting < e->pacer.window; i++) {
         struct active *a = e->active[i];
         if (!a->queued)
             continue;
         a->queued = 0;
         e->nqueued--;
-        a->connecting = 1;
+        gf_pacer_connecting(&a->pa);
         a->deadline = uv_now(e->loop) + a->timeout_ms + WATCHDOG_GRACE_MS;
         e->nconnecting++;
         CURLMcode rc = curl_multi_add_handle(e->multi, a->easy);
@@ -664,7 +579,7 @@ int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
         return err;
     }
     e->pace.data = e;
-    e->conn_window = CONN_WINDOW_MIN;
+    gf_pacer_init(&e->pacer);
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
     curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -706,7 +621,7 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
         e->add_error = CURLM_INTERNAL_ERROR;
         return src == CURLE_OUT_OF_MEMORY ? GF_ENOMEM : GF_ECURL;
     }
-    if (e->nconnecting >= e->conn_window) {
+    if (e->nconnecting >= e->pacer.window) {
         /* Its timeout starts when curl gets it. */
         a->queued = 1;
         e->nqueued++;
@@ -717,7 +632,7 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
             e->add_error = rc;
             return rc == CURLM_OUT_OF_MEMORY ? GF_ENOMEM : GF_ECURL;
         }
-        a->connecting = 1;
+        gf_pacer_connecting(&a->pa);
         e->nconnecting++;
         e->unrun++;
     }

@@ -267,8 +267,6 @@ static int preflight(const struct gf_options *o)
 {
     char msg[512];
     size_threadpool(o);
-    /* Before the threads: a failure here is tried again by each save. */
-    (void)gf_afile_init();
     int n = gf_setup_threadpool(msg, sizeof msg);
     if (n < 0) {
         fprintf(stderr, "getflags: %s\n", msg);
@@ -357,7 +355,6 @@ int main(int argc, char **argv)
     fprintf(stderr, "torture: %lu allocations, %lu failed\n", gf_alloc_count(),
             gf_alloc_failures());
 #endif
-    gf_afile_cleanup();
     curl_global_cleanup();
     gf_options_free(&opts);
     return status;

@@ -320,7 +320,13 @@ static CURLcode setup_once(struct gf_curl *c, struct gf_transfer *x, const char 
     SET(e, rc, what, CURLOPT_MAXREDIRS, (long)MAX_REDIRECTS);
     SET(e, rc, what, CURLOPT_PROTOCOLS_STR, "http,https");
     SET(e, rc, what, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    SET(e, rc, what, CURLOPT_ACCEPT_ENCODING, "");
+    /* No compression is asked for: a metadata.json is about 100 bytes,
+     * which gzip makes larger, and a GIF is compressed already; each
+     * compressed answer would cost a zlib state (40 KiB) and, with libcurl
+     * 7.88 over HTTP/2, an RST_STREAM frame sent after it. A server that
+     * compresses anyway is still understood: libcurl decodes whatever
+     * coding it knows, and every cap counts decoded bytes. */
+    SET(e, rc, what, CURLOPT_ACCEPT_ENCODING, "identity");
     SET(e, rc, what, CURLOPT_USERAGENT, "getflags/" GF_VERSION);
     SET(e, rc, what, CURLOPT_HTTP_VERSION, http_version(cfg));
     SET(e, rc, what, CURLOPT_SHARE, cfg->share);
@@ -629,6 +635,9 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
             snprintf(out, outsz, "connection reset by the server");
         else
             snprintf(out, outsz, "receive failed: %s", safe);
+        break;
+    case CURLE_OUT_OF_MEMORY:
+        snprintf(out, outsz, "out of memory");
         break;
     case CURLE_GOT_NOTHING:
         snprintf(out, outsz, "the server closed the connection without answering");

@@ -192,7 +192,7 @@ NGINX_KINDS = {
 }
 NGINX_LOG_FORMAT = ("$msec $connection $connection_requests $server_port $server_protocol "
                     "$ssl_session_reused $status $request_time $request_method $body_bytes_sent "
-                    "$sent_http_content_encoding \"$request_uri\"")
+                    "$sent_http_content_encoding \"$request_uri\" \"$http_accept_encoding\"")
 NGINX_LOG_FIELDS = ("msec", "connection", "connection_requests", "port", "protocol", "ssl_reused",
                     "status", "request_time", "method", "bytes", "encoding")
 
@@ -328,8 +328,9 @@ http {
         each with server (its name), msec (end, s since the epoch), start
         (msec less request_time), connection (nginx's serial number),
         connection_requests, port, protocol, ssl_reused ("r" for a resumed
-        TLS session, "." otherwise), status, request_time, method, bytes, encoding and
-        uri."""
+        TLS session, "." otherwise), status, request_time, method, bytes, encoding (of
+        the answer, "-" for none), uri and accept_encoding (the request's
+        Accept-Encoding, "-" for none)."""
         out = []
         path = os.path.join(self.dir, "access.log")
         if not os.path.exists(path):
@@ -341,7 +342,9 @@ http {
                 if not quote or len(v) != len(NGINX_LOG_FIELDS):
                     continue
                 e = dict(zip(NGINX_LOG_FIELDS, v))
-                e["uri"] = rest.rsplit('"', 1)[0]
+                uri, sep, accept = rest.rstrip().rpartition('" "')
+                e["uri"] = uri if sep else rest.rsplit('"', 1)[0]
+                e["accept_encoding"] = accept[:-1] if sep else ""
                 for k in ("connection", "connection_requests", "port", "status", "bytes"):
                     e[k] = int(e[k])
                 e["msec"] = float(e["msec"])
