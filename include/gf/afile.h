@@ -41,9 +41,8 @@ int gf_write_all(int fd, const void *p, size_t len);
 
 /* Creates a temporary file in dirfd and starts its SHA-256 (libcrypto).
  * Returns 0, or a negated errno with a->step set (a is then closed:
- * nothing to abort). A
- * file that is not a fresh regular file with one link is refused
- * (-EMLINK). */
+ * nothing to abort). A file that is not a fresh regular file with one
+ * link is refused (-EMLINK). */
 int gf_afile_open(struct gf_afile *a, int dirfd);
 
 /* gf_afile_open() without the SHA-256, for a file that nothing compares
