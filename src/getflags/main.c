@@ -357,5 +357,16 @@ int main(int argc, char **argv)
 #endif
     curl_global_cleanup();
     gf_options_free(&opts);
+#ifndef __SANITIZE_ADDRESS__
+    /* Every file is closed and in place, and the reports are flushed and
+     * checked above. What exit() would still do is the libraries' own
+     * cleanup: OpenSSL freeing its tables, libuv waking and joining its
+     * idle threadpool threads, the destructors of some thirty libraries.
+     * The kernel takes all of that back anyway, and it costs about 1.5 ms
+     * of every run (bench B1). AddressSanitizer builds exit normally, for
+     * LeakSanitizer's check at exit. */
+    _exit(status);
+#else
     return status;
+#endif
 }
