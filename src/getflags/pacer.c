@@ -136,6 +136,12 @@ uint64_t gf_pacer_next_check(const struct gf_pacer *p, uint64_t youngest_ms, uns
 {
     if (nqueued == 0 || (nfresh == 0 && (p->careful || nconnecting == 0)))
         return 0;
+    /* Attempts only connecting, and no round trip known to judge a stall
+     * by: only curl's callbacks can change anything, and each is followed
+     * by a look anyway (a timer here woke the loop every millisecond for
+     * the first two round trips of every run). */
+    if (nfresh == 0 && p->slowest_rtt_us == 0)
+        return 0;
     /* Every millisecond at first, less often for requests that have
      * waited long or attempts on a long round trip, at most every
      * FRESH_HOLD_MS / 2. */

@@ -143,8 +143,9 @@ enum gf_pacer_stall gf_pacer_stall_verdict(struct gf_pacer *p, struct gf_pacer_a
 void gf_pacer_stall_end(struct gf_pacer *p);
 
 /* Milliseconds until the pacer wants to look again (>= 1), or 0 when it
- * needs no timer: nothing queued, or nothing under way that could free a
- * slot by itself being taken. youngest_ms: the age of the youngest new
+ * needs no timer: nothing queued, nothing under way that could free a slot
+ * by itself being taken, or only attempts still connecting before any
+ * round trip is known. youngest_ms: the age of the youngest new
  * connection not yet taken, UINT64_MAX when none. */
 uint64_t gf_pacer_next_check(const struct gf_pacer *p, uint64_t youngest_ms, unsigned nqueued,
                              unsigned nfresh, unsigned nconnecting);

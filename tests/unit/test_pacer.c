@@ -398,7 +398,10 @@ static void test_pacer_next_check(void **state)
     gf_pacer_init(&p);
     assert_true(gf_pacer_next_check(&p, 4, 0, 3, 3) == 0);
     assert_true(gf_pacer_next_check(&p, none, 5, 0, 0) == 0);
-    /* Attempts still connecting: soon, by the round trip. */
+    /* Attempts still connecting and no round trip known: nothing to time
+     * (no stall can be judged), so no timer; with one, by the round trip. */
+    assert_true(gf_pacer_next_check(&p, none, 5, 0, 2) == 0);
+    knowing_rtt(&p, 1000);
     assert_true(gf_pacer_next_check(&p, none, 5, 0, 2) == 1);
     knowing_rtt(&p, 10000);
     assert_true(gf_pacer_next_check(&p, none, 5, 0, 2) == 5);
