@@ -1581,7 +1581,10 @@ def markdown(doc):
         f"Measured {doc['finished_utc']} with `{doc['command']}`"
         + (" (quick smoke run, not for comparison)" if doc["quick"] else "")
         + f": {doc['runs']} alternating runs per subject after a warm-up"
-        + (f" ({doc['b4_runs']} for B4)" if "B4" in doc["results"] else "") + "; medians.",
+        + "".join(f" ({doc[k]} for {w})" for k, w in (("b12_runs", "B1 and B2"), ("b4_runs", "B4"))
+                  if doc.get(k) not in (None, doc["runs"])
+                  and any(x in doc["results"] for x in w.split(" and ")))
+        + "; medians.",
         "",
         f"Machine: {m['cpu_model']}, {m['nproc']} cores, {m['memory']}; {m['uname']}.",
         f"{(m['versions']['getflags'] or ['getflags ?'])[0]} ({m['build_type']} build, git "
@@ -1634,6 +1637,10 @@ def main():
     ap.add_argument("--b5-m", default="5,20,100", metavar="LIST",
                     help="B5 concurrency levels (default 5,20,100)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 3 runs (B4: 5)")
+    ap.add_argument("--b12-runs", type=int, default=None, metavar="N",
+                    help="measured runs per B1 and B2 subject (default 3x --runs: a round "
+                         "takes about a second, and their CPU ratio to curl is the figure "
+                         "nearest its target)")
     ap.add_argument("--b4-runs", type=int, default=None, metavar="N",
                     help="measured runs per B4 subject (default 3x --runs: its runs are "
                          "short and its verdict rests on the 40-request run)")
@@ -1652,7 +1659,9 @@ def main():
         args.runs = 3
     if args.b4_runs is None:
         args.b4_runs = 5 if args.quick else 3 * args.runs
-    if args.runs < 1 or args.b4_runs < 1:
+    if args.b12_runs is None:
+        args.b12_runs = args.runs if args.quick else 3 * args.runs
+    if args.runs < 1 or args.b4_runs < 1 or args.b12_runs < 1:
         ap.error("--runs must be at least 1")
     only = [w.strip().upper() for w in args.only.split(",") if w.strip()]
     bad = [w for w in only if w not in ALL_WORKLOADS]
@@ -1707,11 +1716,11 @@ def main():
         if "B1" in only:
             results["B1"] = bench_local(h, runner, getflags, base, "B1", ["-a", "-m", "100"],
                                         codes_194(), {"ok": 194, "not_found": 0, "error": 0,
-                                                      "requests": 388}, args.runs, tools)
+                                                      "requests": 388}, args.b12_runs, tools)
         if "B2" in only:
             results["B2"] = bench_local(h, runner, getflags, base, "B2", ["-e", "-m", "100"],
                                         codes_676(), {"ok": 194, "not_found": 482, "error": 0,
-                                                      "requests": 870}, args.runs, ["curl"])
+                                                      "requests": 870}, args.b12_runs, ["curl"])
         if nginx:
             nginx.stop()
         if "B4" in only:
@@ -1747,6 +1756,7 @@ def main():
         "finished_utc": finished.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command,
         "runs": args.runs,
+        "b12_runs": args.b12_runs,
         "b4_runs": args.b4_runs,
         "quick": args.quick,
         "only": only,
