@@ -376,7 +376,8 @@ static void on_done(void *arg, struct gf_item *item)
             fflush(out);
         }
     }
-    if (--r->remaining == 0)
+    gf_curl_codes_left(r->curl, --r->remaining);
+    if (r->remaining == 0)
         shutdown_run(r);
 }
 

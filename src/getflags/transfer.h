@@ -136,6 +136,14 @@ struct gf_curl *gf_curl_new(const struct gf_curl_config *cfg);
  * this is, calling its request's cb. */
 void gf_curl_done(CURL *easy, CURLcode result);
 
+/* The run has n codes not yet done, so it can use at most n easy handles
+ * at once: idle ones beyond that are freed, now and as transfers end.
+ * c may be NULL. */
+void gf_curl_codes_left(struct gf_curl *c, size_t n);
+
+/* How many idle easy handles c keeps. */
+size_t gf_curl_pooled(const struct gf_curl *c);
+
 /* Frees c and the easy handles of its pool; no transfer may be running.
  * c may be NULL. */
 void gf_curl_free(struct gf_curl *c);

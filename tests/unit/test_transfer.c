@@ -331,6 +331,35 @@ static void test_final_answer_headers(void **state)
     client_down(&c);
 }
 
+/* The pool keeps handles for the codes that may still ask, no more: with
+ * one code left the handle its request used stays, with none it goes,
+ * and a request that ends when no code is left does not keep its own. */
+static void test_pool_keeps_what_the_run_can_use(void **state)
+{
+    (void)state;
+    struct client c;
+    struct exchange x;
+    client_up(&c, 5000);
+    get(&c, "/plain", &x);
+    assert_int_equal(gf_curl_pooled(c.curl), 1);
+    gf_curl_codes_left(c.curl, 1);
+    assert_int_equal(gf_curl_pooled(c.curl), 1);
+    gf_curl_codes_left(c.curl, 0);
+    assert_int_equal(gf_curl_pooled(c.curl), 0);
+    get(&c, "/plain", &x);
+    assert_int_equal(x.r.status, 200);
+    assert_string_equal(x.body, "hello");
+    assert_int_equal(gf_curl_pooled(c.curl), 0);
+    gf_curl_codes_left(c.curl, 2);
+    get(&c, "/plain", &x);
+    assert_int_equal(gf_curl_pooled(c.curl), 1);
+    /* The pool's own cap still holds (2 here). */
+    gf_curl_codes_left(c.curl, 10);
+    get(&c, "/plain", &x);
+    assert_int_equal(gf_curl_pooled(c.curl), 1);
+    client_down(&c);
+}
+
 /* Retry-After in seconds and as an HTTP-date; an error body is read but
  * not kept; the reason phrase as sent, "" when there is none. */
 static void test_retry_after_and_reason(void **state)
@@ -417,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_retry_after_and_reason),
         cmocka_unit_test(test_failures),
         cmocka_unit_test(test_base_with_a_path),
+        cmocka_unit_test(test_pool_keeps_what_the_run_can_use),
     };
     return cmocka_run_group_tests(tests, server_up, server_down);
 }
