@@ -1588,9 +1588,10 @@ def markdown(doc):
         f"Measured {doc['finished_utc']} with `{doc['command']}`"
         + (" (quick smoke run, not for comparison)" if doc["quick"] else "")
         + f": {doc['runs']} alternating runs per subject after a warm-up"
-        + "".join(f" ({doc[k]} for {w})" for k, w in (("b12_runs", "B1 and B2"), ("b4_runs", "B4"))
-                  if doc.get(k) not in (None, doc["runs"])
-                  and any(x in doc["results"] for x in w.split(" and ")))
+        + "".join(f" ({', '.join(extra)})" for extra in [[
+            f"{doc[k]} for {w}" for k, w in (("b12_runs", "B1 and B2"), ("b4_runs", "B4"))
+            if doc.get(k) not in (None, doc["runs"])
+            and any(x in doc["results"] for x in w.split(" and "))]] if extra)
         + "; medians.",
         "",
         f"Machine: {m['cpu_model']}, {m['nproc']} cores, {m['memory']}; {m['uname']}.",
