@@ -30,6 +30,11 @@ gf_integration_test(getflags_faults getflags_faults.py)
 gf_integration_test(getflags_memory getflags_memory.py)
 set_property(TEST getflags_faults APPEND PROPERTY ENVIRONMENT
              "GF_ENOSPC_SHIM=$<TARGET_FILE:gf_enospc_shim>")
+# A signal that cannot be watched: a preloaded uv_signal_start() that fails.
+add_library(gf_signal_fail_shim MODULE integration/signal_fail_shim.c)
+target_link_libraries(gf_signal_fail_shim PRIVATE PkgConfig::LIBUV ${CMAKE_DL_LIBS})
+set_property(TEST getflags_faults APPEND PROPERTY ENVIRONMENT
+             "GF_SIGNAL_FAIL_SHIM=$<TARGET_FILE:gf_signal_fail_shim>")
 
 # The end-to-end runs again, each getflags under valgrind's memcheck: no
 # error, no definite or indirect leak, no descriptor left open at exit.

@@ -4,11 +4,11 @@ exact contents, with nothing written outside it."""
 
 import ctypes
 import filecmp
-import re
 import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -265,6 +265,33 @@ def test_hostile_metadata_outcomes():
     assert listing(parent) == ["out"] + ["out/" + n for n in listing(out)]
     assert listing(out) == sorted(["_.gif", long, "tab_here_c1.gif"])
     assert r.rc == 1
+
+
+def test_signal_that_cannot_be_watched_stops_the_run_before_it_starts():
+    # SIGINT is the first handle set up, SIGHUP the last: each failure must
+    # undo the handles before it (LeakSanitizer and the loop's close check it).
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    with FlagServer("--quiet") as fs:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            out = scratch()
+            env = dict(os.environ, LD_PRELOAD=os.environ["GF_SIGNAL_FAIL_SHIM"],
+                       GF_FAIL_SIGNAL=str(int(sig)),
+                       ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
+            # A handle left open would keep the loop, and the run, alive.
+            r = getflags("-s", fs.url, "BR", "CN", outdir=out, env=env, timeout=15)
+            assert r.rc == 3, (sig, r.rc, r.out, r.err)
+            assert r.err == "getflags: cannot watch for signals: invalid argument\n", (sig, r.err)
+            assert r.out == "", (sig, r.out)
+            assert [n for n in listing(out) if not n.startswith(".getflags")] == [], listing(out)
+        assert fs.log() == [], fs.log()
+        # Without the fault the same run works: the shim fails only what it is told to.
+        out = scratch()
+        env = dict(os.environ, LD_PRELOAD=os.environ["GF_SIGNAL_FAIL_SHIM"],
+                   ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
+        r = getflags("-s", fs.url, "BR", "CN", outdir=out, env=env)
+        assert r.rc == 0, (r.rc, r.out, r.err)
+        assert [n for n in listing(out) if not n.startswith(".")] == \
+            sorted(expected_name(country_of(cc)) for cc in ("br", "cn")), listing(out)
 
 
 def test_disk_full_fails_each_save_and_keeps_earlier_files():
