@@ -31,6 +31,7 @@ typedef enum fs_fault {
     FS_FAULT_500,
     FS_FAULT_HTML,
     FS_FAULT_HUGEHEADERS,
+    FS_FAULT_LONGHEADER,
     FS_FAULT_ENDLESS,
     FS_FAULT_GZIPBOMB,
     FS_FAULT_GZIPBOMB_TE,
@@ -89,10 +90,11 @@ typedef struct fs_faults {
     fs_bytes bomb_chunked; /* the same in chunked framing */
     int bomb_state;        /* FS_BOMB_*; NONE also when building failed */
     uv_work_t bomb_work;
-    char *filler; /* 200 KiB of header lines for hugeheaders */
+    char *filler;   /* 200 KiB of header lines for hugeheaders */
+    char *longline; /* one 200 KiB header line for longheader */
 } fs_faults;
 
-/* Makes the first-request memory and the hugeheaders filler, and starts
+/* Makes the first-request memory and the header fillers, and starts
  * building the bomb on loop's threadpool (it takes a fraction of a second;
  * if it cannot start, the bomb faults answer 500). *f must be zeroed.
  * Returns 0, or UV_ENOMEM (then fs_faults_free what was made). */

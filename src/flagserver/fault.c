@@ -30,6 +30,7 @@ static const char *const names[] = {
     [FS_FAULT_500] = "500",
     [FS_FAULT_HTML] = "html",
     [FS_FAULT_HUGEHEADERS] = "hugeheaders",
+    [FS_FAULT_LONGHEADER] = "longheader",
     [FS_FAULT_ENDLESS] = "endless",
     [FS_FAULT_GZIPBOMB] = "gzipbomb",
     [FS_FAULT_GZIPBOMB_TE] = "gzipbomb-te",
@@ -193,6 +194,9 @@ int fs_fault_shape(const fs_faults *st, fs_fault f, fs_answer *a)
     case FS_FAULT_HUGEHEADERS:
         a->extra = st->filler;
         return 1;
+    case FS_FAULT_LONGHEADER:
+        a->extra = st->longline;
+        return 1;
     case FS_FAULT_GZIP:
         if (fs_gz_compress(a->body, a->len, &gz) != 0)
             return -1;
@@ -295,7 +299,8 @@ int fs_faults_init(fs_faults *f, uv_loop_t *loop)
 
     f->seen = fs_fault_seen_new();
     f->filler = malloc(FILLER_LINES * FILLER_LINE + 1);
-    if (f->seen == NULL || f->filler == NULL)
+    f->longline = malloc(FILLER_LINES * FILLER_LINE + 1);
+    if (f->seen == NULL || f->filler == NULL || f->longline == NULL)
         return UV_ENOMEM;
     for (i = 0; i < FILLER_LINES; i++) {
         char *line = f->filler + i * FILLER_LINE;
@@ -306,6 +311,11 @@ int fs_faults_init(fs_faults *f, uv_loop_t *loop)
         line[FILLER_LINE - 1] = '\n';
     }
     f->filler[FILLER_LINES * FILLER_LINE] = '\0';
+    /* The same size in one line: past what a client takes in a line (curl:
+     * 100 KB), where the filler's lines each pass. */
+    size_t n = (size_t)snprintf(f->longline, FILLER_LINE, "X-Long: ");
+    memset(f->longline + n, 'x', FILLER_LINES * FILLER_LINE - 2 - n);
+    memcpy(f->longline + FILLER_LINES * FILLER_LINE - 2, "\r\n", 3);
     f->bomb_work.data = f;
     if (uv_queue_work(loop, &f->bomb_work, on_bomb_work, on_bomb_done) == 0)
         f->bomb_state = FS_BOMB_BUILDING;
@@ -324,6 +334,7 @@ void fs_faults_free(fs_faults *f)
 {
     fs_fault_seen_free(f->seen);
     free(f->filler);
+    free(f->longline);
     free(f->bomb.data);
     free(f->bomb_chunked.data);
     memset(f, 0, sizeof(*f));

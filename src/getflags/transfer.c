@@ -95,9 +95,10 @@ struct gf_transfer {
     struct body body;
     char reason[96]; /* status phrase of the last answer */
     char errbuf[CURL_ERROR_SIZE];
-    struct curl_slist *headers; /* conditional request headers, or NULL */
-    long pipewait;              /* CURLOPT_PIPEWAIT as set on the handle */
-    CURLU *uh;                  /* the URL as CURLOPT_CURLU, or NULL */
+    unsigned long alloc_failures; /* gf_alloc_failures() when it started */
+    struct curl_slist *headers;   /* conditional request headers, or NULL */
+    long pipewait;                /* CURLOPT_PIPEWAIT as set on the handle */
+    CURLU *uh;                    /* the URL as CURLOPT_CURLU, or NULL */
 };
 
 /* Only a 200 carries a whole body: a 206 is a part, a 204 nothing. */
@@ -665,7 +666,13 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
             snprintf(out, outsz, "receive failed: %s", safe);
         break;
     case CURLE_OUT_OF_MEMORY:
-        snprintf(out, outsz, "out of memory");
+        /* libcurl also says so, with no message, for an answer's header
+         * line longer than it takes (100 KB): memory is short only when an
+         * allocation failed. */
+        if (gf_alloc_failures() == x->alloc_failures)
+            snprintf(out, outsz, "a response header line longer than libcurl accepts (100 KB)");
+        else
+            snprintf(out, outsz, "out of memory");
         break;
     case CURLE_GOT_NOTHING:
         snprintf(out, outsz, "the server closed the connection without answering");
@@ -825,6 +832,7 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
     gf_body_init(&x->body.sink, req->limit, req->spill_at, req->dirfd, req->is_gif);
     x->reason[0] = '\0';
     x->errbuf[0] = '\0';
+    x->alloc_failures = gf_alloc_failures();
     CURL *e = x->easy;
     if (x->uh) {
         /* The path of "<base>/<cc>/...": the base's path and the rest. */

@@ -241,6 +241,17 @@ class FaultTest(unittest.TestCase):
         with self.assertRaises(http.client.HTTPException):
             self.get("/fault/hugeheaders/flags/br/br.gif")
 
+    def test_longheader(self):
+        data = raw_exchange(self.port, request("/fault/longheader/flags/br/br.gif",
+                                               b"Connection: close\r\n"))
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        self.assertEqual(lines[0], b"HTTP/1.1 200 OK")
+        longest = max(lines, key=len)
+        self.assertTrue(longest.startswith(b"X-Long: xxx"))
+        self.assertEqual(len(longest), 200 * 1024 - 2)
+        self.assertEqual(body, GIF)
+
     def test_endless(self):
         with connect(self.port) as s:
             s.sendall(request("/fault/endless/flags/br/br.gif"))

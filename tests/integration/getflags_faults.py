@@ -110,6 +110,8 @@ def test_html_instead_of_an_image_is_never_saved():
 
 def test_huge_headers_stopped():
     assert_error("hugeheaders", "response headers larger than 65536 bytes")
+    # One line past libcurl's own limit: said as such, not as out of memory.
+    assert_error("longheader", "a response header line longer than libcurl accepts (100 KB)")
 
 
 def test_endless_body_stopped_by_metadata_cap():

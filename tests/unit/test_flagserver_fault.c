@@ -169,6 +169,10 @@ static void test_fault_shape(void **state)
     assert_int_equal(fs_fault_shape(&faults, FS_FAULT_HUGEHEADERS, &a), 1);
     assert_ptr_equal(a.extra, filler);
     faults.filler = NULL;
+    faults.longline = filler;
+    assert_int_equal(fs_fault_shape(&faults, FS_FAULT_LONGHEADER, &a), 1);
+    assert_ptr_equal(a.extra, filler);
+    faults.longline = NULL;
     free(a.owned);
 
     /* gzip: the body becomes its gzip, without the identity's validators. */
