@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,12 +232,34 @@ static int take_lock(struct gf_state *s, const struct gf_state_config *cfg, char
     return rc == GF_LOCK_BUSY ? GF_STATE_BUSY : rc;
 }
 
+/* --retry-failed with no last run in dir (no manifest, or no dir): an
+ * error before dir is created or locked, not a run of no codes that
+ * reports success. Other failures to look are left to the run's own
+ * opening, which words them. */
+static int check_last_run(const char *dir, char *err, size_t errsz)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int n = snprintf(path, sizeof path, "%s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME, dir);
+    if (n < 0 || (size_t)n >= sizeof path || lstat(path, &st) == 0)
+        return 0;
+    if (errno != ENOENT && errno != ENOTDIR)
+        return 0;
+    gf_errorf(err, errsz,
+              "--retry-failed needs the last run's manifest, and %s has none (%s does not "
+              "exist): run without --retry-failed first",
+              dir, path);
+    return -ENOENT;
+}
+
 int gf_state_open(struct gf_state *s, const struct gf_state_config *cfg, char *err, size_t errsz)
 {
     *s = (struct gf_state){.dirfd = -1, .sfd = -1, .lockfd = -1, .update = cfg->update};
     if (err && errsz)
         err[0] = '\0';
     int rc;
+    if (cfg->retry_failed && (rc = check_last_run(cfg->dir, err, errsz)) != 0)
+        return rc;
     if ((s->dir = gf_strdup(cfg->dir)) == NULL) {
         gf_errorf(err, errsz, "out of memory");
         return GF_ENOMEM;
