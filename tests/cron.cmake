@@ -16,3 +16,5 @@ endif()
 
 # Servers that push back: nginx limit_req with 429 and Retry-After.
 gf_integration_test(getflags_pushback getflags_pushback.py)
+# Two runs wait out a minute of refusals, on top of 30 s pauses.
+set_tests_properties(getflags_pushback PROPERTIES TIMEOUT 600)

@@ -15,6 +15,7 @@ struct gf_sweep_row {
     double requests_per_s;
     double p50_ms, p95_ms, p99_ms, max_ms; /* per HTTP request */
     size_t ok, not_found, error;
+    size_t pending; /* codes not finished: the level was interrupted */
     size_t requests;
     unsigned peak_in_flight;   /* most requests at the server at once */
     struct gf_conn_stats conn; /* connections opened, TLS handshakes */
@@ -24,7 +25,8 @@ struct gf_sweep_row {
  * returns GF_ENOMEM (row untouched) when that copy cannot be made. */
 int gf_sweep_row_from(struct gf_sweep_row *row, const struct gf_summary *s);
 
-/* The table: a header line, then one aligned line per row. */
+/* The table: a header line, then one aligned line per row, and a line
+ * under it for a level that was interrupted. */
 void gf_sweep_table(FILE *f, const struct gf_sweep_row *rows, size_t n);
 
 /* The rows as a JSON array, a new string the caller frees, or NULL when

@@ -318,6 +318,8 @@ static int schedule_retry(struct gf_fetch *f, const char *why)
         gf_escape_for_print(why, strlen(why), shown, sizeof shown);
         fprintf(env->verbose, "%s retry %u/%u in %.1f s: %s\n", f->item->cc, f->attempt,
                 env->retries, wait, shown);
+        /* A log line: in the file now, not when the buffer fills. */
+        fflush(env->verbose);
     }
     set_state(f, RETRY_WAIT);
     uv_timer_start(f->retry_timer, on_retry_timer, (uint64_t)(wait * 1000.0), 0);
@@ -597,9 +599,11 @@ static void handle_response(struct gf_fetch *f, struct gf_response *r)
 
     if (r->kind == GF_XFER_UNANSWERED && f->reasked < REASK_MAX) {
         f->reasked++;
-        if (env->verbose)
+        if (env->verbose) {
             fprintf(env->verbose, "%s asked again on a new connection after: %s\n", f->item->cc,
                     r->error);
+            fflush(env->verbose);
+        }
         request(f, f->is_image);
         return;
     }
@@ -610,9 +614,11 @@ static void handle_response(struct gf_fetch *f, struct gf_response *r)
     int refused = r->kind == GF_XFER_ANSWERED && (status == 429 || status == 503);
     if ((refused || r->kind == GF_XFER_TIMEOUT) && env->on_overload &&
         env->on_overload(env->arg, f->started_at, refused ? status : 0, (double)f->retry_after_s)) {
-        if (env->verbose)
+        if (env->verbose) {
             fprintf(env->verbose, "%s asked again after %s\n", f->item->cc,
                     refused ? (status == 429 ? "HTTP 429" : "HTTP 503") : "a timeout");
+            fflush(env->verbose);
+        }
         request(f, f->is_image);
         return;
     }

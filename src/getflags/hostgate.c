@@ -21,6 +21,17 @@ int gf_hostgate_refused(struct gf_hostgate *g, double started_s, double now_s, d
     if (g->refusing_since_s < 0)
         g->refusing_since_s = now_s;
     e.counted = now_s - g->refusing_since_s >= g->give_up_s;
+    if (e.counted) {
+        /* Down: waiting longer would only stretch the run; the codes'
+         * own retries, each counted, end it. */
+        e.went_down = !g->down;
+        g->down = 1;
+        g->pause_until_s = g->ramp_until_s = g->next_start_s = now_s;
+        e.asked_s = retry_after_s > 0 ? retry_after_s : 0;
+        if (ev)
+            *ev = e;
+        return 0;
+    }
     /* !(x > 0) is also true for NaN. */
     e.asked_s = retry_after_s > 0 ? retry_after_s : 0;
     e.capped = e.asked_s > g->max_pause_s;
@@ -74,10 +85,16 @@ void gf_hostgate_answered(struct gf_hostgate *g, double started_s, double now_s)
 {
     (void)now_s;
     g->refusing_since_s = -1;
+    g->down = 0;
     /* An answer to a request sent before the pause says nothing about
      * whether the pause was long enough. */
     if (started_s > g->decided_s)
         g->backoff_steps = 0;
+}
+
+int gf_hostgate_down(const struct gf_hostgate *g)
+{
+    return g->down;
 }
 
 double gf_hostgate_delay(const struct gf_hostgate *g, double now_s)

@@ -21,9 +21,11 @@
  *   itself, refused requests do not come back to the server in
  *   synchronised waves (as when each had its own fixed retry timer).
  * - A refused request is asked again without using up --retries, unless
- *   the host has answered nothing but refusals for give_up_s (60 s): from
- *   then on refusals count as retries, so a server that refuses forever
- *   still ends each code in an error after its --retries. */
+ *   the host has answered nothing but refusals for give_up_s (60 s). The
+ *   host is then down: the pause in force ends, refusals start no new one
+ *   and count as retries, so each code ends after its --retries at its own
+ *   backoff, and a server that refuses forever costs about a minute, not
+ *   one request per 30 s pause. An answer that is not a refusal ends it. */
 #ifndef GF_HOSTGATE_H
 #define GF_HOSTGATE_H
 
@@ -49,6 +51,7 @@ struct gf_hostgate {
     unsigned backoff_steps;  /* backoff pauses since the last answer */
     unsigned pauses;         /* pauses decided */
     unsigned refusals;       /* refusals seen */
+    int down;                /* the streak has lasted give_up_s */
 };
 
 /* What one refusal did, for the caller's -v line. */
@@ -58,6 +61,7 @@ struct gf_hostgate_event {
     double asked_s; /* the Retry-After given, <= 0 when none */
     int capped;     /* the Retry-After was longer than max_pause_s */
     int counted;    /* 1 when the refusal must use up a retry */
+    int went_down;  /* 1 when this refusal found the host down (once a streak) */
 };
 
 void gf_hostgate_init(struct gf_hostgate *g);
@@ -69,6 +73,10 @@ void gf_hostgate_init(struct gf_hostgate *g);
  * may be asked again without using up --retries, 0 when it must count. */
 int gf_hostgate_refused(struct gf_hostgate *g, double started_s, double now_s, double retry_after_s,
                         unsigned spread, double u01, struct gf_hostgate_event *ev);
+
+/* 1 when the host has answered nothing but refusals for give_up_s: no
+ * pause is in force, and -m auto should not slow down for its refusals. */
+int gf_hostgate_down(const struct gf_hostgate *g);
 
 /* A request that started at started_s was answered at now_s with
  * something other than a refusal: the streak of refusals ends, and the

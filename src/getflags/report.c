@@ -276,7 +276,12 @@ char *gf_report_json(const struct gf_summary *s)
         cJSON_AddNumberToObject(counts, gf_status_name(GF_NOT_FOUND), (double)s->not_found) ==
             NULL ||
         cJSON_AddNumberToObject(counts, gf_status_name(GF_ERROR), (double)s->error) == NULL ||
-        cJSON_AddNumberToObject(counts, gf_status_name(GF_UNCHANGED), (double)s->unchanged) == NULL)
+        cJSON_AddNumberToObject(counts, gf_status_name(GF_UNCHANGED), (double)s->unchanged) ==
+            NULL ||
+        /* An interrupted run's codes that did not end: the counts add up to
+         * the items, and never_started tells how many made no request. */
+        cJSON_AddNumberToObject(counts, gf_status_name(GF_PENDING), (double)s->pending) == NULL ||
+        cJSON_AddNumberToObject(root, "never_started", (double)s->never_started) == NULL)
         goto out;
     if (cJSON_AddNumberToObject(root, "requests", (double)s->requests) == NULL ||
         cJSON_AddNumberToObject(root, "bytes", (double)s->bytes) == NULL ||

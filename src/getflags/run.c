@@ -169,9 +169,9 @@ static double run_elapsed(const struct run *r)
 static void adaptive_apply(struct run *r)
 {
     gf_sem_set_limit(&r->sem, gf_adaptive_limit(&r->adaptive));
-    double interval = gf_adaptive_interval(&r->adaptive);
+    double interval = gf_hostgate_down(&r->host) ? 0 : gf_adaptive_interval(&r->adaptive);
     gf_ratelimit_set_interval(&r->pace, interval);
-    if (r->cfg->verbose && r->adaptive.paces > r->paces_told) {
+    if (r->cfg->verbose && interval > 0 && r->adaptive.paces > r->paces_told) {
         r->paces_told = r->adaptive.paces;
         fprintf(stderr,
                 "getflags: %.1f s: one request in flight is too many for %s: -m auto starts "
@@ -201,11 +201,23 @@ static void tell_pause(struct run *r, long status, const struct gf_hostgate_even
         snprintf(asked, sizeof asked, "Retry-After: %.0f s%s", ev->asked_s,
                  ev->capped ? ", capped" : "");
     else
-        snprintf(asked, sizeof asked, "no Retry-After, backing off");
+        snprintf(asked, sizeof asked, "no usable Retry-After, backing off");
     if (r->progress_on)
         gf_progress_clear(stderr, r->width);
     fprintf(stderr, "getflags: %.1f s: %s answered %ld (%s): no new request to it for %.1f s\n",
             run_elapsed(r), r->host_label, status, asked, ev->pause_s);
+    fflush(stderr);
+}
+
+/* -v: one line on stderr when the host is found down. */
+static void tell_down(struct run *r, long status)
+{
+    if (r->progress_on)
+        gf_progress_clear(stderr, r->width);
+    fprintf(stderr,
+            "getflags: %.1f s: %s has answered nothing but refusals (the last: %ld) for %.0f s: "
+            "no more pauses; each code now ends after its --retries\n",
+            run_elapsed(r), r->host_label, status, r->host.give_up_s);
     fflush(stderr);
 }
 
@@ -230,11 +242,23 @@ static int on_overload(void *arg, double started_s, long status, double retry_af
             free_again = 0;
         if (ev.new_pause && r->cfg->verbose)
             tell_pause(r, status, &ev);
+        if (ev.went_down) {
+            if (r->cfg->verbose)
+                tell_down(r, status);
+            /* The codes waiting out the pause that just ended go now. */
+            gate_arm(r, 0);
+        }
         if (!(hold_s > 0) && ev.new_pause)
             hold_s = ev.pause_s;
     }
     if (!r->adaptive_on)
         return free_again;
+    /* A host that is down is not overloaded: slowing down for it would
+     * only stretch the run (adaptive_apply() stops the pacing). */
+    if (gf_hostgate_down(&r->host)) {
+        adaptive_apply(r);
+        return free_again;
+    }
     /* A timeout is free only while the limit can still go down: a host
      * that never answers must not be asked forever. */
     if (status == 0)

@@ -20,6 +20,7 @@ int gf_sweep_row_from(struct gf_sweep_row *row, const struct gf_summary *s)
         .ok = s->ok,
         .not_found = s->not_found,
         .error = s->error,
+        .pending = s->pending,
         .requests = (size_t)s->requests,
         .peak_in_flight = s->peak_in_flight,
         .conn = s->conn,
@@ -37,6 +38,11 @@ void gf_sweep_table(FILE *f, const struct gf_sweep_row *rows, size_t n)
                 r->requests_per_s, r->p50_ms, r->p95_ms, r->p99_ms, r->max_ms, r->ok, r->not_found,
                 r->error);
     }
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].pending > 0)
+            fprintf(f, "m=%u was interrupted: %zu of its %zu codes did not finish.\n", rows[i].m,
+                    rows[i].pending,
+                    rows[i].ok + rows[i].not_found + rows[i].error + rows[i].pending);
 }
 
 char *gf_sweep_json(const struct gf_sweep_row *rows, size_t n)
@@ -71,6 +77,7 @@ char *gf_sweep_json(const struct gf_sweep_row *rows, size_t n)
              cJSON_AddNumberToObject(o, gf_status_name(GF_OK), (double)r->ok) &&
              cJSON_AddNumberToObject(o, gf_status_name(GF_NOT_FOUND), (double)r->not_found) &&
              cJSON_AddNumberToObject(o, gf_status_name(GF_ERROR), (double)r->error) &&
+             cJSON_AddNumberToObject(o, gf_status_name(GF_PENDING), (double)r->pending) &&
              cJSON_AddNumberToObject(o, "peak_in_flight", r->peak_in_flight) &&
              gf_report_add_connections(o, &r->conn) == 0;
         if (!ok) {

@@ -46,7 +46,7 @@ def test_every_code_counts_and_no_image_for_404():
         log = fs.log()
     assert r.rc == 0, r.err
     s = r.json()
-    assert s["counts"] == {"ok": 194, "not_found": 482, "error": 0, "unchanged": 0}, s["counts"]
+    assert s["counts"] == {"ok": 194, "not_found": 482, "error": 0, "unchanged": 0, "pending": 0}, s["counts"]
     assert s["requests"] == 676 + 194
     known = {c.lower() for c in codes_194()}
     images = [e["path"] for e in log if e["path"].endswith(".gif")]
@@ -145,7 +145,7 @@ def test_json_summary_fields():
     s = r.json()
     assert s["server"] == "URL" and s["base_url"] == fs.url
     assert s["concurrency"] == 3
-    assert s["counts"] == {"ok": 2, "not_found": 1, "error": 0, "unchanged": 0}
+    assert s["counts"] == {"ok": 2, "not_found": 1, "error": 0, "unchanged": 0, "pending": 0}
     items = {i["cc"]: i for i in s["items"]}
     assert items["BR"]["status"] == "ok" and items["BR"]["file"] == "Brazil.gif"
     assert items["BR"]["http_status"] == 200
@@ -257,7 +257,7 @@ def test_hostile_metadata_never_escapes():
     # Two codes with one name: the one saved second gets _<CC>.
     files = sorted([items["BR"]["file"], items["AJ"]["file"]])
     assert files in (["Brazil.gif", "Brazil_AJ.gif"], ["Brazil.gif", "Brazil_BR.gif"]), files
-    assert s["counts"] == {"ok": 8, "not_found": 0, "error": 4, "unchanged": 0}
+    assert s["counts"] == {"ok": 8, "not_found": 0, "error": 4, "unchanged": 0, "pending": 0}
     assert r.rc == 1
     # Control characters are escaped when printed.
     assert "\x1b" not in r.out + r.err

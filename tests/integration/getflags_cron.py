@@ -77,7 +77,7 @@ def check_update(server_cls, log_statuses):
                      outdir=out)
         s = r.json()
         assert r.rc == 0, r.err
-        assert s["counts"] == {"ok": 0, "unchanged": 4, "not_found": 1, "error": 0}, s["counts"]
+        assert s["counts"] == {"ok": 0, "unchanged": 4, "not_found": 1, "error": 0, "pending": 0}, s["counts"]
         assert mtimes(out) == before
         assert log_statuses(srv)[-9:].count(304) == 8, log_statuses(srv)
         # A changed image on the server is fetched again; the rest stays.
@@ -162,9 +162,18 @@ def test_retry_failed_only_the_failed_codes():
 
 
 def test_retry_failed_without_a_usable_manifest():
-    # A missing manifest is an empty one: nothing failed, nothing to do.
-    r = getflags("--retry-failed", "-s", "http://127.0.0.1:9/flags", outdir=scratch())
-    assert r.rc == 0 and "Searching for 0 flags" in r.out, (r.rc, r.out)
+    # No manifest: no run to finish (the last one may have failed before it
+    # could write one, on a full disk), so not a success of no codes: the
+    # run cannot start, and DIR is left as it was (not even created).
+    for out in (scratch(), os.path.join(scratch(), "not", "yet")):
+        r = getflags("--retry-failed", "-s", "http://127.0.0.1:9/flags", outdir=out)
+        assert r.rc == 3, (r.rc, r.out, r.err)
+        assert r.out == "", r.out
+        assert r.err == ("getflags: --retry-failed needs the last run's manifest, and %s has none "
+                         "(%s/.getflags/manifest.json does not exist): run without "
+                         "--retry-failed first\n" % (out, out)), r.err
+        assert not os.path.exists(out) or os.listdir(out) == [], os.listdir(out)
+    assert not os.path.exists(os.path.dirname(os.path.dirname(out)) + "/not")
     # A corrupt one cannot say what failed: the run cannot start.
     out = scratch()
     os.makedirs(os.path.join(out, ".getflags"))
@@ -254,7 +263,7 @@ def test_m_auto_converges_with_no_errors_and_beats_m1():
         rt = getflags("-m", "auto", "-s", fs.url, "BR", "CN", outdir=scratch())
     s1, sa = r1.json(), ra.json()
     assert r1.rc == 0 and ra.rc == 0, (ra.err,)
-    assert sa["counts"] == {"ok": 194, "unchanged": 0, "not_found": 0, "error": 0}, sa["counts"]
+    assert sa["counts"] == {"ok": 194, "unchanged": 0, "not_found": 0, "error": 0, "pending": 0}, sa["counts"]
     assert 4 <= sa["concurrency"] <= 9, sa["concurrency"]
     # Every probe above 8 costs the 1 s pause the server asks for.
     assert sa["elapsed_s"] < s1["elapsed_s"] * 0.65, (sa["elapsed_s"], s1["elapsed_s"])

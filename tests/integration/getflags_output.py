@@ -187,7 +187,7 @@ def test_torn_images_are_never_saved():
         % (n + 17), items["AD"]
     assert items["AE"]["error"].startswith("truncated GIF image: ends inside the file, "
                                            "before the trailer byte (0x3B)"), items["AE"]
-    assert r.json()["counts"] == {"ok": 1, "not_found": 0, "error": 5, "unchanged": 0}
+    assert r.json()["counts"] == {"ok": 1, "not_found": 0, "error": 5, "unchanged": 0, "pending": 0}
 
 
 def test_remote_names_and_unicode_escapes_in_file_names():

@@ -106,7 +106,7 @@ class Refuser:
 def check_all_ok(r, n):
     assert r.rc == 0, (r.rc, r.err[-3000:])
     j = r.json()
-    assert j["counts"] == {"ok": n, "unchanged": 0, "not_found": 0, "error": 0}, j["counts"]
+    assert j["counts"] == {"ok": n, "unchanged": 0, "not_found": 0, "error": 0, "pending": 0}, j["counts"]
     assert len(listing(r.outdir)) == n
     return j
 
@@ -170,7 +170,7 @@ def test_limit_req_http_date_retry_after_with_no_errors():
     # date in the past and back off.
     date = email.utils.formatdate(time.time() + 3, usegmt=True)
     ps = check_limit_req_run(date, re.compile(
-        r"Retry-After: ([1-3]) s|no Retry-After, backing off"))
+        r"Retry-After: ([1-3]) s|no usable Retry-After, backing off"))
     assert any(p[2].startswith("Retry-After:") for p in ps), ps
 
 
@@ -204,7 +204,7 @@ def test_http_date_in_the_past_backs_off_without_pausing_long():
         r = getflags("-v", "--json", "-m", "1", "-s", srv.url, "BR", outdir=scratch())
     check_all_ok(r, 1)
     ps = pauses(r.err)
-    assert len(ps) == 1 and ps[0][2] == "no Retry-After, backing off", r.err
+    assert len(ps) == 1 and ps[0][2] == "no usable Retry-After, backing off", r.err
     assert 0.2 <= ps[0][3] <= 0.5, ps
 
 
@@ -283,7 +283,82 @@ def test_503_without_retry_after_uses_up_retries():
     assert "BR retry 1/1" in r.out and "BR error: HTTP error 503" in r.out, r.out
     assert statuses == [503, 503], statuses
     ps = pauses(r.err)
-    assert ps and all(p[1] == 503 and p[2] == "no Retry-After, backing off" for p in ps), r.err
+    assert ps and all(p[1] == 503 and p[2] == "no usable Retry-After, backing off" for p in ps), r.err
+
+
+def test_verbose_lines_reach_a_file_as_they_happen():
+    # -v > log: the retry lines are in the file while the run still waits
+    # out its backoff (a killed run would otherwise lose them).
+    with Refuser(10 ** 6, None, status=503) as srv:
+        log = os.path.join(scratch(), "log")
+        with open(log, "w") as f:
+            p = subprocess.Popen([os.environ["GETFLAGS"], "-v", "--retries", "4", "-m", "1",
+                                  "-s", srv.url, "-o", scratch(), "BR"],
+                                 stdout=f, stderr=subprocess.DEVNULL)
+        try:
+            seen, deadline = "", time.time() + 20
+            while "BR retry 2/4" not in seen and time.time() < deadline:
+                time.sleep(0.05)
+                with open(log) as f:
+                    seen = f.read()
+            running = p.poll() is None
+        finally:
+            p.kill()
+            p.wait()
+    assert "BR retry 1/4 in" in seen and "BR retry 2/4 in" in seen, seen
+    # Pauses of 0.25 s and more each, then 2 more retries: still running.
+    assert running, seen
+
+
+DOWN_RE = re.compile(r"getflags: (\d+\.\d) s: \S+ has answered nothing but refusals "
+                     r"\(the last: (429|503)\) for 60 s: no more pauses; each code now ends "
+                     r"after its --retries$", re.M)
+
+
+def test_host_that_refuses_everything_ends_the_run_after_about_a_minute():
+    # A site that answers only 503 (no Retry-After, fixed -m: counted from
+    # the first) and one that answers only 429 with Retry-After: 1 (-m
+    # auto: free for a minute, then counted). Without an end to the
+    # pauses, 10 codes x 3 attempts at one request per pause of up to
+    # 30 s take about ten minutes at a fixed -m, and -m auto pacing down to
+    # one start per 10 s takes longer. Both runs share the same minute.
+    codes = ["BR", "CN", "DE", "FR", "IN", "JP", "MX", "NG", "RU", "US"]
+    with Refuser(10 ** 6, None, status=503) as s503, \
+            Refuser(10 ** 6, lambda: "1", status=429) as s429:
+        outs = [scratch(), scratch()]
+        t0 = time.time()
+        procs = [subprocess.Popen([os.environ["GETFLAGS"], "-v", "--json", "-m", m, "-s", url,
+                                   "-o", out] + codes,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for m, url, out in (("5", s503.url, outs[0]), ("auto", s429.url, outs[1]))]
+        try:
+            results = [p.communicate(timeout=240) for p in procs]
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+        took = time.time() - t0
+        statuses = (list(s503.statuses), list(s429.statuses))
+    for p, (out, err), status, got in zip(procs, results, (503, 429), statuses):
+        assert p.returncode == 1, (p.returncode, err[-2000:])
+        j = __import__("json").loads(out)
+        assert j["counts"] == {"ok": 0, "unchanged": 0, "not_found": 0, "error": len(codes), "pending": 0}, \
+            j["counts"]
+        for it in j["items"]:
+            assert it["status"] == "error" and "HTTP error %d" % status in it["error"], it
+        downs = DOWN_RE.findall(err)
+        assert len(downs) == 1 and int(downs[0][1]) == status, err[-3000:]
+        # Down after a minute of refusals, give or take the pause or pace
+        # a refusal came in; nothing but refusals were sent.
+        assert 59.0 <= float(downs[0][0]) < 95, downs
+        assert set(got) == {status}, set(got)
+    # At a fixed -m every 503 counted: exactly --retries + 1 per code.
+    assert len(statuses[0]) == len(codes) * 3, len(statuses[0])
+    # Once down, each code used up its retries at its own backoff, not at
+    # one request per 30 s pause (which would take minutes more).
+    assert took < 120, took
+    assert listing(outs[0]) == [] and listing(outs[1]) == []
 
 
 if __name__ == "__main__":

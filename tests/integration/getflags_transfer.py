@@ -2,6 +2,7 @@
 handshakes counted from nginx's access log, servers that close or reset
 connections, and errors that name their cause."""
 
+import json
 import os
 import re
 import signal
@@ -33,7 +34,7 @@ def test_h2_all_194_on_one_connection():
                      outdir=out)
         log = ng.log()
     assert r.rc == 0, r.err
-    assert counts(r) == {"ok": 194, "not_found": 0, "error": 0, "unchanged": 0}, r.out[:500]
+    assert counts(r) == {"ok": 194, "not_found": 0, "error": 0, "unchanged": 0, "pending": 0}, r.out[:500]
     assert_all_identical(out, codes_194())
     assert len(log) == 388, len(log)
     assert {e["protocol"] for e in log} == {"HTTP/2.0"}, {e["protocol"] for e in log}
@@ -152,7 +153,7 @@ def test_h1_over_tls_new_connections_do_not_wait_for_each_other():
     finally:
         srv.stop()
     assert r.rc == 0, r.err
-    assert counts(r) == {"ok": 8, "not_found": 0, "error": 0, "unchanged": 0}, r.out[:500]
+    assert counts(r) == {"ok": 8, "not_found": 0, "error": 0, "unchanged": 0, "pending": 0}, r.out[:500]
     assert_all_identical(out, codes)
     assert srv.alpn == {"http/1.1"}, srv.alpn
     assert r.json()["connections"]["opened"] == 17, r.json()["connections"]
@@ -257,7 +258,7 @@ def test_h2_stream_always_reset_ends_in_a_counted_error():
                      "--json", outdir=out, timeout=60)
         log = ng.log()
     assert r.rc == 1, r.err
-    assert counts(r) == {"ok": 1, "not_found": 0, "error": 1, "unchanged": 0}, counts(r)
+    assert counts(r) == {"ok": 1, "not_found": 0, "error": 1, "unchanged": 0, "pending": 0}, counts(r)
     item = [i for i in r.json()["items"] if i["cc"] == "BR"][0]
     assert "HTTP/2" in item["error"], item
     asked = [e for e in log if e["uri"] == "/flags/br/metadata.json"]
@@ -301,7 +302,7 @@ def test_python_http_server_small_backlog_does_not_stall():
         srv.kill()
         srv.wait()
     assert r.rc == 0, r.err
-    assert counts(r) == {"ok": 194, "not_found": 0, "error": 0, "unchanged": 0}, counts(r)
+    assert counts(r) == {"ok": 194, "not_found": 0, "error": 0, "unchanged": 0, "pending": 0}, counts(r)
     assert took < 6, took
 
 
@@ -469,7 +470,7 @@ def test_long_error_pages_decided_by_their_status():
 
     with RawServer(answer) as srv:
         r = getflags("-s", srv.url, "--json", "BR", "FR", outdir=scratch())
-    assert counts(r) == {"ok": 1, "not_found": 1, "error": 0, "unchanged": 0}, r.out
+    assert counts(r) == {"ok": 1, "not_found": 1, "error": 0, "unchanged": 0, "pending": 0}, r.out
     assert seen["fr"] == 3, seen
 
 
@@ -567,6 +568,31 @@ def test_sigint_ends_a_run_stuck_in_dns_within_a_second():
     assert r["after_sigint"] < 1.0, r["after_sigint"]
     # 5 requests were waiting for DNS; the other 189 codes never began.
     assert "194 not finished (interrupted); 189 of them never started." in r["stdout"], r["stdout"]
+
+
+def test_interrupted_json_and_sweep_counts_add_up():
+    # The same stuck run, reported as JSON: every code is counted (pending
+    # for those that did not end), and never_started matches the text.
+    r = run_without_dns(["-a", "--json", "-s", "http://flags.example.com/flags",
+                         "-o", scratch()], sigint_after=1.5)
+    assert r["rc"] == 130, r
+    j = json.loads(r["stdout"])
+    assert j["counts"] == {"ok": 0, "not_found": 0, "error": 0, "unchanged": 0,
+                           "pending": 194}, j["counts"]
+    assert sum(j["counts"].values()) == len(j["items"]) == 194
+    assert j["never_started"] == 189, j["never_started"]
+    assert sum(1 for it in j["items"] if it["status"] == "pending") == 194
+    # A sweep interrupted at its first level: the row counts the codes that
+    # did not finish, and the table says the level was interrupted.
+    r = run_without_dns(["-a", "--sweep", "5,10", "-s", "http://flags.example.com/flags",
+                         "-o", scratch()], sigint_after=1.5)
+    assert r["rc"] == 130, r
+    assert "m=5 was interrupted: 194 of its 194 codes did not finish." in r["stdout"], r["stdout"]
+    r = run_without_dns(["-a", "--sweep", "5,10", "--json", "-s",
+                         "http://flags.example.com/flags", "-o", scratch()], sigint_after=1.5)
+    assert r["rc"] == 130, r
+    rows = json.loads(r["stdout"])
+    assert len(rows) == 1 and rows[0]["m"] == 5 and rows[0]["pending"] == 194, rows
 
 
 def test_connection_refused_names_host_and_port():

@@ -86,6 +86,7 @@ static void test_hostgate_backoff(void **state)
     gf_hostgate_init(&g);
     double now = 0, step = GF_HOSTGATE_BACKOFF_BASE_S;
     const double none[] = {0, -3, NAN, -INFINITY};
+    g.give_up_s = 1e9; /* pauses only: the host never counts as down here */
     for (int i = 0; i < 12; i++) {
         gf_hostgate_refused(&g, now + 0.001, now + 0.002, none[i % 4], 1, 0.999, &ev);
         assert_int_equal(ev.new_pause, 1);
@@ -210,6 +211,62 @@ static void test_hostgate_give_up_horizon(void **state)
     assert_int_equal(ev.counted, 0);
 }
 
+/* A host down (refusals and nothing else for give_up_s): the pause in
+ * force ends at once, further refusals start none and double nothing,
+ * went_down is said once, and an answer brings the pauses back. */
+static void test_hostgate_down_ends_the_pauses(void **state)
+{
+    (void)state;
+    struct gf_hostgate g;
+    struct gf_hostgate_event ev;
+    gf_hostgate_init(&g);
+    double now = 10;
+    /* Backoff pauses, one per refusal after the last pause, up to 30 s,
+     * until one lasts past the horizon (60 s after the first refusal). */
+    for (;;) {
+        assert_int_equal(gf_hostgate_refused(&g, now, now + 0.01, 0, 4, 0.5, &ev), 1);
+        assert_int_equal(ev.new_pause, 1);
+        assert_int_equal(ev.went_down, 0);
+        assert_int_equal(gf_hostgate_down(&g), 0);
+        if (now + 0.01 + ev.pause_s > 10.01 + g.give_up_s + 1)
+            break;
+        now += 0.01 + ev.pause_s;
+    }
+    /* Past the horizon, inside that pause: a request sent before it is
+     * refused, and the host is down. */
+    now = 10.01 + g.give_up_s + 0.5;
+    assert_true(gf_hostgate_delay(&g, now) > 0.4);
+    assert_int_equal(gf_hostgate_refused(&g, now - 0.1, now, 0, 4, 0.5, &ev), 0);
+    assert_int_equal(ev.counted, 1);
+    assert_int_equal(ev.went_down, 1);
+    assert_int_equal(ev.new_pause, 0);
+    assert_int_equal(gf_hostgate_down(&g), 1);
+    assert_true(gf_hostgate_delay(&g, now) == 0);
+    /* No ramp either: every waiting start may go. */
+    for (int i = 0; i < 4; i++) {
+        assert_true(gf_hostgate_delay(&g, now) == 0);
+        gf_hostgate_started(&g, now);
+    }
+    /* Refusals while down: counted, said once, no pause, even with a
+     * Retry-After (each code's own retry timer obeys it). */
+    for (int i = 0; i < 3; i++) {
+        now += 0.5;
+        assert_int_equal(gf_hostgate_refused(&g, now - 0.05, now, 20, 4, 0.5, &ev), 0);
+        assert_int_equal(ev.counted, 1);
+        assert_int_equal(ev.went_down, 0);
+        assert_int_equal(ev.new_pause, 0);
+        assert_true(gf_hostgate_delay(&g, now) == 0);
+    }
+    /* An answer: up again, and a refusal pauses as at first. */
+    gf_hostgate_answered(&g, now, now + 0.1);
+    assert_int_equal(gf_hostgate_down(&g), 0);
+    now += 1;
+    assert_int_equal(gf_hostgate_refused(&g, now - 0.05, now, 0, 4, 0, &ev), 1);
+    assert_int_equal(ev.new_pause, 1);
+    assert_true(fabs(ev.pause_s - 0.25) < 1e-9); /* the first step, 0.5 s, drawn at half */
+    assert_true(gf_hostgate_delay(&g, now) > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_hostgate_burst_is_one_pause),
         cmocka_unit_test(test_hostgate_ramp_after_pause),
         cmocka_unit_test(test_hostgate_give_up_horizon),
+        cmocka_unit_test(test_hostgate_down_ends_the_pauses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

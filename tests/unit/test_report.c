@@ -387,6 +387,8 @@ static void test_report_json_summary(void **state)
     assert_true(num(counts, "ok") == 1);
     assert_true(num(counts, "not_found") == 1);
     assert_true(num(counts, "error") == 1);
+    assert_true(num(counts, "pending") == 0);
+    assert_true(num(root, "never_started") == 0);
     assert_true(num(root, "requests") == 6);
     assert_true(num(root, "bytes") == 1234);
     lat_ms = get(root, "latency_ms");
@@ -451,10 +453,17 @@ static void test_report_json_no_latencies_and_pending(void **state)
                            .base_url = "http://127.0.0.1:9/flags",
                            .concurrency = 1,
                            .elapsed_s = 0,
+                           .pending = 1,
+                           .never_started = 1,
                            .items = items,
                            .nitems = 1};
     cJSON *root = json_of(&s);
     const cJSON *lat = get(root, "latency_ms");
+
+    /* The counts add up to the items, interrupted or not. */
+    assert_true(num(get(root, "counts"), "pending") == 1);
+    assert_true(num(get(root, "counts"), "ok") == 0);
+    assert_true(num(root, "never_started") == 1);
 
     assert_string_equal(str(root, "server"), "URL");
     assert_true(num(lat, "p50") == 0);

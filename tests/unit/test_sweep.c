@@ -95,13 +95,24 @@ static void test_sweep_table_format(void **state)
         "     4\n";
     assert_string_equal(buf, want);
     free(buf);
+
+    /* An interrupted level says so under the table. */
+    rows[1].pending = 6;
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    gf_sweep_table(f, rows, 2);
+    fclose(f);
+    assert_non_null(strstr(buf, want) == buf ? buf : NULL);
+    assert_string_equal(buf + strlen(want), "m=1000 was interrupted: 6 of its 682 codes did not "
+                                            "finish.\n");
+    free(buf);
 }
 
 static void test_sweep_json_array(void **state)
 {
     (void)state;
     struct gf_sweep_row rows[2] = {{.m = 5, .elapsed_s = 0.5, .requests = 10, .p95_ms = 7},
-                                   {.m = 50, .ok = 3, .not_found = 2, .error = 1}};
+                                   {.m = 50, .ok = 3, .not_found = 2, .error = 1, .pending = 4}};
     char *s = gf_sweep_json(rows, 2);
     assert_non_null(s);
     cJSON *a = cJSON_Parse(s);
@@ -120,6 +131,7 @@ static void test_sweep_json_array(void **state)
     assert_int_equal(cJSON_GetObjectItem(o, "ok")->valueint, 3);
     assert_int_equal(cJSON_GetObjectItem(o, "not_found")->valueint, 2);
     assert_int_equal(cJSON_GetObjectItem(o, "error")->valueint, 1);
+    assert_int_equal(cJSON_GetObjectItem(o, "pending")->valueint, 4);
     assert_non_null(cJSON_GetObjectItem(o, "requests_per_s"));
     cJSON_Delete(a);
 }
