@@ -21,19 +21,18 @@ int gf_hostgate_refused(struct gf_hostgate *g, double started_s, double now_s, d
     if (g->refusing_since_s < 0)
         g->refusing_since_s = now_s;
     e.counted = now_s - g->refusing_since_s >= g->give_up_s;
+    /* !(x > 0) is also true for NaN. */
+    e.asked_s = retry_after_s > 0 ? retry_after_s : 0;
     if (e.counted) {
         /* Down: waiting longer would only stretch the run; the codes'
          * own retries, each counted, end it. */
         e.went_down = !g->down;
         g->down = 1;
         g->pause_until_s = g->ramp_until_s = g->next_start_s = now_s;
-        e.asked_s = retry_after_s > 0 ? retry_after_s : 0;
         if (ev)
             *ev = e;
         return 0;
     }
-    /* !(x > 0) is also true for NaN. */
-    e.asked_s = retry_after_s > 0 ? retry_after_s : 0;
     e.capped = e.asked_s > g->max_pause_s;
     double base = e.capped ? g->max_pause_s : e.asked_s;
 
