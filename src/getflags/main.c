@@ -1,6 +1,7 @@
 /* getflags: downloads country flags concurrently. See README.md. */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +68,7 @@ static void on_run_start(void *arg)
 {
     const struct header_args *h = arg;
     const struct gf_options *o = h->o;
-    char msg[1024];
+    char msg[2 * PATH_MAX + 512]; /* room for two paths and the reason */
     /* A stop asked for while the run was being set up: the run's own
      * handler is in place now, so it ends the run as usual. */
     if (gf_early_signal)
@@ -112,7 +113,7 @@ static int run_once(const struct gf_options *o, struct gf_state *st, unsigned co
  * Returns -1 to go on, else the exit status to stop with. */
 static int state_open(struct gf_options *o, struct gf_state *st, const struct gf_prev *const **prev)
 {
-    char msg[1024];
+    char msg[2 * PATH_MAX + 512]; /* room for two paths and the reason */
     struct gf_state_config cfg = {
         .dir = o->outdir,
         .base_url = o->base_url_display,
@@ -148,7 +149,7 @@ static int state_open(struct gf_options *o, struct gf_state *st, const struct gf
 static int state_save(const struct gf_options *o, struct gf_state *st,
                       const struct gf_run_result *res)
 {
-    char msg[1024];
+    char msg[2 * PATH_MAX + 512]; /* room for two paths and the reason */
     int rc = 0;
     for (size_t i = 0; i < res->nitems && rc == 0; i++)
         rc = gf_state_record(st, &res->items[i]);

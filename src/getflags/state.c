@@ -191,7 +191,7 @@ static int check_files(struct gf_state *s)
 static int load_manifest(struct gf_state *s, const struct gf_state_config *cfg, char *err,
                          size_t errsz)
 {
-    char msg[1024];
+    char msg[2 * PATH_MAX + 512]; /* room for two paths and the reason */
     int rc = gf_manifest_load_at(s->sfd, cfg->dir, &s->m, msg, sizeof msg);
     if (rc == GF_ENOMEM) {
         gf_errorf(err, errsz, "%s", msg);

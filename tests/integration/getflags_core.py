@@ -349,6 +349,12 @@ def test_output_dir_that_cannot_be_made_exits_3():
     assert r.rc == 3, r.rc
     assert "output directory" in r.err, r.err
     assert r.err.count("\n") == 1
+    # A path of thousands of characters: the reason still ends the message.
+    deep = os.path.join(blocker, *(["d" * 200] * 15))
+    r = getflags("-s", "http://127.0.0.1:9/flags", "BR", outdir=deep)
+    assert r.rc == 3, r.rc
+    assert r.err.startswith("getflags: cannot ") and deep in r.err, r.err[:300]
+    assert r.err.endswith(": not a directory\n"), r.err[-300:]
 
 
 def test_existing_file_replaced_atomically():
