@@ -14,8 +14,13 @@
 struct gf_prev;
 struct gf_state;
 
+struct gf_tls;
+
 struct gf_run_config {
     const struct gf_options *opts;
+    /* The CA set-up (--cacert read once, before DIR was touched); the run
+     * points its TLS counters at its result. Borrowed. */
+    struct gf_tls *tls;
     unsigned concurrency; /* requests in flight at most (with -m auto, the cap) */
     /* DIR, open and locked: saves go into its directory descriptor, and
      * it decides which file names a code may write. */

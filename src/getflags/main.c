@@ -23,6 +23,7 @@
 #include "gf/saver.h"
 #include "gf/state.h"
 #include "gf/sweep.h"
+#include "transfer.h"
 
 static void print_version(void)
 {
@@ -46,6 +47,8 @@ static int exit_status(const struct gf_run_result *res)
 /* The most requests at once the open-file limit allows, as preflight()
  * found it. */
 static unsigned fd_fit = 1;
+/* --cacert, read once in preflight() for every run of the process. */
+static struct gf_tls tls;
 
 /* The concurrency to use for a level: at most one request per code, and
  * what the open-file limit allows. */
@@ -92,6 +95,7 @@ static int run_once(const struct gf_options *o, struct gf_state *st, unsigned co
     char err[512];
     struct header_args h = {o, st, concurrency, header};
     struct gf_run_config cfg = {
+        .tls = &tls,
         .prev = prev,
         .state = st,
         .on_start = on_run_start,
@@ -262,11 +266,15 @@ static void size_threadpool(const struct gf_options *o)
 
 /* What the run needs of the process, decided before DIR is touched: a
  * threadpool that can start, room for at least one request under the
- * open-file limit (--cacert is the transfer layer's, read once). Returns -1 to go on, else the
- * exit status. */
+ * open-file limit, and a usable --cacert (read once, for every run).
+ * Returns -1 to go on, else the exit status. */
 static int preflight(const struct gf_options *o)
 {
-    char msg[512];
+    char msg[PATH_MAX + 512];
+    if (gf_tls_init(&tls, o->cacert, NULL, msg, sizeof msg) != 0) {
+        fputs(msg, stderr);
+        return GF_EXIT_CANNOT_START;
+    }
     size_threadpool(o);
     int n = gf_setup_threadpool(msg, sizeof msg);
     if (n < 0) {
@@ -356,6 +364,7 @@ int main(int argc, char **argv)
     fprintf(stderr, "torture: %lu allocations, %lu failed\n", gf_alloc_count(),
             gf_alloc_failures());
 #endif
+    gf_tls_free(&tls);
     curl_global_cleanup();
     gf_options_free(&opts);
 #ifndef __SANITIZE_ADDRESS__

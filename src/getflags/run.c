@@ -30,7 +30,7 @@ struct run {
     struct gf_sem sem;
     struct gf_saver saver;
     CURLSH *share;
-    struct gf_tls tls;
+    struct gf_tls *tls;   /* borrowed from the config */
     unsigned peak_sent;   /* most requests sent and not yet answered at once */
     struct gf_curl *curl; /* the transfer layer */
     struct gf_fetch_env env;
@@ -472,7 +472,6 @@ static void free_run(struct run *r)
     gf_free(r->gate_q);
     if (r->share)
         curl_share_cleanup(r->share);
-    gf_tls_free(&r->tls);
 }
 
 int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg, size_t msgsz)
@@ -516,12 +515,8 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     curl_share_setopt(r.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(r.share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
 
-    /* An unusable --cacert is one message for the run, before anything
-     * starts. */
-    if (gf_tls_init(&r.tls, o->cacert, &res->conn, msg, msgsz) != 0) {
-        err = GF_EUSAGE;
-        goto fail_alloc;
-    }
+    r.tls = cfg->tls;
+    r.tls->stats = &res->conn;
     err = uv_loop_init(&r.loop);
     if (err) {
         snprintf(msg, msgsz, "getflags: cannot start the event loop: %s\n", uv_strerror(err));
@@ -546,7 +541,7 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         .base_url = o->base_url,
         .timeout_ms = o->timeout_ms,
         .http_version = o->http_version,
-        .tls = &r.tls,
+        .tls = r.tls,
         .conn = &res->conn,
         .pool_cap = cfg->concurrency,
     });

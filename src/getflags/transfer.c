@@ -667,10 +667,13 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         break;
     case CURLE_OUT_OF_MEMORY:
         /* libcurl also says so, with no message, for an answer's header
-         * line longer than it takes (100 KB): memory is short only when an
-         * allocation failed. */
+         * line longer than it takes (100 KB). An allocation of its that
+         * failed settles it; without one, memory may still have run short
+         * elsewhere (OpenSSL, the C library), so both are named. */
         if (gf_alloc_failures() == x->alloc_failures)
-            snprintf(out, outsz, "a response header line longer than libcurl accepts (100 KB)");
+            snprintf(out, outsz,
+                     "out of memory, or a response header line longer than libcurl accepts "
+                     "(100 KB)");
         else
             snprintf(out, outsz, "out of memory");
         break;

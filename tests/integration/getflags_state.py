@@ -481,6 +481,12 @@ def test_unreadable_cacert_and_dir_decided_before_the_run():
         r = getflags("-s", fs.url, "--cacert", "/nonexistent/ca.pem", "BR", outdir=out)
         assert r.rc == 3 and r.err.count("\n") == 1 and "--cacert" in r.err, (r.rc, r.err)
         assert r.out == "", r.out
+        # Decided before DIR is touched: not even created (nor its lock).
+        assert not os.path.exists(out), os.listdir(out)
+        os.makedirs(out)
+        r = getflags("-s", fs.url, "--cacert", "/etc/hostname", "BR", outdir=out)
+        assert r.rc == 3 and "no PEM certificate in it" in r.err, (r.rc, r.err)
+        assert os.listdir(out) == [], os.listdir(out)
         # -o a/b/c creates the parents.
         base = scratch()
         r = getflags("-s", fs.url, "BR", outdir=os.path.join(base, "a", "b", "c"))
