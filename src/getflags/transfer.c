@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gf/engine.h"
 #include "gf/error.h"
@@ -657,8 +660,35 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         snprintf(out, outsz, "not a valid HTTP answer: %s", safe);
         break;
     case CURLE_PARTIAL_FILE:
-        snprintf(out, outsz, "body shorter than its Content-Length");
+        if (body->content_length >= 0)
+            snprintf(out, outsz, "body shorter than its Content-Length");
+        else
+            snprintf(out, outsz, "body cut short: the connection ended before its last chunk");
         break;
+    case CURLE_SSL_CONNECT_ERROR:
+        /* OpenSSL's words for a server that answered in plain text. */
+        if (strstr(detail, "wrong version number") || strstr(detail, "packet length too long"))
+            snprintf(out, outsz,
+                     "TLS handshake with %s port %ld failed: the server did not answer in TLS "
+                     "(a plain HTTP port? then use http://)",
+                     host, port);
+        else
+            snprintf(out, outsz, "TLS handshake with %s port %ld failed: %s", host, port, safe);
+        break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        snprintf(out, outsz,
+                 "the certificate of %s port %ld is not trusted: %s (--cacert FILE adds a CA)",
+                 host, port, safe);
+        break;
+    case CURLE_HTTP2_STREAM: {
+        long status = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status == 0)
+            snprintf(out, outsz, "the server reset the HTTP/2 stream without answering: %s", safe);
+        else
+            snprintf(out, outsz, "%s", safe);
+        break;
+    }
     case CURLE_RECV_ERROR:
         if (os_errno == ECONNRESET)
             snprintf(out, outsz, "connection reset by the server");
@@ -1029,9 +1059,26 @@ int gf_tls_init(struct gf_tls *t, const char *cacert, struct gf_conn_stats *stat
     }
     if (!cacert)
         return 0;
-    FILE *f = fopen(cacert, "r");
+    /* O_NONBLOCK: a FIFO given by mistake must not hang the run before it
+     * starts; only a regular file is read. */
+    int fd = open(cacert, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        snprintf(msg, msgsz, "getflags: cannot read --cacert %s: %s\n", cacert, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(msg, msgsz, "getflags: cannot use --cacert %s: %s\n", cacert,
+                 S_ISDIR(st.st_mode) ? "it is a directory, not a PEM file" : "not a regular file");
+        close(fd);
+        return -1;
+    }
+    FILE *f = fdopen(fd, "r");
     if (!f) {
         snprintf(msg, msgsz, "getflags: cannot read --cacert %s: %s\n", cacert, strerror(errno));
+        close(fd);
         return -1;
     }
     STACK_OF(X509) *certs = sk_X509_new_null();

@@ -1,6 +1,7 @@
 """getflags end to end against flagserver and nginx on loopback."""
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -181,6 +182,21 @@ def test_https_with_cacert():
         r = getflags("-s", ng.url, "BR", outdir=out2)
         assert r.rc == 1 and "BR error:" in r.err, r.err
         assert listing(out2) == []
+        # Said with the server and what to do about it.
+        port = int(ng.url.split(":")[2].split("/")[0])
+        assert re.search(r"BR error: the certificate of (localhost|127\.0\.0\.1) port %d is not "
+                         r"trusted: .*unable to get local issuer certificate.* \(--cacert FILE "
+                         r"adds a CA\)" % port, r.err), r.err
+
+
+def test_https_to_a_plain_http_port_is_said_plainly():
+    with FlagServer("--quiet") as fs:
+        port = int(fs.url.split(":")[2].split("/")[0])
+        r = getflags("-s", fs.url.replace("http://", "https://"), "--retries", "0", "BR",
+                     outdir=scratch())
+    assert r.rc == 1, r.err
+    assert ("BR error: TLS handshake with 127.0.0.1 port %d failed: the server did not answer "
+            "in TLS (a plain HTTP port? then use http://)" % port) in r.err, r.err
 
 
 def test_timeout_counts_from_request_start():

@@ -9,8 +9,10 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 from bigflags import BigFlagServer
@@ -65,6 +67,38 @@ def test_reset_mid_body():
 
 def test_body_shorter_than_content_length():
     assert_error("short", "body shorter than its Content-Length")
+
+
+def test_chunked_body_cut_short_is_not_called_a_content_length():
+    # A chunked answer whose connection closes inside a chunk: no
+    # Content-Length to be shorter than.
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c:
+                c.recv(65536)
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Transfer-Encoding: chunked\r\n\r\n40\r\n{\"country\": ")
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        out = scratch()
+        r = getflags("-v", "--retries", "0", "-s", "http://127.0.0.1:%d/flags" % port, "BR",
+                     outdir=out)
+    finally:
+        srv.close()
+    assert r.rc == 1, (r.rc, r.out, r.err)
+    assert "BR error: body cut short: the connection ended before its last chunk" in r.out, r.out
+    assert listing(out) == []
 
 
 def test_bad_chunked_encoding():

@@ -487,6 +487,15 @@ def test_unreadable_cacert_and_dir_decided_before_the_run():
         r = getflags("-s", fs.url, "--cacert", "/etc/hostname", "BR", outdir=out)
         assert r.rc == 3 and "no PEM certificate in it" in r.err, (r.rc, r.err)
         assert os.listdir(out) == [], os.listdir(out)
+        # A directory, or a FIFO (which must not hang the run): said at once.
+        fifo = os.path.join(scratch(), "fifo")
+        os.mkfifo(fifo)
+        for bad, why in ((scratch(), "it is a directory, not a PEM file"),
+                         (fifo, "not a regular file")):
+            r = getflags("-s", fs.url, "--cacert", bad, "BR", outdir=out, timeout=10)
+            assert r.rc == 3 and r.err == "getflags: cannot use --cacert %s: %s\n" % (bad, why), \
+                (r.rc, r.err)
+            assert os.listdir(out) == [], os.listdir(out)
         # -o a/b/c creates the parents.
         base = scratch()
         r = getflags("-s", fs.url, "BR", outdir=os.path.join(base, "a", "b", "c"))
