@@ -175,6 +175,15 @@ static int download(struct gf_options *o)
     int rc = state_open(o, &st, &prev);
     if (rc >= 0)
         return rc;
+    /* --retry-failed after a run without errors: one line, not the
+     * report of a run of no codes; DIR and its manifest stay as they are.
+     * --json still prints its (empty) summary, for scripts. */
+    if (o->retry_failed && o->ncodes == 0 && !o->json) {
+        if (!o->quiet)
+            printf("Nothing to retry: no code ended in error in the last run in %s.\n", o->outdir);
+        gf_state_close(&st);
+        return GF_EXIT_OK;
+    }
     unsigned concurrency = concurrency_for(o, o->concurrency);
     struct gf_run_result res;
     if (run_once(o, &st, concurrency, 1, 1, prev, &res) != 0) {

@@ -154,11 +154,17 @@ def test_retry_failed_only_the_failed_codes():
     assert len(listing(out)) == 30
     e = {x["cc"]: x["status"] for x in manifest(out)["entries"]}
     assert len(e) == 30 and set(e.values()) == {"ok"}
-    # Nothing failed: nothing to do.
+    # Nothing failed: nothing to do, said in one line; the manifest stays.
+    before = os.stat(os.path.join(out, ".getflags", "manifest.json"))
     with FlagServer() as fs:
         r = getflags("--retry-failed", "-s", fs.url, outdir=out)
         assert fs.log() == []
-    assert r.rc == 0 and "Searching for 0 flags" in r.out, r.out
+    assert r.rc == 0 and r.out == ("Nothing to retry: no code ended in error in the last run "
+                                   "in %s.\n" % out), r.out
+    after = os.stat(os.path.join(out, ".getflags", "manifest.json"))
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    r = getflags("--retry-failed", "-q", "-s", "http://127.0.0.1:9/flags", outdir=out)
+    assert r.rc == 0 and r.out == "" and r.err == "", (r.out, r.err)
 
 
 def test_retry_failed_without_a_usable_manifest():
