@@ -63,6 +63,13 @@ int gf_hostgate_refused(struct gf_hostgate *g, double started_s, double now_s, d
             step = g->max_pause_s;
         pause = step * (0.5 + 0.5 * u01);
         g->backoff_steps++;
+        /* A backoff of its own choosing ends by the give-up horizon: the
+         * start it then lets out is refused (the host is down) or
+         * answered, either way without waiting up to 30 s more. A
+         * Retry-After the server gave is obeyed in full. */
+        double horizon = g->refusing_since_s + g->give_up_s;
+        if (now_s + pause > horizon)
+            pause = horizon > now_s ? horizon - now_s : 0;
     }
     /* A longer pause already in force stays. */
     if (now_s + pause > g->pause_until_s)

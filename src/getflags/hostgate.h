@@ -11,7 +11,8 @@
  * - A refusal without Retry-After (or with 0, a date in the past, or one
  *   that cannot be read) backs off: 0.5 s, doubling with every further
  *   backoff until an answer that is not a refusal, up to max_pause_s, each
- *   drawn in [half, all] of that step.
+ *   drawn in [half, all] of that step, and none past the give-up horizon
+ *   below (a Retry-After is obeyed past it).
  * - Refusals of requests that started before the current pause was decided
  *   are the same burst: they never start a new pause nor double the
  *   backoff; a longer Retry-After among them only extends the pause.

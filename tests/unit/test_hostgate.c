@@ -211,9 +211,10 @@ static void test_hostgate_give_up_horizon(void **state)
     assert_int_equal(ev.counted, 0);
 }
 
-/* A host down (refusals and nothing else for give_up_s): the pause in
- * force ends at once, further refusals start none and double nothing,
- * went_down is said once, and an answer brings the pauses back. */
+/* A host down (refusals and nothing else for give_up_s): backoff pauses
+ * end by then, a pause the server asked for that is still in force ends
+ * at once, further refusals start none and double nothing, went_down is
+ * said once, and an answer brings the pauses back. */
 static void test_hostgate_down_ends_the_pauses(void **state)
 {
     (void)state;
@@ -221,21 +222,37 @@ static void test_hostgate_down_ends_the_pauses(void **state)
     struct gf_hostgate_event ev;
     gf_hostgate_init(&g);
     double now = 10;
-    /* Backoff pauses, one per refusal after the last pause, up to 30 s,
-     * until one lasts past the horizon (60 s after the first refusal). */
+    const double horizon = 10.01 + g.give_up_s; /* 60 s after the first refusal */
+    /* Backoff pauses, one per refusal after the last pause, doubling but
+     * never past the horizon; the refusal there finds the host down. */
+    int pauses = 0;
     for (;;) {
-        assert_int_equal(gf_hostgate_refused(&g, now, now + 0.01, 0, 4, 0.5, &ev), 1);
+        int free_again = gf_hostgate_refused(&g, now, now + 0.01, 0, 4, 0.5, &ev);
+        if (!free_again)
+            break;
         assert_int_equal(ev.new_pause, 1);
         assert_int_equal(ev.went_down, 0);
         assert_int_equal(gf_hostgate_down(&g), 0);
-        if (now + 0.01 + ev.pause_s > 10.01 + g.give_up_s + 1)
-            break;
+        assert_true(now + 0.01 + ev.pause_s <= horizon + 1e-9);
         now += 0.01 + ev.pause_s;
+        pauses++;
     }
-    /* Past the horizon, inside that pause: a request sent before it is
-     * refused, and the host is down. */
-    now = 10.01 + g.give_up_s + 0.5;
-    assert_true(gf_hostgate_delay(&g, now) > 0.4);
+    assert_true(pauses >= 7 && now + 0.01 >= horizon && now + 0.01 < horizon + 0.05);
+    assert_int_equal(ev.counted, 1);
+    assert_int_equal(ev.went_down, 1);
+    assert_true(gf_hostgate_delay(&g, now + 0.01) == 0);
+
+    /* A Retry-After of 30 s asked at 50 s into the streak is obeyed past
+     * the horizon, until a refusal after the horizon finds the host down. */
+    gf_hostgate_init(&g);
+    now = 10;
+    assert_int_equal(gf_hostgate_refused(&g, now - 0.1, now, 0, 4, 0.5, &ev), 1);
+    now = 60;
+    assert_int_equal(gf_hostgate_refused(&g, now - 0.1, now, 30, 4, 0.5, &ev), 1);
+    assert_int_equal(ev.new_pause, 1);
+    assert_true(ev.pause_s >= 30);
+    now = 10 + g.give_up_s + 0.5;
+    assert_true(gf_hostgate_delay(&g, now) > 15);
     assert_int_equal(gf_hostgate_refused(&g, now - 0.1, now, 0, 4, 0.5, &ev), 0);
     assert_int_equal(ev.counted, 1);
     assert_int_equal(ev.went_down, 1);
