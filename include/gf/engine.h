@@ -40,6 +40,17 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms);
  * back before they take an easy handle. */
 int gf_engine_has_room(const struct gf_engine *e);
 
+/* How many streams libcurl 7.88 puts on a new HTTP/2 connection before
+ * the server's SETTINGS say how many it takes: transfers beyond that open
+ * connections of their own. */
+#define GF_ENGINE_STREAMS_BEFORE_SETTINGS 100
+
+/* Until the first transfer finishes, has_room is 0 while n transfers are
+ * running: a run that may multiplex starts no more than one new HTTP/2
+ * connection takes before its SETTINGS arrive (which precede any answer),
+ * so that -m above that does not open extra connections. 0: no bound. */
+void gf_engine_hold_streams(struct gf_engine *e, unsigned n);
+
 /* room(arg), with the arg of gf_engine_new, runs on the loop thread when
  * the engine has room again after curl ran, so that the owner can start
  * transfers it held back. */

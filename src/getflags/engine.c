@@ -53,6 +53,9 @@ struct gf_engine {
     unsigned nconnecting;     /* transfers in state CONNECTING or FRESH */
     unsigned nfresh, nqueued; /* transfers in state FRESH, and queued ones */
     unsigned nsent, peak_sent;
+    /* While no transfer has finished, no more than this many run at once
+     * (0: no bound); see gf_engine_hold_streams(). */
+    unsigned hold;
     /* The poll of each socket descriptor curl has asked to watch, kept
      * (stopped) while curl watches nothing there: a keep-alive connection
      * goes idle and is taken again for every request, and a new poll
@@ -311,6 +314,7 @@ static void take_finished(struct gf_engine *e)
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode result = msg->data.result;
+        e->hold = 0; /* pump() offers the room this makes */
         forget(e, easy);
         curl_multi_remove_handle(e->multi, easy);
         e->done(easy, result, e->arg);
@@ -359,6 +363,7 @@ static void pump(struct gf_engine *e)
 /* Ends a transfer curl will not finish, as if curl had reported it. */
 static void fail_transfer(struct gf_engine *e, CURL *easy, CURLcode code)
 {
+    e->hold = 0;
     forget(e, easy);
     curl_multi_remove_handle(e->multi, easy);
     e->done(easy, code, e->arg);
@@ -587,6 +592,10 @@ int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
     /* Room for twice the transfers in flight: a base that redirects
      * (http to https, another host) keeps the connections of both ends. */
     curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, 2 * max_connects);
+    /* libcurl puts at most 100 streams on one HTTP/2 connection unless
+     * told more; the server's own limit still applies. */
+    if (max_connects > GF_ENGINE_STREAMS_BEFORE_SETTINGS)
+        curl_multi_setopt(e->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, max_connects);
     *out = e;
     return 0;
 }
@@ -644,7 +653,12 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
 
 int gf_engine_has_room(const struct gf_engine *e)
 {
-    return e && !e->closing && e->nqueued == 0;
+    return e && !e->closing && e->nqueued == 0 && (e->hold == 0 || e->nactive < e->hold);
+}
+
+void gf_engine_hold_streams(struct gf_engine *e, unsigned n)
+{
+    e->hold = n;
 }
 
 void gf_engine_on_room(struct gf_engine *e, gf_engine_room_cb room)

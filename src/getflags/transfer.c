@@ -486,6 +486,8 @@ struct gf_curl *gf_curl_new(const struct gf_curl_config *cfg)
         if (getenv(proxy_env[i]))
             c->no_proxy_env = 0;
     parse_base(c);
+    if (may_multiplex(c) && cfg->engine)
+        gf_engine_hold_streams(cfg->engine, GF_ENGINE_STREAMS_BEFORE_SETTINGS);
     c->codes_left = SIZE_MAX;
     c->pool = gf_calloc(cfg->pool_cap ? cfg->pool_cap : 1, sizeof *c->pool);
     if (!c->pool) {

@@ -362,6 +362,21 @@ def test_max_concurrent_streams_below_m():
     assert_all_identical(out, codes_194())
 
 
+def test_more_streams_than_libcurl_assumes_share_one_connection():
+    # nginx takes 128 streams; libcurl assumes 100 until the SETTINGS
+    # frame arrives, so a first round of 128 would open more connections.
+    out = scratch()
+    with Cdn() as cdn:
+        r = gf(cdn, "-a", "-m", "128", "--json", "-s", cdn.via_proxy("h2", 10), outdir=out)
+        s = check_counts(r, ok=194, error=0)
+        assert r.rc == 0, r.err
+        entries = assert_protocol(cdn, "h2", 128)
+    assert len(entries) == 388, len(entries)
+    assert s["connections"]["opened"] == 1, s["connections"]
+    assert s["peak_in_flight"] == 128, s["peak_in_flight"]
+    assert_all_identical(out, codes_194())
+
+
 def test_http1_1_forced_on_an_h2_listener():
     out = scratch()
     with Cdn() as cdn:

@@ -360,6 +360,38 @@ static void test_pool_keeps_what_the_run_can_use(void **state)
     client_down(&c);
 }
 
+/* A hold of one transfer: no room while it runs, though the pacer would
+ * let more connection attempts out; its end lifts the hold for good. */
+static void test_hold_streams_until_a_transfer_ends(void **state)
+{
+    (void)state;
+    struct client c;
+    struct exchange x;
+    client_up(&c, 5000);
+    assert_true(gf_engine_has_room(c.engine));
+    gf_engine_hold_streams(c.engine, 1);
+    assert_true(gf_engine_has_room(c.engine));
+    char url[128];
+    snprintf(url, sizeof url, "%s/plain", c.base);
+    memset(&x, 0, sizeof x);
+    struct gf_request req = {.url = url, .limit = 1024, .dirfd = -1, .cb = on_answer, .arg = &x};
+    struct gf_transfer *t = NULL;
+    char err[512];
+    assert_int_equal(gf_curl_transfer_ops.start(c.curl, &req, &t, err, sizeof err), 0);
+    assert_false(gf_engine_has_room(c.engine));
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    assert_int_equal(x.calls, 1);
+    assert_int_equal(x.r.status, 200);
+    assert_true(gf_engine_has_room(c.engine));
+    /* Lifted for good: a transfer running now leaves room. */
+    memset(&x, 0, sizeof x);
+    assert_int_equal(gf_curl_transfer_ops.start(c.curl, &req, &t, err, sizeof err), 0);
+    assert_true(gf_engine_has_room(c.engine));
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    assert_int_equal(x.calls, 1);
+    client_down(&c);
+}
+
 /* Retry-After in seconds and as an HTTP-date; an error body is read but
  * not kept; the reason phrase as sent, "" when there is none. */
 static void test_retry_after_and_reason(void **state)
@@ -447,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_failures),
         cmocka_unit_test(test_base_with_a_path),
         cmocka_unit_test(test_pool_keeps_what_the_run_can_use),
+        cmocka_unit_test(test_hold_streams_until_a_transfer_ends),
     };
     return cmocka_run_group_tests(tests, server_up, server_down);
 }
