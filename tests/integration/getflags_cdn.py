@@ -21,7 +21,8 @@ import time
 
 from cdn import Cdn, connections
 from gfutil import (DATA, GETFLAGS, Nginx, assert_all_identical, codes_194, country_of,
-                    expected_name, free_port, getflags, listing, run_tests, scratch)
+                    expected_name, free_port, getflags, listing, refusing_port, run_tests,
+                    scratch)
 
 DEFAULT_20 = sorted("CN IN US ID BR PK NG BD RU JP MX PH VN ET EG DE IR TR CD FR".split())
 
@@ -226,8 +227,9 @@ def matrix_errors(mode):
             r = gf(cdn, "-v", "--retries", "0", "-s", bad, "BR", outdir=scratch())
             assert r.rc == 1 and "BR error: " in r.out, (r.rc, r.out)
     # Nobody listening.
-    r = getflags("-v", "--retries", "0", "-s", "https://localhost:%d/flags" % free_port(), "BR",
-                 outdir=scratch())
+    with refusing_port() as port:
+        r = getflags("-v", "--retries", "0", "-s", "https://127.0.0.1:%d/flags" % port, "BR",
+                     outdir=scratch())
     assert r.rc == 1 and "BR error: connection refused" in r.out, r.out
 
 

@@ -17,7 +17,7 @@ import time
 
 from bigflags import BigFlagServer
 from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, country_of, expected_name, getflags,
-                    listing, run_tests, scratch)
+                    listing, refusing_port, run_tests, scratch)
 
 SERVER = None  # one flagserver for the fault paths, started in main
 # Loaded here, not in a forked child about to exec, where dlopen is unsafe.
@@ -44,15 +44,10 @@ def assert_error(fault, reason, *args):
 
 
 def test_connection_refused():
-    # A port nobody listens on.
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
     out = scratch()
-    r = getflags("-v", "--retries", "0", "-s", "http://127.0.0.1:%d/flags" % port, "BR",
-                 outdir=out)
+    with refusing_port() as port:
+        r = getflags("-v", "--retries", "0", "-s", "http://127.0.0.1:%d/flags" % port, "BR",
+                     outdir=out)
     assert r.rc == 1 and "BR error: connection refused" in r.out, r.out
     assert listing(out) == []
 

@@ -5,6 +5,7 @@ Every test is a plain function named test_*; run_tests() runs them in
 order and prints 'N passed, N failed'."""
 
 import atexit
+import contextlib
 import filecmp
 import json
 import os
@@ -109,6 +110,18 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+@contextlib.contextmanager
+def refusing_port():
+    """A loopback port that refuses connections for as long as the block
+    runs: bound, so no other test can take it, and not listening."""
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
+    finally:
+        s.close()
 
 
 def make_ca_chain(workdir, names=("localhost",), ips=("127.0.0.1",)):

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from cdn import RttProxy, RTTPROXY
-from gfutil import free_port, run_tests
+from gfutil import refusing_port, run_tests
 
 
 def raise_nofile():
@@ -171,8 +171,7 @@ def test_a_thousand_connections_at_once():
 
 
 def test_target_refused_closes_the_client_and_keeps_serving():
-    dead = free_port()
-    with RttProxy(dead, 10) as px:
+    with refusing_port() as dead, RttProxy(dead, 10) as px:
         for _ in range(3):
             # The client sees a reset (or an EOF), at its connect or read.
             try:
