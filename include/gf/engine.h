@@ -45,10 +45,13 @@ int gf_engine_has_room(const struct gf_engine *e);
  * connections of their own. */
 #define GF_ENGINE_STREAMS_BEFORE_SETTINGS 100
 
-/* Until the first transfer finishes, has_room is 0 while n transfers are
- * running: a run that may multiplex starts no more than one new HTTP/2
- * connection takes before its SETTINGS arrive (which precede any answer),
- * so that -m above that does not open extra connections. 0: no bound. */
+/* Until the server's SETTINGS are in, has_room is 0 while n transfers are
+ * running: a run that may multiplex starts no more than a new HTTP/2
+ * connection takes before them, so that -m above that does not open extra
+ * connections. The hold ends when a transfer finishes or about one round
+ * trip (as the first handshake measured it) after the first connection
+ * is ready, whichever comes first: a slow server's answers are not waited
+ * for. No effect when max_connects is at most n; 0: no bound. */
 void gf_engine_hold_streams(struct gf_engine *e, unsigned n);
 
 /* room(arg), with the arg of gf_engine_new, runs on the loop thread when

@@ -37,12 +37,15 @@ struct sock_ctx {
     struct gf_engine *engine;
 };
 
+#define ENGINE_TIMERS 4
+
 struct gf_engine {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
     uv_timer_t watchdog;
-    uv_timer_t pace; /* runs pump() while queued transfers wait on slow answers */
+    uv_timer_t pace;     /* runs pump() while queued transfers wait on slow answers */
+    uv_timer_t settings; /* ends the hold once the server's SETTINGS are in */
     gf_engine_done_cb done;
     gf_engine_room_cb room;
     gf_engine_room_cb first; /* cleared once called */
@@ -53,8 +56,10 @@ struct gf_engine {
     unsigned nconnecting;     /* transfers in state CONNECTING or FRESH */
     unsigned nfresh, nqueued; /* transfers in state FRESH, and queued ones */
     unsigned nsent, peak_sent;
-    /* While no transfer has finished, no more than this many run at once
-     * (0: no bound); see gf_engine_hold_streams(). */
+    long max_connects;
+    /* No more than this many transfers run at once until a transfer
+     * finishes or the settings timer fires (0: no bound); see
+     * gf_engine_hold_streams(). */
     unsigned hold;
     /* The poll of each socket descriptor curl has asked to watch, kept
      * (stopped) while curl watches nothing there: a keep-alive connection
@@ -76,6 +81,9 @@ struct gf_engine {
  * when curl lost track of a transfer (seen under allocation failure). */
 #define WATCHDOG_GRACE_MS 2000
 #define WATCHDOG_INTERVAL_MS 1000
+/* The longest the hold waits for SETTINGS after the first connection is
+ * ready. */
+#define HOLD_MAX_MS 2000
 
 static void call_first(struct gf_engine *e)
 {
@@ -137,6 +145,25 @@ static int local_port_of(curl_socket_t fd)
     return -1;
 }
 
+static void on_settings_due(uv_timer_t *t);
+
+/* The first new connection is ready and its first request about to go
+ * out. The server sends its SETTINGS as soon as its side of the handshake
+ * is done, so they are in one round trip from now; the TLS handshake took
+ * one (TLS 1.3) or two, and a plain TCP connect one. A quarter more for
+ * the jitter. A server that answers within a round trip ends the hold
+ * sooner, and one whose SETTINGS come later only costs the connections
+ * the hold was to spare. */
+static void hold_until_settings(struct gf_engine *e, CURL *easy)
+{
+    curl_off_t connect_us = 0, tls_us = 0;
+    curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us);
+    curl_easy_getinfo(easy, CURLINFO_APPCONNECT_TIME_T, &tls_us);
+    curl_off_t rtt_us = tls_us > connect_us ? tls_us - connect_us : connect_us;
+    uint64_t ms = (uint64_t)(rtt_us > 0 ? rtt_us : 0) * 5 / 4 / 1000 + 2;
+    uv_timer_start(&e->settings, on_settings_due, ms < HOLD_MAX_MS ? ms : HOLD_MAX_MS, 0);
+}
+
 /* CURLOPT_PREREQFUNCTION: a connection (new or reused) is ready and the
  * request is about to go out. */
 static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int local_port)
@@ -150,6 +177,8 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
         long fresh = 0;
         curl_easy_getinfo(a->easy, CURLINFO_NUM_CONNECTS, &fresh);
         if (fresh > 0) {
+            if (e->hold > 0 && !uv_is_active((uv_handle_t *)&e->settings))
+                hold_until_settings(e, a->easy);
             /* Until the server shows it took it. */
             gf_pacer_fresh(&a->pa, uv_now(e->loop));
             e->nfresh++;
@@ -303,6 +332,12 @@ static void hand_queued(struct gf_engine *e)
     }
 }
 
+static void end_hold(struct gf_engine *e)
+{
+    e->hold = 0;
+    uv_timer_stop(&e->settings);
+}
+
 /* Hands every finished transfer to the owner. Called after each
  * curl_multi_socket_action, as curl_multi_info_read(3) asks. */
 static void take_finished(struct gf_engine *e)
@@ -314,7 +349,7 @@ static void take_finished(struct gf_engine *e)
             continue;
         CURL *easy = msg->easy_handle;
         CURLcode result = msg->data.result;
-        e->hold = 0; /* pump() offers the room this makes */
+        end_hold(e); /* pump() offers the room this makes */
         forget(e, easy);
         curl_multi_remove_handle(e->multi, easy);
         e->done(easy, result, e->arg);
@@ -363,7 +398,7 @@ static void pump(struct gf_engine *e)
 /* Ends a transfer curl will not finish, as if curl had reported it. */
 static void fail_transfer(struct gf_engine *e, CURL *easy, CURLcode code)
 {
-    e->hold = 0;
+    end_hold(e);
     forget(e, easy);
     curl_multi_remove_handle(e->multi, easy);
     e->done(easy, code, e->arg);
@@ -433,6 +468,13 @@ static void on_pace(uv_timer_t *t)
     pump(t->data);
 }
 
+static void on_settings_due(uv_timer_t *t)
+{
+    struct gf_engine *e = t->data;
+    e->hold = 0;
+    pump(e);
+}
+
 static void on_watchdog(uv_timer_t *timer)
 {
     struct gf_engine *e = timer->data;
@@ -451,7 +493,7 @@ static void on_poll_closed(uv_handle_t *handle)
     gf_free(handle->data);
 }
 
-/* The engine is freed once both of its timers have closed. */
+/* The engine is freed once all of its timers have closed. */
 static void on_engine_handle_closed(uv_handle_t *handle)
 {
     struct gf_engine *e = handle->data;
@@ -557,33 +599,25 @@ int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
         gf_free(e);
         return GF_ECURL;
     }
-    int err = uv_timer_init(loop, &e->timer);
-    if (err) {
-        curl_multi_cleanup(e->multi);
-        gf_free(e);
-        return err;
+    e->max_connects = max_connects;
+    uv_timer_t *timers[] = {&e->timer, &e->watchdog, &e->pace, &e->settings};
+    for (int i = 0; i < ENGINE_TIMERS; i++) {
+        int err = uv_timer_init(loop, timers[i]);
+        if (err) {
+            curl_multi_cleanup(e->multi);
+            if (i == 0) {
+                gf_free(e);
+                return err;
+            }
+            /* Initialised timers must be closed, not freed. */
+            e->multi = NULL;
+            e->pending_closes = i;
+            for (int j = 0; j < i; j++)
+                uv_close((uv_handle_t *)timers[j], on_engine_handle_closed);
+            return err;
+        }
+        timers[i]->data = e;
     }
-    e->timer.data = e;
-    err = uv_timer_init(loop, &e->watchdog);
-    if (err) {
-        /* The first timer is initialised: it must be closed, not freed. */
-        curl_multi_cleanup(e->multi);
-        e->multi = NULL;
-        e->pending_closes = 1;
-        uv_close((uv_handle_t *)&e->timer, on_engine_handle_closed);
-        return err;
-    }
-    e->watchdog.data = e;
-    err = uv_timer_init(loop, &e->pace);
-    if (err) {
-        curl_multi_cleanup(e->multi);
-        e->multi = NULL;
-        e->pending_closes = 2;
-        uv_close((uv_handle_t *)&e->timer, on_engine_handle_closed);
-        uv_close((uv_handle_t *)&e->watchdog, on_engine_handle_closed);
-        return err;
-    }
-    e->pace.data = e;
     gf_pacer_init(&e->pacer);
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
@@ -658,7 +692,7 @@ int gf_engine_has_room(const struct gf_engine *e)
 
 void gf_engine_hold_streams(struct gf_engine *e, unsigned n)
 {
-    e->hold = n;
+    e->hold = e->max_connects > (long)n ? n : 0;
 }
 
 void gf_engine_on_room(struct gf_engine *e, gf_engine_room_cb room)
@@ -699,8 +733,9 @@ void gf_engine_close(struct gf_engine *e)
     for (size_t i = 0; i < e->nsocks; i++)
         if (e->socks[i])
             uv_close((uv_handle_t *)&e->socks[i]->poll, on_poll_closed);
-    e->pending_closes = 3;
+    e->pending_closes = ENGINE_TIMERS;
     uv_close((uv_handle_t *)&e->timer, on_engine_handle_closed);
     uv_close((uv_handle_t *)&e->watchdog, on_engine_handle_closed);
     uv_close((uv_handle_t *)&e->pace, on_engine_handle_closed);
+    uv_close((uv_handle_t *)&e->settings, on_engine_handle_closed);
 }

@@ -20,9 +20,9 @@ import sys
 import time
 
 from cdn import Cdn, connections
-from gfutil import (DATA, GETFLAGS, Nginx, assert_all_identical, codes_194, country_of,
-                    expected_name, free_port, getflags, listing, refusing_port, run_tests,
-                    scratch)
+from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, assert_all_identical, codes_194,
+                    country_of, expected_name, free_port, getflags, listing, refusing_port,
+                    run_tests, scratch)
 
 DEFAULT_20 = sorted("CN IN US ID BR PK NG BD RU JP MX PH VN ET EG DE IR TR CD FR".split())
 
@@ -376,6 +376,30 @@ def test_more_streams_than_libcurl_assumes_share_one_connection():
     assert len(entries) == 388, len(entries)
     assert s["connections"]["opened"] == 1, s["connections"]
     assert s["peak_in_flight"] == 128, s["peak_in_flight"]
+    assert_all_identical(out, codes_194())
+
+
+def test_slow_origin_gets_every_stream_at_once():
+    # An edge in front of an origin that takes 1 s per answer, -a -m 194:
+    # the first round waits for the edge's SETTINGS (a round trip), not for
+    # the first answer, so every metadata request is asked in the first
+    # second, on one connection.
+    out = scratch()
+    with FlagServer("--delay", "1", "--quiet") as origin:
+        edge = ("http2_max_concurrent_streams 256;"
+                "location /flags/ { proxy_pass %s/flags/; }" % origin.base)
+        with Nginx({"slow": ("h2", edge)}, host="localhost") as ng:
+            r = getflags("--cacert", ng.cacert, "-a", "-m", "194", "--json", "-s",
+                         ng.base("slow"), outdir=out, timeout=60)
+            s = check_counts(r, ok=194, error=0)
+            assert r.rc == 0, r.err
+            entries = ng.log("slow")
+    assert len(entries) == 388 and len(connections(entries)) == 1, (
+        len(entries), len(connections(entries)))
+    assert s["connections"]["opened"] == 1, s["connections"]
+    meta = sorted(e["start"] for e in entries if e["uri"].endswith("/metadata.json"))
+    assert len(meta) == 194, len(meta)
+    assert meta[-1] - meta[0] < 0.5, "metadata requests asked over %.2f s" % (meta[-1] - meta[0])
     assert_all_identical(out, codes_194())
 
 

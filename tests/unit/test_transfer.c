@@ -148,6 +148,10 @@ static const char *answer_for(const char *path, char *buf, size_t bufsz)
     if (strcmp(path, "/plain") == 0)
         return "HTTP/1.1 200 OK\r\nLast-Modified: Tue, 03 Nov 2026 11:00:00 GMT\r\n"
                "Content-Length: 5\r\n\r\nhello";
+    if (strcmp(path, "/slow") == 0) {
+        usleep(400 * 1000); /* the serving thread only */
+        return "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nslow";
+    }
     if (strcmp(path, "/teapot") == 0)
         return "HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\n\r\n";
     if (strcmp(path, "/h2-style") == 0)
@@ -392,6 +396,58 @@ static void test_hold_streams_until_a_transfer_ends(void **state)
     client_down(&c);
 }
 
+/* The hold does not wait for a slow answer: it ends about a round trip
+ * after the first connection was ready (a few ms here), long before the
+ * answer (400 ms). */
+static void test_hold_ends_before_a_slow_answer(void **state)
+{
+    (void)state;
+    struct client c;
+    struct exchange x;
+    client_up(&c, 5000);
+    gf_engine_hold_streams(c.engine, 1);
+    char url[128];
+    snprintf(url, sizeof url, "%s/slow", c.base);
+    memset(&x, 0, sizeof x);
+    struct gf_request req = {.url = url, .limit = 1024, .dirfd = -1, .cb = on_answer, .arg = &x};
+    struct gf_transfer *t = NULL;
+    char err[512];
+    assert_int_equal(gf_curl_transfer_ops.start(c.curl, &req, &t, err, sizeof err), 0);
+    assert_false(gf_engine_has_room(c.engine));
+    while (!gf_engine_has_room(c.engine) && x.calls == 0)
+        uv_run(&c.loop, UV_RUN_ONCE);
+    assert_int_equal(x.calls, 0);
+    uv_run(&c.loop, UV_RUN_DEFAULT);
+    assert_int_equal(x.calls, 1);
+    assert_string_equal(x.body, "slow");
+    client_down(&c);
+}
+
+/* A hold no smaller than the engine's -m does nothing: four transfers
+ * at once (the pacer's first window) leave room. */
+static void test_hold_at_or_above_m_is_no_bound(void **state)
+{
+    (void)state;
+    struct client c;
+    client_up(&c, 5000); /* an engine for 4 */
+    gf_engine_hold_streams(c.engine, 4);
+    char url[128];
+    snprintf(url, sizeof url, "%s/plain", c.base);
+    struct exchange x[4];
+    struct gf_transfer *t[4];
+    memset(x, 0, sizeof x);
+    for (int i = 0; i < 4; i++) {
+        struct gf_request req = {
+            .url = url, .limit = 1024, .dirfd = -1, .cb = on_answer, .arg = &x[i]};
+        char err[512];
+        assert_int_equal(gf_curl_transfer_ops.start(c.curl, &req, &t[i], err, sizeof err), 0);
+    }
+    assert_true(gf_engine_has_room(c.engine));
+    for (int i = 0; i < 4; i++)
+        gf_curl_transfer_ops.cancel(c.curl, t[i]);
+    client_down(&c);
+}
+
 /* Retry-After in seconds and as an HTTP-date; an error body is read but
  * not kept; the reason phrase as sent, "" when there is none. */
 static void test_retry_after_and_reason(void **state)
@@ -480,6 +536,8 @@ int main(void)
         cmocka_unit_test(test_base_with_a_path),
         cmocka_unit_test(test_pool_keeps_what_the_run_can_use),
         cmocka_unit_test(test_hold_streams_until_a_transfer_ends),
+        cmocka_unit_test(test_hold_ends_before_a_slow_answer),
+        cmocka_unit_test(test_hold_at_or_above_m_is_no_bound),
     };
     return cmocka_run_group_tests(tests, server_up, server_down);
 }
