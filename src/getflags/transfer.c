@@ -654,6 +654,13 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         curl_easy_getinfo(x->easy, CURLINFO_REDIRECT_COUNT, &redirects);
         if (redirects > 0 || strstr(detail, "rotocol"))
             snprintf(out, outsz, "refused redirect to a non-HTTP(S) URL: %s", safe);
+        else if (strstr(detail, "HTTP/0.9"))
+            /* What libcurl makes of an answer that does not start with a
+             * status line: an HTTP/2 frame, say. */
+            snprintf(out, outsz,
+                     "%s port %ld did not answer in HTTP/1.x (a port for HTTP/2 only, or "
+                     "not an HTTP server)",
+                     host, port);
         else
             snprintf(out, outsz, "not a valid HTTP answer: %s", safe);
         break;

@@ -422,6 +422,12 @@ def test_http2_prior_knowledge_over_plain_http():
     # The h2c port speaks nothing but HTTP/2: only --http2 gets answers.
     out = scratch()
     with Cdn() as cdn:
+        # Without --http2 the answer is a binary frame, and the message
+        # says what the port is likely to be.
+        r = getflags("--retries", "0", "-s", cdn.base("h2c"), "BR", outdir=scratch())
+        assert r.rc == 1, (r.rc, r.err)
+        assert ("BR error: localhost port %d did not answer in HTTP/1.x (a port for HTTP/2 "
+                "only, or not an HTTP server)" % cdn.ports["h2c"]) in r.err, r.err
         r = getflags("--http2", "-a", "-m", "20", "--json", "-s", cdn.base("h2c"), outdir=out)
         entries = cdn.log("h2c")
         if libcurl_version() < (8, 0, 0):
