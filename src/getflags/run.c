@@ -193,11 +193,17 @@ static void on_success(void *arg, double started_s)
     adaptive_apply(r);
 }
 
+/* Retry-After values above this (about 31 years) are shown as such. */
+#define RETRY_AFTER_SHOWN_MAX_S 1e9
+
 /* -v: one line on stderr when a refusal pauses the host. */
 static void tell_pause(struct run *r, long status, const struct gf_hostgate_event *ev)
 {
     char asked[96];
-    if (ev->asked_s > 0)
+    if (ev->asked_s > RETRY_AFTER_SHOWN_MAX_S)
+        /* A number that long was read saturated: not what the server said. */
+        snprintf(asked, sizeof asked, "Retry-After: over 10^9 s%s", ev->capped ? ", capped" : "");
+    else if (ev->asked_s > 0)
         snprintf(asked, sizeof asked, "Retry-After: %.0f s%s", ev->asked_s,
                  ev->capped ? ", capped" : "");
     else
