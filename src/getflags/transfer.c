@@ -658,8 +658,8 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
             /* What libcurl makes of an answer that does not start with a
              * status line: an HTTP/2 frame, say. */
             snprintf(out, outsz,
-                     "%s port %ld did not answer in HTTP/1.x (a port for HTTP/2 only, or "
-                     "not an HTTP server)",
+                     "not a valid HTTP answer from %s port %ld: no HTTP/1.x status line (a port "
+                     "for HTTP/2 only, or not an HTTP server?)",
                      host, port);
         else
             snprintf(out, outsz, "not a valid HTTP answer: %s", safe);

@@ -426,8 +426,9 @@ def test_http2_prior_knowledge_over_plain_http():
         # says what the port is likely to be.
         r = getflags("--retries", "0", "-s", cdn.base("h2c"), "BR", outdir=scratch())
         assert r.rc == 1, (r.rc, r.err)
-        assert ("BR error: localhost port %d did not answer in HTTP/1.x (a port for HTTP/2 "
-                "only, or not an HTTP server)" % cdn.ports["h2c"]) in r.err, r.err
+        assert ("BR error: not a valid HTTP answer from localhost port %d: no HTTP/1.x "
+                "status line (a port for HTTP/2 only, or not an HTTP server?)"
+                % cdn.ports["h2c"]) in r.err, r.err
         r = getflags("--http2", "-a", "-m", "20", "--json", "-s", cdn.base("h2c"), outdir=out)
         entries = cdn.log("h2c")
         if libcurl_version() < (8, 0, 0):
