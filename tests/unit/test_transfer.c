@@ -289,7 +289,8 @@ static void client_down(struct client *c)
     assert_int_equal(uv_loop_close(&c->loop), 0);
 }
 
-static void get(struct client *c, const char *path, struct exchange *x)
+/* Starts a request for path; its answer lands in x once the loop runs. */
+static struct gf_transfer *start_get(struct client *c, const char *path, struct exchange *x)
 {
     char url[128];
     snprintf(url, sizeof url, "%s%s", c->base, path);
@@ -299,6 +300,12 @@ static void get(struct client *c, const char *path, struct exchange *x)
     char err[512];
     assert_int_equal(gf_curl_transfer_ops.start(c->curl, &req, &t, err, sizeof err), 0);
     assert_non_null(t);
+    return t;
+}
+
+static void get(struct client *c, const char *path, struct exchange *x)
+{
+    start_get(c, path, x);
     uv_run(&c->loop, UV_RUN_DEFAULT);
     assert_int_equal(x->calls, 1);
 }
@@ -375,21 +382,14 @@ static void test_hold_streams_until_a_transfer_ends(void **state)
     assert_true(gf_engine_has_room(c.engine));
     gf_engine_hold_streams(c.engine, 1);
     assert_true(gf_engine_has_room(c.engine));
-    char url[128];
-    snprintf(url, sizeof url, "%s/plain", c.base);
-    memset(&x, 0, sizeof x);
-    struct gf_request req = {.url = url, .limit = 1024, .dirfd = -1, .cb = on_answer, .arg = &x};
-    struct gf_transfer *t = NULL;
-    char err[512];
-    assert_int_equal(gf_curl_transfer_ops.start(c.curl, &req, &t, err, sizeof err), 0);
+    start_get(&c, "/plain", &x);
     assert_false(gf_engine_has_room(c.engine));
     uv_run(&c.loop, UV_RUN_DEFAULT);
     assert_int_equal(x.calls, 1);
     assert_int_equal(x.r.status, 200);
     assert_true(gf_engine_has_room(c.engine));
     /* Lifted for good: a transfer running now leaves room. */
-    memset(&x, 0, sizeof x);
-    assert_int_equal(gf_curl_transfer_ops.start(c.curl, &req, &t, err, sizeof err), 0);
+    start_get(&c, "/plain", &x);
     assert_true(gf_engine_has_room(c.engine));
     uv_run(&c.loop, UV_RUN_DEFAULT);
     assert_int_equal(x.calls, 1);
@@ -406,13 +406,7 @@ static void test_hold_ends_before_a_slow_answer(void **state)
     struct exchange x;
     client_up(&c, 5000);
     gf_engine_hold_streams(c.engine, 1);
-    char url[128];
-    snprintf(url, sizeof url, "%s/slow", c.base);
-    memset(&x, 0, sizeof x);
-    struct gf_request req = {.url = url, .limit = 1024, .dirfd = -1, .cb = on_answer, .arg = &x};
-    struct gf_transfer *t = NULL;
-    char err[512];
-    assert_int_equal(gf_curl_transfer_ops.start(c.curl, &req, &t, err, sizeof err), 0);
+    start_get(&c, "/slow", &x);
     assert_false(gf_engine_has_room(c.engine));
     while (!gf_engine_has_room(c.engine) && x.calls == 0)
         uv_run(&c.loop, UV_RUN_ONCE);
@@ -431,17 +425,10 @@ static void test_hold_at_or_above_m_is_no_bound(void **state)
     struct client c;
     client_up(&c, 5000); /* an engine for 4 */
     gf_engine_hold_streams(c.engine, 4);
-    char url[128];
-    snprintf(url, sizeof url, "%s/plain", c.base);
     struct exchange x[4];
     struct gf_transfer *t[4];
-    memset(x, 0, sizeof x);
-    for (int i = 0; i < 4; i++) {
-        struct gf_request req = {
-            .url = url, .limit = 1024, .dirfd = -1, .cb = on_answer, .arg = &x[i]};
-        char err[512];
-        assert_int_equal(gf_curl_transfer_ops.start(c.curl, &req, &t[i], err, sizeof err), 0);
-    }
+    for (int i = 0; i < 4; i++)
+        t[i] = start_get(&c, "/plain", &x[i]);
     assert_true(gf_engine_has_room(c.engine));
     for (int i = 0; i < 4; i++)
         gf_curl_transfer_ops.cancel(c.curl, t[i]);
