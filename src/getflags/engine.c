@@ -471,7 +471,7 @@ static void on_pace(uv_timer_t *t)
 static void on_settings_due(uv_timer_t *t)
 {
     struct gf_engine *e = t->data;
-    e->hold = 0;
+    end_hold(e);
     pump(e);
 }
 
