@@ -69,9 +69,11 @@ void gf_afile_abort(struct gf_afile *a);
  * Returns 0, or a negated errno. */
 int gf_sha256_fd(int fd, char out[GF_SHA256_HEX_LEN]);
 
-/* Removes every temporary file in dirfd but those of this process.
- * Call it holding DIR's lock: no other run can be writing them. Returns
- * how many were removed. */
+/* Removes every temporary file in dirfd. Call it holding DIR's lock and
+ * before this process writes any: no live run can be writing them, and
+ * one whose pid is this process's comes from a killed run whose pid was
+ * given again (a container's init is always 1). Returns how many were
+ * removed. */
 unsigned gf_afile_sweep(int dirfd);
 
 #endif

@@ -243,13 +243,13 @@ unsigned gf_afile_sweep(int dirfd)
         return 0;
     }
     unsigned n = 0;
-    long self = pid_self(), pid;
+    long pid;
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         struct stat st;
         /* Only regular files: a directory or a link of that name is not
          * one of ours. */
-        if (tmp_pid(de->d_name, &pid) && pid != self &&
+        if (tmp_pid(de->d_name, &pid) &&
             fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
             unlinkat(dirfd, de->d_name, 0) == 0)
             n++;
