@@ -575,11 +575,17 @@ static void handle_metadata(struct gf_fetch *f, const struct gf_response *body)
         return;
     }
     const struct gf_prev *p = f->prev;
-    if (p && strcmp(name, p->file) == 0) {
-        f->image_conditional = 1;
-    } else if (p) {
-        /* The country's name changed: a new file, whatever the image. */
-        f->image_conditional = 0;
+    char own[GF_NAME_MAX + 1];
+    if (p) {
+        /* The same country keeps its file, under its plain name or the one
+         * with _<CC> it took when another code had the plain one: the image
+         * is asked for only if changed. A country renamed gets a new file,
+         * whatever the image. Either way a file saved under another name
+         * than last time's replaces it. */
+        f->image_conditional = strcmp(name, p->file) == 0 ||
+                               (gf_name_from_country(f->country, strlen(f->country), f->item->cc,
+                                                     own, sizeof own, &bad) == 0 &&
+                                strcmp(own, p->file) == 0);
         f->replaces = p->file;
     }
     f->attempt = 0;
@@ -600,8 +606,7 @@ static void handle_response(struct gf_fetch *f, struct gf_response *r)
     if (r->kind == GF_XFER_UNANSWERED && f->reasked < REASK_MAX) {
         f->reasked++;
         if (env->verbose) {
-            fprintf(env->verbose, "%s asked again on a new connection after: %s\n", f->item->cc,
-                    r->error);
+            fprintf(env->verbose, "%s asked again, unanswered: %s\n", f->item->cc, r->error);
             fflush(env->verbose);
         }
         request(f, f->is_image);

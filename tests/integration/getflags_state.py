@@ -76,12 +76,13 @@ def set_country(root, cc, country):
 class TreeServer:
     """Serves a flags tree on 127.0.0.1, ephemeral port. validators: ETag
     (etag_of(body), by default the content's hash) and 304 to a matching
-    If-None-Match. delay: per code, seconds before answering. .log lists
-    (path, conditional, status)."""
+    If-None-Match (meta_validators=False: not on metadata). delay: per
+    code, seconds before answering. .log lists (path, conditional, status)."""
 
-    def __init__(self, root, validators=True):
+    def __init__(self, root, validators=True, meta_validators=True):
         self.root = root
         self.validators = validators
+        self.meta_validators = meta_validators
         self.delay = {}
         self.log = []
         self.etag_of = lambda body: '"%s"' % hashlib.sha256(body).hexdigest()[:16]
@@ -109,7 +110,9 @@ class TreeServer:
                     self.end_headers()
                     return
                 etag = srv.etag_of(body)
-                if srv.validators and inm == etag:
+                validators = srv.validators and (srv.meta_validators or
+                                                 not self.path.endswith(".json"))
+                if validators and inm == etag:
                     srv.log.append((self.path, True, 304))
                     self.send_response(304)
                     self.send_header("ETag", etag)
@@ -118,7 +121,7 @@ class TreeServer:
                 srv.log.append((self.path, inm is not None, 200))
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
-                if srv.validators:
+                if validators:
                     self.send_header("ETag", etag)
                 self.end_headers()
                 self.wfile.write(body)
@@ -195,6 +198,30 @@ def test_one_name_two_codes_is_stable_across_nights():
             now = {n: owner_of(out, n) for n in listing(out)}
             assert now == first, (night, now)
             check_manifest_matches_disk(out)
+
+
+def test_update_asks_for_a_cc_named_file_only_if_changed():
+    # PT took Brazil_PT.gif because BR had Brazil.gif. With metadata that
+    # always answers 200, --update must still ask for PT's image with
+    # If-None-Match and leave the file alone, as it does for BR's.
+    root = make_tree({"BR": "Brazil", "PT": "Brazil"})
+    out = scratch()
+    with TreeServer(root, meta_validators=False) as srv:
+        srv.delay = {"PT": 0.2}
+        assert getflags("-s", srv.url, "BR", "PT", outdir=out).rc == 0
+        assert {n: owner_of(out, n) for n in listing(out)} == \
+            {"Brazil.gif": "BR", "Brazil_PT.gif": "PT"}
+        inode = os.stat(os.path.join(out, "Brazil_PT.gif")).st_ino
+        del srv.log[:]
+        r = getflags("--update", "--json", "-s", srv.url, "BR", "PT", outdir=out)
+        assert r.rc == 0, (r.out, r.err)
+        st = {i["cc"]: i["status"] for i in r.json()["items"]}
+        assert st == {"BR": "unchanged", "PT": "unchanged"}, st
+        images = sorted(e for e in srv.log if e[0].endswith(".gif"))
+        assert images == [("/flags/br/br.gif", True, 304), ("/flags/pt/pt.gif", True, 304)], \
+            srv.log
+        assert os.stat(os.path.join(out, "Brazil_PT.gif")).st_ino == inode
+        check_manifest_matches_disk(out)
 
 
 def test_manifest_matches_disk_after_any_sequence():
