@@ -25,6 +25,7 @@ GF_BUILD_PACKAGES=(
 GF_TEST_PACKAGES=(
     libcmocka-dev        # unit tests
     python3              # integration tests, packaging tests
+    python3-h2           # getflags_h2rogue: a server that breaks HTTP/2 (hyperframe, hpack)
     nginx-light          # integration tests against nginx (the package starts nginx on :80 under systemd)
     openssl              # the test CA and certificates for TLS tests
     strace               # getflags_transfer: the CA store is read once

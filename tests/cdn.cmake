@@ -14,3 +14,7 @@ gf_integration_test(getflags_cdn getflags_cdn.py)
 set_tests_properties(getflags_cdn PROPERTIES TIMEOUT 900)
 set_property(TEST getflags_cdn APPEND PROPERTY ENVIRONMENT
              "RTTPROXY=$<TARGET_FILE:rttproxy>")
+
+# getflags against an HTTP/2 server that breaks the protocol on purpose
+# (tests/integration/h2rogue.py, on Debian's python3 with python3-h2).
+gf_integration_test(getflags_h2rogue getflags_h2rogue.py)

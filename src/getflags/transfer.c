@@ -27,6 +27,10 @@
 #define LOW_SPEED_SECONDS 30
 /* libcurl 7.88 caps one header line, not their sum. */
 #define HEADERS_MAX (64 * 1024)
+/* Informational (1xx) answers allowed before the final one: servers send
+ * one or two (100 Continue, 103 Early Hints). Hundreds on concurrent
+ * HTTP/2 streams have libcurl 7.88 hand one stream's bytes to another. */
+#define INFORMATIONAL_MAX 10
 /* Error bodies are read (so the connection can be reused) but not kept. */
 #define ERROR_BODY_MAX (64 * 1024)
 #define CONNECT_TIMEOUT_MAX_MS 3000
@@ -70,6 +74,8 @@ struct body {
     uint64_t received;        /* decoded bytes of any status */
     size_t header_bytes;      /* all response headers, redirects included */
     int headers_too_big;
+    unsigned informational; /* 1xx answers so far */
+    int too_many_informational;
     int error_body_cut; /* a non-200 body stopped at its bound: its status decides */
     /* Of the last answer: its Content-Length (-1 when absent), whether it
      * was unusable or given twice with different values. */
@@ -198,6 +204,12 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
         return 0;
     }
     if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        const char *code = memchr(line, ' ', n);
+        if (code && code + 1 < line + n && code[1] == '1' &&
+            ++b->informational > INFORMATIONAL_MAX) {
+            b->too_many_informational = 1;
+            return 0;
+        }
         /* A new response (after a redirect or a 1xx) starts afresh. */
         b->content_length = -1;
         b->bad_length = b->conflicting_length = 0;
@@ -603,6 +615,39 @@ static enum timeout_kind which_timeout(const struct gf_curl_config *cfg, CURL *e
     return TIMEOUT_REQUEST;
 }
 
+/* Why this layer's own callbacks stopped the transfer, if they did: 1 and
+ * the reason in out, else 0. libcurl reports such a stop as a write error
+ * over HTTP/1.1, but over HTTP/2 as a failed receive or a reset stream. */
+static int own_reason(const struct body *body, char *out, size_t outsz)
+{
+    if (body->conflicting_length)
+        snprintf(out, outsz, "not a valid HTTP answer: two different Content-Length headers");
+    else if (body->too_many_informational)
+        snprintf(out, outsz, "not a valid HTTP answer: more than %d informational (1xx) answers",
+                 INFORMATIONAL_MAX);
+    else if (body->headers_too_big)
+        snprintf(out, outsz, "response headers larger than %d bytes", HEADERS_MAX);
+    else if (body->sink.too_big)
+        snprintf(out, outsz, "body larger than %zu bytes", body->sink.limit);
+    else if (body->sink.err != 0)
+        snprintf(out, outsz, "cannot save the image: %s failed: %s (%zu bytes received)",
+                 body->sink.step, uv_strerror(body->sink.err), body->len);
+    else
+        return 0;
+    return 1;
+}
+
+/* The text after libcurl's "...returned -NNN:" for an nghttp2 error
+ * (nghttp2's own words for what the server got wrong), or NULL. */
+static const char *nghttp2_words(const char *detail)
+{
+    const char *p = strstr(detail, "nghttp2_session_mem_recv() returned ");
+    if (!p)
+        return NULL;
+    p = strchr(p, ':');
+    return p && p[1] ? p + 1 : NULL;
+}
+
 /* The reason for a transport failure in words a user can act on. */
 static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *out, size_t outsz)
 {
@@ -616,6 +661,8 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
     double timeout_s = (double)cfg->timeout_ms / 1000.0;
     gf_escape_for_print(detail, strlen(detail), safe, sizeof safe);
     host_port(x->easy, host, sizeof host, &port);
+    if (own_reason(body, out, outsz))
+        return;
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         if (is_dns_timeout(detail)) {
@@ -668,12 +715,20 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
     case CURLE_WEIRD_SERVER_REPLY:
         snprintf(out, outsz, "not a valid HTTP answer: %s", safe);
         break;
-    case CURLE_PARTIAL_FILE:
-        if (body->content_length >= 0)
+    case CURLE_PARTIAL_FILE: {
+        long version = 0;
+        curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &version);
+        if (body->header_bytes == 0)
+            snprintf(out, outsz, "the connection to %s port %ld ended before an answer", host,
+                     port);
+        else if (body->content_length >= 0)
             snprintf(out, outsz, "body shorter than its Content-Length");
+        else if (version >= CURL_HTTP_VERSION_2_0)
+            snprintf(out, outsz, "body cut short: the connection ended mid-answer");
         else
             snprintf(out, outsz, "body cut short: the connection ended before its last chunk");
         break;
+    }
     case CURLE_SSL_CONNECT_ERROR:
         /* OpenSSL's words for a server that answered in plain text. */
         if (strstr(detail, "wrong version number") || strstr(detail, "packet length too long"))
@@ -685,25 +740,49 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
             snprintf(out, outsz, "TLS handshake with %s port %ld failed: %s", host, port, safe);
         break;
     case CURLE_PEER_FAILED_VERIFICATION:
-        snprintf(out, outsz,
-                 "the certificate of %s port %ld is not trusted: %s (--cacert FILE adds a CA)",
-                 host, port, safe);
+        /* A CA cannot mend a certificate made out to another name. */
+        if (strstr(detail, "subject name"))
+            snprintf(out, outsz, "the certificate of %s port %ld is for another host name: %s",
+                     host, port, safe);
+        else
+            snprintf(out, outsz,
+                     "the certificate of %s port %ld is not trusted: %s (--cacert FILE adds a CA)",
+                     host, port, safe);
         break;
     case CURLE_HTTP2_STREAM: {
         long status = 0;
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-        if (status == 0)
+        /* nghttp2 itself resets a stream with PROTOCOL_ERROR when the
+         * answer breaks HTTP/2's rules, so then it may not be the server. */
+        if (strstr(detail, "PROTOCOL_ERROR"))
+            snprintf(out, outsz,
+                     "not a valid HTTP/2 answer from %s port %ld: the stream ended in "
+                     "PROTOCOL_ERROR %s (reset by the server, or an answer that breaks HTTP/2: a "
+                     "missing :status, a forbidden header, a body unlike its Content-Length)",
+                     host, port, status == 0 ? "before an answer" : "mid-answer");
+        else if (status == 0)
             snprintf(out, outsz, "the server reset the HTTP/2 stream without answering: %s", safe);
         else
-            snprintf(out, outsz, "%s", safe);
+            snprintf(out, outsz, "the server reset the HTTP/2 stream mid-answer: %s", safe);
         break;
     }
-    case CURLE_RECV_ERROR:
+    case CURLE_RECV_ERROR: {
+        int tries = 0;
+        const char *h2 = nghttp2_words(detail);
         if (os_errno == ECONNRESET)
             snprintf(out, outsz, "connection reset by the server");
+        else if (sscanf(detail, "Connection died, tried %d times", &tries) == 1)
+            /* libcurl's own retries of a request the server dropped. */
+            snprintf(out, outsz,
+                     "%s port %ld dropped the request %d times in a row without answering "
+                     "(closed the connection, or refused the HTTP/2 stream)",
+                     host, port, tries);
+        else if (h2)
+            snprintf(out, outsz, "not a valid HTTP/2 answer from %s port %ld: %s", host, port, h2);
         else
             snprintf(out, outsz, "receive failed: %s", safe);
         break;
+    }
     case CURLE_OUT_OF_MEMORY:
         /* libcurl also says so, with no message, for an answer's header
          * line longer than it takes (100 KB). An allocation of its that
@@ -723,16 +802,7 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         snprintf(out, outsz, "cannot decode the body: %s", safe);
         break;
     case CURLE_WRITE_ERROR:
-        if (body->conflicting_length)
-            snprintf(out, outsz, "not a valid HTTP answer: two different Content-Length headers");
-        else if (body->headers_too_big)
-            snprintf(out, outsz, "response headers larger than %d bytes", HEADERS_MAX);
-        else if (body->sink.too_big)
-            snprintf(out, outsz, "body larger than %zu bytes", body->sink.limit);
-        else if (body->sink.err != 0)
-            snprintf(out, outsz, "cannot save the image: %s failed: %s (%zu bytes received)",
-                     body->sink.step, uv_strerror(body->sink.err), body->len);
-        else if (body->len > ERROR_BODY_MAX)
+        if (body->len > ERROR_BODY_MAX)
             snprintf(out, outsz, "error body larger than %d bytes", ERROR_BODY_MAX);
         else
             snprintf(out, outsz, "out of memory");

@@ -1,0 +1,140 @@
+"""getflags against an HTTP/2 server that breaks the protocol on purpose
+(h2rogue.py, run by Debian's /usr/bin/python3 with python3-h2's modules):
+each way it goes wrong ends the code in a counted error whose message
+says what happened, with nothing saved, and requests the server never
+answered are asked again a bounded number of times."""
+
+import os
+import subprocess
+import sys
+
+from gfutil import DATA, certificates, getflags, listing, make_ca_chain, run_tests, scratch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Rogue:
+    """h2rogue.py in MODE on an ephemeral loopback port; .requests()
+    gives (connection, path) per request it saw."""
+
+    def __init__(self, mode, certs=None):
+        c = certs or certificates()
+        self.cacert = c["root"]
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", os.path.join(HERE, "h2rogue.py"), mode, c["chain"], c["key"],
+             DATA], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("PORT "), (line, self.proc.stderr.read())
+        self.port = int(line.split()[1])
+        self.url = "https://127.0.0.1:%d/flags" % self.port
+
+    def requests(self):
+        self.stop()
+        err = self.proc.stderr.read()
+        return [tuple(l.split()[1:3]) for l in err.splitlines() if l.startswith("REQ ")]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def run(mode, *args):
+    """getflags BR against the rogue server in mode, --retries 0: its
+    result, the requests the server saw and what is in DIR."""
+    out = scratch()
+    with Rogue(mode) as srv:
+        r = getflags("-s", srv.url, "--cacert", srv.cacert, "--retries", "0", "--json",
+                     *args, "BR", outdir=out, timeout=60)
+        return r, srv, srv.requests(), listing(out)
+
+
+def error_of(r):
+    assert r.rc == 1, (r.rc, r.out, r.err)
+    (item,) = r.json()["items"]
+    assert item["status"] == "error", item
+    return item["error"]
+
+
+def test_the_rogue_server_serves_when_told_to():
+    r, _, reqs, files = run("ok")
+    assert r.rc == 0 and files == ["Brazil.gif"], (r.out, r.err, files)
+    assert [p for _, p in reqs] == ["/flags/br/metadata.json", "/flags/br/br.gif"], reqs
+
+
+def test_a_few_informational_answers_are_fine():
+    r, _, _, files = run("informational:2")
+    assert r.rc == 0 and files == ["Brazil.gif"], (r.out, r.err, files)
+
+
+def test_hundreds_of_informational_answers_are_refused():
+    # Hundreds of 103s on concurrent streams have libcurl 7.88 give one
+    # stream's bytes to another; more than 10 end the answer.
+    r, _, reqs, files = run("informational:11")
+    assert error_of(r) == "not a valid HTTP answer: more than 10 informational (1xx) answers"
+    assert files == [] and len(reqs) == 1, (files, reqs)
+
+
+def test_a_stream_reset_by_protocol_error_says_so():
+    # nghttp2 resets a stream whose answer has no :status with
+    # PROTOCOL_ERROR, as a server may itself: a request never answered,
+    # asked again three times, then an error.
+    r, srv, reqs, files = run("no_status")
+    assert error_of(r) == (
+        "not a valid HTTP/2 answer from 127.0.0.1 port %d: the stream ended in PROTOCOL_ERROR "
+        "before an answer (reset by the server, or an answer that breaks HTTP/2: a missing "
+        ":status, a forbidden header, a body unlike its Content-Length)" % srv.port)
+    assert files == [] and len(reqs) == 1 + 3, (files, reqs)
+
+
+def test_a_server_refusing_every_stream():
+    # REFUSED_STREAM: libcurl asks again on a new connection by itself,
+    # five times, before it gives up.
+    r, srv, reqs, files = run("refuse")
+    assert error_of(r).startswith(
+        "127.0.0.1 port %d dropped the request 5 times in a row without answering (closed the "
+        "connection, or refused the HTTP/2 stream)" % srv.port), r.out
+    assert files == [] and len(set(c for c, _ in reqs)) >= 5, (files, reqs)
+
+
+def test_a_stream_reset_mid_answer():
+    r, _, _, files = run("reset_mid")
+    assert error_of(r).startswith("the server reset the HTTP/2 stream mid-answer: "), r.out
+    assert "INTERNAL_ERROR" in error_of(r) and files == [], (r.out, files)
+
+
+def test_continuation_flood_is_named_by_nghttp2():
+    r, srv, _, files = run("continuations")
+    assert error_of(r) == ("not a valid HTTP/2 answer from 127.0.0.1 port %d: Too many "
+                           "CONTINUATION frames following a HEADER frame" % srv.port), r.out
+    assert files == []
+
+
+def test_a_connection_closed_on_the_request():
+    # Over HTTP/2 libcurl calls it a partial file; nothing came at all.
+    r, srv, reqs, files = run("hang_up")
+    assert error_of(r) == "the connection to 127.0.0.1 port %d ended before an answer" % srv.port
+    assert files == [] and len(reqs) == 1, (files, reqs)
+
+
+def test_a_certificate_for_another_name_is_said_so():
+    # Trusted, but made out to another host: no CA would help.
+    d = scratch()
+    root, chain, key = make_ca_chain(d, names=("elsewhere.test",), ips=())
+    with Rogue("ok", certs={"root": root, "chain": chain, "key": key}) as srv:
+        r = getflags("-s", srv.url, "--cacert", srv.cacert, "--retries", "0", "BR",
+                     outdir=scratch())
+    assert r.rc == 1, r.err
+    assert ("BR error: the certificate of 127.0.0.1 port %d is for another host name: " %
+            srv.port) in r.err, r.err
+    assert "--cacert" not in r.err, r.err
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(globals()))

@@ -1,0 +1,163 @@
+#!/usr/bin/python3
+"""An HTTP/2 server over TLS that breaks the protocol on purpose, for the
+tests of what getflags says about it. Run by Debian's /usr/bin/python3,
+which has python3-h2's frame and header-compression modules (hyperframe,
+hpack); the tests start it as a process of its own.
+
+    /usr/bin/python3 h2rogue.py MODE CHAIN KEY DATA_DIR
+
+Prints "PORT n" once listening on 127.0.0.1, then serves
+/flags/<cc>/metadata.json and /flags/<cc>/<cc>.gif from DATA_DIR/flags.
+Every request is logged on stderr as "REQ <connection> <path>". MODE says
+how each answer goes wrong:
+
+  ok            answers normally
+  informational N 103 Early Hints answers, then the answer (MODE "informational:N")
+  no_status     a header block without :status
+  refuse        RST_STREAM REFUSED_STREAM for every request
+  reset_mid     the headers and half the body, then RST_STREAM INTERNAL_ERROR
+  continuations a header block that never ends (CONTINUATION frames forever)
+  hang_up       closes the connection on the first request, without a word
+"""
+import os
+import socket
+import ssl
+import sys
+import threading
+
+from hpack import Decoder, Encoder
+from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, HeadersFrame, RstStreamFrame,
+                              SettingsFrame)
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+REFUSED_STREAM, INTERNAL_ERROR = 7, 2
+
+mode, chain, key, data_dir = sys.argv[1:5]
+mode, _, arg = mode.partition(":")
+conns = [0]
+
+
+def body_of(path):
+    parts = path.split("/")
+    if len(parts) != 4 or parts[1] != "flags" or not parts[2].isalpha():
+        return None
+    name = parts[3]
+    if name not in ("metadata.json", parts[2] + ".gif"):
+        return None
+    try:
+        with open(os.path.join(data_dir, "flags", parts[2], name), "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+class Conn:
+    def __init__(self, tls, n):
+        self.tls, self.n, self.buf = tls, n, b""
+        self.enc, self.dec = Encoder(), Decoder()
+
+    def send(self, *frames):
+        self.tls.sendall(b"".join(f.serialize() for f in frames))
+
+    def read(self, n):
+        while len(self.buf) < n:
+            d = self.tls.recv(65536)
+            if not d:
+                raise EOFError
+            self.buf += d
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def headers(self, sid, pairs, end_stream=False):
+        f = HeadersFrame(sid, data=self.enc.encode(pairs))
+        f.flags.add("END_HEADERS")
+        if end_stream:
+            f.flags.add("END_STREAM")
+        self.send(f)
+
+    def data(self, sid, payload, end_stream=True):
+        f = DataFrame(sid, data=payload)
+        if end_stream:
+            f.flags.add("END_STREAM")
+        self.send(f)
+
+    def answer(self, sid, path):
+        body = body_of(path)
+        status = "200" if body is not None else "404"
+        body = body if body is not None else b"not found\n"
+        kind = "application/json" if path.endswith(".json") else "image/gif"
+        pairs = [(":status", status), ("content-type", kind), ("content-length", str(len(body)))]
+        if mode == "refuse":
+            self.send(RstStreamFrame(sid, error_code=REFUSED_STREAM))
+        elif mode == "no_status":
+            self.headers(sid, pairs[1:])
+            self.data(sid, body)
+        elif mode == "informational":
+            for _ in range(int(arg)):
+                self.headers(sid, [(":status", "103"), ("link", "</s.css>; rel=preload")])
+            self.headers(sid, pairs)
+            self.data(sid, body)
+        elif mode == "reset_mid":
+            self.headers(sid, pairs)
+            self.data(sid, body[: len(body) // 2], end_stream=False)
+            self.send(RstStreamFrame(sid, error_code=INTERNAL_ERROR))
+        elif mode == "hang_up":
+            # Whatever the client sent is read first, or the kernel would
+            # answer the close with a reset.
+            self.tls.settimeout(0.1)
+            try:
+                while self.tls.recv(65536):
+                    pass
+            except (OSError, ssl.SSLError):
+                pass
+            raise EOFError
+        elif mode == "continuations":
+            self.send(HeadersFrame(sid, data=self.enc.encode([(":status", "200")])))
+            for _ in range(10000):
+                self.send(ContinuationFrame(sid, data=self.enc.encode([("x-more", "y")])))
+        else:
+            self.headers(sid, pairs)
+            self.data(sid, body)
+
+    def run(self):
+        if self.read(len(PREFACE)) != PREFACE:
+            return
+        self.send(SettingsFrame(0, settings={SettingsFrame.MAX_CONCURRENT_STREAMS: 100}))
+        while True:
+            f, length = Frame.parse_frame_header(memoryview(self.read(9)))
+            f.parse_body(memoryview(self.read(length)))
+            if isinstance(f, SettingsFrame) and "ACK" not in f.flags:
+                ack = SettingsFrame(0)
+                ack.flags.add("ACK")
+                self.send(ack)
+            elif isinstance(f, HeadersFrame):
+                # A request's header block fits one frame here.
+                path = dict(self.dec.decode(f.data)).get(":path", "")
+                print("REQ %d %s" % (self.n, path), file=sys.stderr, flush=True)
+                self.answer(f.stream_id, path)
+
+
+def serve(sock, n, ctx):
+    try:
+        with ctx.wrap_socket(sock, server_side=True) as tls:
+            Conn(tls, n).run()
+    except (EOFError, OSError, ssl.SSLError):
+        pass
+
+
+def main():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(chain, key)
+    ctx.set_alpn_protocols(["h2"])
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(64)
+    print("PORT %d" % lsock.getsockname()[1], flush=True)
+    while True:
+        sock, _ = lsock.accept()
+        conns[0] += 1
+        threading.Thread(target=serve, args=(sock, conns[0], ctx), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
