@@ -774,8 +774,9 @@ int gf_manifest_save_at(int sfd, const char *label, const struct gf_manifest *m,
     /* Nothing compares the manifest with a digest of it. */
     int e = gf_afile_open_nodigest(&a, sfd);
     if (e != 0) {
-        gf_errorf(err, errsz, "cannot create %s/" GF_STATEDIR_NAME "/%s: %s", label, a.tmp,
-                  e == -EMLINK ? "it has more than one link" : gf_strerror(e));
+        /* The temporary name is not kept when its creation failed. */
+        gf_errorf(err, errsz, "cannot create a temporary file in %s/" GF_STATEDIR_NAME ": %s",
+                  label, e == -EMLINK ? "it had more than one link" : gf_strerror(e));
         return e;
     }
     write_manifest(&a, m);

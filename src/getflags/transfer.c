@@ -777,9 +777,12 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
                      "%s port %ld dropped the request %d times in a row without answering "
                      "(closed the connection, or refused the HTTP/2 stream)",
                      host, port, tries);
-        else if (h2)
-            snprintf(out, outsz, "not a valid HTTP/2 answer from %s port %ld: %s", host, port, h2);
-        else
+        else if (h2) {
+            char words[256];
+            gf_escape_for_print(h2, strlen(h2), words, sizeof words);
+            snprintf(out, outsz, "not a valid HTTP/2 answer from %s port %ld: %s", host, port,
+                     words);
+        } else
             snprintf(out, outsz, "receive failed: %s", safe);
         break;
     }

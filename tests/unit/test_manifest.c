@@ -864,16 +864,43 @@ static void test_manifest_save_refuses_bad_state_dir(void **state)
         assert_int_equal(mkdir(test_path("ro"), 0777), 0);
         assert_int_equal(mkdir(test_path("ro/.getflags"), 0555), 0);
         char tmpmsg[700];
-        snprintf(tmpmsg, sizeof tmpmsg, "cannot create %s/.getflags/.getflags-tmp-%ld-",
-                 test_path("ro"), (long)getpid());
+        snprintf(tmpmsg, sizeof tmpmsg, "cannot create a temporary file in %s/.getflags: %s",
+                 test_path("ro"), uv_strerror(UV_EACCES));
         struct gf_manifest m;
         char err[700];
         build_sample(&m);
         assert_int_equal(gf_manifest_save(test_path("ro"), &m, err, sizeof err), -EACCES);
-        assert_memory_equal(err, tmpmsg, strlen(tmpmsg));
-        assert_non_null(strstr(err, uv_strerror(UV_EACCES)));
+        assert_string_equal(err, tmpmsg);
         gf_manifest_free(&m);
     }
+}
+
+/* No temporary file can be made (here: the next hundred names taken, as
+ * root ignores permissions): the message names the directory, not a
+ * temporary name that was never made. */
+static void test_manifest_save_cannot_make_its_temporary_file(void **state)
+{
+    (void)state;
+    struct gf_manifest m;
+    struct gf_afile a;
+    char err[700], want[700], name[128];
+    assert_int_equal(mkdir(test_path(".getflags"), 0777), 0);
+    int sfd = open(test_path(".getflags"), O_RDONLY | O_DIRECTORY);
+    assert_true(sfd >= 0);
+    assert_int_equal(gf_afile_open_nodigest(&a, sfd), 0);
+    unsigned long long id = strtoull(strrchr(a.tmp, '-') + 1, NULL, 10);
+    gf_afile_abort(&a);
+    for (unsigned i = 1; i <= 100; i++) {
+        snprintf(name, sizeof name, ".getflags-tmp-%ld-%llu", (long)getpid(), id + i);
+        assert_int_equal(mkdirat(sfd, name, 0777), 0);
+    }
+    close(sfd);
+    build_sample(&m);
+    assert_int_equal(gf_manifest_save(test_dir, &m, err, sizeof err), -EEXIST);
+    snprintf(want, sizeof want, "cannot create a temporary file in %s/.getflags: %s", test_dir,
+             uv_strerror(UV_EEXIST));
+    assert_string_equal(err, want);
+    gf_manifest_free(&m);
 }
 
 /* The rename fails (a directory sits at manifest.json): error, and the
@@ -1164,6 +1191,7 @@ int main(void)
         T(test_manifest_value_cap),
         T(test_manifest_load_refuses_links_and_specials),
         T(test_manifest_save_refuses_bad_state_dir),
+        T(test_manifest_save_cannot_make_its_temporary_file),
         T(test_manifest_save_rename_failure),
         T(test_manifest_save_write_failure),
         T(test_manifest_utc_whatever_tz),
