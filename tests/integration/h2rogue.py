@@ -16,7 +16,7 @@ how each answer goes wrong:
   no_status     a header block without :status
   refuse        RST_STREAM REFUSED_STREAM for every request
   reset_mid     the headers and half the body, then RST_STREAM INTERNAL_ERROR
-  continuations a header block that never ends (CONTINUATION frames forever)
+  continuations a header block that does not end: 10,000 CONTINUATION frames
   hang_up       closes the connection on the first request, without a word
 """
 import os
