@@ -85,6 +85,15 @@ struct gf_engine {
  * ready. */
 #define HOLD_MAX_MS 2000
 
+/* The engine's timers, in one list for their set-up and their close. */
+static void engine_timers(struct gf_engine *e, uv_timer_t *out[ENGINE_TIMERS])
+{
+    out[0] = &e->timer;
+    out[1] = &e->watchdog;
+    out[2] = &e->pace;
+    out[3] = &e->settings;
+}
+
 static void call_first(struct gf_engine *e)
 {
     gf_engine_room_cb first = e->first;
@@ -600,7 +609,8 @@ int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
         return GF_ECURL;
     }
     e->max_connects = max_connects;
-    uv_timer_t *timers[] = {&e->timer, &e->watchdog, &e->pace, &e->settings};
+    uv_timer_t *timers[ENGINE_TIMERS];
+    engine_timers(e, timers);
     for (int i = 0; i < ENGINE_TIMERS; i++) {
         int err = uv_timer_init(loop, timers[i]);
         if (err) {
@@ -733,9 +743,9 @@ void gf_engine_close(struct gf_engine *e)
     for (size_t i = 0; i < e->nsocks; i++)
         if (e->socks[i])
             uv_close((uv_handle_t *)&e->socks[i]->poll, on_poll_closed);
+    uv_timer_t *timers[ENGINE_TIMERS];
+    engine_timers(e, timers);
     e->pending_closes = ENGINE_TIMERS;
-    uv_close((uv_handle_t *)&e->timer, on_engine_handle_closed);
-    uv_close((uv_handle_t *)&e->watchdog, on_engine_handle_closed);
-    uv_close((uv_handle_t *)&e->pace, on_engine_handle_closed);
-    uv_close((uv_handle_t *)&e->settings, on_engine_handle_closed);
+    for (int i = 0; i < ENGINE_TIMERS; i++)
+        uv_close((uv_handle_t *)timers[i], on_engine_handle_closed);
 }
