@@ -56,6 +56,9 @@ struct gf_engine {
     unsigned nconnecting;     /* transfers in state CONNECTING or FRESH */
     unsigned nfresh, nqueued; /* transfers in state FRESH, and queued ones */
     unsigned nsent, peak_sent;
+    /* Loop time of the next look for stalled attempts (UINT64_MAX: none
+     * can be due): an attempt is looked at when due, not at every pump. */
+    uint64_t sweep_at;
     long max_connects;
     /* No more than this many transfers run at once until a transfer
      * finishes or the settings timer fires (0: no bound); see
@@ -128,6 +131,13 @@ static void forget(struct gf_engine *e, CURL *easy)
         uv_timer_stop(&e->watchdog);
 }
 
+/* Looks for stalled attempts no later than loop time at. */
+static void sweep_by(struct gf_engine *e, uint64_t at)
+{
+    if (at < e->sweep_at)
+        e->sweep_at = at;
+}
+
 /* CURLOPT_SOCKOPTFUNCTION: curl made a socket for a's connection. */
 static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
 {
@@ -135,6 +145,7 @@ static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
     if (purpose == CURLSOCKTYPE_IPCXN) {
         a->fd = fd;
         gf_pacer_socket(&a->pa, uv_now(a->engine->loop));
+        sweep_by(a->engine, gf_pacer_stall_at(&a->engine->pacer, &a->pa));
         a->nsocks++;
     }
     return CURL_SOCKOPT_OK;
@@ -190,6 +201,7 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
                 hold_until_settings(e, a->easy);
             /* Until the server shows it took it. */
             gf_pacer_fresh(&a->pa, uv_now(e->loop));
+            sweep_by(e, gf_pacer_stall_at(&e->pacer, &a->pa));
             e->nfresh++;
             /* Of several attempts, the last one made need not be the one
              * that won. */
@@ -251,20 +263,33 @@ static int taken(struct gf_engine *e, struct active *a, uint64_t now)
 }
 
 /* Abandons the attempts the server never took (pacer.h) and queues them
- * again, first in line, for a new attempt once a slot is free. */
+ * again, first in line, for a new attempt once a slot is free; notes when
+ * the next one is due. */
 static void find_stalled(struct gf_engine *e, uint64_t now)
 {
+    if (now < e->sweep_at)
+        return;
+    e->sweep_at = UINT64_MAX;
     if (!gf_pacer_stall_begin(&e->pacer))
         return;
     for (size_t i = 0; i < e->nactive; i++) {
         struct active *a = e->active[i];
-        if (a->fd == CURL_SOCKET_BAD || !gf_pacer_stall_due(&e->pacer, &a->pa, now))
+        if (a->fd == CURL_SOCKET_BAD)
             continue;
+        uint64_t at = gf_pacer_stall_at(&e->pacer, &a->pa);
+        if (at > now) {
+            sweep_by(e, at);
+            continue;
+        }
         struct gf_pacer_tcp tcp;
         int fresh = a->pa.phase == GF_PACER_FRESH;
         tcp_info_of(a->fd, &tcp);
-        if (gf_pacer_stall_verdict(&e->pacer, &a->pa, &tcp) != GF_PACER_ABANDON)
+        if (gf_pacer_stall_verdict(&e->pacer, &a->pa, &tcp) != GF_PACER_ABANDON) {
+            /* Still due (not yet acknowledged): again in a while. */
+            if (gf_pacer_stall_at(&e->pacer, &a->pa) <= now)
+                sweep_by(e, now + gf_pacer_stall_recheck_ms(&e->pacer));
             continue;
+        }
         curl_multi_remove_handle(e->multi, a->easy);
         if (fresh)
             e->nfresh--;
@@ -304,12 +329,20 @@ static void settle_fresh(struct gf_engine *e)
         if (gf_pacer_count_taken(&e->pacer, &a->pa, connect)) {
             struct gf_pacer_tcp tcp;
             tcp_info_of(a->fd, &tcp);
+            int first = e->pacer.slowest_rtt_us == 0;
             gf_pacer_round_trip(&e->pacer, &tcp, connect);
+            /* The attempts under way can be judged from now on. */
+            if (first)
+                sweep_by(e, now);
         }
     }
-    if (e->nqueued > 0)
-        find_stalled(e, now);
+    find_stalled(e, now);
     uint64_t wait = gf_pacer_next_check(&e->pacer, youngest, e->nqueued, e->nfresh, e->nconnecting);
+    if (e->sweep_at != UINT64_MAX) {
+        uint64_t due = e->sweep_at > now ? e->sweep_at - now : 1;
+        if (wait == 0 || due < wait)
+            wait = due;
+    }
     if (wait > 0)
         uv_timer_start(&e->pace, on_pace, wait, 0);
     else
@@ -629,6 +662,7 @@ int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
         timers[i]->data = e;
     }
     gf_pacer_init(&e->pacer);
+    e->sweep_at = UINT64_MAX;
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
     curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);

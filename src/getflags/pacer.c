@@ -22,6 +22,7 @@ void gf_pacer_fresh(struct gf_pacer_attempt *a, uint64_t now_ms)
 {
     a->phase = GF_PACER_FRESH;
     a->fresh_at = now_ms;
+    a->request_acked = 0;
 }
 
 static void shrink(struct gf_pacer *p)
@@ -78,7 +79,10 @@ int gf_pacer_count_taken(struct gf_pacer *p, struct gf_pacer_attempt *a, int64_t
     }
     if (a->resent)
         return 0;
-    p->window++;
+    if (!p->careful || ++p->credit >= p->window) {
+        p->credit = 0;
+        p->window++;
+    }
     return 1;
 }
 
@@ -92,15 +96,32 @@ void gf_pacer_round_trip(struct gf_pacer *p, const struct gf_pacer_tcp *tcp, int
 int gf_pacer_stall_begin(struct gf_pacer *p)
 {
     p->stalled = 0;
-    return !p->careful && p->slowest_rtt_us != 0;
+    p->abandoned = 0;
+    return p->slowest_rtt_us != 0;
+}
+
+static uint64_t stall_limit_ms(const struct gf_pacer *p)
+{
+    return 2 + 2 * p->slowest_rtt_us / 1000;
+}
+
+uint64_t gf_pacer_stall_at(const struct gf_pacer *p, const struct gf_pacer_attempt *a)
+{
+    if (p->slowest_rtt_us == 0 || a->phase == GF_PACER_NONE ||
+        (a->phase == GF_PACER_CONNECTING && a->syn_answered) ||
+        (a->phase == GF_PACER_FRESH && a->request_acked))
+        return UINT64_MAX;
+    return (a->phase == GF_PACER_FRESH ? a->fresh_at : a->sock_at) + stall_limit_ms(p);
 }
 
 int gf_pacer_stall_due(const struct gf_pacer *p, const struct gf_pacer_attempt *a, uint64_t now_ms)
 {
-    uint64_t limit_ms = 2 + 2 * p->slowest_rtt_us / 1000;
-    uint64_t since = a->phase == GF_PACER_FRESH ? a->fresh_at : a->sock_at;
-    return a->phase != GF_PACER_NONE && now_ms - since >= limit_ms &&
-           !(a->phase == GF_PACER_CONNECTING && a->syn_answered);
+    return now_ms >= gf_pacer_stall_at(p, a);
+}
+
+uint64_t gf_pacer_stall_recheck_ms(const struct gf_pacer *p)
+{
+    return stall_limit_ms(p) / 2;
 }
 
 enum gf_pacer_stall gf_pacer_stall_verdict(struct gf_pacer *p, struct gf_pacer_attempt *a,
@@ -112,8 +133,10 @@ enum gf_pacer_stall gf_pacer_stall_verdict(struct gf_pacer *p, struct gf_pacer_a
         a->syn_answered = 1;
         return GF_PACER_KEEP;
     }
-    if (a->phase == GF_PACER_FRESH && tcp->unacked == 0)
+    if (a->phase == GF_PACER_FRESH && tcp->unacked == 0) {
+        a->request_acked = 1;
         return GF_PACER_KEEP;
+    }
     p->stalled = 1;
     /* Not acknowledged, never sent again: maybe a server that delays its
      * ACKs. */
@@ -121,14 +144,21 @@ enum gf_pacer_stall gf_pacer_stall_verdict(struct gf_pacer *p, struct gf_pacer_a
         return GF_PACER_KEEP;
     a->phase = GF_PACER_NONE;
     a->syn_answered = 0;
+    p->abandoned = 1;
     return GF_PACER_ABANDON;
 }
 
 void gf_pacer_stall_end(struct gf_pacer *p)
 {
-    if (p->stalled)
+    /* Careful already, only an attempt the server surely never saw (not
+     * one whose ACK may merely be late) is another sign. */
+    if (p->careful ? p->abandoned : p->stalled) {
+        if (p->careful)
+            shrink(p);
         become_careful(p);
+    }
     p->stalled = 0;
+    p->abandoned = 0;
 }
 
 uint64_t gf_pacer_next_check(const struct gf_pacer *p, uint64_t youngest_ms, unsigned nqueued,

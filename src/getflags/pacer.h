@@ -17,9 +17,13 @@
  * The rules:
  * - The window (attempts under way at most) starts at GF_PACER_WINDOW_MIN
  *   and grows by one per connection taken (doubling per round trip, as
- *   TCP's slow start does). It halves, never below the minimum, when a
- *   request had to be sent again or a SYN was answered only after
- *   GF_PACER_SYN_RETRY_US (it was sent again).
+ *   TCP's slow start does) until the first sign of a full accept queue;
+ *   from then on by one per window's worth of connections taken (a server
+ *   that closes each connection after one answer, as http.server does
+ *   with HTTP/1.0, has every request open one: growing by one per answer
+ *   would soon overflow its queue again). It halves, never below the
+ *   minimum, when a request had to be sent again or a SYN was answered
+ *   only after GF_PACER_SYN_RETRY_US (it was sent again).
  * - Until the first sign of a full accept queue, a connection whose request
  *   the server's TCP acknowledged counts as taken once it has also been
  *   silent for GF_PACER_ACKED_HOLD_MS; where the kernel cannot tell, after
@@ -29,15 +33,15 @@
  *   once, as any other does), and a connection counts as taken when
  *   answered or after GF_PACER_FRESH_HOLD_MS of silence.
  * - An answer or a completed TLS handshake counts at once, in either mode.
- * - While not careful and once a round trip is known: an attempt whose SYN,
- *   or request, has gone unacknowledged for longer than 2 ms + twice the
- *   slowest round trip of the connections taken was dropped by a full
- *   accept queue, and makes the pacer careful. An unanswered SYN would go
- *   again only a second later, and a request sent again waits longer each
- *   time: such an attempt is abandoned (the server never saw it) and
- *   queued again first in line. A request merely not yet acknowledged,
- *   without a retransmission, may have reached a server that delays its
- *   ACKs: it stays. */
+ * - Once a round trip is known: an attempt whose SYN, or request, has gone
+ *   unacknowledged for longer than 2 ms + twice the slowest round trip of
+ *   the connections taken was dropped by a full accept queue. An
+ *   unanswered SYN would go again only a second later, and a request sent
+ *   again waits longer each time: such an attempt is abandoned (the server
+ *   never saw it) and queued again first in line, and the window halves
+ *   (the first time by turning the pacer careful). A request merely not
+ *   yet acknowledged, without a retransmission, may have reached a server
+ *   that delays its ACKs: it stays, and only turns the pacer careful. */
 #ifndef GF_PACER_H
 #define GF_PACER_H
 
@@ -73,6 +77,7 @@ struct gf_pacer_attempt {
     uint64_t sock_at;  /* loop time of its latest socket */
     uint64_t fresh_at; /* loop time it became GF_PACER_FRESH */
     int syn_answered;  /* its SYN was seen answered: no need to look again */
+    int request_acked; /* its request was seen acknowledged: nor here */
     int resent;        /* its request was retransmitted (counted once) */
 };
 
@@ -88,8 +93,10 @@ struct gf_pacer_tcp {
 struct gf_pacer {
     unsigned window;         /* new connection attempts under way, at most */
     int careful;             /* a full accept queue has been seen */
+    unsigned credit;         /* connections taken towards the next step, once careful */
     uint64_t slowest_rtt_us; /* of the connections taken */
     int stalled;             /* an attempt stalled in the current sweep */
+    int abandoned;           /* an attempt was abandoned in the current sweep */
 };
 
 void gf_pacer_init(struct gf_pacer *p);
@@ -126,12 +133,19 @@ int gf_pacer_count_taken(struct gf_pacer *p, struct gf_pacer_attempt *a, int64_t
 void gf_pacer_round_trip(struct gf_pacer *p, const struct gf_pacer_tcp *tcp, int64_t connect_us);
 
 /* A sweep for stalled attempts: gf_pacer_stall_begin() says whether one is
- * wanted (not careful, a round trip known); then, per attempt with a
- * socket, gf_pacer_stall_due() says whether its TCP_INFO is wanted, and
+ * wanted (a round trip known); then, per attempt with a socket,
+ * gf_pacer_stall_due() says whether its TCP_INFO is wanted, and
  * gf_pacer_stall_verdict() what to do; gf_pacer_stall_end() makes the
- * pacer careful if any attempt stalled. */
+ * pacer careful if any attempt stalled, or halves the window if careful
+ * and one was abandoned. */
 int gf_pacer_stall_begin(struct gf_pacer *p);
 int gf_pacer_stall_due(const struct gf_pacer *p, const struct gf_pacer_attempt *a, uint64_t now_ms);
+/* The loop time from which a is due, UINT64_MAX while it cannot be (not
+ * an attempt, its SYN answered, or no round trip known yet). */
+uint64_t gf_pacer_stall_at(const struct gf_pacer *p, const struct gf_pacer_attempt *a);
+/* How soon to look again at an attempt that was due and stays (a request
+ * not yet acknowledged): half the stall limit. */
+uint64_t gf_pacer_stall_recheck_ms(const struct gf_pacer *p);
 
 enum gf_pacer_stall {
     GF_PACER_KEEP = 0, /* nothing wrong (seen), or a request the server may ACK late */

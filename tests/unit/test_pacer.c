@@ -285,8 +285,22 @@ static void test_pacer_unanswered_syn_abandoned(void **state)
     assert_int_equal(p.careful, 0); /* at the end of the sweep */
     gf_pacer_stall_end(&p);
     assert_int_equal(p.careful, 1);
-    /* Careful: no more sweeps. */
-    assert_int_equal(gf_pacer_stall_begin(&p), 0);
+    assert_int_equal(p.window, GF_PACER_WINDOW_MIN);
+    /* Careful, the sweeps go on: each one that abandons an attempt halves
+     * the window. */
+    p.window = 16;
+    gf_pacer_connecting(&a);
+    gf_pacer_socket(&a, 200);
+    assert_true(gf_pacer_stall_at(&p, &a) == 205);
+    assert_int_equal(gf_pacer_stall_begin(&p), 1);
+    assert_int_equal(gf_pacer_stall_due(&p, &a, 205), 1);
+    assert_int_equal(gf_pacer_stall_verdict(&p, &a, &t), GF_PACER_ABANDON);
+    gf_pacer_stall_end(&p);
+    assert_int_equal(p.window, 8);
+    /* A sweep that abandoned nothing halves nothing. */
+    assert_int_equal(gf_pacer_stall_begin(&p), 1);
+    gf_pacer_stall_end(&p);
+    assert_int_equal(p.window, 8);
 }
 
 /* An answered SYN is never looked at again, until curl makes another
@@ -345,13 +359,25 @@ static void test_pacer_unacked_request(void **state)
     assert_int_equal(gf_pacer_stall_verdict(&p, &a, &ok), GF_PACER_KEEP);
     gf_pacer_stall_end(&p);
     assert_int_equal(p.careful, 0);
+    /* Acknowledged, it cannot stall any more: never due again. */
+    assert_true(gf_pacer_stall_at(&p, &a) == UINT64_MAX);
+    assert_int_equal(gf_pacer_stall_due(&p, &a, 1000), 0);
+    gf_pacer_fresh(&a, 100);
 
     assert_int_equal(gf_pacer_stall_begin(&p), 1);
     assert_int_equal(gf_pacer_stall_verdict(&p, &a, &slow), GF_PACER_KEEP);
     assert_int_equal(a.phase, GF_PACER_FRESH);
     gf_pacer_stall_end(&p);
     assert_int_equal(p.careful, 1);
-    assert_int_equal(gf_pacer_stall_begin(&p), 0);
+    /* Careful, a late ACK is no further sign: the window stays. */
+    p.window = 10;
+    assert_int_equal(gf_pacer_stall_begin(&p), 1);
+    assert_int_equal(gf_pacer_stall_verdict(&p, &a, &slow), GF_PACER_KEEP);
+    gf_pacer_stall_end(&p);
+    assert_int_equal(p.window, 10);
+    /* Still due: the engine looks again after half the limit. */
+    assert_int_equal(gf_pacer_stall_due(&p, &a, 103), 1);
+    assert_true(gf_pacer_stall_recheck_ms(&p) == 1);
 
     knowing_rtt(&p, 999);
     p.window = 12;
@@ -367,24 +393,68 @@ static void test_pacer_unacked_request(void **state)
     assert_int_equal(p.window, 6);
 }
 
-/* No sweep before a first round trip is known, nor once careful. */
-static void test_pacer_no_abandon_without_rtt_or_careful(void **state)
+/* No sweep before a first round trip is known; careful or not once one
+ * is. When an attempt is due: never before a round trip is known, nor
+ * once its SYN was answered, nor when it is no attempt. */
+static void test_pacer_sweeps_once_a_round_trip_is_known(void **state)
 {
     (void)state;
     struct gf_pacer p;
     gf_pacer_init(&p);
+    struct gf_pacer_attempt a = {0};
+    assert_true(gf_pacer_stall_at(&p, &a) == UINT64_MAX);
+    gf_pacer_connecting(&a);
+    gf_pacer_socket(&a, 10);
+    assert_true(gf_pacer_stall_at(&p, &a) == UINT64_MAX);
     assert_int_equal(gf_pacer_stall_begin(&p), 0);
-    knowing_rtt(&p, 100);
+    knowing_rtt(&p, 4000); /* limit: 2 + 8 = 10 ms */
+    assert_true(gf_pacer_stall_at(&p, &a) == 20);
+    assert_true(gf_pacer_stall_recheck_ms(&p) == 5);
     assert_int_equal(gf_pacer_stall_begin(&p), 1);
+    struct gf_pacer_tcp up = acked(0);
+    assert_int_equal(gf_pacer_stall_verdict(&p, &a, &up), GF_PACER_KEEP);
+    assert_true(gf_pacer_stall_at(&p, &a) == UINT64_MAX);
     gf_pacer_stall_end(&p);
+    gf_pacer_fresh(&a, 30);
+    assert_true(gf_pacer_stall_at(&p, &a) == 40);
     make_careful(&p);
-    assert_int_equal(gf_pacer_stall_begin(&p), 0);
+    assert_int_equal(gf_pacer_stall_begin(&p), 1);
     /* A sweep that found nothing leaves the pacer as it was. */
     knowing_rtt(&p, 100);
     gf_pacer_stall_begin(&p);
     gf_pacer_stall_end(&p);
     assert_int_equal(p.careful, 0);
     assert_int_equal(p.window, GF_PACER_WINDOW_MIN);
+}
+
+/* Careful, the window grows by one per window's worth of connections
+ * taken, not by one per connection: a server that closes each connection
+ * after one answer makes every request a new connection. */
+static void test_pacer_careful_grows_by_one_per_window(void **state)
+{
+    (void)state;
+    struct gf_pacer p;
+    grown_to(&p, 16);
+    make_careful(&p);
+    assert_int_equal(p.window, 8);
+    for (unsigned step = 0; step < 3; step++) {
+        unsigned w = p.window;
+        for (unsigned i = 1; i <= w; i++) {
+            struct gf_pacer_attempt a = fresh_at(0);
+            assert_int_equal(gf_pacer_count_taken(&p, &a, 100), 1);
+            assert_int_equal(p.window, i < w ? w : w + 1);
+        }
+    }
+    assert_int_equal(p.window, 11);
+    /* Slow start again nowhere: a halving keeps the pace. */
+    struct gf_pacer_attempt a = fresh_at(0);
+    assert_int_equal(gf_pacer_count_taken(&p, &a, GF_PACER_SYN_RETRY_US), 0);
+    assert_int_equal(p.window, 5);
+    for (unsigned i = 0; i < 4; i++) {
+        a = fresh_at(0);
+        gf_pacer_count_taken(&p, &a, 100);
+    }
+    assert_int_equal(p.window, 5);
 }
 
 /* The next check: none without a queue or without anything that could be
@@ -424,8 +494,8 @@ static void test_pacer_next_check(void **state)
 /* A burst as the engine drives it: the first connection answered gives a
  * round trip, a sweep then abandons the attempt whose SYN went unanswered
  * and keeps the one whose request is merely unacknowledged; from then on
- * the pacer is careful, sweeps no more, looks again every FRESH_HOLD_MS / 2
- * and counts silence only. */
+ * the pacer is careful, looks again every FRESH_HOLD_MS / 2, counts
+ * silence only, and grows by one per window's worth taken. */
 static void test_pacer_burst_turns_careful(void **state)
 {
     (void)state;
@@ -465,11 +535,15 @@ static void test_pacer_burst_turns_careful(void **state)
 
     /* Requeued, a[2] waits; a[3] counts after FRESH_HOLD_MS of silence. */
     assert_true(gf_pacer_next_check(&p, 2, 2, 1, 2) == GF_PACER_FRESH_HOLD_MS / 2);
-    assert_int_equal(gf_pacer_stall_begin(&p), 0);
     t = acked(400);
     assert_int_equal(gf_pacer_taken(&p, &a[3], 1 + GF_PACER_FRESH_HOLD_MS - 1, 0, &t, 100), 0);
     assert_int_equal(gf_pacer_taken(&p, &a[3], 1 + GF_PACER_FRESH_HOLD_MS, 0, &t, 100), 1);
     assert_int_equal(gf_pacer_count_taken(&p, &a[3], 600), 1);
+    assert_int_equal(p.window, GF_PACER_WINDOW_MIN);
+    for (int i = 1; i < GF_PACER_WINDOW_MIN; i++) {
+        struct gf_pacer_attempt b = fresh_at(50);
+        gf_pacer_count_taken(&p, &b, 600);
+    }
     assert_int_equal(p.window, GF_PACER_WINDOW_MIN + 1);
     assert_int_equal(p.careful, 1);
 }
@@ -489,7 +563,8 @@ int main(void)
         cmocka_unit_test(test_pacer_unanswered_syn_abandoned),
         cmocka_unit_test(test_pacer_answered_syn_kept),
         cmocka_unit_test(test_pacer_unacked_request),
-        cmocka_unit_test(test_pacer_no_abandon_without_rtt_or_careful),
+        cmocka_unit_test(test_pacer_sweeps_once_a_round_trip_is_known),
+        cmocka_unit_test(test_pacer_careful_grows_by_one_per_window),
         cmocka_unit_test(test_pacer_next_check),
         cmocka_unit_test(test_pacer_burst_turns_careful),
     };
