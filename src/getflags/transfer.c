@@ -648,6 +648,14 @@ static const char *nghttp2_words(const char *detail)
     return p && p[1] ? p + 1 : NULL;
 }
 
+/* An HTTP/2 answer nghttp2 refused, in its words (escaped). */
+static void say_not_valid_h2(char *out, size_t outsz, const char *host, long port, const char *h2)
+{
+    char words[256];
+    gf_escape_for_print(h2, strlen(h2), words, sizeof words);
+    snprintf(out, outsz, "not a valid HTTP/2 answer from %s port %ld: %s", host, port, words);
+}
+
 /* The reason for a transport failure in words a user can act on. */
 static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *out, size_t outsz)
 {
@@ -766,6 +774,21 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
             snprintf(out, outsz, "the server reset the HTTP/2 stream mid-answer: %s", safe);
         break;
     }
+    case CURLE_HTTP2: {
+        const char *h2 = nghttp2_words(detail);
+        if (h2)
+            say_not_valid_h2(out, outsz, host, port, h2);
+        else if (!x->errbuf[0])
+            /* libcurl has no words of its own when the HTTP/2 session had
+             * ended under the request: a GOAWAY from the server (it takes
+             * no more requests there), or the connection closed. */
+            snprintf(out, outsz,
+                     "%s port %ld ended the HTTP/2 connection %s (a GOAWAY, or a close)", host,
+                     port, body->header_bytes == 0 ? "before answering" : "mid-answer");
+        else
+            snprintf(out, outsz, "HTTP/2 failed with %s port %ld: %s", host, port, safe);
+        break;
+    }
     case CURLE_RECV_ERROR: {
         int tries = 0;
         const char *h2 = nghttp2_words(detail);
@@ -777,12 +800,9 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
                      "%s port %ld dropped the request %d times in a row without answering "
                      "(closed the connection, or refused the HTTP/2 stream)",
                      host, port, tries);
-        else if (h2) {
-            char words[256];
-            gf_escape_for_print(h2, strlen(h2), words, sizeof words);
-            snprintf(out, outsz, "not a valid HTTP/2 answer from %s port %ld: %s", host, port,
-                     words);
-        } else
+        else if (h2)
+            say_not_valid_h2(out, outsz, host, port, h2);
+        else
             snprintf(out, outsz, "receive failed: %s", safe);
         break;
     }

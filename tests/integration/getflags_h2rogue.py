@@ -123,6 +123,16 @@ def test_a_connection_closed_on_the_request():
     assert files == [] and len(reqs) == 1, (files, reqs)
 
 
+def test_a_goaway_before_any_request_is_said_so():
+    # GOAWAY with last-stream-id 0: the server took no request. libcurl
+    # calls it "Error in the HTTP2 framing layer"; asked again three times
+    # on new connections, then an error that says what the server did.
+    r, srv, reqs, files = run("goaway")
+    assert error_of(r) == ("127.0.0.1 port %d ended the HTTP/2 connection before answering "
+                           "(a GOAWAY, or a close)" % srv.port), r.out
+    assert files == [] and len(reqs) == 1 + 3, (files, reqs)
+
+
 def test_a_certificate_for_another_name_is_said_so():
     # Trusted, but made out to another host: no CA would help.
     d = scratch()

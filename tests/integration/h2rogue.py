@@ -18,6 +18,8 @@ how each answer goes wrong:
   reset_mid     the headers and half the body, then RST_STREAM INTERNAL_ERROR
   continuations a header block that does not end: 10,000 CONTINUATION frames
   hang_up       closes the connection on the first request, without a word
+  goaway        GOAWAY with last-stream-id 0 (no request taken) on the first
+                request of each connection, then closes it
 """
 import os
 import socket
@@ -26,8 +28,8 @@ import sys
 import threading
 
 from hpack import Decoder, Encoder
-from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, HeadersFrame, RstStreamFrame,
-                              SettingsFrame)
+from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame,
+                              RstStreamFrame, SettingsFrame)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 REFUSED_STREAM, INTERNAL_ERROR = 7, 2
@@ -101,7 +103,9 @@ class Conn:
             self.headers(sid, pairs)
             self.data(sid, body[: len(body) // 2], end_stream=False)
             self.send(RstStreamFrame(sid, error_code=INTERNAL_ERROR))
-        elif mode == "hang_up":
+        elif mode in ("hang_up", "goaway"):
+            if mode == "goaway":
+                self.send(GoAwayFrame(0, last_stream_id=0))
             # Whatever the client sent is read first, or the kernel would
             # answer the close with a reset.
             self.tls.settimeout(0.1)
