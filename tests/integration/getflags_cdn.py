@@ -517,7 +517,9 @@ def test_python_http_server_backlog_5():
                           for k, p in i["phases"].items()
                           if isinstance(p, dict) and (p.get("connect") or 0) >= 0.9)
             assert not slow, "-m %s: connects that waited for a SYN sent again: %r" % (m, slow)
-            assert s["connections"]["opened"] == 388, s["connections"]
+            # One connection per request (HTTP/1.0), and few given up
+            # after the server's TCP took them (a request sent again).
+            assert 388 <= s["connections"]["opened"] <= 398, s["connections"]
             assert_all_identical(out, codes_194())
     finally:
         srv.terminate()
