@@ -52,8 +52,11 @@ struct gf_fetch_env {
     /* A number in [0, 1) for retry jitter. */
     double (*random)(void *arg);
     /* The start gate (--rate, and pauses of -m auto), or NULL: returns 1
-     * when f may start now, else 0 and calls gf_fetch_begin(f) later. */
-    int (*gate)(void *arg, struct gf_fetch *f);
+     * when f may start now, else 0 and calls gf_fetch_begin(f) later.
+     * again: f asks again for a request the server never took (its
+     * connection closed under it), which --rate and -m auto's pace do not
+     * count a second time; a pause of the host's still holds it. */
+    int (*gate)(void *arg, struct gf_fetch *f, int again);
     /* Removes f from the gate's queue (an interrupted run). */
     void (*gate_cancel)(void *arg, struct gf_fetch *f);
     /* Or NULL: a request that began at started_s was answered normally;

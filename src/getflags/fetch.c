@@ -95,6 +95,7 @@ struct gf_fetch {
     int conditional;            /* the request in flight sent validators */
     unsigned attempt;           /* retries used for the current request */
     unsigned reasked;           /* times it went again on a new connection */
+    int again;                  /* the request waiting is such a one */
     long retry_after_s;         /* from the last answer, -1 when absent */
     double queued_at;           /* when the current request started waiting */
     double started_at;          /* when the current request began */
@@ -187,7 +188,9 @@ static void on_permit(struct gf_sem_waiter *w)
     struct gf_fetch *f = w->data;
     struct gf_phases *ph = f->is_image ? &f->item->image : &f->item->meta;
     ph->sem_wait = now_s(f) - f->queued_at;
-    if (f->env->gate && !f->env->gate(f->env->arg, f)) {
+    int again = f->again;
+    f->again = 0;
+    if (f->env->gate && !f->env->gate(f->env->arg, f, again)) {
         set_state(f, WAIT_START);
         return;
     }
@@ -609,6 +612,7 @@ static void handle_response(struct gf_fetch *f, struct gf_response *r)
             fprintf(env->verbose, "%s asked again, unanswered: %s\n", f->item->cc, r->error);
             fflush(env->verbose);
         }
+        f->again = 1;
         request(f, f->is_image);
         return;
     }

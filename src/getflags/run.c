@@ -116,9 +116,15 @@ static void gate_drain(struct run *r)
     }
 }
 
-static int gate_try(void *arg, struct gf_fetch *f)
+static int gate_try(void *arg, struct gf_fetch *f, int again)
 {
     struct run *r = arg;
+    /* A request the server never took goes at once, unless the host is
+     * paused: waiting for a --rate slot would bring it back at the same
+     * point of the server's cycle (an idle connection closed just as the
+     * next start comes) every time. */
+    if (again && gf_engine_has_room(r->engine) && gf_hostgate_delay(&r->host, loop_s(r)) <= 0)
+        return 1;
     /* The engine first: gate_delay() counts a start it lets through. */
     if (r->gate_len == 0 && gf_engine_has_room(r->engine)) {
         double delay = gate_delay(r);

@@ -61,6 +61,8 @@ static struct world {
     int gate_closed;
     struct gf_fetch *gated;
     unsigned gate_cancels;
+    int gate_again[8]; /* the again flag of each gate call, the first 8 */
+    unsigned gate_calls;
 } W;
 
 /* A small valid GIF89a (the one of test_gif.c). */
@@ -223,9 +225,12 @@ static double random0(void *arg)
     return 0.0; /* the shortest backoff: half a step */
 }
 
-static int gate(void *arg, struct gf_fetch *f)
+static int gate(void *arg, struct gf_fetch *f, int again)
 {
     (void)arg;
+    if (W.gate_calls < sizeof W.gate_again / sizeof W.gate_again[0])
+        W.gate_again[W.gate_calls] = again;
+    W.gate_calls++;
     if (!W.gate_closed)
         return 1;
     W.gated = f;
@@ -503,6 +508,29 @@ static void test_unanswered_asked_again(void **state)
     assert_int_equal(W.nreqs, 4);
     assert_int_equal(W.done[0], 1);
     assert_sem_idle();
+    /* The gate knew each of the three as a request asked again, which
+     * --rate does not count twice; the first was a new one. */
+    assert_int_equal(W.gate_calls, 4);
+    assert_int_equal(W.gate_again[0], 0);
+    for (unsigned i = 1; i < 4; i++)
+        assert_int_equal(W.gate_again[i], 1);
+}
+
+/* A retry (a failure the server may have seen) is a new start for the
+ * gate, as is the image after its metadata. */
+static void test_retry_is_a_new_start_for_the_gate(void **state)
+{
+    (void)state;
+    gf_fetch_start(W.f[0]);
+    answer(GF_XFER_TRANSIENT, 0, NULL, 0);
+    /* The retry waits its backoff on the loop. */
+    while (W.nreqs < 2 && uv_run(&W.loop, UV_RUN_ONCE))
+        ;
+    assert_int_equal(W.nreqs, 2);
+    answer_meta();
+    assert_int_equal(W.gate_calls, 3);
+    for (unsigned i = 0; i < 3; i++)
+        assert_int_equal(W.gate_again[i], 0);
 }
 
 /* --update: the metadata and the image are both as they were. */
@@ -848,6 +876,7 @@ int main(void)
         T(test_retries_exhausted),
         T(test_no_retry_for_lasting_failures),
         T(test_unanswered_asked_again),
+        T(test_retry_is_a_new_start_for_the_gate),
         T(test_not_modified_both),
         T(test_not_modified_meta_only),
         T(test_not_modified_unasked),
