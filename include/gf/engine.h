@@ -54,6 +54,15 @@ int gf_engine_has_room(const struct gf_engine *e);
  * for. No effect when max_connects is at most n; 0: no bound. */
 void gf_engine_hold_streams(struct gf_engine *e, unsigned n);
 
+/* Until a first connection is ready (or a transfer ends), only one
+ * transfer at a time is handed to curl; the others wait in the engine,
+ * where their timeout has not started. For a run that may multiplex:
+ * whether the first connection speaks HTTP/2 decides whether the others
+ * share it or open their own, and a timeout must not count the wait for
+ * the answer (with --timeout 0.6 s, 150 ms round trips and HTTP/1.1 over
+ * TLS, requests waiting on the first handshake timed out unsent). */
+void gf_engine_one_until_connected(struct gf_engine *e);
+
 /* room(arg), with the arg of gf_engine_new, runs on the loop thread when
  * the engine has room again after curl ran, so that the owner can start
  * transfers it held back. */

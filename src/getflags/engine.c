@@ -64,6 +64,9 @@ struct gf_engine {
      * finishes or the settings timer fires (0: no bound); see
      * gf_engine_hold_streams(). */
     unsigned hold;
+    /* One transfer at a time goes to curl until a first connection is
+     * ready (see gf_engine_one_until_connected()). */
+    int one_until_connected;
     /* The poll of each socket descriptor curl has asked to watch, kept
      * (stopped) while curl watches nothing there: a keep-alive connection
      * goes idle and is taken again for every request, and a new poll
@@ -193,6 +196,7 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
     (void)local_ip;
     (void)port;
     struct gf_engine *e = a->engine;
+    e->one_until_connected = 0;
     if (a->pa.phase == GF_PACER_CONNECTING) {
         long fresh = 0;
         curl_easy_getinfo(a->easy, CURLINFO_NUM_CONNECTS, &fresh);
@@ -349,11 +353,17 @@ static void settle_fresh(struct gf_engine *e)
         uv_timer_stop(&e->pace);
 }
 
+/* How many transfers may be connecting at once. */
+static unsigned attempt_slots(const struct gf_engine *e)
+{
+    return e->one_until_connected ? 1 : e->pacer.window;
+}
+
 /* Hands queued transfers to curl while connection attempt slots are
  * free. */
 static void hand_queued(struct gf_engine *e)
 {
-    for (size_t i = 0; i < e->nactive && e->nqueued > 0 && e->nconnecting < e->pacer.window; i++) {
+    for (size_t i = 0; i < e->nactive && e->nqueued > 0 && e->nconnecting < attempt_slots(e); i++) {
         struct active *a = e->active[i];
         if (!a->queued)
             continue;
@@ -374,9 +384,11 @@ static void hand_queued(struct gf_engine *e)
     }
 }
 
+/* A transfer ended: the holds on the others end too. */
 static void end_hold(struct gf_engine *e)
 {
     e->hold = 0;
+    e->one_until_connected = 0;
     uv_timer_stop(&e->settings);
 }
 
@@ -708,7 +720,7 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
         e->add_error = CURLM_INTERNAL_ERROR;
         return src == CURLE_OUT_OF_MEMORY ? GF_ENOMEM : GF_ECURL;
     }
-    if (e->nconnecting >= e->pacer.window) {
+    if (e->nconnecting >= attempt_slots(e)) {
         /* Its timeout starts when curl gets it. */
         a->queued = 1;
         e->nqueued++;
@@ -732,6 +744,11 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
 int gf_engine_has_room(const struct gf_engine *e)
 {
     return e && !e->closing && e->nqueued == 0 && (e->hold == 0 || e->nactive < e->hold);
+}
+
+void gf_engine_one_until_connected(struct gf_engine *e)
+{
+    e->one_until_connected = 1;
 }
 
 void gf_engine_hold_streams(struct gf_engine *e, unsigned n)

@@ -498,8 +498,10 @@ struct gf_curl *gf_curl_new(const struct gf_curl_config *cfg)
         if (getenv(proxy_env[i]))
             c->no_proxy_env = 0;
     parse_base(c);
-    if (may_multiplex(c) && cfg->engine)
+    if (may_multiplex(c) && cfg->engine) {
         gf_engine_hold_streams(cfg->engine, GF_ENGINE_STREAMS_BEFORE_SETTINGS);
+        gf_engine_one_until_connected(cfg->engine);
+    }
     c->codes_left = SIZE_MAX;
     c->pool = gf_calloc(cfg->pool_cap ? cfg->pool_cap : 1, sizeof *c->pool);
     if (!c->pool) {
@@ -593,6 +595,22 @@ static void read_phases(CURL *e, struct gf_phases *ph)
     ph->first_byte = start > pre ? secs(start - pre) : 0.0;
     ph->transfer = total > start ? secs(total - start) : 0.0;
     ph->total = secs(total);
+    if (start <= 0) {
+        /* It ended before an answer began (a timeout, a failure): the time
+         * after the last step reached is the step under way, not the
+         * transfer of a body that never came. */
+        curl_off_t last = pre > 0 ? pre : app > 0 ? app : conn > 0 ? conn : dns;
+        double rest = total > last ? secs(total - last) : 0.0;
+        ph->transfer = 0.0;
+        if (pre > 0)
+            ph->first_byte = rest;
+        else if (conn > 0)
+            ph->tls = rest;
+        else if (dns > 0)
+            ph->connect = rest;
+        else
+            ph->dns = rest;
+    }
 }
 
 /* Which limit ended a CURLE_OPERATION_TIMEDOUT, from the transfer's
@@ -789,10 +807,11 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
             snprintf(out, outsz, "HTTP/2 failed with %s port %ld: %s", host, port, safe);
         break;
     }
+    case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR: {
         int tries = 0;
         const char *h2 = nghttp2_words(detail);
-        if (os_errno == ECONNRESET)
+        if (rc == CURLE_RECV_ERROR && os_errno == ECONNRESET)
             snprintf(out, outsz, "connection reset by the server");
         else if (sscanf(detail, "Connection died, tried %d times", &tries) == 1)
             /* libcurl's own retries of a request the server dropped. */
@@ -802,6 +821,8 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
                      host, port, tries);
         else if (h2)
             say_not_valid_h2(out, outsz, host, port, h2);
+        else if (rc == CURLE_SEND_ERROR)
+            snprintf(out, outsz, "sending to %s port %ld failed: %s", host, port, safe);
         else
             snprintf(out, outsz, "receive failed: %s", safe);
         break;

@@ -353,6 +353,24 @@ def test_idle_close_after_1s_loses_nothing():
     assert_all_identical(out, DEFAULT_20[:6])
 
 
+def test_timeout_not_spent_waiting_for_the_first_handshake():
+    # HTTP/1.1 over TLS at 150 ms: a new connection and its request take
+    # 3 round trips (450 ms). Requests that waited in libcurl for the
+    # first connection's ALPN (300 ms) before opening their own timed out
+    # unsent at --timeout 0.6; they now wait in getflags, where the
+    # timeout has not started.
+    out = scratch()
+    with Cdn() as cdn:
+        r = gf(cdn, "-m", "7", "--timeout", "0.6", "--retries", "0", "--json", "-s",
+               cdn.via_proxy("h1", 75), outdir=out, timeout=60)
+        s = check_counts(r, ok=20, error=0)
+        assert r.rc == 0, r.err
+        entries = assert_protocol(cdn, "h1", 7)
+    assert len(entries) == 40, len(entries)
+    assert s["connections"]["opened"] == 7, s["connections"]
+    assert_all_identical(out, DEFAULT_20)
+
+
 def test_max_concurrent_streams_below_m():
     out = scratch()
     with Cdn() as cdn:

@@ -222,6 +222,44 @@ def test_silence_and_trickle_stopped_by_timeout_others_go_on():
     assert took < 5, took
 
 
+def test_phases_of_a_request_never_answered():
+    # A server that takes the connection and the request and never says a
+    # word: the second waited for belongs to the first byte, not to the
+    # transfer of a body that never came. (fault "silence" sends its
+    # headers first: there the wait is the body's.)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def take():
+        lsock.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(lsock.accept()[0])
+            except OSError:
+                pass
+
+    t = threading.Thread(target=take, daemon=True)
+    t.start()
+    try:
+        r = getflags("--retries", "0", "--timeout", "1", "--json", "-s",
+                     "http://127.0.0.1:%d/flags" % lsock.getsockname()[1], "BR", outdir=scratch())
+    finally:
+        stop.set()
+        t.join()
+        for c in held:
+            c.close()
+        lsock.close()
+    assert r.rc == 1, (r.out, r.err)
+    (item,) = r.json()["items"]
+    ph = item["phases"]["meta"]
+    assert item["error"] == "timeout after 1 s", item
+    assert ph["transfer"] == 0 and 0.9 < ph["first_byte"] <= ph["total"], ph
+    assert abs(ph["dns"] + ph["connect"] + ph["tls"] + ph["first_byte"] - ph["total"]) < 0.01, ph
+
+
 def test_429_and_503_retried_with_retry_after_then_saved():
     for fault in ("429", "503"):
         out = scratch()
