@@ -64,6 +64,10 @@ struct gf_fetch_env {
      * server's Retry-After in seconds (<= 0 when none), and then the
      * return value says whether to ask again at no cost to --retries. */
     void (*on_success)(void *arg, double started_s);
+    /* Or NULL: how many requests of the run were answered normally so far
+     * (the answers on_success hears of): whether the server was serving
+     * others while one request went unanswered. */
+    unsigned long (*answered)(void *arg);
     int (*on_overload)(void *arg, double started_s, long status, double retry_after_s);
     void *arg;
 };

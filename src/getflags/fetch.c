@@ -51,8 +51,13 @@
 
 /* How often one request may go again, without using up --retries, after
  * its connection failed before the server answered anything (a GOAWAY, a
- * reset stream, a keep-alive connection closed under it). */
+ * reset stream, a keep-alive connection closed under it), while the server
+ * answers nothing else; and how often in all while it answers others (a
+ * server that ends each connection after N requests sends GOAWAY to every
+ * stream past the Nth: with -m well above N a request can land there time
+ * after time, with nothing wrong with it). */
 #define REASK_MAX 3
+#define REASK_SERVING_MAX 30
 #define RETRY_BASE_S 0.5
 #define RETRY_MAX_S 10.0
 #define RETRY_AFTER_CAP_S 30
@@ -94,7 +99,9 @@ struct gf_fetch {
     int is_image;               /* the request in flight or waiting is the image */
     int conditional;            /* the request in flight sent validators */
     unsigned attempt;           /* retries used for the current request */
-    unsigned reasked;           /* times it went again on a new connection */
+    unsigned reasked;           /* times it went again, the server answering nothing else */
+    unsigned reasks;            /* times it went again in all */
+    unsigned long answered_at;  /* env->answered() when the current request began */
     int again;                  /* the request waiting is such a one */
     long retry_after_s;         /* from the last answer, -1 when absent */
     double queued_at;           /* when the current request started waiting */
@@ -232,6 +239,7 @@ void gf_fetch_begin(struct gf_fetch *f)
     const struct gf_fetch_env *env = f->env;
     set_state(f, f->is_image ? IMAGE : META);
     f->started_at = now_s(f);
+    f->answered_at = env->answered ? env->answered(env->arg) : 0;
     struct gf_request req = {
         .limit = f->is_image ? (size_t)env->max_size : GF_METADATA_MAX,
         .spill_at = f->is_image ? GF_BODY_SPILL_AT : 0,
@@ -543,6 +551,7 @@ static void handle_not_modified(struct gf_fetch *f)
         f->image_conditional = 1;
         f->attempt = 0;
         f->reasked = 0;
+        f->reasks = 0;
         request(f, 1);
         return;
     }
@@ -593,6 +602,7 @@ static void handle_metadata(struct gf_fetch *f, const struct gf_response *body)
     }
     f->attempt = 0;
     f->reasked = 0;
+    f->reasks = 0;
     request(f, 1);
 }
 
@@ -606,8 +616,12 @@ static void handle_response(struct gf_fetch *f, struct gf_response *r)
     if (status > 0)
         f->item->http_status = (int)status;
 
-    if (r->kind == GF_XFER_UNANSWERED && f->reasked < REASK_MAX) {
-        f->reasked++;
+    int serving = env->answered && env->answered(env->arg) > f->answered_at;
+    if (r->kind == GF_XFER_UNANSWERED &&
+        (serving ? f->reasks < REASK_SERVING_MAX : f->reasked < REASK_MAX)) {
+        if (!serving)
+            f->reasked++;
+        f->reasks++;
         if (env->verbose) {
             fprintf(env->verbose, "%s asked again, unanswered: %s\n", f->item->cc, r->error);
             fflush(env->verbose);

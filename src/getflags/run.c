@@ -54,7 +54,8 @@ struct run {
     struct gf_ratelimit rate;
     struct gf_ratelimit pace; /* -m auto below one request in flight */
     int adaptive_on;
-    unsigned paces_told; /* pacing starts already announced */
+    unsigned long answered; /* answers but refusals, so far */
+    unsigned paces_told;    /* pacing starts already announced */
     struct gf_adaptive adaptive;
     struct gf_fetch **gate_q;
     size_t gate_head, gate_len;
@@ -186,12 +187,18 @@ static void adaptive_apply(struct run *r)
     }
 }
 
+static unsigned long answered(void *arg)
+{
+    return ((const struct run *)arg)->answered;
+}
+
 /* Every answer that is not a refusal: the host is answering. With -m auto
  * it also moves the limit, and the semaphore follows it. */
 static void on_success(void *arg, double started_s)
 {
     struct run *r = arg;
     double now = loop_s(r);
+    r->answered++;
     gf_hostgate_answered(&r->host, started_s, now);
     if (!r->adaptive_on)
         return;
@@ -596,6 +603,7 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         .gate = gate_try,
         .gate_cancel = gate_cancel,
         .on_success = on_success,
+        .answered = answered,
         .on_overload = on_overload,
         .arg = &r,
     };

@@ -34,7 +34,7 @@ struct gf_transfer {
     int live; /* started, neither answered nor cancelled */
 };
 
-#define MAX_REQS 32
+#define MAX_REQS 48
 #define MAX_CODES 4
 
 static struct world {
@@ -61,7 +61,8 @@ static struct world {
     int gate_closed;
     struct gf_fetch *gated;
     unsigned gate_cancels;
-    int gate_again[8]; /* the again flag of each gate call, the first 8 */
+    int gate_again[8];      /* the again flag of each gate call, the first 8 */
+    unsigned long answered; /* what env.answered says */
     unsigned gate_calls;
 } W;
 
@@ -235,6 +236,12 @@ static int gate(void *arg, struct gf_fetch *f, int again)
         return 1;
     W.gated = f;
     return 0;
+}
+
+static unsigned long answered(void *arg)
+{
+    (void)arg;
+    return W.answered;
 }
 
 static void gate_cancel(void *arg, struct gf_fetch *f)
@@ -514,6 +521,40 @@ static void test_unanswered_asked_again(void **state)
     assert_int_equal(W.gate_again[0], 0);
     for (unsigned i = 1; i < 4; i++)
         assert_int_equal(W.gate_again[i], 1);
+}
+
+/* While the server answers other requests, one it never took (a GOAWAY
+ * past its last stream, time after time) goes again up to 30 times; once
+ * it answers nothing else, 3 more end it. */
+static void test_unanswered_while_serving_asked_again_longer(void **state)
+{
+    (void)state;
+    W.env.retries = 0;
+    W.env.answered = answered;
+    gf_fetch_start(W.f[0]);
+    for (unsigned i = 0; i < 30; i++) {
+        W.answered++; /* another request answered meanwhile */
+        answer(GF_XFER_UNANSWERED, 0, NULL, 0);
+        assert_string_equal(gf_fetch_state_name(W.f[0]), "meta");
+    }
+    W.answered++;
+    answer(GF_XFER_UNANSWERED, 0, NULL, 0);
+    assert_int_equal(W.items[0].status, GF_ERROR);
+    assert_int_equal(W.nreqs, 31);
+    assert_sem_idle();
+
+    /* Serving, then silent: three more. */
+    W.items[1].status = 0;
+    gf_fetch_start(W.f[1]);
+    W.answered++;
+    answer(GF_XFER_UNANSWERED, 0, NULL, 0);
+    for (unsigned i = 0; i < 3; i++)
+        answer(GF_XFER_UNANSWERED, 0, NULL, 0);
+    assert_string_equal(gf_fetch_state_name(W.f[1]), "meta");
+    answer(GF_XFER_UNANSWERED, 0, NULL, 0);
+    assert_int_equal(W.items[1].status, GF_ERROR);
+    assert_int_equal(W.nreqs, 31 + 5);
+    assert_sem_idle();
 }
 
 /* A retry (a failure the server may have seen) is a new start for the
@@ -877,6 +918,7 @@ int main(void)
         T(test_no_retry_for_lasting_failures),
         T(test_unanswered_asked_again),
         T(test_retry_is_a_new_start_for_the_gate),
+        T(test_unanswered_while_serving_asked_again_longer),
         T(test_not_modified_both),
         T(test_not_modified_meta_only),
         T(test_not_modified_unasked),
