@@ -290,14 +290,18 @@ static int preflight(const struct gf_options *o)
         fprintf(stderr, "getflags: %s\n", msg);
         return GF_EXIT_CANNOT_START;
     }
-    /* The largest level this run will ask for (before --retry-failed,
-     * which only lowers the number of codes). */
+    /* The largest level this run will ask for. --retry-failed picks its
+     * codes later, from the manifest: up to every code there can be (or
+     * -l), not the 20 of the default list. */
     unsigned want = o->concurrency;
     for (size_t i = 0; i < o->nsweep; i++)
         if (o->sweep[i] > want || i == 0)
             want = o->sweep[i];
-    if (want > o->ncodes)
-        want = (unsigned)o->ncodes;
+    size_t ncodes = o->ncodes;
+    if (o->retry_failed)
+        ncodes = o->limit > 0 && o->limit < GF_CODES_MAX ? o->limit : GF_CODES_MAX;
+    if (want > ncodes)
+        want = (unsigned)ncodes;
     fd_fit = gf_setup_fit_concurrency(want > 0 ? want : 1, (unsigned)n, msg, sizeof msg);
     if (msg[0])
         fputs(msg, stderr);

@@ -167,6 +167,20 @@ def test_retry_failed_only_the_failed_codes():
     assert r.rc == 0 and r.out == "" and r.err == "", (r.out, r.err)
 
 
+def test_retry_failed_uses_m_beyond_the_default_list():
+    # More codes failed than the 20 of the default list: -m is not held to
+    # 20 (the list the command line would name without --retry-failed).
+    out = scratch()
+    r = getflags("-a", "-q", "--retries", "0", "-s", "http://127.0.0.1:9/flags", outdir=out)
+    assert r.rc == 1, r.err
+    with FlagServer("--delay", "0.2", "--quiet") as fs:
+        r = getflags("--retry-failed", "-m", "100", "-s", fs.url, "--json", outdir=out)
+    s = r.json()
+    assert r.rc == 0 and s["counts"]["ok"] == 194, (r.err, s["counts"])
+    assert s["concurrency"] == 100, s["concurrency"]
+    assert s["peak_in_flight"] > 20, s["peak_in_flight"]
+
+
 def test_retry_failed_without_a_usable_manifest():
     # No manifest: no run to finish (the last one may have failed before it
     # could write one, on a full disk), so not a success of no codes: the
