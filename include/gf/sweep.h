@@ -14,7 +14,7 @@ struct gf_sweep_row {
     double elapsed_s;
     double requests_per_s;
     double p50_ms, p95_ms, p99_ms, max_ms; /* per HTTP request */
-    size_t ok, not_found, error;
+    size_t ok, not_found, error, unchanged;
     size_t pending; /* codes not finished: the level was interrupted */
     size_t requests;
     unsigned peak_in_flight;   /* most requests at the server at once */

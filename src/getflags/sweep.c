@@ -20,6 +20,7 @@ int gf_sweep_row_from(struct gf_sweep_row *row, const struct gf_summary *s)
         .ok = s->ok,
         .not_found = s->not_found,
         .error = s->error,
+        .unchanged = s->unchanged,
         .pending = s->pending,
         .requests = (size_t)s->requests,
         .peak_in_flight = s->peak_in_flight,
@@ -30,19 +31,20 @@ int gf_sweep_row_from(struct gf_sweep_row *row, const struct gf_summary *s)
 
 void gf_sweep_table(FILE *f, const struct gf_sweep_row *rows, size_t n)
 {
-    fprintf(f, "%6s %10s %10s %9s %9s %9s %9s %5s %9s %6s\n", "m", "elapsed_s", "req/s", "p50_ms",
-            "p95_ms", "p99_ms", "max_ms", "ok", "not_found", "errors");
+    fprintf(f, "%6s %10s %10s %9s %9s %9s %9s %5s %9s %6s %9s\n", "m", "elapsed_s", "req/s",
+            "p50_ms", "p95_ms", "p99_ms", "max_ms", "ok", "not_found", "errors", "unchanged");
     for (size_t i = 0; i < n; i++) {
         const struct gf_sweep_row *r = &rows[i];
-        fprintf(f, "%6u %10.3f %10.1f %9.2f %9.2f %9.2f %9.2f %5zu %9zu %6zu\n", r->m, r->elapsed_s,
-                r->requests_per_s, r->p50_ms, r->p95_ms, r->p99_ms, r->max_ms, r->ok, r->not_found,
-                r->error);
+        fprintf(f, "%6u %10.3f %10.1f %9.2f %9.2f %9.2f %9.2f %5zu %9zu %6zu %9zu\n", r->m,
+                r->elapsed_s, r->requests_per_s, r->p50_ms, r->p95_ms, r->p99_ms, r->max_ms, r->ok,
+                r->not_found, r->error, r->unchanged);
     }
     for (size_t i = 0; i < n; i++)
         if (rows[i].pending > 0)
             fprintf(f, "m=%u was interrupted: %zu of its %zu codes did not finish.\n", rows[i].m,
                     rows[i].pending,
-                    rows[i].ok + rows[i].not_found + rows[i].error + rows[i].pending);
+                    rows[i].ok + rows[i].not_found + rows[i].error + rows[i].unchanged +
+                        rows[i].pending);
 }
 
 char *gf_sweep_json(const struct gf_sweep_row *rows, size_t n)
@@ -77,6 +79,7 @@ char *gf_sweep_json(const struct gf_sweep_row *rows, size_t n)
              cJSON_AddNumberToObject(o, gf_status_name(GF_OK), (double)r->ok) &&
              cJSON_AddNumberToObject(o, gf_status_name(GF_NOT_FOUND), (double)r->not_found) &&
              cJSON_AddNumberToObject(o, gf_status_name(GF_ERROR), (double)r->error) &&
+             cJSON_AddNumberToObject(o, gf_status_name(GF_UNCHANGED), (double)r->unchanged) &&
              cJSON_AddNumberToObject(o, gf_status_name(GF_PENDING), (double)r->pending) &&
              cJSON_AddNumberToObject(o, "peak_in_flight", r->peak_in_flight) &&
              gf_report_add_connections(o, &r->conn) == 0;

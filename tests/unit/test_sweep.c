@@ -33,9 +33,11 @@ static void test_sweep_row_percentiles_and_rate(void **state)
     for (int i = 0; i < 100; i++)
         lat[i] = 100 - i; /* unsorted on purpose */
     struct gf_summary s = summary_with(lat, 100);
+    s.unchanged = 7;
     struct gf_sweep_row r;
     assert_int_equal(gf_sweep_row_from(&r, &s), 0);
     assert_int_equal(r.m, 20);
+    assert_int_equal(r.unchanged, 7);
     assert_true(r.p50_ms == 50 && r.p95_ms == 95 && r.p99_ms == 99 && r.max_ms == 100);
     assert_true(r.requests_per_s == 194.0);
     assert_int_equal(r.ok, 190);
@@ -79,7 +81,8 @@ static void test_sweep_table_format(void **state)
          .max_ms = 41.75,
          .ok = 190,
          .not_found = 482,
-         .error = 4},
+         .error = 4,
+         .unchanged = 2},
     };
     char *buf = NULL;
     size_t len = 0;
@@ -88,11 +91,11 @@ static void test_sweep_table_format(void **state)
     fclose(f);
     const char *want =
         "     m  elapsed_s      req/s    p50_ms    p95_ms    p99_ms    max_ms    ok not_found "
-        "errors\n"
+        "errors unchanged\n"
         "     1      1.500      258.7      3.25      7.50      9.12     12.00   194         0 "
-        "     0\n"
+        "     0         0\n"
         "  1000      0.042    20665.1     20.00     35.50     40.00     41.75   190       482 "
-        "     4\n";
+        "     4         2\n";
     assert_string_equal(buf, want);
     free(buf);
 
@@ -103,7 +106,7 @@ static void test_sweep_table_format(void **state)
     gf_sweep_table(f, rows, 2);
     fclose(f);
     assert_non_null(strstr(buf, want) == buf ? buf : NULL);
-    assert_string_equal(buf + strlen(want), "m=1000 was interrupted: 6 of its 682 codes did not "
+    assert_string_equal(buf + strlen(want), "m=1000 was interrupted: 6 of its 684 codes did not "
                                             "finish.\n");
     free(buf);
 }
@@ -111,8 +114,9 @@ static void test_sweep_table_format(void **state)
 static void test_sweep_json_array(void **state)
 {
     (void)state;
-    struct gf_sweep_row rows[2] = {{.m = 5, .elapsed_s = 0.5, .requests = 10, .p95_ms = 7},
-                                   {.m = 50, .ok = 3, .not_found = 2, .error = 1, .pending = 4}};
+    struct gf_sweep_row rows[2] = {
+        {.m = 5, .elapsed_s = 0.5, .requests = 10, .p95_ms = 7},
+        {.m = 50, .ok = 3, .not_found = 2, .error = 1, .unchanged = 5, .pending = 4}};
     char *s = gf_sweep_json(rows, 2);
     assert_non_null(s);
     cJSON *a = cJSON_Parse(s);
@@ -132,6 +136,7 @@ static void test_sweep_json_array(void **state)
     assert_int_equal(cJSON_GetObjectItem(o, "not_found")->valueint, 2);
     assert_int_equal(cJSON_GetObjectItem(o, "error")->valueint, 1);
     assert_int_equal(cJSON_GetObjectItem(o, "pending")->valueint, 4);
+    assert_int_equal(cJSON_GetObjectItem(o, "unchanged")->valueint, 5);
     assert_non_null(cJSON_GetObjectItem(o, "requests_per_s"));
     cJSON_Delete(a);
 }
