@@ -2,6 +2,7 @@
 #include "gf/alloc.h"
 #include "gf/cli.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -406,6 +407,25 @@ static char *url_part(CURLU *h, CURLUPart part)
     return v;
 }
 
+/* Scheme and host name in lower case, as they compare (RFC 3986 6.2.2.1):
+ * "HTTP://Example.org/flags" is the server of the last run's
+ * "http://example.org/flags". The user name and password stay as given. */
+static void lower_scheme_and_host(char *url)
+{
+    char *p = strstr(url, "://");
+    if (!p)
+        return;
+    for (char *c = url; c < p; c++)
+        *c = (char)tolower((unsigned char)*c);
+    char *host = p + 3;
+    char *end = host + strcspn(host, "/");
+    for (char *at = host; at < end; at++)
+        if (*at == '@')
+            host = at + 1;
+    for (char *c = host; c < end; c++)
+        *c = (char)tolower((unsigned char)*c);
+}
+
 /* Checks base (arg without trailing '/') as libcurl will read it, and sets
  * *display to base without its password. Returns 0, GF_EUSAGE after
  * recording the error, or GF_ENOMEM. Requests are base + "/cc/...", so a
@@ -533,6 +553,7 @@ static int set_server(struct parse_state *st, struct gf_options *opts, const cha
         return GF_ENOMEM;
     memcpy(base, arg, len);
     base[len] = '\0';
+    lower_scheme_and_host(base);
     rc = check_url(st, arg, base, &display);
     if (rc != 0) {
         gf_free(base);
