@@ -780,16 +780,13 @@ int gf_manifest_save_at(int sfd, const char *label, const struct gf_manifest *m,
         return e;
     }
     write_manifest(&a, m);
-    char tmp[sizeof a.tmp];
-    memcpy(tmp, a.tmp, sizeof tmp);
     e = gf_afile_commit(&a, GF_MANIFEST_NAME, 1);
-    if (e != 0 && strcmp(a.step, "rename") == 0)
+    /* Named by what it is: its temporary file is gone by now. */
+    if (e != 0)
         gf_errorf(err, errsz,
-                  "cannot rename %s/" GF_STATEDIR_NAME "/%s to " GF_MANIFEST_NAME ": %s", label,
-                  tmp, gf_strerror(e));
-    else if (e != 0)
-        gf_errorf(err, errsz, "cannot %s %s/" GF_STATEDIR_NAME "/%s: %s", a.step, label, tmp,
-                  gf_strerror(e));
+                  "cannot save the manifest %s/" GF_STATEDIR_NAME "/" GF_MANIFEST_NAME
+                  ": %s failed: %s",
+                  label, a.step, gf_strerror(e));
     return e;
 }
 

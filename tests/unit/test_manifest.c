@@ -915,10 +915,9 @@ static void test_manifest_save_rename_failure(void **state)
     write_file(".getflags/manifest.json/keep", "", 0);
     build_sample(&m);
     assert_true(gf_manifest_save(test_dir, &m, err, sizeof err) < 0);
-    snprintf(want, sizeof want, "cannot rename %s/.getflags/.getflags-tmp-%ld-", test_dir,
-             (long)getpid());
+    snprintf(want, sizeof want,
+             "cannot save the manifest %s/.getflags/manifest.json: rename failed: ", test_dir);
     assert_memory_equal(err, want, strlen(want));
-    assert_non_null(strstr(err, " to manifest.json: "));
     assert_string_equal(state_listing(), "manifest.json");
     gf_manifest_free(&m);
 }
@@ -952,10 +951,10 @@ static void test_manifest_save_write_failure(void **state)
     signal(SIGXFSZ, prev);
 
     assert_int_equal(rc, -EFBIG);
-    snprintf(want, sizeof want, "cannot write %s/.getflags/.getflags-tmp-%ld-", test_dir,
-             (long)getpid());
-    assert_memory_equal(err, want, strlen(want));
-    assert_non_null(strstr(err, uv_strerror(UV_EFBIG)));
+    snprintf(want, sizeof want,
+             "cannot save the manifest %s/.getflags/manifest.json: write failed: %s", test_dir,
+             uv_strerror(UV_EFBIG));
+    assert_string_equal(err, want);
     assert_string_equal(state_listing(), "manifest.json");
     assert_string_equal(slurp(".getflags/manifest.json", &len), before);
     gf_manifest_free(&big);
