@@ -220,8 +220,9 @@ def test_unwritable_manifest_is_an_error_flags_stay():
     with FlagServer("--quiet") as fs:
         r = getflags("-s", fs.url, "BR", outdir=out)
     assert r.rc == 1, (r.rc, r.err)
-    assert r.err.splitlines()[-1].startswith("getflags: cannot rename"), r.err
-    assert "manifest.json" in r.err.splitlines()[-1], r.err
+    assert r.err.splitlines()[-1].startswith(
+        "getflags: cannot save the manifest %s/.getflags/manifest.json: rename failed: " % out), \
+        r.err
     assert os.path.isfile(os.path.join(out, "Brazil.gif"))
 
 
