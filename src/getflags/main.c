@@ -168,6 +168,32 @@ static int state_save(const struct gf_options *o, struct gf_state *st,
     return 0;
 }
 
+/* --retry-failed after a run without errors: one line, not the report
+ * of a run of no codes (nor a sweep of such runs); DIR and its manifest
+ * stay as they are. --json still prints its (empty) summary, for scripts.
+ * Returns 1, st closed, when that is all there is to do. */
+static int nothing_to_retry(const struct gf_options *o, struct gf_state *st)
+{
+    if (!o->retry_failed || o->ncodes > 0 || o->json)
+        return 0;
+    if (!o->quiet)
+        printf("Nothing to retry: no code ended in error in the last run in %s.\n", o->outdir);
+    gf_state_close(st);
+    return 1;
+}
+
+/* Every code asked for answered 404: most likely a base URL with a typo
+ * (the exit status stays 0, as for any not found), so a cron job hears of
+ * it even under -q. */
+static void warn_if_nothing_found(const struct gf_options *o, const struct gf_summary *sum)
+{
+    if (o->ncodes > 0 && sum->not_found == o->ncodes)
+        fprintf(stderr,
+                "getflags: warning: none of the %zu codes was found (404) under %s: is the base "
+                "URL right?\n",
+                o->ncodes, o->base_url_display);
+}
+
 static int download(struct gf_options *o)
 {
     struct gf_state st;
@@ -175,15 +201,8 @@ static int download(struct gf_options *o)
     int rc = state_open(o, &st, &prev);
     if (rc >= 0)
         return rc;
-    /* --retry-failed after a run without errors: one line, not the
-     * report of a run of no codes; DIR and its manifest stay as they are.
-     * --json still prints its (empty) summary, for scripts. */
-    if (o->retry_failed && o->ncodes == 0 && !o->json) {
-        if (!o->quiet)
-            printf("Nothing to retry: no code ended in error in the last run in %s.\n", o->outdir);
-        gf_state_close(&st);
+    if (nothing_to_retry(o, &st))
         return GF_EXIT_OK;
-    }
     unsigned concurrency = concurrency_for(o, o->concurrency);
     struct gf_run_result res;
     if (run_once(o, &st, concurrency, 1, 1, prev, &res) != 0) {
@@ -204,6 +223,7 @@ static int download(struct gf_options *o)
         gf_report_footer(stdout, &sum);
     }
     int lost = gf_report_output_check(stdout, "standard output", stderr) != 0;
+    warn_if_nothing_found(o, &sum);
     int status = exit_status(&res);
     if (lost && status == GF_EXIT_OK)
         status = GF_EXIT_ERRORS;
@@ -225,6 +245,8 @@ static int sweep(struct gf_options *o)
     int status = state_open(o, &ses, &prev);
     if (status >= 0)
         return status;
+    if (nothing_to_retry(o, &ses))
+        return GF_EXIT_OK;
     status = GF_EXIT_OK;
     for (size_t i = 0; i < o->nsweep; i++) {
         unsigned concurrency = concurrency_for(o, o->sweep[i]);

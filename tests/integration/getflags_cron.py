@@ -165,6 +165,12 @@ def test_retry_failed_only_the_failed_codes():
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
     r = getflags("--retry-failed", "-q", "-s", "http://127.0.0.1:9/flags", outdir=out)
     assert r.rc == 0 and r.out == "" and r.err == "", (r.out, r.err)
+    # A sweep of nothing is the same one line, not a table of empty levels.
+    r = getflags("--retry-failed", "--sweep", "1,5", "-s", "http://127.0.0.1:9/flags",
+                 outdir=out)
+    assert r.rc == 0 and r.out.startswith("Nothing to retry: "), r.out
+    after = os.stat(os.path.join(out, ".getflags", "manifest.json"))
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
 
 def test_retry_failed_uses_m_beyond_the_default_list():
@@ -179,6 +185,20 @@ def test_retry_failed_uses_m_beyond_the_default_list():
     assert r.rc == 0 and s["counts"]["ok"] == 194, (r.err, s["counts"])
     assert s["concurrency"] == 100, s["concurrency"]
     assert s["peak_in_flight"] > 20, s["peak_in_flight"]
+
+
+def test_every_code_not_found_is_warned_of_even_under_q():
+    # A base URL with a typo answers 404 to everything: exit 0 as for any
+    # not found, but cron mails the warning.
+    out = scratch()
+    with FlagServer("--quiet") as fs:
+        r = getflags("-q", "-s", fs.url + "x", outdir=out)
+        assert r.rc == 0 and r.out == "", (r.rc, r.out)
+        assert r.err == ("getflags: warning: none of the 20 codes was found (404) under %sx: is "
+                         "the base URL right?\n" % fs.url), r.err
+        # Some found: nothing to say.
+        r = getflags("-q", "-s", fs.url, "BR", "QQ", outdir=out)
+        assert r.rc == 0 and r.out == "" and r.err == "", (r.out, r.err)
 
 
 def test_retry_failed_without_a_usable_manifest():
