@@ -54,7 +54,7 @@ struct run {
     struct gf_ratelimit rate;
     struct gf_ratelimit pace; /* -m auto below one request in flight */
     int adaptive_on;
-    unsigned long answered; /* answers but refusals, so far */
+    unsigned long answered; /* answered normally so far (on_success) */
     unsigned paces_told;    /* pacing starts already announced */
     struct gf_adaptive adaptive;
     struct gf_fetch **gate_q;
