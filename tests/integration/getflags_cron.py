@@ -2,6 +2,7 @@
 GETs against nginx and flagserver, --retry-failed, the lock, --rate,
 -m auto, and the standard environment."""
 
+import fcntl
 import json
 import os
 import re
@@ -246,17 +247,38 @@ def test_unwritable_manifest_is_an_error_flags_stay():
     assert os.path.isfile(os.path.join(out, "Brazil.gif"))
 
 
+def lock_held(path):
+    """Whether another process holds the flock on path."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
 def test_second_run_on_same_dir_exits_75_or_waits():
     out = scratch()
-    with FlagServer("--delay", "0.6", "--quiet") as fs:
+    with FlagServer("--delay", "2", "--quiet") as fs:
         first = subprocess.Popen([GETFLAGS, "-q", "-s", fs.url, "-o", out, "BR"])
-        time.sleep(0.25)
-        t0 = time.time()
+        # Until the lock is held (flock), then for the 4 s its two answers
+        # take.
+        lock = os.path.join(out, ".getflags", "lock")
+        deadline = time.time() + 10
+        while not lock_held(lock):
+            assert time.time() < deadline and first.poll() is None, "the first run never locked"
+            time.sleep(0.02)
         r = getflags("-q", "-s", fs.url, "CN", outdir=out)
-        took = time.time() - t0
         assert r.rc == 75, (r.rc, r.err)
         assert "another getflags run" in r.err, r.err
-        assert took < 0.5, took
+        # It did not wait for the lock: the first run still holds it.
+        assert first.poll() is None, "the second run waited for the first one"
         r = getflags("-q", "--wait-lock", "-s", fs.url, "CN", outdir=out)
         assert first.wait(10) == 0
     assert r.rc == 0, r.err
