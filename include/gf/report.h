@@ -80,13 +80,20 @@ void gf_progress_draw(FILE *f, size_t done, size_t total, double elapsed_s, unsi
  * "dumb" a line of spaces between two carriage returns. */
 void gf_progress_clear(FILE *f, unsigned width);
 
+/* Writes s and a newline to out, as puts(3) does for stdout, and keeps the
+ * reason of a failure for gf_report_output_check(): a text longer than
+ * the stream's buffer is written at once, so by the check nothing is left
+ * to flush that could fail again. */
+void gf_report_put_line(FILE *out, const char *s);
+
 /* Flushes out and checks that no write to it has failed since it was
  * opened (or its error flag last cleared): a report that did not reach its
  * reader must not end as a clean run. On failure prints one line to err
  * ("getflags: cannot write to <name>: <reason>") unless err is NULL or out
  * itself, clears out's error flag (so one loss is said once) and returns
- * -1; else returns 0. The reason is known only when this flush fails; an
- * earlier failure is said as "part of the output was lost". */
+ * -1; else returns 0. The reason is that of this flush, or of the failed
+ * gf_report_put_line(); any other earlier failure is said as "part of the
+ * output was lost". */
 int gf_report_output_check(FILE *out, const char *name, FILE *err);
 
 #endif

@@ -112,6 +112,11 @@ int gf_lock_acquire_at(int sfd, const char *dir, int wait, struct gf_lock *lk, c
             if (errno != EINTR || gf_early_signal) {
                 e = -errno;
                 close(fd);
+                if (e == -EINTR) {
+                    gf_errorf(err, errsz, "interrupted while waiting for another run on %s to end",
+                              dir);
+                    return e;
+                }
                 return fail(e, err, errsz, "lock", dir);
             }
         }

@@ -214,7 +214,7 @@ static int download(struct gf_options *o)
     if (o->json) {
         char *json = gf_report_json(&sum);
         if (json) {
-            puts(json);
+            gf_report_put_line(stdout, json);
             gf_free(json);
         } else {
             fprintf(stderr, "getflags: out of memory while writing the JSON summary\n");
@@ -273,14 +273,13 @@ static int sweep(struct gf_options *o)
     if (o->json) {
         char *json = gf_sweep_json(rows, n);
         if (json) {
-            puts(json);
+            gf_report_put_line(stdout, json);
             gf_free(json);
         }
     } else if (!o->quiet) {
         gf_sweep_table(stdout, rows, n);
     }
-    fflush(stdout);
-    return status;
+    return status; /* main() flushes stdout, and says if that fails */
 }
 
 /* libuv's threadpool does the saves: unless the user set
@@ -358,15 +357,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "*** Usage error: %s\n%s", err, gf_cli_usage());
         return GF_EXIT_USAGE;
     }
-    if (opts.show_help) {
-        fputs(gf_cli_help(), stdout);
+    if (opts.show_help || opts.show_version) {
+        if (opts.show_help)
+            fputs(gf_cli_help(), stdout);
+        else
+            print_version();
         gf_options_free(&opts);
-        return GF_EXIT_OK;
-    }
-    if (opts.show_version) {
-        print_version();
-        gf_options_free(&opts);
-        return GF_EXIT_OK;
+        /* As for a report: text that did not reach its reader is an error. */
+        return gf_report_output_check(stdout, "standard output", stderr) == 0 ? GF_EXIT_OK
+                                                                              : GF_EXIT_ERRORS;
     }
     if (gf_alloc_install(CURL_GLOBAL_DEFAULT) != 0) {
         fprintf(stderr, "getflags: cannot initialise libcurl\n");

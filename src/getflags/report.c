@@ -410,6 +410,19 @@ void gf_progress_clear(FILE *f, unsigned width)
     fflush(f);
 }
 
+/* The stream and reason of the last failed gf_report_put_line(). */
+static FILE *put_failed_on;
+static int put_failed_errno;
+
+void gf_report_put_line(FILE *out, const char *s)
+{
+    errno = 0;
+    if ((fputs(s, out) == EOF || fputc('\n', out) == EOF) && errno != 0) {
+        put_failed_on = out;
+        put_failed_errno = errno;
+    }
+}
+
 int gf_report_output_check(FILE *out, const char *name, FILE *err)
 {
     int failed, saved = 0;
@@ -421,6 +434,10 @@ int gf_report_output_check(FILE *out, const char *name, FILE *err)
     failed = failed || ferror(out);
     if (!failed)
         return 0;
+    if (saved == 0 && put_failed_on == out)
+        saved = put_failed_errno;
+    if (put_failed_on == out)
+        put_failed_on = NULL;
     /* Said once: a later check of the same stream stays quiet unless
      * another write fails. */
     clearerr(out);

@@ -77,6 +77,20 @@ def test_report_to_a_full_disk_exits_1():
         assert p.returncode == 0 and p.stderr == "", (p.returncode, p.stderr)
 
 
+def test_long_output_to_a_full_disk_says_why():
+    # A summary longer than stdout's buffer is written at once: the reason
+    # of that failure is the one said, not "part of the output was lost".
+    full = "getflags: cannot write to standard output: No space left on device\n"
+    with FlagServer("--quiet") as fs:
+        for mode in (["--json", "-a"], ["--json", "--sweep", "1,2", "-l", "60"]):
+            p = run_to_dev_full(mode + ["-s", fs.url, "-o", scratch()])
+            assert p.returncode == 1 and p.stderr == full, (mode, p.returncode, p.stderr)
+    # --help and --version are output too.
+    for mode in (["--help"], ["--version"]):
+        p = run_to_dev_full(mode)
+        assert p.returncode == 1 and p.stderr == full, (mode, p.returncode, p.stderr)
+
+
 def test_verbose_lines_to_a_full_stderr_exit_1():
     with FlagServer("--quiet") as fs:
         with open("/dev/full", "w") as full:

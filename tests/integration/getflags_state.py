@@ -408,6 +408,8 @@ def test_signal_while_waiting_for_the_lock():
         o, e = p.communicate(timeout=10)
     assert p.returncode == 130 and time.time() - t0 < 1, (p.returncode, e)
     assert "waiting for another run" in e, e
+    assert "interrupted while waiting for another run on %s to end" % out in e, e
+    assert "system call" not in e, e
 
 
 def test_temporary_files_of_dead_runs_are_swept():
