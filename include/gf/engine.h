@@ -80,6 +80,9 @@ void gf_engine_on_first(struct gf_engine *e, gf_engine_room_cb first);
  * was ready for them) and had not finished: what the server saw. */
 unsigned gf_engine_peak_sent(const struct gf_engine *e);
 
+/* How many transfers have their request sent and are not finished now. */
+unsigned gf_engine_sent(const struct gf_engine *e);
+
 /* Why the last gf_engine_start failed, in libcurl's words. */
 const char *gf_engine_strerror(const struct gf_engine *e);
 

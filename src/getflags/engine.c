@@ -771,6 +771,11 @@ unsigned gf_engine_peak_sent(const struct gf_engine *e)
     return e ? e->peak_sent : 0;
 }
 
+unsigned gf_engine_sent(const struct gf_engine *e)
+{
+    return e ? e->nsent : 0;
+}
+
 const char *gf_engine_strerror(const struct gf_engine *e)
 {
     return curl_multi_strerror(e->add_error);

@@ -202,7 +202,10 @@ static void on_success(void *arg, double started_s)
     gf_hostgate_answered(&r->host, started_s, now);
     if (!r->adaptive_on)
         return;
-    gf_adaptive_on_success(&r->adaptive, started_s, now, r->sem.held);
+    /* What the server saw: permits held by requests still waiting for a
+     * connection (the pacer opens them at its own pace) did not test the
+     * limit. This answer's transfer has already left the engine. */
+    gf_adaptive_on_success(&r->adaptive, started_s, now, gf_engine_sent(r->engine) + 1);
     adaptive_apply(r);
 }
 

@@ -539,6 +539,17 @@ def test_python_http_server_backlog_5():
             # after the server's TCP took them (a request sent again).
             assert 388 <= s["connections"]["opened"] <= 398, s["connections"]
             assert_all_identical(out, codes_194())
+        # -m auto: the pacer, not the limit, bounds what is in flight, so the
+        # limit grows only as far as requests really reach it (the slow
+        # start doubles it once past them), and the report says so.
+        out = scratch()
+        r = getflags("-a", "-m", "auto", "--json", "-s", "http://127.0.0.1:%d/flags" % port,
+                     outdir=out, timeout=120)
+        s = check_counts(r, ok=194, error=0)
+        assert r.rc == 0, r.err
+        assert s["concurrency"] <= 2 * s["peak_in_flight"], (s["concurrency"],
+                                                             s["peak_in_flight"])
+        assert_all_identical(out, codes_194())
     finally:
         srv.terminate()
         srv.wait(10)
