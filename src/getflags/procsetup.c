@@ -195,8 +195,8 @@ unsigned gf_setup_fit_concurrency(unsigned want, unsigned pool_threads, char *ms
         return 0;
     }
     snprintf(msg, msgsz,
-             "getflags: -m %u needs about %llu open files but the limit is %llu; using %u "
-             "concurrent request%s\n",
+             "getflags: %u concurrent requests need about %llu open files but the limit is "
+             "%llu (ulimit -n); using %u concurrent request%s\n",
              want, (unsigned long long)need, (unsigned long long)rl.rlim_cur, fit,
              fit == 1 ? "" : "s");
     return fit;
