@@ -668,8 +668,9 @@ static void handle_response(struct gf_fetch *f, struct gf_response *r)
     if (!is_success(status)) {
         /* The reason phrase is kept as sent: the report, the JSON and the
          * -v retry line each escape it once, where it is printed. */
-        snprintf(why, sizeof why, "HTTP error %ld - %s", status,
-                 r->reason[0] ? r->reason : standard_reason(status));
+        snprintf(why, sizeof why, "HTTP error %ld - %s%s", status,
+                 r->reason[0] ? r->reason : standard_reason(status),
+                 r->port_wants_tls ? " (the server says this port speaks TLS: use https://)" : "");
         if (retryable_status(status) && schedule_retry(f, why) == 0)
             return;
         set_error(f, "%s", why);

@@ -77,6 +77,7 @@ struct body {
     unsigned informational; /* 1xx answers so far */
     int too_many_informational;
     int error_body_cut; /* a non-200 body stopped at its bound: its status decides */
+    int page_wants_tls; /* a 400 page saying the port speaks TLS */
     /* Of the last answer: its Content-Length (-1 when absent), whether it
      * was unusable or given twice with different values. */
     long long content_length;
@@ -118,6 +119,21 @@ static int is_success(long status)
 
 /* ---- callbacks --------------------------------------------------------- */
 
+/* Whether a 400 page is the one nginx or Apache send for plain HTTP to a
+ * port that speaks TLS; the status line alone cannot tell it from any
+ * other bad request. Only the start of the page is looked at. */
+static int says_port_wants_tls(const char *p, size_t n)
+{
+    static const char *const words[] = {"plain HTTP request was sent to HTTPS port",
+                                        "plain HTTP to an SSL-enabled server port"};
+    if (n > 2048)
+        n = 2048;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        if (memmem(p, n, words[i], strlen(words[i])) != NULL)
+            return 1;
+    return 0;
+}
+
 /* Counts decoded bytes (curl has undone any Content-Encoding before this
  * runs), so a compression bomb stops at the cap, not at the wire size. */
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -132,6 +148,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     if (!is_success(status)) {
         /* Read and drop error bodies so the connection can be reused; a
          * long one is cut (and its connection closed), not an error. */
+        if (status == 400 && b->len < 2048 && !b->page_wants_tls)
+            b->page_wants_tls = says_port_wants_tls(ptr, n);
         b->len += n;
         if (b->len > ERROR_BODY_MAX) {
             b->error_body_cut = 1;
@@ -215,6 +233,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userdata)
         b->bad_length = b->conflicting_length = 0;
         b->seen = 0;
         b->headers_ended = 0;
+        b->page_wants_tls = 0;
         copy_reason(x, line, n);
         return n;
     }
@@ -949,6 +968,7 @@ static void read_answer(struct gf_transfer *x, struct gf_response *r)
     r->retry_after_s = retry_after(x);
     r->content_length = x->body.content_length;
     r->bad_length = x->body.bad_length;
+    r->port_wants_tls = x->body.page_wants_tls;
     _Static_assert(sizeof r->reason == sizeof x->reason, "reason buffers differ");
     memcpy(r->reason, x->reason, sizeof r->reason);
 }

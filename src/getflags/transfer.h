@@ -67,6 +67,8 @@ struct gf_response {
      * differ from it. */
     long long content_length;
     int bad_length, encoded;
+    /* A 400 whose page says the port speaks TLS (http:// for https://). */
+    int port_wants_tls;
     char etag[256]; /* validators of the final answer, "" when none */
     char last_modified[64];
     long retry_after_s;      /* -1 when the answer gave none */

@@ -498,6 +498,30 @@ def test_limit_req_429_retry_after_http_date():
     check_limit("limit_date", 2)
 
 
+def test_wrong_scheme_for_the_port_says_which_to_use():
+    # http:// to a port that speaks TLS: nginx answers 400 with a page
+    # saying so, which the error repeats; the status alone would not tell.
+    with Cdn() as cdn:
+        base = cdn.base("h2").replace("https://", "http://")
+        r = gf(cdn, "--retries", "0", "-s", base, "BR", outdir=scratch())
+        assert r.rc == 1, r.err
+        assert ("BR error: HTTP error 400 - Bad Request (the server says this port speaks "
+                "TLS: use https://)") in r.err, r.err
+    # https:// to a plain HTTP port.
+    with FlagServer("--quiet") as fs:
+        base = fs.url.replace("http://", "https://")
+        r = getflags("--retries", "0", "-s", base, "BR", outdir=scratch())
+        assert r.rc == 1, r.err
+        assert "the server did not answer in TLS (a plain HTTP port? then use http://)" in r.err, \
+            r.err
+    # Any other 400 stays as it was.
+    page = "<html><body>400 Bad Request: plain HTTP is fine here</body></html>"
+    ng = Nginx({"p": ("plain", 'location / { return 400 "%s"; }' % page)}, host="localhost")
+    with ng:
+        r = getflags("--retries", "0", "-s", ng.base("p"), "BR", outdir=scratch())
+    assert r.rc == 1 and "BR error: HTTP error 400 - Bad Request\n" in r.err, r.err
+
+
 def test_python_http_server_backlog_5():
     # python3 -m http.server listens with a backlog of 5 and answers in
     # HTTP/1.0, closing each connection: every request of -a -m 100 (or
