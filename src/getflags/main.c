@@ -109,6 +109,14 @@ static int run_once(const struct gf_options *o, struct gf_state *st, unsigned co
     int rc = gf_run(&cfg, res, err, sizeof err);
     if (rc != 0)
         fputs(err, stderr);
+    /* The run's signal handles are closed, which leaves the default action:
+     * a signal now (a second Ctrl-C, or one while the report waits on a
+     * pipe) would kill the process before the manifest is written. Until
+     * the process ends, a signal is only recorded, and ends it with the
+     * status of the signal; one the run took is in res->signal. */
+    if (rc == 0)
+        gf_early_signal = 0;
+    gf_setup_signals();
     return rc;
 }
 
@@ -210,6 +218,11 @@ static int download(struct gf_options *o)
         return GF_EXIT_CANNOT_START;
     }
 
+    /* The manifest first: the report may wait on a pipe that nobody reads
+     * yet, and DIR must not wait with it. */
+    int status = exit_status(&res);
+    if (state_save(o, &st, &res) != 0 && status == GF_EXIT_OK)
+        status = GF_EXIT_ERRORS;
     struct gf_summary sum = gf_run_summary(&res, o, concurrency);
     if (o->json) {
         char *json = gf_report_json(&sum);
@@ -224,10 +237,7 @@ static int download(struct gf_options *o)
     }
     int lost = gf_report_output_check(stdout, "standard output", stderr) != 0;
     warn_if_nothing_found(o, &sum);
-    int status = exit_status(&res);
     if (lost && status == GF_EXIT_OK)
-        status = GF_EXIT_ERRORS;
-    if (state_save(o, &st, &res) != 0 && status == GF_EXIT_OK)
         status = GF_EXIT_ERRORS;
     gf_run_result_free(&res);
     gf_state_close(&st);
@@ -376,8 +386,10 @@ int main(int argc, char **argv)
     int status = preflight(&opts);
     if (status < 0)
         status = opts.nsweep > 0 ? sweep(&opts) : download(&opts);
-    /* Stopped before a run could start (e.g. while waiting for the lock). */
-    if (gf_early_signal && status == GF_EXIT_CANNOT_START)
+    /* Stopped before a run could start (e.g. while waiting for the lock),
+     * or after it ended (while its report or manifest was written). */
+    if (gf_early_signal && status != GF_EXIT_SIGINT && status != GF_EXIT_SIGTERM &&
+        status != GF_EXIT_SIGHUP)
         status = gf_early_signal == SIGINT    ? GF_EXIT_SIGINT
                  : gf_early_signal == SIGTERM ? GF_EXIT_SIGTERM
                                               : GF_EXIT_SIGHUP;

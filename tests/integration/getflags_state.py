@@ -393,6 +393,28 @@ def test_sighup_ends_a_run_like_sigterm():
     assert {x["status"] for x in entries(out).values()} == {"error"}
 
 
+def test_signal_while_the_report_waits_on_a_pipe():
+    # `getflags -a --json | less`, then Ctrl-C before paging: the summary
+    # (about 80 KB) fills the pipe and the process waits on it. The run is
+    # over, so the manifest is written already, and the signal ends the
+    # process with its status instead of killing it by default.
+    out = scratch()
+    with FlagServer("--quiet") as fs:
+        p = subprocess.Popen([GETFLAGS, "-a", "--json", "-s", fs.url, "-o", out],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.time() + 30
+        while len([n for n in os.listdir(out) if n.endswith(".gif")]) < 194:
+            assert time.time() < deadline and p.poll() is None, p.poll()
+            time.sleep(0.05)
+        time.sleep(0.5)  # the saves are in; the summary fills the pipe
+        p.send_signal(signal.SIGINT)
+        o, e = p.communicate(timeout=20)
+    assert p.returncode == 130, (p.returncode, e)
+    assert {x["status"] for x in entries(out).values()} == {"ok"}, e
+    assert len(entries(out)) == 194
+    check_manifest_matches_disk(out)
+
+
 def test_signal_while_waiting_for_the_lock():
     import fcntl
     out = scratch()
