@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,37 @@ static int fail(int err, char *buf, size_t bufsz, const char *what, const char *
     return err;
 }
 
+/* The command name of a process ("getflags"), "" when unknown. */
+static void comm_of(const char *pid, char *out, size_t outsz)
+{
+    char path[48];
+    snprintf(path, sizeof path, "/proc/%s/comm", pid);
+    out[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, out, outsz - 1);
+    close(fd);
+    out[n > 0 ? n : 0] = '\0';
+}
+
+/* Whether pid is a live process of the same program as this one. Without
+ * /proc, whether it is alive at all. */
+static int is_same_program(long pid)
+{
+    char self[32], other[32], id[24];
+    comm_of("self", self, sizeof self);
+    if (self[0] == '\0')
+        return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+    snprintf(id, sizeof id, "%ld", pid);
+    comm_of(id, other, sizeof other);
+    return strcmp(self, other) == 0;
+}
+
 /* The pid the holder wrote, or 0 when the file holds none (it may not have
- * written it yet). Only for the message. */
+ * written it yet) or names no running getflags: the lock may be held by
+ * another program (flock(1)), the pid left by a run that was killed. Only
+ * for the message. */
 static long holder_pid(int fd)
 {
     char buf[24];
@@ -38,7 +68,9 @@ static long holder_pid(int fd)
     buf[n] = '\0';
     char *end;
     long pid = strtol(buf, &end, 10);
-    return pid > 0 && end != buf && (*end == '\n' || *end == '\0') ? pid : 0;
+    if (pid <= 0 || end == buf || (*end != '\n' && *end != '\0'))
+        return 0;
+    return is_same_program(pid) ? pid : 0;
 }
 
 /* Records our pid for the message of a run that finds the lock busy. A
@@ -96,7 +128,7 @@ int gf_lock_acquire_at(int sfd, const char *dir, int wait, struct gf_lock *lk, c
         if (!wait) {
             long pid = holder_pid(fd);
             if (errsz > 0) {
-                char who[40] = "";
+                char who[40] = " (or another program)";
                 if (pid > 0)
                     snprintf(who, sizeof who, " (pid %ld)", pid);
                 gf_errorf(err, errsz, "another getflags run%s is using %s (lock %s" LOCK_SUB ")",
@@ -131,7 +163,12 @@ void gf_lock_release(struct gf_lock *lk)
 {
     if (lk == NULL || lk->fd < 0)
         return;
-    /* Closing the only descriptor of the open file releases the lock. */
+    /* The pid goes first, so that a later holder that writes none (another
+     * program) is not taken for this run; then closing the only descriptor
+     * of the open file releases the lock. */
+    if (ftruncate(lk->fd, 0) != 0) {
+        /* diagnostic only */
+    }
     close(lk->fd);
     lk->fd = -1;
 }

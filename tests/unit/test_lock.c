@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -166,6 +167,38 @@ static void test_lock_freed_when_holder_is_killed(void **state)
     gf_lock_release(&lk);
 }
 
+/* The pid in the file is named only while it is a process of this
+ * program: a lock held by another program (flock(1)) over the pid a
+ * killed run left is not said to be that run's. */
+static void test_lock_busy_names_no_stale_pid(void **state)
+{
+    (void)state;
+    struct gf_lock lk;
+    char err[512] = "", want[600];
+
+    pid_t child = child_holding(test_dir, -1);
+    kill(child, SIGKILL);
+    int status;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_int_equal(pid_in_lock_file(test_dir), (long)child); /* left by the dead run */
+    char p[600];
+    snprintf(p, sizeof p, "%s/.getflags/lock", test_dir);
+    int other = open(p, O_RDWR);
+    assert_true(other >= 0);
+    assert_int_equal(flock(other, LOCK_EX), 0);
+    assert_int_equal(gf_lock_acquire(test_dir, 0, &lk, err, sizeof err), GF_LOCK_BUSY);
+    snprintf(want, sizeof want,
+             "another getflags run (or another program) is using %s (lock %s/.getflags/lock)",
+             test_dir, test_dir);
+    assert_string_equal(err, want);
+    close(other);
+    /* A release leaves no pid behind. */
+    assert_int_equal(gf_lock_acquire(test_dir, 0, &lk, err, sizeof err), 0);
+    assert_int_equal(pid_in_lock_file(test_dir), (long)getpid());
+    gf_lock_release(&lk);
+    assert_int_equal(pid_in_lock_file(test_dir), 0);
+}
+
 /* A child waiting in flock(LOCK_EX) gets the lock when we release it. */
 static void test_lock_waiter_gets_it_on_release(void **state)
 {
@@ -294,6 +327,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_busy_then_wait_for_other_process, tmpdir_setup,
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_lock_freed_when_holder_is_killed, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_lock_busy_names_no_stale_pid, tmpdir_setup,
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_lock_waiter_gets_it_on_release, tmpdir_setup,
                                         tmpdir_teardown),
