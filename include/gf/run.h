@@ -34,8 +34,10 @@ struct gf_run_config {
     /* Called once everything is set up and before the first request, so
      * a run that cannot start prints nothing but its error: while the
      * first connection is being set up (its round trips overlap this
-     * call's work), and before any code is reported. May be NULL. */
-    void (*on_start)(void *arg);
+     * call's work), and before any code is reported. Nonzero stops the
+     * run before any answer is taken (the result's not_started). May be
+     * NULL. */
+    int (*on_start)(void *arg);
     void *arg;
 };
 
@@ -52,6 +54,7 @@ struct gf_run_result {
     struct gf_conn_stats conn;
     unsigned concurrency; /* the limit in force at the end (-m auto: settled on) */
     int signal;           /* SIGINT, SIGTERM or SIGHUP when interrupted, else 0 */
+    int not_started;      /* on_start refused the run: no code got an answer */
 };
 
 /* Runs the download to the end (or to an interrupt). Returns 0 with *res

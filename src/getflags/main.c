@@ -67,7 +67,7 @@ struct header_args {
     int header;
 };
 
-static void on_run_start(void *arg)
+static int on_run_start(void *arg)
 {
     const struct header_args *h = arg;
     const struct gf_options *o = h->o;
@@ -77,15 +77,21 @@ static void on_run_start(void *arg)
     if (gf_early_signal)
         raise(gf_early_signal);
     /* Set up, not yet started: should the run be killed, its codes are
-     * left to --retry-failed. Only a warning: the run can do without. */
+     * left to --retry-failed. A run that cannot write this cannot record
+     * what it changes either (a full disk, a read-only DIR/.getflags), and
+     * would leave a manifest that no longer matches DIR: it stops before
+     * any file is written. */
     if (gf_state_begin(h->st, (const gf_cc *)o->codes, o->ncodes, o->base_url_display, msg,
-                       sizeof msg) != 0)
-        fprintf(stderr, "getflags: warning: %s\n", msg);
+                       sizeof msg) != 0) {
+        fprintf(stderr, "getflags: %s; nothing in %s was changed\n", msg, o->outdir);
+        return -1;
+    }
     if (!h->header || o->quiet || o->json)
-        return;
+        return 0;
     gf_report_header(stdout, o->server_label, o->base_url_display, o->codes, o->ncodes,
                      o->concurrency_auto ? 0 : h->concurrency);
     fflush(stdout);
+    return 0;
 }
 
 static int run_once(const struct gf_options *o, struct gf_state *st, unsigned concurrency,
@@ -217,6 +223,11 @@ static int download(struct gf_options *o)
         gf_state_close(&st);
         return GF_EXIT_CANNOT_START;
     }
+    if (res.not_started) {
+        gf_run_result_free(&res);
+        gf_state_close(&st);
+        return GF_EXIT_CANNOT_START;
+    }
 
     /* The manifest first: the report may wait on a pipe that nobody reads
      * yet, and DIR must not wait with it. */
@@ -264,6 +275,11 @@ static int sweep(struct gf_options *o)
         if (run_once(o, &ses, concurrency, 0, 0, prev, &res) != 0) {
             gf_state_close(&ses);
             return GF_EXIT_CANNOT_START;
+        }
+        if (res.not_started) {
+            gf_run_result_free(&res);
+            status = GF_EXIT_CANNOT_START;
+            break;
         }
         struct gf_summary sum = gf_run_summary(&res, o, concurrency);
         if (gf_sweep_row_from(&rows[n], &sum) == 0)

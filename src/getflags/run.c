@@ -60,6 +60,7 @@ struct run {
     struct gf_fetch **gate_q;
     size_t gate_head, gate_len;
     uv_timer_t gate_timer;
+    uv_timer_t stop_timer; /* stops a run on_start refused, outside curl's callbacks */
 };
 
 static double loop_s(const struct run *r)
@@ -335,6 +336,13 @@ static double random01(void *arg)
     return (double)((r->rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
 }
 
+static void stop_fetches(struct run *r);
+
+static void on_stop_due(uv_timer_t *t)
+{
+    stop_fetches(t->data);
+}
+
 /* cfg->on_start, once: when the engine has the first connection on its
  * way, or before anything is reported or the run ends, whichever is
  * first. */
@@ -349,7 +357,13 @@ static void run_begin(void *arg)
     /* The progress bar may be drawn already; the header goes above it. */
     if (r->progress_on)
         gf_progress_clear(stderr, r->width);
-    r->cfg->on_start(r->cfg->arg);
+    /* This may run inside a curl callback, where no transfer may be
+     * removed: the stop comes at the loop's next turn, before any answer
+     * to the one request that may go out now can be read. */
+    if (r->cfg->on_start(r->cfg->arg) != 0 && !r->shut) {
+        r->res->not_started = 1;
+        uv_timer_start(&r->stop_timer, on_stop_due, 0, 0);
+    }
 }
 
 static void on_closed_noop(uv_handle_t *h)
@@ -379,6 +393,7 @@ static void shutdown_run(struct run *r)
     }
     uv_close((uv_handle_t *)&r->progress, on_closed_noop);
     uv_close((uv_handle_t *)&r->gate_timer, on_closed_noop);
+    uv_close((uv_handle_t *)&r->stop_timer, on_closed_noop);
     close_signals(r, 3);
     for (size_t i = 0; i < r->res->nitems; i++)
         gf_fetch_close(r->fetches[i]);
@@ -441,16 +456,22 @@ static void on_progress(uv_timer_t *t)
     gf_progress_draw(stderr, done, res->nitems, (double)(uv_hrtime() - r->t0) / 1e9, r->width);
 }
 
+/* Ends every fetch as unfinished. */
+static void stop_fetches(struct run *r)
+{
+    /* No permit may be handed out while the fetches are being stopped. */
+    gf_sem_set_limit(&r->sem, 0);
+    for (size_t i = 0; i < r->res->nitems && !r->shut; i++)
+        gf_fetch_cancel(r->fetches[i]);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct run *r = h->data;
     if (r->res->signal)
         return;
     r->res->signal = signum;
-    /* No permit may be handed out while the fetches are being stopped. */
-    gf_sem_set_limit(&r->sem, 0);
-    for (size_t i = 0; i < r->res->nitems && !r->shut; i++)
-        gf_fetch_cancel(r->fetches[i]);
+    stop_fetches(r);
 }
 
 /* Watches SIGINT, SIGTERM and SIGHUP (a closed terminal or session ends a
@@ -585,6 +606,8 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
     }
     uv_timer_init(&r.loop, &r.gate_timer);
     r.gate_timer.data = &r;
+    uv_timer_init(&r.loop, &r.stop_timer);
+    r.stop_timer.data = &r;
     uv_timer_init(&r.loop, &r.progress);
     r.progress.data = &r;
 

@@ -1,9 +1,13 @@
-/* LD_PRELOAD shim for the disk-full test: every write() to one of
- * getflags's temporary files fails with ENOSPC; other writes pass. */
+/* LD_PRELOAD shim for the disk-full tests: every write() to one of
+ * getflags's temporary files for an image fails with ENOSPC, and the
+ * manifest's pass (a run that cannot write its manifest does not start).
+ * With GF_ENOSPC_MANIFEST set, the manifest's fail instead. Other writes
+ * pass. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -18,7 +22,9 @@ ssize_t write(int fd, const void *buf, size_t count)
     if (n > 0) {
         target[n] = '\0';
         const char *base = strrchr(target, '/');
-        if (base && strncmp(base + 1, ".getflags-tmp-", 14) == 0) {
+        int in_state_dir = strstr(target, "/.getflags/") != NULL;
+        if (base && strncmp(base + 1, ".getflags-tmp-", 14) == 0 &&
+            in_state_dir == (getenv("GF_ENOSPC_MANIFEST") != NULL)) {
             errno = ENOSPC;
             return -1;
         }

@@ -235,16 +235,17 @@ def test_corrupt_manifest_is_a_warning_and_is_rewritten():
     assert manifest(out)["entries"][0]["cc"] == "BR"
 
 
-def test_unwritable_manifest_is_an_error_flags_stay():
+def test_unwritable_manifest_stops_the_run_before_any_change():
     out = scratch()
     os.makedirs(os.path.join(out, ".getflags", "manifest.json"))  # a directory in the way
     with FlagServer("--quiet") as fs:
         r = getflags("-s", fs.url, "BR", outdir=out)
-    assert r.rc == 1, (r.rc, r.err)
+    assert r.rc == 3, (r.rc, r.err)
     assert r.err.splitlines()[-1].startswith(
         "getflags: cannot save the manifest %s/.getflags/manifest.json: rename failed: " % out), \
         r.err
-    assert os.path.isfile(os.path.join(out, "Brazil.gif"))
+    assert r.err.endswith("; nothing in %s was changed\n" % out), r.err
+    assert listing(out) == [], listing(out)
 
 
 def lock_held(path):

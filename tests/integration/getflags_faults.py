@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 
-from bigflags import BigFlagServer
+from bigflags import BigFlagServer, big_gif
 from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, country_of, expected_name, getflags,
                     listing, refusing_port, run_tests, scratch)
 
@@ -385,6 +385,33 @@ def test_disk_full_fails_each_save_and_keeps_earlier_files():
         assert open(os.path.join(out, n), "rb").read() == data
 
 
+def test_manifest_that_cannot_be_written_stops_the_run_before_any_change():
+    # No room for the manifest (a full disk, a read-only DIR/.getflags):
+    # the run could not record what it changes, and DIR would no longer
+    # match its manifest (stale hashes, a renamed file's old name). It
+    # stops before writing anything: one message, exit 3.
+    out = scratch()
+    with FlagServer("--quiet") as fs:
+        r = getflags("-s", fs.url, "BR", "CN", outdir=out)
+        assert r.rc == 0
+        man = os.path.join(out, ".getflags", "manifest.json")
+        before = {n: os.stat(os.path.join(out, n)).st_ino for n in listing(out)}
+        man_before = open(man, "rb").read()
+        asan = os.environ.get("ASAN_OPTIONS", "")
+        env = dict(os.environ, LD_PRELOAD=os.environ["GF_ENOSPC_SHIM"],
+                   GF_ENOSPC_MANIFEST="1",
+                   ASAN_OPTIONS=(asan + ":" if asan else "") + "verify_asan_link_order=0")
+        for args in (["--update"], [], ["--sweep", "1,2"]):
+            r = getflags(*args, "-s", fs.url, "BR", "CN", "FR", outdir=out, env=env)
+            assert r.rc == 3, (args, r.rc, r.out, r.err)
+            assert re.search(r"^getflags: cannot save the manifest \S+manifest.json: write failed: "
+                             r"no space left on device; nothing in \S+ was changed$", r.err,
+                             re.M), (args, r.err)
+            assert "flags downloaded" not in r.out, (args, r.out)
+            assert {n: os.stat(os.path.join(out, n)).st_ino for n in listing(out)} == before
+            assert open(man, "rb").read() == man_before
+
+
 def test_disk_full_while_a_large_image_streams_is_a_counted_error():
     out = scratch()
     asan = os.environ.get("ASAN_OPTIONS", "")
@@ -402,25 +429,30 @@ def test_disk_full_while_a_large_image_streams_is_a_counted_error():
 
 
 def test_file_size_limit_fails_large_saves_only():
+    # Images of 8 KiB for two codes, under a file-size limit of 4 KiB that
+    # the others (and the manifest) fit in.
+    data = scratch()
+    codes = ("br", "cn", "us", "gb", "de", "fr")
+    big = {"de", "fr"}
+    for cc in codes:
+        shutil.copytree(os.path.join(DATA, "flags", cc), os.path.join(data, "flags", cc))
+        if cc in big:
+            with open(os.path.join(data, "flags", cc, cc + ".gif"), "wb") as f:
+                f.write(big_gif(8192))
     out = scratch()
-    limit = 300
-    sizes = {cc: os.path.getsize(os.path.join(DATA, "flags", cc, cc + ".gif"))
-             for cc in ("br", "cn", "us", "gb", "de", "fr", "in", "jp")}
-    big = {cc for cc, n in sizes.items() if n > limit}
-    small = set(sizes) - big
-    assert big and small, sizes
+    limit = 4096
 
     def cap():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    with FlagServer("--quiet") as fs:
-        p = subprocess.run([GETFLAGS, "-v", "-s", fs.url, "-o", out] + sorted(sizes),
+    with FlagServer("--quiet", directory=data) as fs:
+        p = subprocess.run([GETFLAGS, "-v", "-s", fs.url, "-o", out] + sorted(codes),
                            capture_output=True, text=True, preexec_fn=cap, timeout=60)
     assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
     for cc in big:
         assert "%s error: cannot save" % cc.upper() in p.stdout, (cc, p.stdout)
     names = listing(out)
-    assert names == sorted(expected_name(country_of(cc)) for cc in small), names
+    assert names == sorted(expected_name(country_of(cc)) for cc in set(codes) - big), names
 
 
 def test_symlink_at_target_never_followed():
