@@ -68,7 +68,8 @@ struct gf_state {
     struct gf_manifest m;
     struct gf_prev *prev_store; /* per manifest entry: .file set when usable */
     const struct gf_prev **prevs;
-    struct gf_claim *claims; /* names claimed in this run */
+    struct gf_prev *file_only; /* per code of a run without --update: .file only */
+    struct gf_claim *claims;   /* names claimed in this run */
     size_t nclaims, claims_cap;
     unsigned swept; /* temporary files removed at open */
 };
@@ -94,11 +95,13 @@ int gf_state_dirfd(const struct gf_state *s);
  * error, in code order, at most max. */
 void gf_state_select_failed(const struct gf_state *s, gf_cc *codes, size_t *n, size_t max);
 
-/* --update: per code of codes[0..n), what the last run recorded of it, or
- * NULL where nothing can vouch for the local file (no entry, another
- * server, the file missing or changed). Returns an array owned by s, NULL
- * when --update is off, or NULL with *nomem set. Valid until
- * gf_state_record() or gf_state_close(). */
+/* Per code of codes[0..n), what the last run recorded of it, or NULL
+ * where nothing can vouch for the local file (no entry, the file missing
+ * or changed). With --update against the same server, everything a
+ * conditional request needs; else only the file, so that a country saved
+ * under a new name replaces its old file in any run. Returns an array
+ * owned by s, NULL when the manifest names no file, or NULL with *nomem
+ * set. Valid until gf_state_record() or gf_state_close(). */
 const struct gf_prev *const *gf_state_prevs(struct gf_state *s, const gf_cc *codes, size_t n,
                                             int *nomem);
 

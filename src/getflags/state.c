@@ -303,6 +303,7 @@ void gf_state_close(struct gf_state *s)
         gf_free(s->claims[i].name);
     gf_free(s->claims);
     gf_free(s->prevs);
+    gf_free(s->file_only);
     gf_free(s->prev_store);
     gf_manifest_free(&s->m);
     gf_free(s->dir);
@@ -330,18 +331,33 @@ const struct gf_prev *const *gf_state_prevs(struct gf_state *s, const gf_cc *cod
                                             int *nomem)
 {
     *nomem = 0;
-    if (!s->update || !s->same_server || s->m.n == 0)
+    if (s->m.n == 0)
         return NULL;
+    /* Validators are the server's: another server's would mean nothing. */
+    int validators = s->update && s->same_server;
     gf_free(s->prevs);
+    gf_free(s->file_only);
+    s->file_only = NULL;
     s->prevs = gf_calloc(n ? n : 1, sizeof *s->prevs);
-    if (s->prevs == NULL) {
+    if (!validators && s->prevs)
+        s->file_only = gf_calloc(n ? n : 1, sizeof *s->file_only);
+    if (s->prevs == NULL || (!validators && s->file_only == NULL)) {
+        gf_free(s->prevs);
+        s->prevs = NULL;
         *nomem = 1;
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
         const struct gf_manifest_entry *e = gf_manifest_find(&s->m, codes[i]);
-        if (e && s->prev_store[e - s->m.entries].file)
-            s->prevs[i] = &s->prev_store[e - s->m.entries];
+        const struct gf_prev *p = e ? &s->prev_store[e - s->m.entries] : NULL;
+        if (p == NULL || p->file == NULL)
+            continue;
+        if (validators) {
+            s->prevs[i] = p;
+        } else {
+            s->file_only[i].file = p->file;
+            s->prevs[i] = &s->file_only[i];
+        }
     }
     return s->prevs;
 }
@@ -418,6 +434,8 @@ int gf_state_record(struct gf_state *s, const struct gf_item *it)
     /* The --update data points into entries that are about to change. */
     gf_free(s->prevs);
     s->prevs = NULL;
+    gf_free(s->file_only);
+    s->file_only = NULL;
     const struct gf_manifest_entry *old = gf_manifest_find(&s->m, it->cc);
     struct gf_manifest_entry e = {.http_status = it->http_status};
     memcpy(e.cc, it->cc, sizeof e.cc);

@@ -130,6 +130,44 @@ def test_update_renamed_country_replaces_old_file():
     assert manifest(out)["entries"][0]["file"] == "Federative_Republic_of_Brazil.gif"
 
 
+def test_any_run_replaces_a_renamed_countrys_old_file():
+    # Without --update too: DIR keeps one file per code, the one its
+    # manifest names, when a country is renamed or two swap names.
+    data = copy_tree(["BR", "CN"])
+    out = scratch()
+
+    def rename(cc, name):
+        meta = os.path.join(data, "flags", cc.lower(), "metadata.json")
+        with open(meta, "w") as f:
+            f.write('{"country": "%s"}' % name)
+
+    def files_are_the_manifests():
+        named = sorted(e["file"] for e in manifest(out)["entries"])
+        assert listing(out) == named, (listing(out), named)
+
+    with FlagServer("--quiet", directory=data) as fs:
+        assert getflags("-s", fs.url, "BR", "CN", outdir=out).rc == 0
+        rename("BR", "New Brazil")
+        r = getflags("-s", fs.url, "BR", "CN", outdir=out)
+        assert r.rc == 0, r.err
+        assert listing(out) == ["China.gif", "New_Brazil.gif"], listing(out)
+        files_are_the_manifests()
+        rename("BR", "China")
+        rename("CN", "New Brazil")
+        r = getflags("-s", fs.url, "BR", "CN", outdir=out)
+        assert r.rc == 0, r.err
+        assert len(listing(out)) == 2, listing(out)
+        files_are_the_manifests()
+        # A file the user changed since is not the run's to remove.
+        rename("BR", "Brazil")
+        entry = {e["cc"]: e for e in manifest(out)["entries"]}["BR"]
+        with open(os.path.join(out, entry["file"]), "ab") as f:
+            f.write(b"edited")
+        r = getflags("-s", fs.url, "BR", "CN", outdir=out)
+        assert r.rc == 0, r.err
+        assert entry["file"] in listing(out) and "Brazil.gif" in listing(out), listing(out)
+
+
 def test_update_redownloads_a_deleted_file():
     out = scratch()
     with FlagServer("--quiet") as fs:

@@ -257,6 +257,20 @@ static void test_state_damaged_files_are_not_trusted(void **state)
     assert_string_equal(prev[0]->file, "Xland.gif");
     assert_string_equal(prev[0]->image_etag, "\"e\"");
     gf_state_close(&s);
+
+    /* Without --update: the file, which a new name replaces, and no
+     * validators. */
+    first_run();
+    assert_int_equal(open_state(&s, test_dir, 0, err, sizeof err), 0);
+    prev = gf_state_prevs(&s, codes, 2, &nomem);
+    assert_non_null(prev);
+    assert_non_null(prev[0]);
+    assert_string_equal(prev[0]->file, "Xland.gif");
+    assert_null(prev[0]->image_etag);
+    assert_null(prev[0]->meta_etag);
+    assert_null(prev[0]->image_last_modified);
+    assert_null(prev[0]->meta_last_modified);
+    gf_state_close(&s);
 }
 
 /* An interrupted run: codes that did not finish are errors for
