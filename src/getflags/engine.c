@@ -25,6 +25,7 @@ struct active {
     curl_socket_t fd;           /* the socket of its new connection, or CURL_SOCKET_BAD */
     unsigned nsocks;            /* sockets curl opened for it (happy eyeballs: several) */
     int queued;                 /* waiting for a connection attempt slot */
+    unsigned abandons;          /* attempts of it the pacer gave up on */
     int sent;                   /* its request went out */
     struct gf_engine *engine;
 };
@@ -266,6 +267,14 @@ static int taken(struct gf_engine *e, struct active *a, uint64_t now)
     return gf_pacer_taken(&e->pacer, &a->pa, now, answered, &tcp, sent);
 }
 
+/* Attempts of one transfer the pacer may give up on. A server whose
+ * accept queue stays full (its program stopped accepting) drops every SYN:
+ * without a bound each transfer would try again every few milliseconds
+ * for good, and never reach its timeout, which starts again with each
+ * attempt. After these its attempt waits for the kernel's SYN
+ * retransmissions and the connect timeout. */
+#define ABANDONS_MAX 8
+
 /* Abandons the attempts the server never took (pacer.h) and queues them
  * again, first in line, for a new attempt once a slot is free; notes when
  * the next one is due. */
@@ -278,7 +287,7 @@ static void find_stalled(struct gf_engine *e, uint64_t now)
         return;
     for (size_t i = 0; i < e->nactive; i++) {
         struct active *a = e->active[i];
-        if (a->fd == CURL_SOCKET_BAD)
+        if (a->fd == CURL_SOCKET_BAD || a->abandons >= ABANDONS_MAX)
             continue;
         uint64_t at = gf_pacer_stall_at(&e->pacer, &a->pa);
         if (at > now) {
@@ -305,6 +314,7 @@ static void find_stalled(struct gf_engine *e, uint64_t now)
         a->fd = CURL_SOCKET_BAD;
         a->nsocks = 0;
         a->queued = 1;
+        a->abandons++;
         e->nqueued++;
     }
     gf_pacer_stall_end(&e->pacer);

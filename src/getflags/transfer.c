@@ -303,9 +303,16 @@ static long http_version(const struct gf_curl_config *cfg)
 }
 
 /* Half the request's timeout, between 1 s (a short --timeout governs the
- * connection itself) and CONNECT_TIMEOUT_MAX_MS. */
+ * connection itself) and CONNECT_TIMEOUT_MAX_MS, for a plain http base.
+ * Over https libcurl's connect phase takes in the TLS handshake too, two
+ * or three round trips that a slow link (1.8 s on a satellite hop) cannot
+ * fit in 3 s: the request's timeout governs it there (returned as is),
+ * and the pacer gives up on a SYN the server drops once a round trip is
+ * known. */
 static uint64_t connect_timeout_ms(const struct gf_curl_config *cfg)
 {
+    if (strncasecmp(cfg->base_url, "https:", 6) == 0)
+        return cfg->timeout_ms;
     uint64_t t = cfg->timeout_ms / 2;
     if (t < 1000)
         t = 1000;
@@ -636,7 +643,12 @@ static void read_phases(CURL *e, struct gf_phases *ph)
  * timings and the limits this layer set (not from curl's wording): the
  * connect timeout while no connection was ready, the low-speed check on
  * a connection that was transferring before the request's timeout came. */
-enum timeout_kind { TIMEOUT_REQUEST, TIMEOUT_CONNECT, TIMEOUT_LOW_SPEED };
+enum timeout_kind {
+    TIMEOUT_REQUEST,
+    TIMEOUT_CONNECT, /* libcurl's connect timeout (plain http) */
+    TIMEOUT_NO_TLS,  /* the request's, before its TLS connection was made */
+    TIMEOUT_LOW_SPEED
+};
 
 static enum timeout_kind which_timeout(const struct gf_curl_config *cfg, CURL *e)
 {
@@ -645,6 +657,10 @@ static enum timeout_kind which_timeout(const struct gf_curl_config *cfg, CURL *e
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
     uint64_t total_ms = total > 0 ? (uint64_t)total / 1000 : 0;
     int connect_limit = connect_timeout_ms(cfg) < cfg->timeout_ms;
+    /* libcurl 7.88 times the TCP connect only once TLS is done too, so
+     * the two cannot be told apart here. */
+    if (pre <= 0 && !connect_limit && strncasecmp(cfg->base_url, "https:", 6) == 0)
+        return TIMEOUT_NO_TLS;
     if (pre <= 0)
         return connect_limit && total_ms < cfg->timeout_ms ? TIMEOUT_CONNECT : TIMEOUT_REQUEST;
     if (total_ms + 1 < cfg->timeout_ms && total_ms >= (uint64_t)LOW_SPEED_SECONDS * 1000)
@@ -723,6 +739,12 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         case TIMEOUT_CONNECT:
             snprintf(out, outsz, "cannot connect to %s port %ld: no answer within %g s", host, port,
                      (double)connect_timeout_ms(cfg) / 1000.0);
+            break;
+        case TIMEOUT_NO_TLS:
+            snprintf(out, outsz,
+                     "cannot connect to %s port %ld: no TLS connection (TCP, then the handshake) "
+                     "within %g s",
+                     host, port, timeout_s);
             break;
         case TIMEOUT_REQUEST:
             snprintf(out, outsz, "timeout after %g s", timeout_s);

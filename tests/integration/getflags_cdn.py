@@ -498,6 +498,19 @@ def test_limit_req_429_retry_after_http_date():
     check_limit("limit_date", 2)
 
 
+def test_slow_link_tls_handshake_is_not_cut_at_3_s():
+    # A 1.6 s round trip (a satellite hop): TCP and TLS take two of them,
+    # past the 3 s a plain http connect is given; over https the request's
+    # timeout governs the handshake too.
+    with Cdn() as cdn:
+        t0 = time.time()
+        r = gf(cdn, "--json", "--timeout", "20", "--retries", "0", "-s",
+               cdn.via_proxy("h2", 800), "BR", outdir=scratch(), timeout=120)
+        took = time.time() - t0
+        check_counts(r, ok=1, error=0)
+    assert took > 3.2, took  # the handshake really took more than 3 s
+
+
 def test_wrong_scheme_for_the_port_says_which_to_use():
     # http:// to a port that speaks TLS: nginx answers 400 with a page
     # saying so, which the error repeats; the status alone would not tell.

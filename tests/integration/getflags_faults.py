@@ -52,6 +52,32 @@ def test_connection_refused():
     assert listing(out) == []
 
 
+def test_server_that_stopped_accepting_ends_in_bounded_time():
+    # A server whose program hangs: its listen queue (8) fills with the
+    # first connections, then the kernel drops every SYN. The pacer gives
+    # up on such attempts and tries again, but only so often per request:
+    # each code then ends on the connect timeout and its retries, instead
+    # of a new SYN every few milliseconds for good.
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    try:
+        out = scratch()
+        t0 = time.time()
+        r = getflags("--json", "-l", "20", "-m", "5", "--timeout", "2", "--retries", "1", "-s",
+                     "http://127.0.0.1:%d/flags" % srv.getsockname()[1], outdir=out, timeout=120)
+        took = time.time() - t0
+    finally:
+        srv.close()
+    counts = r.json()["counts"]
+    assert r.rc == 1 and counts["error"] == 20 and counts["pending"] == 0, (r.rc, counts, r.err)
+    # 20 codes, 5 at a time, two attempts of at most 2 s each and a backoff:
+    # about 30 s at worst.
+    assert took < 60, took
+    reqs = r.json()["requests"]
+    assert reqs <= 20 * 2 * 10, reqs
+
+
 def test_closed_without_answer():
     assert_error("refuse", "the server closed the connection without answering")
 
