@@ -710,18 +710,74 @@ static void say_not_valid_h2(char *out, size_t outsz, const char *host, long por
 }
 
 /* The reason for a transport failure in words a user can act on. */
+/* Removes the password of every "scheme://user:password@host" in s:
+ * libcurl's messages quote a proxy's URL as given (from http_proxy, say),
+ * and they end up on stderr and in the manifest. */
+static void drop_url_passwords(char *s)
+{
+    char *p = s;
+    while ((p = strstr(p, "://")) != NULL) {
+        char *auth = p + 3;
+        size_t end = strcspn(auth, "/ \t'\"");
+        char *at = NULL;
+        for (size_t i = 0; i < end; i++)
+            if (auth[i] == '@')
+                at = auth + i;
+        char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon)
+            memmove(colon, at, strlen(at) + 1);
+        p = auth;
+    }
+}
+
+/* "HOST port N" out of libcurl's "Failed to connect to HOST port N ...",
+ * which names where it really connected: a proxy's address, where the
+ * URL's would mislead. 1 when found. */
+static int connected_to(const char *detail, char *host, size_t hostsz, long *port)
+{
+    static const char lead[] = "Failed to connect to ";
+    const char *h = strstr(detail, lead);
+    if (!h)
+        return 0;
+    h += sizeof lead - 1;
+    const char *sp = strstr(h, " port ");
+    if (!sp || (size_t)(sp - h) >= hostsz || sp == h)
+        return 0;
+    char *end;
+    long n = strtol(sp + 6, &end, 10);
+    if (end == sp + 6 || n <= 0 || n > 65535)
+        return 0;
+    memcpy(host, h, (size_t)(sp - h));
+    host[sp - h] = '\0';
+    *port = n;
+    return 1;
+}
+
 static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *out, size_t outsz)
 {
     const struct gf_curl_config *cfg = &x->curl->cfg;
     const struct body *body = &x->body;
     long os_errno = 0;
     curl_easy_getinfo(x->easy, CURLINFO_OS_ERRNO, &os_errno);
-    const char *detail = x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc);
-    char safe[256], host[128];
-    long port;
+    char said[CURL_ERROR_SIZE];
+    snprintf(said, sizeof said, "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
+    drop_url_passwords(said);
+    const char *detail = said;
+    char safe[256], host[128], via[128];
+    long port, via_port;
     double timeout_s = (double)cfg->timeout_ms / 1000.0;
     gf_escape_for_print(detail, strlen(detail), safe, sizeof safe);
     host_port(x->easy, host, sizeof host, &port);
+    /* Connected elsewhere than the URL says: through a proxy. */
+    int proxied = rc == CURLE_COULDNT_CONNECT && !x->curl->no_proxy_env &&
+                  connected_to(detail, via, sizeof via, &via_port) &&
+                  (via_port != port || strcmp(via, host) != 0);
+    if (proxied) {
+        char shown[sizeof via + 8];
+        snprintf(shown, sizeof shown, "proxy %s", via);
+        gf_escape_for_print(shown, strlen(shown), host, sizeof host);
+        port = via_port;
+    }
     if (own_reason(body, out, outsz))
         return;
     switch (rc) {
@@ -757,9 +813,25 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         else
             snprintf(out, outsz, "cannot connect to %s port %ld: %s", host, port, safe);
         break;
-    case CURLE_COULDNT_RESOLVE_HOST:
-        snprintf(out, outsz, "cannot resolve host %s", host);
+    case CURLE_COULDNT_RESOLVE_HOST: {
+        /* libcurl names the host it looked up: a SOCKS proxy's, say. */
+        static const char lead[] = "Could not resolve host: ";
+        const char *name = strstr(safe, lead);
+        if (name && !x->curl->no_proxy_env && strcmp(name + sizeof lead - 1, host) != 0)
+            snprintf(out, outsz, "cannot resolve the proxy's host %s", name + sizeof lead - 1);
+        else
+            snprintf(out, outsz, "cannot resolve host %s", host);
         break;
+    }
+    case CURLE_COULDNT_RESOLVE_PROXY: {
+        static const char lead[] = "Could not resolve proxy: ";
+        const char *name = strstr(safe, lead);
+        if (name)
+            snprintf(out, outsz, "cannot resolve the proxy's host %s", name + sizeof lead - 1);
+        else
+            snprintf(out, outsz, "cannot use the proxy: %s", safe);
+        break;
+    }
     case CURLE_TOO_MANY_REDIRECTS:
         snprintf(out, outsz, "too many redirects (more than %d)", MAX_REDIRECTS);
         break;

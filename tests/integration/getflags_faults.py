@@ -78,6 +78,26 @@ def test_server_that_stopped_accepting_ends_in_bounded_time():
     assert reqs <= 20 * 2 * 10, reqs
 
 
+def test_proxy_errors_name_the_proxy_and_hide_its_password():
+    with FlagServer("--quiet") as fs, refusing_port() as port:
+        env = dict(os.environ, http_proxy="http://127.0.0.1:%d" % port)
+        out = scratch()
+        r = getflags("--retries", "0", "-s", fs.url, "BR", outdir=out, env=env)
+        assert r.rc == 1, r.err
+        # The proxy refused, not the server the URL names (which is up).
+        assert "BR error: connection refused by proxy 127.0.0.1 port %d" % port in r.err, r.err
+        # A proxy URL libcurl cannot use is quoted, less its password.
+        env = dict(os.environ, http_proxy="http://alice:pa#ss@127.0.0.1:%d" % port)
+        r = getflags("--retries", "0", "-s", fs.url, "BR", outdir=out, env=env)
+        assert r.rc == 1 and "BR error: cannot use the proxy: " in r.err, r.err
+        assert "pa#ss" not in r.err + r.out, r.err
+        with open(os.path.join(out, ".getflags", "manifest.json")) as f:
+            assert "pa#ss" not in f.read()
+        # no_proxy still wins.
+        env = dict(os.environ, http_proxy="http://127.0.0.1:%d" % port, no_proxy="127.0.0.1")
+        assert getflags("-s", fs.url, "BR", outdir=scratch(), env=env).rc == 0
+
+
 def test_closed_without_answer():
     assert_error("refuse", "the server closed the connection without answering")
 
