@@ -883,6 +883,11 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         if (strstr(detail, "subject name"))
             snprintf(out, outsz, "the certificate of %s port %ld is for another host name: %s",
                      host, port, safe);
+        else if (strstr(detail, "has expired") || strstr(detail, "not yet valid"))
+            snprintf(out, outsz,
+                     "the certificate of %s port %ld is out of its dates: %s (or this machine's "
+                     "clock is wrong)",
+                     host, port, safe);
         else
             snprintf(out, outsz,
                      "the certificate of %s port %ld is not trusted: %s (--cacert FILE adds a CA)",

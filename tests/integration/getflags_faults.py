@@ -98,6 +98,65 @@ def test_proxy_errors_name_the_proxy_and_hide_its_password():
         assert getflags("-s", fs.url, "BR", outdir=scratch(), env=env).rc == 0
 
 
+def expired_certificate(d):
+    """A CA and a certificate for localhost it signed, valid only on
+    2020-01-01 (openssl ca sets past dates; openssl 3.0's x509 cannot)."""
+    def run(*args):
+        subprocess.run(args, cwd=d, check=True, capture_output=True)
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    run("openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-subj",
+        "/CN=getflags test CA", "-days", "30")
+    run("openssl", "req", "-new", *ec, "-keyout", "s.key", "-out", "s.csr", "-subj", "/CN=localhost")
+    os.makedirs(os.path.join(d, "db"))
+    open(os.path.join(d, "db", "index"), "w").close()
+    with open(os.path.join(d, "db", "serial"), "w") as f:
+        f.write("01\n")
+    with open(os.path.join(d, "ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = db/index\nnew_certs_dir = db\n"
+                "serial = db/serial\ndefault_md = sha256\npolicy = p\n"
+                "x509_extensions = ext\n[p]\ncommonName = supplied\n"
+                "[ext]\nsubjectAltName = DNS:localhost\n")
+    run("openssl", "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.crt", "-keyfile", "ca.key",
+        "-in", "s.csr", "-out", "s.crt", "-startdate", "20200101000000Z", "-enddate",
+        "20200102000000Z", "-notext")
+
+
+def test_expired_certificate_is_not_a_missing_ca():
+    import ssl
+    d = scratch()
+    expired_certificate(d)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(d, "s.crt"), os.path.join(d, "s.key"))
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    port = srv.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            try:
+                ctx.wrap_socket(c, server_side=True).close()
+            except (OSError, ssl.SSLError):
+                c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        r = getflags("--retries", "0", "--cacert", os.path.join(d, "ca.crt"), "-s",
+                     "https://localhost:%d/flags" % port, "BR", outdir=scratch())
+    finally:
+        srv.close()
+    assert r.rc == 1, r.err
+    # Another CA would not help: the dates are what is wrong.
+    assert "BR error: the certificate of localhost port %d is out of its dates: " % port in r.err, \
+        r.err
+    assert "certificate has expired (or this machine's clock is wrong)" in r.err, r.err
+    assert "--cacert" not in r.err, r.err
+
+
 def test_closed_without_answer():
     assert_error("refuse", "the server closed the connection without answering")
 
