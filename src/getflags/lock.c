@@ -56,9 +56,9 @@ static int is_same_program(long pid)
 }
 
 /* The pid the holder wrote, or 0 when the file holds none (it may not have
- * written it yet) or names no running getflags: the lock may be held by
- * another program (flock(1)), the pid left by a run that was killed. Only
- * for the message. */
+ * written it yet) or names no running process of this program: the lock
+ * may be held by another program (flock(1)), the pid left by a run that
+ * was killed. Only for the message. */
 static long holder_pid(int fd)
 {
     char buf[24];
