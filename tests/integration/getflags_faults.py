@@ -2,6 +2,7 @@
 the outcome, the message, the exit status and the output directory's
 exact contents, with nothing written outside it."""
 
+import contextlib
 import ctypes
 import filecmp
 import os
@@ -121,16 +122,13 @@ def expired_certificate(d):
         "20200102000000Z", "-notext")
 
 
-def test_expired_certificate_is_not_a_missing_ca():
-    import ssl
-    d = scratch()
-    expired_certificate(d)
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(os.path.join(d, "s.crt"), os.path.join(d, "s.key"))
+@contextlib.contextmanager
+def each_connection(handle):
+    """A loopback port whose every accepted connection goes to
+    handle(conn), on a thread, until the block ends; yields the port."""
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(8)
-    port = srv.getsockname()[1]
 
     def serve():
         while True:
@@ -138,17 +136,28 @@ def test_expired_certificate_is_not_a_missing_ca():
                 c, _ = srv.accept()
             except OSError:
                 return
-            try:
-                ctx.wrap_socket(c, server_side=True).close()
-            except (OSError, ssl.SSLError):
-                c.close()
+            with c:
+                try:
+                    handle(c)
+                except OSError:
+                    pass
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        r = getflags("--retries", "0", "--cacert", os.path.join(d, "ca.crt"), "-s",
-                     "https://localhost:%d/flags" % port, "BR", outdir=scratch())
+        yield srv.getsockname()[1]
     finally:
         srv.close()
+
+
+def test_expired_certificate_is_not_a_missing_ca():
+    import ssl
+    d = scratch()
+    expired_certificate(d)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(os.path.join(d, "s.crt"), os.path.join(d, "s.key"))
+    with each_connection(lambda c: ctx.wrap_socket(c, server_side=True).close()) as port:
+        r = getflags("--retries", "0", "--cacert", os.path.join(d, "ca.crt"), "-s",
+                     "https://localhost:%d/flags" % port, "BR", outdir=scratch())
     assert r.rc == 1, r.err
     # Another CA would not help: the dates are what is wrong.
     assert "BR error: the certificate of localhost port %d is out of its dates: " % port in r.err, \
@@ -172,30 +181,15 @@ def test_body_shorter_than_content_length():
 def test_chunked_body_cut_short_is_not_called_a_content_length():
     # A chunked answer whose connection closes inside a chunk: no
     # Content-Length to be shorter than.
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(8)
-    port = srv.getsockname()[1]
+    def answer(c):
+        c.recv(65536)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n40\r\n{\"country\": ")
 
-    def serve():
-        while True:
-            try:
-                c, _ = srv.accept()
-            except OSError:
-                return
-            with c:
-                c.recv(65536)
-                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                          b"Transfer-Encoding: chunked\r\n\r\n40\r\n{\"country\": ")
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    try:
+    with each_connection(answer) as port:
         out = scratch()
         r = getflags("-v", "--retries", "0", "-s", "http://127.0.0.1:%d/flags" % port, "BR",
                      outdir=out)
-    finally:
-        srv.close()
     assert r.rc == 1, (r.rc, r.out, r.err)
     assert "BR error: body cut short: the connection ended before its last chunk" in r.out, r.out
     assert listing(out) == []
