@@ -930,7 +930,7 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         int tries = 0;
         const char *h2 = nghttp2_words(detail);
         if (rc == CURLE_RECV_ERROR && os_errno == ECONNRESET)
-            snprintf(out, outsz, "connection reset by the server");
+            snprintf(out, outsz, "connection reset by %s port %ld", host, port);
         else if (sscanf(detail, "Connection died, tried %d times", &tries) == 1)
             /* libcurl's own retries of a request the server dropped. */
             snprintf(out, outsz,
@@ -942,7 +942,7 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         else if (rc == CURLE_SEND_ERROR)
             snprintf(out, outsz, "sending to %s port %ld failed: %s", host, port, safe);
         else
-            snprintf(out, outsz, "receive failed: %s", safe);
+            snprintf(out, outsz, "receiving from %s port %ld failed: %s", host, port, safe);
         break;
     }
     case CURLE_OUT_OF_MEMORY:
@@ -958,7 +958,7 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
             snprintf(out, outsz, "out of memory");
         break;
     case CURLE_GOT_NOTHING:
-        snprintf(out, outsz, "the server closed the connection without answering");
+        snprintf(out, outsz, "%s port %ld closed the connection without answering", host, port);
         break;
     case CURLE_BAD_CONTENT_ENCODING:
         snprintf(out, outsz, "cannot decode the body: %s", safe);
