@@ -16,8 +16,14 @@ extern volatile sig_atomic_t gf_early_signal;
  * run installs its handlers: a signal then is recorded in
  * gf_early_signal (and interrupts a wait for the lock), so that the run
  * ends at once as interrupted, with its report and manifest, instead of
- * the process dying half set up. */
+ * the process dying half set up. A signal the process started with
+ * ignored (nohup, a background job of a script) stays ignored, here and
+ * during the run. */
 void gf_setup_signals(void);
+
+/* 1 when sig is one of those gf_setup_signals() handles and the process
+ * started with it ignored (read by the first gf_setup_signals()). */
+int gf_signal_ignored(int sig);
 
 /* Makes descriptors 0, 1 and 2 valid (opening /dev/null on the closed
  * ones) so that no file opened later becomes stdout (a report written

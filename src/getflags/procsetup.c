@@ -20,16 +20,37 @@ static void on_early_signal(int sig)
     gf_early_signal = sig;
 }
 
+static const int run_signals[] = {SIGINT, SIGTERM, SIGHUP};
+/* Which of run_signals the process started with ignored: nohup ignores
+ * SIGHUP, and a shell script ignores SIGINT in the jobs it puts in the
+ * background. Read once, before getflags sets any handler. */
+static int started_ignored[3];
+static int started_read;
+
+int gf_signal_ignored(int sig)
+{
+    for (size_t i = 0; i < 3; i++)
+        if (run_signals[i] == sig)
+            return started_read && started_ignored[i];
+    return 0;
+}
+
 void gf_setup_signals(void)
 {
     struct sigaction sa;
+    if (!started_read) {
+        for (size_t i = 0; i < 3; i++)
+            started_ignored[i] =
+                sigaction(run_signals[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
+        started_read = 1;
+    }
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_early_signal;
     sigemptyset(&sa.sa_mask);
     /* No SA_RESTART: a blocking wait for the lock returns EINTR. */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    for (size_t i = 0; i < 3; i++)
+        if (!started_ignored[i])
+            sigaction(run_signals[i], &sa, NULL);
 }
 
 int gf_setup_std_fds(void)

@@ -13,6 +13,7 @@
 #include "gf/engine.h"
 #include "gf/error.h"
 #include "gf/fetch.h"
+#include "gf/procsetup.h"
 #include "hostgate.h"
 #include "gf/ratelimit.h"
 #include "gf/saver.h"
@@ -475,7 +476,8 @@ static void on_signal(uv_signal_t *h, int signum)
 }
 
 /* Watches SIGINT, SIGTERM and SIGHUP (a closed terminal or session ends a
- * run as SIGTERM does: summary, manifest, and the status of the signal).
+ * run as SIGTERM does: summary, manifest, and the status of the signal),
+ * except one the process started with ignored (nohup).
  * Returns 0, or a UV_E* code (uv_signal_init needs a pipe, so EMFILE is
  * possible) with every handle it set up closed. */
 static int watch_signals(struct run *r)
@@ -489,6 +491,9 @@ static int watch_signals(struct run *r)
             return err;
         }
         h[i]->data = r;
+        /* Left unstarted, so that the signal stays ignored. */
+        if (gf_signal_ignored(signum[i]))
+            continue;
         err = uv_signal_start(h[i], on_signal, signum[i]);
         if (err) {
             close_signals(r, i + 1);

@@ -393,6 +393,39 @@ def test_sighup_ends_a_run_like_sigterm():
     assert {x["status"] for x in entries(out).values()} == {"error"}
 
 
+def test_signals_the_process_started_ignoring_stay_ignored():
+    # `nohup getflags ... &` ignores SIGHUP, and a script's background job
+    # ignores SIGINT: logging out or a Ctrl-C meant for the script must not
+    # end the run. SIGTERM, not ignored here, still ends one.
+    def ignore():
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    out = scratch()
+    with FlagServer("--delay", "1.5", "--quiet") as fs:
+        p = subprocess.Popen([GETFLAGS, "-m", "3", "-s", fs.url, "-o", out, "BR", "CN", "FR"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=ignore)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGHUP)
+        p.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        p.send_signal(signal.SIGHUP)
+        o, e = p.communicate(timeout=30)
+        assert p.returncode == 0, (p.returncode, o, e)
+        assert "  3 flags downloaded." in o, o
+        assert {x["status"] for x in entries(out).values()} == {"ok"}
+        check_manifest_matches_disk(out)
+
+        p = subprocess.Popen([GETFLAGS, "-m", "3", "-s", fs.url, "-o", scratch(), "BR"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=ignore)
+        time.sleep(0.5)
+        p.send_signal(signal.SIGTERM)
+        o, e = p.communicate(timeout=20)
+        assert p.returncode == 143, (p.returncode, e)
+
+
 def test_signal_while_the_report_waits_on_a_pipe():
     # `getflags -a --json | less`, then Ctrl-C before paging: the summary
     # (about 80 KB) fills the pipe and the process waits on it. The run is
