@@ -115,6 +115,10 @@ int gf_manifest_load(const char *dir, struct gf_manifest *m, char *err, size_t e
  * manifest.json with more than one link is refused (-EMLINK). */
 int gf_manifest_load_at(int sfd, const char *label, struct gf_manifest *m, char *err, size_t errsz);
 
+/* Forgets every entry's ETag and Last-Modified: what another server said
+ * proves nothing about the copy this one serves. */
+void gf_manifest_drop_validators(struct gf_manifest *m);
+
 /* The entry of code cc ("BR"), or NULL. The pointer is valid until the
  * next gf_manifest_set() or gf_manifest_free(). */
 const struct gf_manifest_entry *gf_manifest_find(const struct gf_manifest *m, const char *cc);

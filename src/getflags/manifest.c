@@ -125,6 +125,18 @@ void gf_manifest_free(struct gf_manifest *m)
     memset(m, 0, sizeof *m);
 }
 
+void gf_manifest_drop_validators(struct gf_manifest *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        struct gf_manifest_request *r[] = {&m->entries[i].meta, &m->entries[i].image};
+        for (size_t k = 0; k < 2; k++) {
+            gf_free(r[k]->etag);
+            gf_free(r[k]->last_modified);
+            *r[k] = (struct gf_manifest_request){0};
+        }
+    }
+}
+
 /* Index of the first entry whose code is not below cc. */
 static size_t lower_bound(const struct gf_manifest *m, const char *cc)
 {

@@ -210,6 +210,11 @@ static int load_manifest(struct gf_state *s, const struct gf_state_config *cfg, 
     }
     s->same_server =
         s->m.base_url != NULL && cfg->base_url != NULL && strcmp(s->m.base_url, cfg->base_url) == 0;
+    /* The manifest names one server, its entries' validators many: those
+     * of entries this run does not fetch again would be saved under this
+     * run's server, and a later --update would send them to it. */
+    if (!s->same_server)
+        gf_manifest_drop_validators(&s->m);
     if (cfg->update && s->m.n > 0 && !s->same_server && cfg->warn)
         fprintf(cfg->warn,
                 "getflags: warning: the last run in %s used another server; downloading "

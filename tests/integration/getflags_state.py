@@ -149,6 +149,30 @@ def owner_of(out, name):
     return None
 
 
+def test_update_never_sends_one_servers_validators_to_another():
+    # FR saved from A; a run of BR from B makes B the manifest's server;
+    # --update FR against B must not send A's validators, which B (whose
+    # validators happen to look alike) would answer with 304.
+    a_root = make_tree({"FR": "France"})
+    b_root = make_tree({"FR": "France", "BR": "Brazil"})
+    with open(os.path.join(b_root, "flags", "fr", "fr.gif"), "wb") as f:
+        f.write(image_of("CN"))
+    out = scratch()
+    with TreeServer(a_root) as a, TreeServer(b_root) as b:
+        a.etag_of = b.etag_of = lambda body: '"v1"'
+        assert getflags("-s", a.url, "FR", outdir=out).rc == 0
+        assert getflags("-s", b.url, "BR", outdir=out).rc == 0
+        r = getflags("-v", "--update", "-s", b.url, "FR", outdir=out)
+        assert r.rc == 0, r.err
+        assert "FR OK" in r.out, r.out
+        assert owner_of(out, "France.gif") == "CN"
+        assert [c for p, c, _ in b.log if p.startswith("/flags/fr/")] == [False, False], b.log
+        # What B said is kept: the next --update against B asks with it.
+        r = getflags("-v", "--update", "-s", b.url, "FR", outdir=out)
+        assert "FR unchanged" in r.out, r.out
+    check_manifest_matches_disk(out)
+
+
 def test_renamed_code_never_takes_an_unchanged_codes_file():
     root = make_tree({"BR": "Xland", "CN": "Yland", "FR": "France"})
     out = scratch()
