@@ -337,6 +337,11 @@ static const char *load_entry(struct gf_manifest *m, const cJSON *item, gf_cc cc
         return "\"file\" is not a plain .gif file name";
     if (s == NULL && gf_status_has_file(e.status))
         return "\"file\" is missing";
+    /* One file, one code: two owners would each replace or remove it. At
+     * most 676 entries, so a scan is cheap. */
+    for (size_t i = 0; s != NULL && i < m->n; i++)
+        if (m->entries[i].file != NULL && strcmp(m->entries[i].file, s) == 0)
+            return "its file is named by another entry too";
     e.file = (char *)s;
     if (!get_number(item, "bytes", 0, &num) || !integral(num, 0, MAX_EXACT))
         return "\"bytes\" is not a whole number of bytes";

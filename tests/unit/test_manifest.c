@@ -656,6 +656,8 @@ static void test_manifest_invalid_entries_skipped(void **state)
      * first reason. Unknown keys and nulls are fine. */
     expect_kept(OK_ENTRY("BR", "\"one.gif\"") ", " OK_ENTRY("BR", "\"two.gif\""), "BR", 1,
                 "the first, entry 2 (BR): its code is listed twice");
+    expect_kept(OK_ENTRY("BR", "\"Brazil.gif\"") ", " OK_ENTRY("FR", "\"Brazil.gif\""), "BR", 1,
+                "the first, entry 2 (FR): its file is named by another entry too");
     expect_kept("1, 2, " OK_ENTRY("CC", "\"c.gif\"") ", 3", "CC", 3,
                 "the first, entry 1: not an object");
     expect_kept("{\"cc\": \"AA\", \"status\": \"not_found\", \"file\": null, \"http_status\": "
