@@ -449,11 +449,22 @@ static void on_transfer_done(CURL *easy, CURLcode result, void *arg)
     gf_curl_done(easy, result);
 }
 
+static unsigned terminal_width(void)
+{
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 80;
+}
+
 static void on_progress(uv_timer_t *t)
 {
     struct run *r = t->data;
     struct gf_run_result *res = r->res;
     size_t done = res->ok + res->not_found + res->error + res->unchanged;
+    /* Read at every redraw: a bar wider than a narrowed window wraps, and
+     * each redraw would leave another line behind. */
+    r->width = terminal_width();
     gf_progress_draw(stderr, done, res->nitems, (double)(uv_hrtime() - r->t0) / 1e9, r->width);
 }
 
@@ -501,14 +512,6 @@ static int watch_signals(struct run *r)
         }
     }
     return 0;
-}
-
-static unsigned terminal_width(void)
-{
-    struct winsize ws;
-    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
-        return ws.ws_col;
-    return 80;
 }
 
 static void free_run(struct run *r)

@@ -10,6 +10,7 @@ import select
 import socket
 import subprocess
 import threading
+import time
 
 from gfutil import (DATA, GETFLAGS, FlagServer, country_of, expected_name, getflags, listing,
                     run_tests, scratch)
@@ -156,6 +157,50 @@ def test_progress_bar_without_escapes_on_a_dumb_terminal():
         assert tty.rstrip("\r").endswith(" " * 40), (term, repr(tty[-100:]))
     tty = progress_on_a_tty("xterm")
     assert "\x1b[K" in tty, repr(tty[-300:])
+
+
+def test_progress_bar_follows_a_narrowed_window():
+    # A window made narrower mid-run: the next redraws fit the new width
+    # instead of wrapping at every redraw.
+    import fcntl
+    import struct
+    import termios
+    with FlagServer("--delay", "0.3", "--quiet") as fs:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+        p = subprocess.Popen([GETFLAGS, "-a", "-l", "12", "-m", "2", "-s", fs.url,
+                              "-o", scratch()], stdout=subprocess.PIPE, stderr=slave,
+                             env=dict(os.environ, TERM="xterm"))
+        before, after = b"", b""
+        t0 = time.time()
+        resized = False
+        while True:
+            if not resized and time.time() - t0 > 0.6:
+                fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 30, 0, 0))
+                resized, t_resized = True, time.time()
+            ready, _, _ = select.select([master], [], [], 0.05)
+            if not ready:
+                if p.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            if resized and time.time() - t_resized > 0.3:
+                after += chunk
+            else:
+                before += chunk
+        os.close(slave)
+        os.close(master)
+        out = p.stdout.read().decode()
+        assert p.wait(10) == 0 and "12 flags downloaded." in out, out
+    draws = lambda b: [s for s in b.decode(errors="replace").replace("\x1b[K", "").split("\r")
+                       if "/12" in s]
+    assert max(len(s) for s in draws(before)) > 40, before[-300:]
+    assert draws(after) and max(len(s) for s in draws(after)) <= 29, after[-300:]
 
 
 def torn_tree():
