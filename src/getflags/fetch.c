@@ -764,11 +764,15 @@ void gf_fetch_cancel(struct gf_fetch *f)
         gf_sem_cancel(env->sem, &f->waiter);
         break;
     case META:
-    case IMAGE:
-        env->xfer->cancel(env->xfer_ctx, f->xfer);
+    case IMAGE: {
+        struct gf_phases *ph = f->is_image ? &f->item->image : &f->item->meta;
+        double sem_wait = ph->sem_wait;
+        env->xfer->cancel(env->xfer_ctx, f->xfer, ph);
+        ph->sem_wait = sem_wait;
         f->xfer = NULL;
         gf_sem_release(env->sem);
         break;
+    }
     case WAIT_START:
         env->gate_cancel(env->arg, f);
         gf_sem_release(env->sem);

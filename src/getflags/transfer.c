@@ -109,6 +109,7 @@ struct gf_transfer {
     struct curl_slist *headers;   /* conditional request headers, or NULL */
     long pipewait;                /* CURLOPT_PIPEWAIT as set on the handle */
     CURLU *uh;                    /* the URL as CURLOPT_CURLU, or NULL */
+    uint64_t started_ns;          /* uv_hrtime() when it was handed over */
 };
 
 /* Only a 200 carries a whole body: a 206 is a part, a 204 nothing. */
@@ -604,8 +605,11 @@ static double secs(curl_off_t us)
     return us > 0 ? (double)us / 1e6 : 0.0;
 }
 
-/* curl's times are cumulative from the start of the transfer. */
-static void read_phases(CURL *e, struct gf_phases *ph)
+/* curl's times are cumulative from the start of the transfer. total_us:
+ * the whole time when the caller knows better than curl (a transfer
+ * stopped mid-way, whose total curl updates only when it runs it), else
+ * negative. */
+static void read_phases(CURL *e, struct gf_phases *ph, curl_off_t total_us)
 {
     curl_off_t dns = 0, conn = 0, app = 0, pre = 0, start = 0, total = 0;
     curl_easy_getinfo(e, CURLINFO_NAMELOOKUP_TIME_T, &dns);
@@ -614,6 +618,8 @@ static void read_phases(CURL *e, struct gf_phases *ph)
     curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pre);
     curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &start);
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
+    if (total_us >= 0 && total_us > total)
+        total = total_us;
     ph->sem_wait = -1;
     ph->dns = secs(dns);
     ph->connect = conn > dns ? secs(conn - dns) : 0.0;
@@ -1169,6 +1175,7 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
         xfer_put(c, x);
         return -1;
     }
+    x->started_ns = uv_hrtime();
     int e2 = gf_engine_start(c->cfg.engine, e, c->cfg.timeout_ms);
     if (e2 != 0) {
         snprintf(err, errsz, "cannot start the request: %s",
@@ -1180,9 +1187,10 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
     return 0;
 }
 
-static void on_cancel(void *ctx, struct gf_transfer *x)
+static void on_cancel(void *ctx, struct gf_transfer *x, struct gf_phases *phases)
 {
     struct gf_curl *c = ctx;
+    read_phases(x->easy, phases, (curl_off_t)((uv_hrtime() - x->started_ns) / 1000));
     gf_engine_cancel(c->cfg.engine, x->easy);
     xfer_put(c, x);
 }
@@ -1200,7 +1208,7 @@ void gf_curl_done(CURL *easy, CURLcode result)
     /* On the stack: the answer is the callback's to read, not to keep. */
     struct gf_response resp, *r = &resp;
     memset(r, 0, sizeof *r);
-    read_phases(easy, &r->phases);
+    read_phases(easy, &r->phases, -1);
     r->bytes = x->body.received;
     r->len = x->body.len;
     r->retry_after_s = -1;

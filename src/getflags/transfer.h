@@ -101,8 +101,10 @@ struct gf_transfer_ops {
      * CURLOPT_URL failed: ..."), and cb never runs. */
     int (*start)(void *ctx, const struct gf_request *req, struct gf_transfer **out, char *err,
                  size_t errsz);
-    /* Stops a transfer whose cb has not run; it never will. */
-    void (*cancel)(void *ctx, struct gf_transfer *x);
+    /* Stops a transfer whose cb has not run; it never will. phases gets
+     * its times so far, as for a request that ended there (the time
+     * since the last step reached goes to the step under way). */
+    void (*cancel)(void *ctx, struct gf_transfer *x, struct gf_phases *phases);
 };
 
 /* ---- the libcurl implementation ---------------------------------------- */

@@ -594,6 +594,14 @@ def test_interrupted_json_and_sweep_counts_add_up():
     assert sum(j["counts"].values()) == len(j["items"]) == 194
     assert j["never_started"] == 189, j["never_started"]
     assert sum(1 for it in j["items"] if it["status"] == "pending") == 194
+    # The 5 requests stopped in their DNS lookup keep their times: about
+    # 1.5 s, all of it in the step under way.
+    started = [it for it in j["items"] if it["requests"] > 0]
+    assert len(started) == 5, started
+    for it in started:
+        meta = it["phases"]["meta"]
+        assert 1.0 < meta["total"] < 3.0 and meta["dns"] == meta["total"], it
+        assert meta["connect"] == meta["first_byte"] == meta["transfer"] == 0, it
     # A sweep interrupted at its first level: the row counts the codes that
     # did not finish, and the table says the level was interrupted.
     r = run_without_dns(["-a", "--sweep", "5,10", "-s", "http://flags.example.com/flags",

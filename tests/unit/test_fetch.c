@@ -105,11 +105,13 @@ static int fake_start(void *ctx, const struct gf_request *req, struct gf_transfe
     return 0;
 }
 
-static void fake_cancel(void *ctx, struct gf_transfer *x)
+static void fake_cancel(void *ctx, struct gf_transfer *x, struct gf_phases *phases)
 {
     assert_ptr_equal(ctx, &W);
     assert_true(x->live);
     x->live = 0;
+    /* Sent and unanswered for 0.25 s. */
+    *phases = (struct gf_phases){.sem_wait = -1, .first_byte = 0.25, .total = 0.25};
     W.cancels++;
 }
 
@@ -768,6 +770,11 @@ static void test_cancel_meta(void **state)
     assert_int_equal(W.cancels, 1);
     assert_int_equal(nlive(), 0);
     assert_int_equal(W.requests, 0);
+    /* The transfer layer's times of the cancelled request are kept, and
+     * the wait for the permit with them. */
+    assert_true(W.items[0].meta.first_byte == 0.25 && W.items[0].meta.total == 0.25);
+    assert_true(W.items[0].meta.sem_wait >= 0);
+    assert_true(W.items[0].image.total < 0);
     assert_sem_idle();
 }
 
@@ -793,6 +800,7 @@ static void test_cancel_image(void **state)
     cancel_and_check(0, GF_PENDING);
     assert_int_equal(W.cancels, 1);
     assert_int_equal(W.requests, 1);
+    assert_true(W.items[0].image.first_byte == 0.25 && W.items[0].image.total == 0.25);
     assert_sem_idle();
 }
 

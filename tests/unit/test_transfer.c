@@ -430,8 +430,11 @@ static void test_hold_at_or_above_m_is_no_bound(void **state)
     for (int i = 0; i < 4; i++)
         t[i] = start_get(&c, "/plain", &x[i]);
     assert_true(gf_engine_has_room(c.engine));
-    for (int i = 0; i < 4; i++)
-        gf_curl_transfer_ops.cancel(c.curl, t[i]);
+    for (int i = 0; i < 4; i++) {
+        struct gf_phases ph;
+        gf_curl_transfer_ops.cancel(c.curl, t[i], &ph);
+        assert_true(ph.total >= 0 && ph.transfer == 0);
+    }
     client_down(&c);
 }
 
