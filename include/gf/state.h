@@ -72,7 +72,16 @@ struct gf_state {
     struct gf_claim *claims;   /* names claimed in this run */
     size_t nclaims, claims_cap;
     unsigned swept; /* temporary files removed at open */
+    int reserved;   /* GF_RESERVE_NAME holds the final manifest's space */
 };
+
+/* In DIR/.getflags, from gf_state_begin() to gf_state_save(): space kept
+ * for the manifest that ends the run, so that flags filling the disk do
+ * not leave the manifest of its start in place. */
+#define GF_RESERVE_NAME "manifest.reserve"
+/* What the reservation allows for each entry of the final manifest, more
+ * than a typical one takes (about 300 bytes). */
+#define GF_RESERVE_PER_ENTRY 1024
 
 /* gf_state_open()'s positive return: another process holds the lock. */
 #define GF_STATE_BUSY 1
@@ -114,8 +123,10 @@ int gf_state_claim(struct gf_state *s, const char *cc, const char *name);
 
 /* Writes the manifest as it stands, but with codes[0..n) recorded as
  * unfinished errors (each keeping its file), so that a run that is killed
- * before gf_state_save() leaves them to --retry-failed. Changes nothing in
- * s. Returns 0, or a negative error with err saying why. */
+ * before gf_state_save() leaves them to --retry-failed; before that, it
+ * reserves the final manifest's space (GF_RESERVE_NAME), where the file
+ * system can. Returns 0, or a negative error with err saying why (the
+ * manifest is then unchanged). */
 int gf_state_begin(struct gf_state *s, const gf_cc *codes, size_t n, const char *base_url,
                    char *err, size_t errsz);
 

@@ -302,8 +302,53 @@ const struct gf_manifest *gf_state_manifest(const struct gf_state *s)
     return &s->m;
 }
 
+static void unreserve(struct gf_state *s)
+{
+    if (s->reserved && s->sfd >= 0)
+        unlinkat(s->sfd, GF_RESERVE_NAME, 0);
+    s->reserved = 0;
+}
+
+/* Takes bytes of the file system for the final manifest: a file of that
+ * size, given back just before the manifest is written. A new file each
+ * time (O_EXCL after unlinking any old one), so that nothing is written
+ * through a link. A file system that cannot allocate ahead (fallocate
+ * unsupported) runs without. */
+static int reserve(struct gf_state *s, off_t bytes, char *err, size_t errsz)
+{
+    if (unlinkat(s->sfd, GF_RESERVE_NAME, 0) != 0 && errno != ENOENT) {
+        int e = -errno;
+        gf_errorf(err, errsz, "cannot remove %s/" GF_STATEDIR_NAME "/" GF_RESERVE_NAME ": %s",
+                  s->dir, gf_strerror(e));
+        return e;
+    }
+    int fd =
+        openat(s->sfd, GF_RESERVE_NAME, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = -errno;
+        gf_errorf(err, errsz, "cannot create %s/" GF_STATEDIR_NAME "/" GF_RESERVE_NAME ": %s",
+                  s->dir, gf_strerror(e));
+        return e;
+    }
+    int e = fallocate(fd, 0, 0, bytes) == 0 ? 0 : -errno;
+    close(fd);
+    /* No allocation ahead on this file system, or a file-size limit
+     * (ulimit -f) below the estimate, which the manifest may still fit. */
+    if (e == -EOPNOTSUPP || e == -ENOSYS || e == -EFBIG)
+        e = 0;
+    if (e != 0) {
+        unlinkat(s->sfd, GF_RESERVE_NAME, 0);
+        gf_errorf(err, errsz, "cannot keep %lld KB in %s/" GF_STATEDIR_NAME " for the manifest: %s",
+                  (long long)(bytes + 1023) / 1024, s->dir, gf_strerror(e));
+        return e;
+    }
+    s->reserved = 1;
+    return 0;
+}
+
 void gf_state_close(struct gf_state *s)
 {
+    unreserve(s);
     for (size_t i = 0; i < s->nclaims; i++)
         gf_free(s->claims[i].name);
     gf_free(s->claims);
@@ -486,11 +531,15 @@ int gf_state_begin(struct gf_state *s, const gf_cc *codes, size_t n, const char 
                    char *err, size_t errsz)
 {
     static const char why[] = "the run was interrupted before this code finished";
+    int rc = reserve(s, (off_t)(s->m.n + n + 4) * GF_RESERVE_PER_ENTRY, err, errsz);
+    if (rc != 0)
+        return rc;
     /* The entries are left as they are (the run reads them through the
      * --update data): the journal is a shallow copy with the run's codes
      * marked, its strings borrowed. */
     struct gf_manifest_entry *e = gf_calloc(s->m.n + n + 1, sizeof *e);
     if (e == NULL) {
+        unreserve(s);
         gf_errorf(err, errsz, "cannot record the start of the run: %s", gf_strerror(GF_ENOMEM));
         return GF_ENOMEM;
     }
@@ -533,8 +582,10 @@ int gf_state_begin(struct gf_state *s, const gf_cc *codes, size_t n, const char 
         .n = k,
         .cap = k,
     };
-    int rc = gf_manifest_save_at(s->sfd, s->dir, &j, err, errsz);
+    rc = gf_manifest_save_at(s->sfd, s->dir, &j, err, errsz);
     gf_free(e);
+    if (rc != 0)
+        unreserve(s);
     return rc;
 }
 
@@ -548,5 +599,7 @@ int gf_state_save(struct gf_state *s, const char *base_url, char *err, size_t er
         gf_errorf(err, errsz, "cannot record the run in the manifest: %s", gf_strerror(rc));
         return rc;
     }
+    /* The space kept since the start is free for the manifest now. */
+    unreserve(s);
     return gf_manifest_save_at(s->sfd, s->dir, &s->m, err, errsz);
 }

@@ -5,6 +5,8 @@ exact contents, with nothing written outside it."""
 import contextlib
 import ctypes
 import filecmp
+import hashlib
+import json
 import os
 import re
 import resource
@@ -513,6 +515,47 @@ def test_manifest_that_cannot_be_written_stops_the_run_before_any_change():
             assert "flags downloaded" not in r.out, (args, r.out)
             assert {n: os.stat(os.path.join(out, n)).st_ino for n in listing(out)} == before
             assert open(man, "rb").read() == man_before
+
+
+def on_small_tmpfs(size, args, fs):
+    """getflags args -o DIR with DIR on a new tmpfs of size bytes, mounted
+    in a mount namespace of its own (root only); returns the exit status,
+    stdout and stderr, and a copy of DIR (the tmpfs goes with the
+    namespace)."""
+    mnt, copy = scratch(), scratch()
+    script = ('mount -t tmpfs -o size=%d tmpfs "$1" && shift && "$@" -o "$MNT/out"; '
+              'rc=$?; cp -a "$MNT/out" "$COPY/" 2>/dev/null; exit $rc') % size
+    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+                        "sh", mnt, GETFLAGS, "-s", fs.url] + args,
+                       env=dict(os.environ, MNT=mnt, COPY=copy), capture_output=True, text=True,
+                       timeout=120)
+    assert "unshare" not in p.stderr and "mount:" not in p.stderr, p.stderr
+    return p.returncode, p.stdout, p.stderr, os.path.join(copy, "out")
+
+
+def test_disk_filled_by_the_flags_still_gets_the_final_manifest():
+    # The flags fill the file system: the run's last manifest still fits,
+    # in the space kept for it at the start, and matches what is on disk.
+    with FlagServer("--quiet") as fs:
+        rc, out, err, d = on_small_tmpfs(600 * 1024, ["-a"], fs)
+        assert rc == 1, (rc, out, err)
+        assert "no space left on device" in out + err, (out, err)
+        assert "cannot save the manifest" not in err, err
+        man = json.load(open(os.path.join(d, ".getflags", "manifest.json")))
+        ok = {e["file"] for e in man["entries"] if e["status"] == "ok"}
+        gifs = {n for n in os.listdir(d) if n.endswith(".gif")}
+        assert len(ok) > 10 and ok == gifs, (len(ok), len(gifs))
+        for e in man["entries"]:
+            if e["status"] == "ok":
+                data = open(os.path.join(d, e["file"]), "rb").read()
+                assert hashlib.sha256(data).hexdigest() == e["sha256"], e
+        assert sorted(os.listdir(os.path.join(d, ".getflags"))) == ["lock", "manifest.json"]
+        # No room to keep for the manifest: nothing starts.
+        rc, out, err, d = on_small_tmpfs(64 * 1024, ["-a"], fs)
+        assert rc == 3, (rc, out, err)
+        assert re.search(r"^getflags: cannot keep 198 KB in \S+/.getflags for the manifest: no "
+                         r"space left on device; nothing in \S+ was changed$", err, re.M), err
+        assert [n for n in os.listdir(d) if not n.startswith(".")] == [], os.listdir(d)
 
 
 def test_disk_full_while_a_large_image_streams_is_a_counted_error():
