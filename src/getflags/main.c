@@ -201,7 +201,12 @@ static int nothing_to_retry(const struct gf_options *o, struct gf_state *st)
  * it even under -q. */
 static void warn_if_nothing_found(const struct gf_options *o, const struct gf_summary *sum)
 {
-    if (o->ncodes > 0 && sum->not_found == o->ncodes)
+    if (o->ncodes == 1 && sum->not_found == 1)
+        fprintf(stderr,
+                "getflags: warning: the one code asked for was not found (404) under %s: is the "
+                "base URL right?\n",
+                o->base_url_display);
+    else if (o->ncodes > 0 && sum->not_found == o->ncodes)
         fprintf(stderr,
                 "getflags: warning: none of the %zu codes was found (404) under %s: is the base "
                 "URL right?\n",

@@ -235,6 +235,9 @@ def test_every_code_not_found_is_warned_of_even_under_q():
         assert r.rc == 0 and r.out == "", (r.rc, r.out)
         assert r.err == ("getflags: warning: none of the 20 codes was found (404) under %sx: is "
                          "the base URL right?\n" % fs.url), r.err
+        r = getflags("-q", "-s", fs.url + "x", "BR", outdir=out)
+        assert r.err == ("getflags: warning: the one code asked for was not found (404) under "
+                         "%sx: is the base URL right?\n" % fs.url), r.err
         # Some found: nothing to say.
         r = getflags("-q", "-s", fs.url, "BR", "QQ", outdir=out)
         assert r.rc == 0 and r.out == "" and r.err == "", (r.out, r.err)

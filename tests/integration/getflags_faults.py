@@ -258,6 +258,8 @@ def test_image_cap_max_size():
     r, files = one("gzip", "--max-size", "100")  # every flag is larger than 100 bytes
     assert r.rc == 1 and "BR error: body larger than 100 bytes" in r.out, r.out
     assert files == []
+    r, files = one("gzip", "--max-size", "1")
+    assert r.rc == 1 and "BR error: body larger than 1 byte\n" in r.out, r.out
 
 
 def run_peak_rss(cmd, timeout):
