@@ -648,8 +648,8 @@ int gf_cli_parse(int argc, char **argv, struct gf_options *opts, char *err, size
         case OPT_TIMEOUT:
             if (parse_timeout(optarg, &opts->timeout_ms) != 0)
                 fail(&st,
-                     "argument --timeout: must be a number of seconds above 0 and at most "
-                     "%u, got '%s'",
+                     "argument --timeout: must be seconds in digits with an optional "
+                     "fraction (10, 0.5), above 0 and at most %u, got '%s'",
                      GF_TIMEOUT_MAX_S, shown(optarg, buf, sizeof buf));
             break;
         case OPT_CACERT:

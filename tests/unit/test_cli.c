@@ -420,8 +420,8 @@ static void test_cli_timeout_errors(void **state)
 
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(message, sizeof message,
-                 "argument --timeout: must be a number of seconds above 0 and at most 86400, "
-                 "got '%s'",
+                 "argument --timeout: must be seconds in digits with an optional fraction (10, "
+                 "0.5), above 0 and at most 86400, got '%s'",
                  bad[i]);
         usage_error(message, "--timeout", bad[i], NULL);
     }
