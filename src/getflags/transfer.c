@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -42,6 +43,8 @@ struct gf_curl {
      * end at once with the same error rather than each waiting out its
      * own DNS timeout. "" when none; cleared by any answer. */
     char unresolvable[256];
+    /* The last host whose name a request of this run resolved. */
+    char resolved[256];
     int redirects_to_tls; /* a request ended at an https URL */
     /* An answer over TLS came in HTTP/1.1: ALPN chose it, so the host does
      * not multiplex, and waiting for its connections would queue new
@@ -594,10 +597,33 @@ static int is_dns_timeout(const char *detail)
            strncmp(detail, "Failed to resolve host", 22) == 0;
 }
 
-static int is_dns_failure(const struct gf_transfer *x, CURLcode rc)
+/* An address, which needs no DNS: "192.0.2.1", "[2001:db8::1]". */
+static int is_ip_literal(const char *host)
+{
+    unsigned char buf[16];
+    char v6[64];
+    size_t n = strlen(host);
+    if (inet_pton(AF_INET, host, buf) == 1)
+        return 1;
+    if (n < 2 || n - 2 >= sizeof v6 || host[0] != '[' || host[n - 1] != ']')
+        return 0;
+    memcpy(v6, host + 1, n - 2);
+    v6[n - 2] = '\0';
+    return inet_pton(AF_INET6, v6, buf) == 1;
+}
+
+/* libcurl 7.88 also says "Resolving timed out" for a request that waited
+ * on a connection still in its TLS handshake: believed only for a name
+ * that no request of the run has resolved. */
+static int dns_timed_out(const struct gf_transfer *x, const char *detail, const char *host)
+{
+    return is_dns_timeout(detail) && !is_ip_literal(host) && strcmp(host, x->curl->resolved) != 0;
+}
+
+static int is_dns_failure(const struct gf_transfer *x, CURLcode rc, const char *host)
 {
     return rc == CURLE_COULDNT_RESOLVE_HOST ||
-           (rc == CURLE_OPERATION_TIMEDOUT && is_dns_timeout(x->errbuf));
+           (rc == CURLE_OPERATION_TIMEDOUT && dns_timed_out(x, x->errbuf, host));
 }
 
 static double secs(curl_off_t us)
@@ -789,7 +815,7 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         return;
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
-        if (is_dns_timeout(detail)) {
+        if (dns_timed_out(x, detail, host)) {
             snprintf(out, outsz, "cannot resolve host %s: no answer from DNS within %g s", host,
                      timeout_s);
             break;
@@ -1234,6 +1260,13 @@ void gf_curl_done(CURL *easy, CURLcode result)
     if (c->cfg.conn && curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &new_conns) == CURLE_OK &&
         new_conns > 0)
         c->cfg.conn->opened += (uint64_t)new_conns;
+    curl_off_t lookup_us = 0;
+    if (curl_easy_getinfo(easy, CURLINFO_NAMELOOKUP_TIME_T, &lookup_us) == CURLE_OK &&
+        lookup_us > 0) {
+        long port;
+        if (host_port(easy, c->resolved, sizeof c->resolved, &port) != 0)
+            c->resolved[0] = '\0';
+    }
 
     long status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
@@ -1255,11 +1288,10 @@ void gf_curl_done(CURL *easy, CURLcode result)
         describe_curl_error(x, result, r->error, sizeof r->error);
         /* The answer's Retry-After still counts for a timeout's pause. */
         r->retry_after_s = status > 0 ? retry_after(x) : -1;
-        if (is_dns_failure(x, result)) {
-            long port;
-            if (host_port(easy, c->unresolvable, sizeof c->unresolvable, &port) != 0)
-                c->unresolvable[0] = '\0';
-        }
+        char host[sizeof c->unresolvable];
+        long port;
+        if (host_port(easy, host, sizeof host, &port) == 0 && is_dns_failure(x, result, host))
+            memcpy(c->unresolvable, host, sizeof host);
     }
     /* The handle goes back to the pool first, so that a request the
      * callback starts (with the permit it hands on) can reuse it. */
