@@ -171,6 +171,26 @@ def test_expired_certificate_is_not_a_missing_ca():
     assert "--cacert" not in r.err, r.err
 
 
+def test_tls_stall_is_never_called_a_dns_failure():
+    # A server that takes connections but never says a word of TLS. libcurl
+    # 7.88 says "Resolving timed out" for a request that waited on such a
+    # connection: no code may be told its host does not resolve (which
+    # would also fail the codes after it without a request of their own).
+    def hold(c):
+        time.sleep(3)  # open and silent; the connections after it wait in the backlog
+
+    for host in ("127.0.0.1", "localhost"):
+        with each_connection(hold) as port:
+            r = getflags("-v", "--timeout", "1", "--retries", "1", "-m", "2", "-s",
+                         "https://%s:%d/flags" % (host, port), "BR", "CN", "FR", "US",
+                         outdir=scratch(), timeout=60)
+        assert r.rc == 1, (host, r.rc, r.out, r.err)
+        assert "resolve" not in r.out + r.err, (host, r.out)
+        for cc in ("BR", "CN", "FR", "US"):
+            assert ("%s error: cannot connect to %s port %d: no TLS connection (TCP, then the "
+                    "handshake) within 1 s" % (cc, host, port)) in r.out, (host, r.out)
+
+
 def test_closed_without_answer():
     assert_error("refuse", "%(server)s closed the connection without answering")
 
@@ -525,13 +545,17 @@ def on_small_tmpfs(size, args, fs):
     stdout and stderr, and a copy of DIR (the tmpfs goes with the
     namespace)."""
     mnt, copy = scratch(), scratch()
-    script = ('mount -t tmpfs -o size=%d tmpfs "$1" && shift && "$@" -o "$MNT/out"; '
-              'rc=$?; cp -a "$MNT/out" "$COPY/" 2>/dev/null; exit $rc') % size
-    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
+    # Propagation unchanged: in a chroot, where / is no mount point, it
+    # cannot be made private; the script unmounts what it mounted.
+    script = ('mount -t tmpfs -o size=%d tmpfs "$1" || exit 99; shift; "$@" -o "$MNT/out"; '
+              'rc=$?; cp -a "$MNT/out" "$COPY/" 2>/dev/null; umount "$MNT"; exit $rc') % size
+    p = subprocess.run(["unshare", "--mount", "--propagation", "unchanged", "sh", "-c", script,
                         "sh", mnt, GETFLAGS, "-s", fs.url] + args,
                        env=dict(os.environ, MNT=mnt, COPY=copy), capture_output=True, text=True,
                        timeout=120)
-    assert "unshare" not in p.stderr and "mount:" not in p.stderr, p.stderr
+    assert p.returncode != 99 and "unshare" not in p.stderr and "mount:" not in p.stderr, \
+        p.stderr
+    assert not os.path.ismount(mnt), mnt
     return p.returncode, p.stdout, p.stderr, os.path.join(copy, "out")
 
 
