@@ -201,12 +201,23 @@ static int nothing_to_retry(const struct gf_options *o, struct gf_state *st)
  * it even under -q. */
 static void warn_if_nothing_found(const struct gf_options *o, const struct gf_summary *sum)
 {
-    if (o->ncodes == 1 && sum->not_found == 1)
+    if (o->ncodes == 0 || sum->not_found != o->ncodes)
+        return;
+    /* Only when no metadata was there: images missing under metadata that
+     * was found say the server is inconsistent, not the URL wrong. */
+    static const char meta[] = "/metadata.json";
+    for (size_t i = 0; i < sum->nitems; i++) {
+        const char *url = sum->items[i].url;
+        size_t n = url ? strlen(url) : 0;
+        if (n < sizeof meta - 1 || strcmp(url + n - (sizeof meta - 1), meta) != 0)
+            return;
+    }
+    if (o->ncodes == 1)
         fprintf(stderr,
                 "getflags: warning: the one code asked for was not found (404) under %s: is the "
                 "base URL right?\n",
                 o->base_url_display);
-    else if (o->ncodes > 0 && sum->not_found == o->ncodes)
+    else
         fprintf(stderr,
                 "getflags: warning: none of the %zu codes was found (404) under %s: is the base "
                 "URL right?\n",

@@ -238,6 +238,14 @@ def test_every_code_not_found_is_warned_of_even_under_q():
         r = getflags("-q", "-s", fs.url + "x", "BR", outdir=out)
         assert r.err == ("getflags: warning: the one code asked for was not found (404) under "
                          "%sx: is the base URL right?\n" % fs.url), r.err
+        # Metadata found, images missing: the URL is right; no warning.
+        root = scratch()
+        os.makedirs(os.path.join(root, "flags", "br"))
+        with open(os.path.join(root, "flags", "br", "metadata.json"), "w") as f:
+            f.write('{"country": "Brazil"}')
+        with FlagServer("--quiet", directory=root) as fs2:
+            r = getflags("-q", "-s", fs2.url, "BR", outdir=scratch())
+        assert r.rc == 0 and r.out == "" and r.err == "", (r.out, r.err)
         # Some found: nothing to say.
         r = getflags("-q", "-s", fs.url, "BR", "QQ", outdir=out)
         assert r.rc == 0 and r.out == "" and r.err == "", (r.out, r.err)
