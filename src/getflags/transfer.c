@@ -1024,6 +1024,9 @@ static int unanswered(const struct gf_transfer *x, CURLcode rc)
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
+    /* What libcurl says of an HTTP/2 connection closed under a stream
+     * with nothing of its answer. */
+    case CURLE_PARTIAL_FILE:
         curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &new_conns);
         return new_conns == 0;
     default:

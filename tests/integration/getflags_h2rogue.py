@@ -123,6 +123,21 @@ def test_a_connection_closed_on_the_request():
     assert files == [] and len(reqs) == 1, (files, reqs)
 
 
+def test_streams_under_a_connection_closed_after_one_answer_go_again():
+    # Each connection answers one request and closes, without a GOAWAY,
+    # under the streams opened after it: those were never answered, as on
+    # a keep-alive connection closed over HTTP/1.1, and go again on a new
+    # connection without using up --retries.
+    out = scratch()
+    with Rogue("one_per_connection") as srv:
+        r = getflags("-s", srv.url, "--cacert", srv.cacert, "--retries", "0", "-m", "4",
+                     "BR", "CN", "FR", "US", outdir=out, timeout=60)
+        reqs = srv.requests()
+    assert r.rc == 0 and "  4 flags downloaded." in r.out, (r.rc, r.out, r.err)
+    assert len(listing(out)) == 4, listing(out)
+    assert len(set(c for c, _ in reqs)) > 1, reqs
+
+
 def test_a_goaway_before_any_request_is_said_so():
     # GOAWAY with last-stream-id 0: the server took no request. libcurl
     # calls it "Error in the HTTP2 framing layer"; asked again three times

@@ -26,6 +26,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 
 from hpack import Decoder, Encoder
 from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame, HeadersFrame,
@@ -108,6 +109,19 @@ class Conn:
                 self.send(GoAwayFrame(0, last_stream_id=0))
             # Whatever the client sent is read first, or the kernel would
             # answer the close with a reset.
+            self.tls.settimeout(0.1)
+            try:
+                while self.tls.recv(65536):
+                    pass
+            except (OSError, ssl.SSLError):
+                pass
+            raise EOFError
+        elif mode == "one_per_connection":
+            # One answer, then the connection closes without a GOAWAY,
+            # under the streams the client opened after it.
+            self.headers(sid, pairs)
+            self.data(sid, body)
+            time.sleep(0.05)
             self.tls.settimeout(0.1)
             try:
                 while self.tls.recv(65536):
