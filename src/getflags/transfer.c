@@ -113,6 +113,7 @@ struct gf_transfer {
     long pipewait;                /* CURLOPT_PIPEWAIT as set on the handle */
     CURLU *uh;                    /* the URL as CURLOPT_CURLU, or NULL */
     uint64_t started_ns;          /* uv_hrtime() when it was handed over */
+    long connect_ms;              /* CURLOPT_CONNECTTIMEOUT_MS as set, 0: none */
 };
 
 /* Only a 200 carries a whole body: a 206 is a part, a 204 nothing. */
@@ -363,8 +364,10 @@ static CURLcode setup_once(struct gf_curl *c, struct gf_transfer *x, const char 
     /* A connection attempt that goes unanswered (a SYN dropped by a full
      * listen queue) is given up well before the request's timeout, so
      * that a retry can try again soon. */
-    if (connect_timeout_ms(cfg) < cfg->timeout_ms)
+    if (connect_timeout_ms(cfg) < cfg->timeout_ms) {
         SET(e, rc, what, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_timeout_ms(cfg));
+        x->connect_ms = (long)connect_timeout_ms(cfg);
+    }
     SET(e, rc, what, CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_BYTES);
     SET(e, rc, what, CURLOPT_LOW_SPEED_TIME, (long)LOW_SPEED_SECONDS);
     SET(e, rc, what, CURLOPT_FOLLOWLOCATION, 1L);
@@ -679,16 +682,28 @@ enum timeout_kind {
     TIMEOUT_REQUEST,
     TIMEOUT_CONNECT, /* libcurl's connect timeout (plain http) */
     TIMEOUT_NO_TLS,  /* the request's, before its TLS connection was made */
+    /* the connect timeout, on the TLS handshake of a redirect's target */
+    TIMEOUT_REDIRECT_TLS,
     TIMEOUT_LOW_SPEED
 };
 
-static enum timeout_kind which_timeout(const struct gf_curl_config *cfg, CURL *e)
+static enum timeout_kind which_timeout(const struct gf_curl_config *cfg, CURL *e, long connect_ms)
 {
     curl_off_t pre = 0, total = 0;
     curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pre);
     curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
     uint64_t total_ms = total > 0 ? (uint64_t)total / 1000 : 0;
-    int connect_limit = connect_timeout_ms(cfg) < cfg->timeout_ms;
+    int connect_limit = connect_ms > 0;
+    /* Redirected from http to https, before the limit for connecting to
+     * the http base ran out: libcurl 7.88 applies it to the target's TLS
+     * handshake too (pre counts the first leg's). */
+    long redirects = 0;
+    char *eff = NULL;
+    curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &redirects);
+    curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &eff);
+    if (connect_limit && redirects > 0 && total_ms < cfg->timeout_ms && eff &&
+        strncasecmp(eff, "https:", 6) == 0)
+        return TIMEOUT_REDIRECT_TLS;
     /* libcurl 7.88 times the TCP connect only once TLS is done too, so
      * the two cannot be told apart here. */
     if (pre <= 0 && !connect_limit && strncasecmp(cfg->base_url, "https:", 6) == 0)
@@ -820,7 +835,7 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
                      timeout_s);
             break;
         }
-        switch (which_timeout(cfg, x->easy)) {
+        switch (which_timeout(cfg, x->easy, x->connect_ms)) {
         case TIMEOUT_LOW_SPEED:
             snprintf(out, outsz, "too slow: under %d bytes/s for %d s", LOW_SPEED_BYTES,
                      LOW_SPEED_SECONDS);
@@ -828,6 +843,14 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         case TIMEOUT_CONNECT:
             snprintf(out, outsz, "cannot connect to %s port %ld: no answer within %g s", host, port,
                      (double)connect_timeout_ms(cfg) / 1000.0);
+            break;
+        case TIMEOUT_REDIRECT_TLS:
+            snprintf(out, outsz,
+                     "cannot connect to %s port %ld: no TLS connection (TCP, then the handshake) "
+                     "within %g s, the limit for connecting to an http:// base (the requests "
+                     "after this one, now known to be redirected to https, wait up to "
+                     "--timeout)",
+                     host, port, (double)x->connect_ms / 1000.0);
             break;
         case TIMEOUT_NO_TLS:
             snprintf(out, outsz,
@@ -1171,6 +1194,14 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
      * it multiplexes, rather than racing a handshake per request. Only
      * where it can: libcurl never learns that a plain http connection
      * does not multiplex, and would queue every request behind it. */
+    /* A plain http base seen to redirect to https: the connect limit
+     * would also cut the TLS handshake of the redirect's target, which
+     * only --timeout limits (as for an https base). */
+    if (c->redirects_to_tls && x->connect_ms != 0) {
+        SET(e, rc, &what, CURLOPT_CONNECTTIMEOUT_MS, 0L);
+        if (rc == CURLE_OK)
+            x->connect_ms = 0;
+    }
     long pipewait = may_multiplex(c) ? 1L : 0L;
     if (pipewait != x->pipewait) {
         SET(e, rc, &what, CURLOPT_PIPEWAIT, pipewait);

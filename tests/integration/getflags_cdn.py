@@ -511,6 +511,44 @@ def test_slow_link_tls_handshake_is_not_cut_at_3_s():
     assert took > 3.2, took  # the handshake really took more than 3 s
 
 
+def test_slow_tls_behind_an_http_redirect_is_cut_once_then_waited_for():
+    # An http:// base that redirects to https, whose handshake takes 3.2 s
+    # (1.6 s round trips): the first requests go with the 3 s limit for
+    # connecting to an http base, which libcurl also applies to the
+    # target's TLS, and say so; their retries, known to be redirected,
+    # wait up to --timeout and succeed.
+    import http.server
+    import threading
+    with Cdn() as cdn:
+        target = cdn.via_proxy("h2", 800)
+
+        class Redirect(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                self.send_response(301)
+                self.send_header("Location", target + self.path[len("/flags"):])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            r = gf(cdn, "-v", "--timeout", "20", "--retries", "1", "-s",
+                   "http://127.0.0.1:%d/flags" % srv.server_address[1], "BR", outdir=scratch(),
+                   timeout=120)
+        finally:
+            srv.shutdown()
+            srv.server_close()
+    assert r.rc == 0 and "BR OK" in r.out, (r.rc, r.out, r.err)
+    port = int(target.split(":")[2].split("/")[0])
+    assert "BR retry 1/1 in " in r.out, r.out
+    assert ("s: cannot connect to localhost port %d: no TLS connection (TCP, then the "
+            "handshake) within 3 s, the limit for connecting to an http:// base" % port) in r.out, \
+        r.out
+
+
 def test_wrong_scheme_for_the_port_says_which_to_use():
     # http:// to a port that speaks TLS: nginx answers 400 with a page
     # saying so, which the error repeats; the status alone would not tell.
