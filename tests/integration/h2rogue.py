@@ -84,6 +84,17 @@ class Conn:
             f.flags.add("END_STREAM")
         self.send(f)
 
+    def hang_up(self):
+        # Whatever the client sent is read first, or the kernel would
+        # answer the close with a reset.
+        self.tls.settimeout(0.1)
+        try:
+            while self.tls.recv(65536):
+                pass
+        except (OSError, ssl.SSLError):
+            pass
+        raise EOFError
+
     def answer(self, sid, path):
         body = body_of(path)
         status = "200" if body is not None else "404"
@@ -107,28 +118,14 @@ class Conn:
         elif mode in ("hang_up", "goaway"):
             if mode == "goaway":
                 self.send(GoAwayFrame(0, last_stream_id=0))
-            # Whatever the client sent is read first, or the kernel would
-            # answer the close with a reset.
-            self.tls.settimeout(0.1)
-            try:
-                while self.tls.recv(65536):
-                    pass
-            except (OSError, ssl.SSLError):
-                pass
-            raise EOFError
+            self.hang_up()
         elif mode == "one_per_connection":
             # One answer, then the connection closes without a GOAWAY,
             # under the streams the client opened after it.
             self.headers(sid, pairs)
             self.data(sid, body)
             time.sleep(0.05)
-            self.tls.settimeout(0.1)
-            try:
-                while self.tls.recv(65536):
-                    pass
-            except (OSError, ssl.SSLError):
-                pass
-            raise EOFError
+            self.hang_up()
         elif mode == "continuations":
             self.send(HeadersFrame(sid, data=self.enc.encode([(":status", "200")])))
             for _ in range(10000):
