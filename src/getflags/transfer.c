@@ -1,6 +1,7 @@
 #include "gf/alloc.h"
 #include "transfer.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1190,10 +1190,6 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
     } else {
         SET(e, rc, &what, CURLOPT_URL, req->url);
     }
-    /* Wait for a connection being set up to the same host to say whether
-     * it multiplexes, rather than racing a handshake per request. Only
-     * where it can: libcurl never learns that a plain http connection
-     * does not multiplex, and would queue every request behind it. */
     /* A plain http base seen to redirect to https: the connect limit
      * would also cut the TLS handshake of the redirect's target, which
      * only --timeout limits (as for an https base). */
@@ -1202,6 +1198,10 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
         if (rc == CURLE_OK)
             x->connect_ms = 0;
     }
+    /* Wait for a connection being set up to the same host to say whether
+     * it multiplexes, rather than racing a handshake per request. Only
+     * where it can: libcurl never learns that a plain http connection
+     * does not multiplex, and would queue every request behind it. */
     long pipewait = may_multiplex(c) ? 1L : 0L;
     if (pipewait != x->pipewait) {
         SET(e, rc, &what, CURLOPT_PIPEWAIT, pipewait);
