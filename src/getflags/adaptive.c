@@ -43,6 +43,16 @@ static double median(const double *v, unsigned n)
     return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
+/* Refusals have stopped (pacing ended, a probe held): the next one
+ * starts a new streak. */
+static void end_streak(struct gf_adaptive *a)
+{
+    a->streak = 0;
+    a->streak_ok = 0;
+    a->paced_refused_s = 0;
+    a->streak_pace_s = 0;
+}
+
 /* A success while pacing: speed up once per window, up to the pace that
  * was refused until the probe hold has passed, and stop pacing once the
  * interval is no longer than the round trip (one in flight paces itself). */
@@ -61,18 +71,42 @@ static void paced_success(struct gf_adaptive *a, double lat, double now_s)
     if (next <= lat) {
         a->interval_s = 0;
         a->window_ok = 0;
+        end_streak(a);
         return;
     }
     a->interval_s = next;
 }
 
+/* While shedding, the share watched is that of the latest answers:
+ * halving both counts keeps it and forgets the old ones. */
+static void count_answer(struct gf_adaptive *a, int refused)
+{
+    if (a->shed_ok == 0)
+        return;
+    if (refused)
+        a->seg_refused++;
+    else
+        a->seg_ok++;
+    if (a->seg_ok + a->seg_refused > GF_ADAPTIVE_SHED_WINDOW) {
+        a->seg_ok /= 2;
+        a->seg_refused /= 2;
+    }
+}
+
 void gf_adaptive_on_success(struct gf_adaptive *a, double started_s, double now_s,
                             unsigned in_flight)
 {
+    count_answer(a, 0);
+    /* Only requests sent since the streak began: those in flight then
+     * were let in before it. */
+    if (a->streak && started_s > a->streak_started_s)
+        a->streak_ok++;
     if (a->counting_since_s == -DBL_MAX)
         a->counting_since_s = started_s;
     a->ok_since_decrease++;
     double lat = now_s - started_s;
+    if (lat > 0 && (a->min_lat_s == 0 || lat < a->min_lat_s))
+        a->min_lat_s = lat;
     if (a->interval_s > 0) {
         paced_success(a, lat > 0 ? lat : 0, now_s);
         return;
@@ -100,6 +134,7 @@ void gf_adaptive_on_success(struct gf_adaptive *a, double started_s, double now_
          * take more than it could. */
         a->ceiling = 0;
         a->probe_windows = GF_ADAPTIVE_PROBE_MIN;
+        end_streak(a);
     } else if (a->ceiling > 0 && next >= a->ceiling) {
         if (a->limit + 1 < a->ceiling) {
             next = a->ceiling - 1;
@@ -117,6 +152,8 @@ void gf_adaptive_on_success(struct gf_adaptive *a, double started_s, double now_
  * counting of answers starts again from now. */
 static void decreased(struct gf_adaptive *a, double now_s)
 {
+    a->cut_limit = a->limit;
+    a->cut_interval_s = a->interval_s;
     a->slow_start = 0;
     a->window_ok = 0;
     a->ok_since_decrease = 0;
@@ -135,16 +172,32 @@ static void pace_slower(struct gf_adaptive *a, double now_s)
         a->pace_ceiling_s = a->interval_s;
         double next =
             a->ok_since_decrease > 0 ? a->interval_s / GF_ADAPTIVE_BACKOFF : a->interval_s * 2;
+        /* Never slower than the rate the streak's answers set: a token
+         * bucket takes that pace, and a refusal there is shedding. */
+        if (a->streak_pace_s > 0 && next > a->streak_pace_s && a->interval_s < a->streak_pace_s)
+            next = a->streak_pace_s;
         a->interval_s = next;
         a->pace_slow_start = 0;
     } else {
-        /* First pace: a little slower than the rate the host took since
-         * the last decrease (a guess, as pauses are in it), then fast
-         * growth until a refusal says where the limit is. */
-        double took = a->ok_since_decrease > 0 && since > 0
-                          ? since / a->ok_since_decrease
-                          : (a->baseline_s > 0 ? a->baseline_s : GF_ADAPTIVE_FIRST_INTERVAL_S);
-        a->interval_s = a->ok_since_decrease > 0 ? took / GF_ADAPTIVE_BACKOFF : took * 2;
+        /* First pace: the rate the host took since the refusals began,
+         * pauses included (over several pauses, as one may let through
+         * only an answer or two); without that, a little slower than
+         * the rate since the last decrease. Then fast growth until a
+         * refusal says where the limit is. */
+        unsigned ok = a->ok_since_decrease;
+        if (a->streak_ok >= ok && a->streak_ok >= GF_ADAPTIVE_PACE_MIN_OK) {
+            /* A token bucket was empty when the streak began (but for
+             * the part of a token the refused request lacked), and has
+             * refilled at its rate since: all but one of the answers to
+             * requests sent since then came at no more than that rate. */
+            a->interval_s = (now_s - a->streak_started_s) / (a->streak_ok - 1);
+            a->streak_pace_s = a->interval_s;
+        } else {
+            double took = ok > 0 && since > 0
+                              ? since / ok
+                              : (a->baseline_s > 0 ? a->baseline_s : GF_ADAPTIVE_FIRST_INTERVAL_S);
+            a->interval_s = ok > 0 ? took / GF_ADAPTIVE_BACKOFF : took * 2;
+        }
         a->pace_ceiling_s = 0;
         a->pace_slow_start = 1;
         a->paces++;
@@ -156,6 +209,46 @@ static void pace_slower(struct gf_adaptive *a, double now_s)
     decreased(a, now_s);
 }
 
+/* Still at the point the last decrease set: answers counted since then
+ * were all taken there. */
+static int unchanged_since_cut(const struct gf_adaptive *a)
+{
+    return a->limit == a->cut_limit && a->interval_s == a->cut_interval_s;
+}
+
+/* While shedding: is this refusal (already counted) within the share
+ * seen since shedding was found, or a rise above it? Three standard
+ * deviations of a binomial over the latest answers, plus one for small
+ * counts. */
+static int within_shed(const struct gf_adaptive *a)
+{
+    double q = a->shed_refused / (a->shed_ok + a->shed_refused);
+    double n = a->seg_ok + a->seg_refused;
+    return a->seg_refused <= n * q + 3 * sqrt(n * q * (1 - q)) + 1;
+}
+
+/* Slowing down did not stop the refusals: back to where the streak
+ * began, with no ceiling or hold left from refusals that said nothing
+ * about the load. Their share over the streak is the one expected. */
+static void start_shedding(struct gf_adaptive *a, double now_s)
+{
+    a->shed_ok = a->streak_ok > 0 ? a->streak_ok : 1;
+    a->shed_refused = a->streak;
+    a->seg_ok = a->shed_ok;
+    a->seg_refused = a->shed_refused;
+    a->sheds++;
+    a->limit = a->streak_limit;
+    a->interval_s = a->streak_interval_s;
+    a->pace_ceiling_s = 0;
+    a->paced_ok = 0;
+    a->ceiling = 0;
+    a->below_ceiling = 0;
+    a->probe_windows = GF_ADAPTIVE_PROBE_MIN;
+    a->probe_hold_s = 0;
+    a->next_probe_s = now_s;
+    a->window_ok = 0;
+}
+
 void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now_s,
                              double retry_after_s)
 {
@@ -163,6 +256,34 @@ void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now
      * tick for both): the limit that sent it has already been cut. */
     if (started_s <= a->last_decrease_s)
         return;
+    count_answer(a, 1);
+    if (a->shed_ok > 0) {
+        if (within_shed(a))
+            return;
+        /* More refusals than shedding explains: an overload after all. */
+        a->shed_ok = 0;
+        end_streak(a);
+    } else if (a->interval_s > 0 && unchanged_since_cut(a) &&
+               a->ok_since_decrease >= GF_ADAPTIVE_SHED_MIN_OK &&
+               ((a->streak_pace_s > 0 && a->interval_s >= a->streak_pace_s) ||
+                (a->paced_refused_s > 0 &&
+                 a->interval_s >= GF_ADAPTIVE_SHED_SLOWER * a->paced_refused_s &&
+                 2 * a->interval_s * a->streak_ok >= now_s - a->streak_started_s))) {
+        /* Refused at a pace no faster than the rate the streak's answers
+         * came at (a token bucket refills faster than that, so it
+         * refuses no such pace), or at a third of the first pace refused
+         * and no more than twice that rate: these refusals are shed. */
+        start_shedding(a, now_s);
+        return;
+    }
+    if (a->interval_s > 0 && a->paced_refused_s == 0)
+        a->paced_refused_s = a->interval_s;
+    if (a->streak++ == 0) {
+        a->streak_limit = a->limit;
+        a->streak_interval_s = a->interval_s;
+        a->streak_started_s = now_s;
+        a->streak_ok = 0;
+    }
     /* Refused again at the ceiling it was probing, or at a pace after a
      * pace was refused: wait longer next time. */
     if ((a->ceiling > 0 && a->limit >= a->ceiling) ||
@@ -185,6 +306,22 @@ void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now
         a->probe_hold_s = GF_ADAPTIVE_PROBE_HOLD * a->interval_s;
     a->next_probe_s = now_s + a->probe_hold_s;
     if (a->limit <= 1) {
+        /* One or two answers since the refusals began say nothing of the
+         * host's rate (a pause let them through): its pause is enough
+         * until there are more. */
+        if (a->interval_s == 0 && a->streak_ok > 0 && a->streak_ok < GF_ADAPTIVE_PACE_MIN_OK)
+            decreased(a, now_s);
+        else
+            pace_slower(a, now_s);
+        return;
+    }
+    /* The host took fewer answers a second since the refusals began
+     * than half of what one request in flight makes: its limit is a
+     * rate, and every limit down to 1 would cost a pause of its own.
+     * Pace now. */
+    if (a->streak >= 2 && a->streak_ok >= GF_ADAPTIVE_PACE_MIN_OK && a->min_lat_s > 0 &&
+        2 * a->streak_ok * a->min_lat_s < now_s - a->streak_started_s) {
+        a->limit = 1;
         pace_slower(a, now_s);
         return;
     }

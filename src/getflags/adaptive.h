@@ -31,8 +31,9 @@
  * - At a limit of 1 an overload means that even one request in flight is
  *   too many (a server that allows N requests a second, whatever the round
  *   trip): the controller then paces starts, as --rate does. The first
- *   pace is GF_ADAPTIVE_BACKOFF times the rate of successes since the
- *   last decrease (twice the round trip when there were none), and every
+ *   pace is the streak's (below) or else GF_ADAPTIVE_BACKOFF times the
+ *   rate of successes since the last decrease (twice the round trip when
+ *   there were none), and every
  *   GF_ADAPTIVE_PACE_WINDOW successes speed it up by
  *   GF_ADAPTIVE_PACE_FAST_GROWTH until the first refusal of a pace. From
  *   then on a refused pace is slowed by GF_ADAPTIVE_BACKOFF (halved when
@@ -42,6 +43,33 @@
  *   to GF_ADAPTIVE_PROBE_HOLD_MAX_S) has passed; then it grows by
  *   GF_ADAPTIVE_PACE_GROWTH per window. Once the interval is no longer
  *   than a request's latency, pacing ends and the limit grows from 1.
+ * - A streak of refusals begins with the first counted refusal and lasts
+ *   until pacing ends, a probe of a ceiling holds, or shedding (below)
+ *   ends. Once GF_ADAPTIVE_PACE_MIN_OK answers to requests sent since it
+ *   began have come, the first pace is their rate, pauses included
+ *   (minus one answer): a token bucket was empty at the streak's first
+ *   refusal and has let through no more than its rate since, so it
+ *   takes that pace. Before that (a pause let only one or two through),
+ *   a refusal at a limit of 1 is left to the host's pause. At a limit
+ *   above 1, a streak whose answers came at less than half the rate one
+ *   request in flight makes (by the quickest answer seen) says the
+ *   host's limit is a rate: pacing starts at once, as each step of the
+ *   limit down to 1 would cost a pause of its own. A refused pace is
+ *   never slowed past the streak's pace.
+ * - Refusals that come whatever the load (an edge that sheds a share of
+ *   requests at random) must not slow the run without end. A refusal
+ *   while pacing, after at least GF_ADAPTIVE_SHED_MIN_OK answers at the
+ *   pace in force, says the refusals are shed, not caused by the load,
+ *   when that pace is no faster than the streak's pace (a token bucket
+ *   takes it), or when it is GF_ADAPTIVE_SHED_SLOWER times slower than
+ *   the first pace refused in the streak and no more than twice the
+ *   rate of the streak's answers. The controller then goes back to the
+ *   limit and pace where the streak began, drops its ceiling and probe
+ *   holds, and lets refusals pass while their count among the latest
+ *   answers (about GF_ADAPTIVE_SHED_WINDOW) stays within three standard
+ *   deviations (binomial) of their share during the streak. A clear
+ *   rise ends shedding: that refusal counts, and the rules above apply
+ *   again.
  * - Pauses (Retry-After, backoff) are the host's, not the controller's:
  *   see gf/hostgate.h. A Retry-After given here only sets the probe hold.
  * Against a server that refuses above C concurrent requests the limit
@@ -73,6 +101,14 @@
 /* First pace when nothing succeeded since the last decrease and no
  * latency is known: one start every this many seconds. */
 #define GF_ADAPTIVE_FIRST_INTERVAL_S 0.1
+/* Answers since the refusals began before their rate sets the first
+ * pace. */
+#define GF_ADAPTIVE_PACE_MIN_OK 3
+
+/* Shedding (see above). */
+#define GF_ADAPTIVE_SHED_MIN_OK 2
+#define GF_ADAPTIVE_SHED_SLOWER 3.0
+#define GF_ADAPTIVE_SHED_WINDOW 64
 
 /* All fields are read-only for the caller except max_pause_s. */
 struct gf_adaptive {
@@ -98,6 +134,21 @@ struct gf_adaptive {
     double probe_hold_s;        /* time to wait after a refusal before a probe */
     double next_probe_s;        /* no probe of the ceiling before this time */
     unsigned holds;             /* windows that ended without growth */
+    /* Streaks and shedding (see above). */
+    unsigned cut_limit; /* the point the last decrease set */
+    double cut_interval_s;
+    unsigned streak;       /* counted refusals in the streak, 0: none */
+    unsigned streak_limit; /* the point where it began */
+    double streak_interval_s;
+    double streak_started_s;      /* when it began */
+    unsigned streak_ok;           /* answers to requests sent since then */
+    double paced_refused_s;       /* the first pace refused in it, 0: none */
+    double streak_pace_s;         /* the pace its answers' rate set, 0: none */
+    double min_lat_s;             /* the quickest answer, 0 before one */
+    double shed_ok, shed_refused; /* the share expected while shedding;
+                                   * shed_ok is 0 when not shedding */
+    double seg_ok, seg_refused;   /* the latest answers and refusals */
+    unsigned sheds;               /* times shedding was found */
 };
 
 /* Starts a controller at limit start (0 means GF_ADAPTIVE_START), never

@@ -57,6 +57,7 @@ struct run {
     int adaptive_on;
     unsigned long answered; /* answered normally so far (on_success) */
     unsigned paces_told;    /* pacing starts already announced */
+    unsigned sheds_told;    /* shedding found and announced */
     struct gf_adaptive adaptive;
     struct gf_fetch **gate_q;
     size_t gate_head, gate_len;
@@ -174,7 +175,8 @@ static double run_elapsed(const struct run *r)
 }
 
 /* -m auto: the semaphore and the pace follow the controller; with -v, one
- * line on stderr when it starts pacing. */
+ * line on stderr when it starts pacing, and one when it finds that the
+ * host sheds requests whatever the pace. */
 static void adaptive_apply(struct run *r)
 {
     gf_sem_set_limit(&r->sem, gf_adaptive_limit(&r->adaptive));
@@ -186,6 +188,15 @@ static void adaptive_apply(struct run *r)
                 "getflags: %.1f s: one request in flight is too many for %s: -m auto starts "
                 "at most %.2f requests per second\n",
                 run_elapsed(r), r->host_label, 1.0 / interval);
+    }
+    const struct gf_adaptive *a = &r->adaptive;
+    if (r->cfg->verbose && a->sheds > r->sheds_told) {
+        r->sheds_told = a->sheds;
+        fprintf(stderr,
+                "getflags: %.1f s: %s refuses about %.0f%% of requests however slowly they "
+                "come: -m auto stops slowing down for them (back to %u in flight)\n",
+                run_elapsed(r), r->host_label,
+                100.0 * a->shed_refused / (a->shed_ok + a->shed_refused), a->limit);
     }
 }
 

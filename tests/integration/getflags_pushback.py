@@ -9,6 +9,7 @@ servers' own logs."""
 import email.utils
 import http.server
 import os
+import random
 import re
 import signal
 import subprocess
@@ -51,19 +52,21 @@ def arrivals(ng):
 class Refuser:
     """Serves flags_data; the first `refuse` requests get `status` (429)
     with the Retry-After that retry_after() returns (a string; None: no
-    header). Threaded, on an ephemeral port; .statuses lists what each
-    request got."""
+    header), or, with share, each request with that probability (a seeded
+    draw, whatever the load). Threaded, on an ephemeral port; .statuses
+    lists what each request got."""
 
-    def __init__(self, refuse, retry_after, status=429):
+    def __init__(self, refuse, retry_after, status=429, share=None, seed=1):
         lock = threading.Lock()
         statuses = self.statuses = []
+        draw = random.Random(seed).random
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self):
                 with lock:
-                    refused = len(statuses) < refuse
+                    refused = draw() < share if share is not None else len(statuses) < refuse
                     statuses.append(status if refused else 200)
                 if refused:
                     self.send_response(status)
@@ -229,6 +232,34 @@ def test_m_auto_paces_below_one_request_in_flight():
     assert "retry" not in r.err, r.err
     ideal = 2 * n / rate
     assert j["elapsed_s"] < 6 * ideal + 10, (j["elapsed_s"], ideal)
+
+
+def test_m_auto_keeps_its_pace_against_a_host_that_sheds_at_random():
+    # A host that refuses 15% of requests at random, with Retry-After: 1,
+    # however few it gets: each refusal pauses it for about 1 s whatever
+    # getflags does, so -m auto can do no better than keep going. Slowing
+    # down at each refusal (and holding the slower pace ten times longer
+    # each time) once left it at one request every 10 s: 39 of 194 flags
+    # in 90 s. It must find the refusals are shed (-v says so), end with
+    # no error, and take little more than the pauses.
+    n = 40
+    with Refuser(0, lambda: "1", share=0.15, seed=7) as srv:
+        r = getflags("-v", "--json", "-m", "auto", "-s", srv.url, "-a", "-l", str(n),
+                     outdir=scratch(), timeout=120)
+        statuses = list(srv.statuses)
+    j = check_all_ok(r, n)
+    refused = statuses.count(429)
+    assert refused >= 5, statuses
+    m = re.search(r"127\.0\.0\.1:\d+ refuses about (\d+)% of requests however slowly they "
+                  r"come: -m auto stops slowing down for them \(back to (\d+) in flight\)",
+                  r.err)
+    assert m, r.err
+    assert 2 <= int(m.group(1)) <= 60 and int(m.group(2)) >= 1, m.group(0)
+    # Each refusal pauses the host for 1 to 1.2 s, whatever -m is (-m 1
+    # takes 20 to 30 s here). Twice that, plus the time shedding takes to
+    # be found, bounds the run loosely; the pace that slowed at every
+    # refusal was still running after 300 s.
+    assert j["elapsed_s"] < 2.4 * refused + 10, (j["elapsed_s"], refused)
 
 
 def test_retry_after_of_a_day_pauses_30_s_not_more():

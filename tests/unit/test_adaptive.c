@@ -333,7 +333,10 @@ static void test_adaptive_paces_below_one_in_flight(void **state)
     gf_adaptive_on_overload(&a, 0.34, 0.35, 0);
     assert_int_equal(gf_adaptive_limit(&a), 1);
     assert_int_equal(a.paces, 1);
-    double want = 0.35 / 3 / GF_ADAPTIVE_BACKOFF;
+    /* Three answers to requests sent since the first refusal, 0.35 s
+     * ago: a token bucket, empty then, let through two of them at its
+     * rate, so that rate is the pace. */
+    double want = 0.35 / 2;
     assert_true(fabs(gf_adaptive_interval(&a) - want) < 1e-9);
     /* The rest of the burst changes nothing. */
     gf_adaptive_on_overload(&a, 0.345, 0.36, 0);
@@ -630,28 +633,40 @@ static void test_adaptive_sim_with_retry_after(void **state)
 #define RATE_JOBS 400
 #define RATE_LAT_S 0.005
 
+/* The server of a simulation: a token bucket of `rate` requests a second
+ * with a burst of `burst` (rate 0: no bucket), and on top a refusal of
+ * each request with probability refuse_p whatever the load (a CDN edge
+ * that sheds at random). Refusals carry Retry-After retry_after_s (0:
+ * none). fixed > 0 runs at that fixed -m instead of -m auto. */
+struct rate_server {
+    double rate, burst, refuse_p, retry_after_s, lat_s;
+    unsigned fixed;
+    uint64_t seed; /* 0: the default */
+};
+
 struct rate_result {
-    double elapsed;
-    unsigned refusals, paces;
+    double elapsed, first_pace_s; /* first_pace_s: < 0 when it never paced */
+    unsigned refusals, paces, sheds, final_limit;
     size_t done;
 };
 
-static struct rate_result simulate_rate(double rate, double burst, double retry_after_s)
+static struct rate_result simulate_server(const struct rate_server *srv)
 {
     struct gf_adaptive a;
     struct gf_hostgate g;
     struct gf_ratelimit pace;
     struct sim_req fl[64];
     size_t nf = 0, pending = RATE_JOBS;
-    double now = 0, tokens = burst + 1, refilled = 0;
-    struct rate_result res = {0};
+    double now = 0, tokens = srv->burst + 1, refilled = 0;
+    double lat = srv->lat_s > 0 ? srv->lat_s : RATE_LAT_S;
+    struct rate_result res = {.first_pace_s = -1};
 
-    rng_state = 0x9e3779b97f4a7c15ULL;
+    rng_state = srv->seed ? srv->seed : 0x9e3779b97f4a7c15ULL;
     gf_adaptive_init(&a, GF_ADAPTIVE_START, 64);
     gf_hostgate_init(&g);
     gf_ratelimit_init(&pace, 0);
     while (res.done < RATE_JOBS) {
-        unsigned limit = gf_adaptive_limit(&a);
+        unsigned limit = srv->fixed ? srv->fixed : gf_adaptive_limit(&a);
         double wait = 0;
         while (pending > 0 && nf < limit) {
             wait = gf_hostgate_delay(&g, now);
@@ -662,18 +677,20 @@ static struct rate_result simulate_rate(double rate, double burst, double retry_
                 break;
             gf_ratelimit_delay(&pace, now);
             gf_hostgate_started(&g, now);
-            tokens += (now - refilled) * rate;
-            if (tokens > burst + 1)
-                tokens = burst + 1;
-            refilled = now;
-            struct sim_req r = {.start = now};
-            if (tokens >= 1) {
-                tokens -= 1;
-                r.ok = 1;
-                r.end = now + RATE_LAT_S;
-            } else {
-                r.end = now + REFUSAL_S;
+            struct sim_req r = {.start = now, .ok = 1};
+            if (srv->rate > 0) {
+                tokens += (now - refilled) * srv->rate;
+                if (tokens > srv->burst + 1)
+                    tokens = srv->burst + 1;
+                refilled = now;
+                if (tokens >= 1)
+                    tokens -= 1;
+                else
+                    r.ok = 0;
             }
+            if (r.ok && srv->refuse_p > 0 && uniform() < srv->refuse_p)
+                r.ok = 0;
+            r.end = now + (r.ok ? lat : REFUSAL_S);
             fl[nf++] = r;
             pending--;
         }
@@ -693,22 +710,34 @@ static struct rate_result simulate_rate(double rate, double burst, double retry_
         if (r.ok) {
             res.done++;
             gf_hostgate_answered(&g, r.start, now);
-            gf_adaptive_on_success(&a, r.start, now, in_flight);
+            if (!srv->fixed)
+                gf_adaptive_on_success(&a, r.start, now, in_flight);
         } else {
             res.refusals++;
             pending++;
             struct gf_hostgate_event ev;
-            gf_hostgate_refused(&g, r.start, now, retry_after_s, limit, uniform(), &ev);
+            gf_hostgate_refused(&g, r.start, now, srv->retry_after_s, limit, uniform(), &ev);
             /* As run.c does: a backoff counts as the pause asked for. */
-            gf_adaptive_on_overload(&a, r.start, now,
-                                    retry_after_s > 0 ? retry_after_s
-                                                      : (ev.new_pause ? ev.pause_s : 0));
+            if (!srv->fixed)
+                gf_adaptive_on_overload(&a, r.start, now,
+                                        srv->retry_after_s > 0 ? srv->retry_after_s
+                                                               : (ev.new_pause ? ev.pause_s : 0));
         }
-        gf_ratelimit_set_interval(&pace, gf_adaptive_interval(&a));
+        gf_ratelimit_set_interval(&pace, srv->fixed ? 0 : gf_adaptive_interval(&a));
+        if (res.first_pace_s < 0 && gf_adaptive_interval(&a) > 0)
+            res.first_pace_s = now;
     }
     res.elapsed = now;
     res.paces = a.paces;
+    res.sheds = a.sheds;
+    res.final_limit = srv->fixed ? srv->fixed : gf_adaptive_limit(&a);
     return res;
+}
+
+static struct rate_result simulate_rate(double rate, double burst, double retry_after_s)
+{
+    struct rate_server srv = {.rate = rate, .burst = burst, .retry_after_s = retry_after_s};
+    return simulate_server(&srv);
 }
 
 static void check_rate(double rate, double burst, double retry_after_s)
@@ -725,6 +754,8 @@ static void check_rate(double rate, double burst, double retry_after_s)
     assert_true(r.refusals < RATE_JOBS / 10);
     /* Within 1.6 times what the limit allows, pauses included. */
     assert_true(r.elapsed < 1.6 * ideal);
+    /* Its refusals come from the load: never taken for shedding. */
+    assert_int_equal(r.sheds, 0);
 }
 
 static void test_adaptive_sim_rate_limited_with_retry_after(void **state)
@@ -738,6 +769,138 @@ static void test_adaptive_sim_rate_limited_without_retry_after(void **state)
     (void)state;
     check_rate(20, 5, 0);
     check_rate(50, 20, 0);
+}
+
+/* A server with no limit that refuses a share p of all requests at
+ * random (429, Retry-After 1), answering the rest in 20 ms: slowing down
+ * changes nothing, so -m auto must not end up much slower than -m 1,
+ * whatever the luck of the draw (before shedding was recognised, it
+ * paced down to one start every 10 s: 30 to 50 times slower). */
+static void check_shedding(double p)
+{
+    double sum = 0, worst = 0;
+    unsigned sheds = 0;
+    for (uint64_t seed = 1; seed <= 50; seed++) {
+        struct rate_server srv = {
+            .refuse_p = p, .retry_after_s = 1, .lat_s = 0.02, .seed = seed * 0x9e3779b97f4a7c15ULL};
+        struct rate_result r = simulate_server(&srv);
+        assert_int_equal(r.done, RATE_JOBS);
+        sheds += r.sheds > 0;
+        srv.fixed = 1;
+        struct rate_result one = simulate_server(&srv);
+        double q = r.elapsed / one.elapsed;
+        sum += q;
+        if (q > worst)
+            worst = q;
+    }
+    printf("random refusals %.2f: -m auto / -m 1 over 50 runs: mean %.2f, worst %.2f; "
+           "shedding found in %u\n",
+           p, sum / 50, worst, sheds);
+    assert_true(sum / 50 < 1.4);
+    assert_true(worst < 20);
+    assert_true(sheds >= 25);
+}
+
+static void test_adaptive_sim_random_refusals(void **state)
+{
+    (void)state;
+    check_shedding(0.05);
+    check_shedding(0.1);
+    check_shedding(0.3);
+}
+
+/* nginx limit_req 10 r/s, burst 20, with Retry-After: 60 (30 s once
+ * capped): each step of the limit down to 1 would cost 30 s. The rate of
+ * answers since the first refusal is far below what one request in
+ * flight makes, so pacing starts at the second refusal. (Stepping down
+ * first, it began after nine pauses, at 283 s.) */
+static void test_adaptive_sim_rate_limit_with_long_pauses_paces_at_once(void **state)
+{
+    (void)state;
+    struct rate_result r = simulate_rate(10, 20, 60);
+    printf("rate 10/s burst 20 retry-after 60: %.2fs, pacing from %.1fs, %u refusals\n", r.elapsed,
+           r.first_pace_s, r.refusals);
+    assert_int_equal(r.done, RATE_JOBS);
+    assert_int_equal(r.sheds, 0);
+    assert_true(r.first_pace_s > 0 && r.first_pace_s < 2 * GF_ADAPTIVE_MAX_PAUSE_S + 5);
+}
+
+/* At a limit of 1, a refusal after only one answer since the refusals
+ * began sets no pace (a pause let that one through); with three answers
+ * the pace is their rate since the first refusal. */
+static void test_adaptive_few_answers_set_no_pace(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    gf_adaptive_init(&a, 2, 100);
+    gf_adaptive_on_overload(&a, -0.001, 0, 1.0);
+    assert_int_equal(gf_adaptive_limit(&a), 1);
+    gf_adaptive_on_success(&a, 1.0, 1.01, 1);
+    gf_adaptive_on_overload(&a, 1.02, 1.03, 1.0);
+    assert_int_equal(gf_adaptive_limit(&a), 1);
+    assert_true(gf_adaptive_interval(&a) == 0);
+    for (int i = 0; i < 2; i++)
+        gf_adaptive_on_success(&a, 2.0 + i, 2.01 + i, 1);
+    gf_adaptive_on_overload(&a, 3.5, 3.51, 1.0);
+    /* Three answers over the 3.51 s since the first refusal. */
+    assert_true(fabs(gf_adaptive_interval(&a) - 3.51 / 2) < 1e-9);
+    assert_int_equal(a.paces, 1);
+}
+
+/* Refused at 8 in flight, then ten answers in a second at 5 ms each: one
+ * request in flight would have made 200. The next refusal paces at once
+ * instead of stepping the limit down. Then that pace, no faster than
+ * the answers since the first refusal, is refused too: a rate limit
+ * would not, so the refusals are shed. The controller goes back to 8,
+ * lets refusals at the share seen pass, and counts them again once they
+ * come far more often. */
+static void test_adaptive_paces_at_once_then_finds_shedding(void **state)
+{
+    (void)state;
+    struct gf_adaptive a;
+    gf_adaptive_init(&a, 8, 100);
+    gf_adaptive_on_overload(&a, -0.001, 0, 1.0);
+    assert_int_equal(gf_adaptive_limit(&a), 4);
+    for (int i = 1; i <= 10; i++)
+        gf_adaptive_on_success(&a, i * 0.1 - 0.005, i * 0.1, 1);
+    gf_adaptive_on_overload(&a, 1.04, 1.05, 1.0);
+    assert_int_equal(gf_adaptive_limit(&a), 1);
+    double pace = 1.05 / 9;
+    assert_true(fabs(gf_adaptive_interval(&a) - pace) < 1e-9);
+    assert_int_equal(a.sheds, 0);
+
+    double now = 1.05;
+    for (int i = 0; i < 2; i++) {
+        now += pace;
+        gf_adaptive_on_success(&a, now - 0.005, now, 1);
+    }
+    now += pace;
+    gf_adaptive_on_overload(&a, now - 0.002, now, 1.0);
+    assert_int_equal(a.sheds, 1);
+    assert_int_equal(gf_adaptive_limit(&a), 8);
+    assert_true(gf_adaptive_interval(&a) == 0);
+    assert_int_equal(a.ceiling, 0);
+    unsigned decreases = a.decreases;
+
+    /* About one refusal in seven, as during the streak: they pass. */
+    for (int i = 0; i < 70; i++) {
+        now += 0.01;
+        if (i % 7 == 6)
+            gf_adaptive_on_overload(&a, now - 0.002, now, 1.0);
+        else
+            gf_adaptive_on_success(&a, now - 0.005, now, gf_adaptive_limit(&a));
+    }
+    assert_int_equal(a.decreases, decreases);
+    assert_true(gf_adaptive_limit(&a) >= 8);
+    /* Then refusals only: within a few, one counts and cuts the limit. */
+    unsigned before = gf_adaptive_limit(&a);
+    for (int i = 0; i < 12 && a.decreases == decreases; i++) {
+        now += 0.01;
+        gf_adaptive_on_overload(&a, now - 0.002, now, 1.0);
+    }
+    assert_int_equal(a.decreases, decreases + 1);
+    assert_true(gf_adaptive_limit(&a) < before);
+    assert_true(a.shed_ok == 0);
 }
 
 int main(void)
@@ -757,6 +920,10 @@ int main(void)
         cmocka_unit_test(test_adaptive_paces_below_one_in_flight),
         cmocka_unit_test(test_adaptive_pace_recovers),
         cmocka_unit_test(test_adaptive_pace_probe_refused_waits_longer),
+        cmocka_unit_test(test_adaptive_few_answers_set_no_pace),
+        cmocka_unit_test(test_adaptive_paces_at_once_then_finds_shedding),
+        cmocka_unit_test(test_adaptive_sim_random_refusals),
+        cmocka_unit_test(test_adaptive_sim_rate_limit_with_long_pauses_paces_at_once),
         cmocka_unit_test(test_adaptive_sim_capacity_3),
         cmocka_unit_test(test_adaptive_sim_capacity_8),
         cmocka_unit_test(test_adaptive_sim_capacity_20),
