@@ -51,7 +51,7 @@
 
 /* How often one request may go again, without using up --retries, after
  * its connection failed before the server answered anything (a GOAWAY, a
- * reset stream, a keep-alive connection closed under it), while the server
+ * refused stream, a keep-alive connection closed under it), while the server
  * answers nothing else; and how often in all while it answers others (a
  * server that ends each connection after N requests sends GOAWAY to every
  * stream past the Nth: with -m well above N a request can land there time

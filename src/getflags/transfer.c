@@ -749,6 +749,29 @@ static const char *nghttp2_words(const char *detail)
     return p && p[1] ? p + 1 : NULL;
 }
 
+/* The error code of a stream reset, as libcurl 7.88 words it: "HTTP/2
+ * stream N was not closed cleanly: CODE (err N)"; "error code N" for one
+ * nghttp2 has no name for. 0 when detail names none. */
+static int stream_reset_code(const char *detail, char *code, size_t codesz)
+{
+    static const char lead[] = " was not closed cleanly: ";
+    const char *p = strstr(detail, lead);
+    if (!p)
+        return 0;
+    p += sizeof lead - 1;
+    size_t n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789");
+    unsigned long err;
+    if (n > 0 && n < codesz && p[n] == ' ') {
+        memcpy(code, p, n);
+        code[n] = '\0';
+    } else if (sscanf(p + strcspn(p, "("), "(err %lu)", &err) == 1) {
+        snprintf(code, codesz, "error code %lu", err);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 /* An HTTP/2 answer nghttp2 refused, in its words (escaped). */
 static void say_not_valid_h2(char *out, size_t outsz, const char *host, long port, const char *h2)
 {
@@ -951,6 +974,7 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         break;
     case CURLE_HTTP2_STREAM: {
         long status = 0;
+        char code[32];
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
         /* nghttp2 itself resets a stream with PROTOCOL_ERROR when the
          * answer breaks HTTP/2's rules, so then it may not be the server. */
@@ -960,10 +984,18 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
                      "PROTOCOL_ERROR %s (reset by the server, or an answer that breaks HTTP/2: a "
                      "missing :status, a forbidden header, a body unlike its Content-Length)",
                      host, port, status == 0 ? "before an answer" : "mid-answer");
-        else if (status == 0)
-            snprintf(out, outsz, "the server reset the HTTP/2 stream without answering: %s", safe);
-        else
+        else if (status != 0)
             snprintf(out, outsz, "the server reset the HTTP/2 stream mid-answer: %s", safe);
+        /* libcurl drops headers that came in the same read as the reset:
+         * the server may have answered in part. */
+        else if (stream_reset_code(detail, code, sizeof code))
+            snprintf(out, outsz,
+                     "%s port %ld reset the HTTP/2 stream (%s) before its answer was complete",
+                     host, port, code);
+        else
+            snprintf(out, outsz,
+                     "%s port %ld ended the HTTP/2 stream before its answer was complete: %s", host,
+                     port, safe);
         break;
     }
     case CURLE_HTTP2: {
@@ -1032,18 +1064,25 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
 }
 
 /* A request the server never answered, on a connection that failed under
- * it (an HTTP/2 GOAWAY or stream reset, a reused keep-alive connection the
- * server had closed): asking again on a new connection is safe for a GET
- * and is no failure of the server's. */
+ * it (an HTTP/2 GOAWAY, a refused stream, a reused keep-alive connection
+ * the server had closed): asking again on a new connection is safe for a
+ * GET and is no failure of the server's. */
 static int unanswered(const struct gf_transfer *x, CURLcode rc)
 {
     if (x->body.header_bytes != 0)
         return 0;
     long new_conns = 0;
+    char code[32];
     switch (rc) {
     case CURLE_HTTP2:
+        /* No words from libcurl: the session ended under the request. */
+        return !x->errbuf[0];
     case CURLE_HTTP2_STREAM:
-        return 1;
+        /* Only REFUSED_STREAM says the server did not process it (RFC 9113
+         * 8.7); after another reset no headers may only mean that libcurl
+         * dropped those that came in the same read. */
+        return stream_reset_code(x->errbuf, code, sizeof code) &&
+               strcmp(code, "REFUSED_STREAM") == 0;
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:

@@ -16,6 +16,8 @@ how each answer goes wrong:
   no_status     a header block without :status
   refuse        RST_STREAM REFUSED_STREAM for every request
   reset_mid     the headers and half the body, then RST_STREAM INTERNAL_ERROR
+  cancel_at_once the headers, half the body and RST_STREAM CANCEL in one
+                write, so that the client reads all three at once
   continuations a header block that does not end: 10,000 CONTINUATION frames
   hang_up       closes the connection on the first request, without a word
   goaway        GOAWAY with last-stream-id 0 (no request taken) on the first
@@ -33,7 +35,7 @@ from hyperframe.frame import (ContinuationFrame, DataFrame, Frame, GoAwayFrame, 
                               RstStreamFrame, SettingsFrame)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-REFUSED_STREAM, INTERNAL_ERROR = 7, 2
+REFUSED_STREAM, INTERNAL_ERROR, CANCEL = 7, 2, 8
 
 mode, chain, key, data_dir = sys.argv[1:5]
 mode, _, arg = mode.partition(":")
@@ -115,6 +117,13 @@ class Conn:
             self.headers(sid, pairs)
             self.data(sid, body[: len(body) // 2], end_stream=False)
             self.send(RstStreamFrame(sid, error_code=INTERNAL_ERROR))
+        elif mode == "cancel_at_once":
+            # One sendall of a few hundred bytes: one TLS record, which
+            # the client reads in one go.
+            h = HeadersFrame(sid, data=self.enc.encode(pairs))
+            h.flags.add("END_HEADERS")
+            self.send(h, DataFrame(sid, data=body[: len(body) // 2]),
+                      RstStreamFrame(sid, error_code=CANCEL))
         elif mode in ("hang_up", "goaway"):
             if mode == "goaway":
                 self.send(GoAwayFrame(0, last_stream_id=0))
