@@ -1016,7 +1016,9 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR: {
         int tries = 0;
+        long version = 0;
         const char *h2 = nghttp2_words(detail);
+        curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &version);
         if (rc == CURLE_RECV_ERROR && os_errno == ECONNRESET)
             snprintf(out, outsz, "connection reset by %s port %ld", host, port);
         else if (sscanf(detail, "Connection died, tried %d times", &tries) == 1)
@@ -1027,6 +1029,13 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
                      host, port, tries);
         else if (h2)
             say_not_valid_h2(out, outsz, host, port, h2);
+        else if (rc == CURLE_RECV_ERROR && !x->errbuf[0] && body->header_bytes != 0 &&
+                 version >= CURL_HTTP_VERSION_2_0)
+            /* libcurl 7.88's one receive error over HTTP/2 with no words:
+             * REFUSED_STREAM, which it asks again itself only before any
+             * of the answer came. */
+            snprintf(out, outsz, "%s port %ld reset the HTTP/2 stream (REFUSED_STREAM) mid-answer",
+                     host, port);
         else if (rc == CURLE_SEND_ERROR)
             snprintf(out, outsz, "sending to %s port %ld failed: %s", host, port, safe);
         else

@@ -136,6 +136,16 @@ def test_a_stream_reset_in_the_read_of_its_answer_uses_up_retries():
         assert listing(out) == [], listing(out)
 
 
+def test_a_stream_refused_mid_answer_says_so():
+    # REFUSED_STREAM after the headers and half the body: libcurl asks
+    # again by itself only before any of the answer; after it, a failure
+    # that names the code, counted like any other.
+    r, srv, reqs, files = run("refuse_mid")
+    assert error_of(r) == ("127.0.0.1 port %d reset the HTTP/2 stream (REFUSED_STREAM) "
+                           "mid-answer" % srv.port), r.out
+    assert files == [] and len(reqs) == 1, (files, reqs)
+
+
 def test_continuation_flood_is_named_by_nghttp2():
     r, srv, _, files = run("continuations")
     assert error_of(r) == ("not a valid HTTP/2 answer from 127.0.0.1 port %d: Too many "

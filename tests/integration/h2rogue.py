@@ -18,6 +18,7 @@ how each answer goes wrong:
   reset_mid     the headers and half the body, then RST_STREAM INTERNAL_ERROR
   cancel_at_once the headers, half the body and RST_STREAM CANCEL in one
                 write, so that the client reads all three at once
+  refuse_mid    the headers and half the body, then RST_STREAM REFUSED_STREAM
   continuations a header block that does not end: 10,000 CONTINUATION frames
   hang_up       closes the connection on the first request, without a word
   goaway        GOAWAY with last-stream-id 0 (no request taken) on the first
@@ -113,10 +114,11 @@ class Conn:
                 self.headers(sid, [(":status", "103"), ("link", "</s.css>; rel=preload")])
             self.headers(sid, pairs)
             self.data(sid, body)
-        elif mode == "reset_mid":
+        elif mode in ("reset_mid", "refuse_mid"):
             self.headers(sid, pairs)
             self.data(sid, body[: len(body) // 2], end_stream=False)
-            self.send(RstStreamFrame(sid, error_code=INTERNAL_ERROR))
+            code = INTERNAL_ERROR if mode == "reset_mid" else REFUSED_STREAM
+            self.send(RstStreamFrame(sid, error_code=code))
         elif mode == "cancel_at_once":
             # One sendall of a few hundred bytes: one TLS record, which
             # the client reads in one go.
