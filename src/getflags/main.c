@@ -83,7 +83,8 @@ static int on_run_start(void *arg)
      * any file is written. */
     if (gf_state_begin(h->st, (const gf_cc *)o->codes, o->ncodes, o->base_url_display, msg,
                        sizeof msg) != 0) {
-        fprintf(stderr, "getflags: %s; nothing in %s was changed\n", msg, o->outdir);
+        fprintf(stderr, "getflags: %s; no flag and no manifest in %s was changed\n", msg,
+                o->outdir);
         return -1;
     }
     if (!h->header || o->quiet || o->json)

@@ -780,7 +780,6 @@ static void say_not_valid_h2(char *out, size_t outsz, const char *host, long por
     snprintf(out, outsz, "not a valid HTTP/2 answer from %s port %ld: %s", host, port, words);
 }
 
-/* The reason for a transport failure in words a user can act on. */
 /* Removes the password of every "scheme://user:password@host" in s:
  * libcurl's messages quote a proxy's URL as given (from http_proxy, say),
  * and they end up on stderr and in the manifest. */
@@ -824,6 +823,7 @@ static int connected_to(const char *detail, char *host, size_t hostsz, long *por
     return 1;
 }
 
+/* The reason for a transport failure in words a user can act on. */
 static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *out, size_t outsz)
 {
     const struct gf_curl_config *cfg = &x->curl->cfg;
@@ -985,7 +985,8 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
                      "missing :status, a forbidden header, a body unlike its Content-Length)",
                      host, port, status == 0 ? "before an answer" : "mid-answer");
         else if (status != 0)
-            snprintf(out, outsz, "the server reset the HTTP/2 stream mid-answer: %s", safe);
+            snprintf(out, outsz, "%s port %ld reset the HTTP/2 stream mid-answer: %s", host, port,
+                     safe);
         /* libcurl drops headers that came in the same read as the reset:
          * the server may have answered in part. */
         else if (stream_reset_code(detail, code, sizeof code))

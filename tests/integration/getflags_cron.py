@@ -293,7 +293,7 @@ def test_unwritable_manifest_stops_the_run_before_any_change():
     assert r.err.splitlines()[-1].startswith(
         "getflags: cannot save the manifest %s/.getflags/manifest.json: rename failed: " % out), \
         r.err
-    assert r.err.endswith("; nothing in %s was changed\n" % out), r.err
+    assert r.err.endswith("; no flag and no manifest in %s was changed\n" % out), r.err
     assert listing(out) == [], listing(out)
 
 

@@ -532,7 +532,7 @@ def test_manifest_that_cannot_be_written_stops_the_run_before_any_change():
             r = getflags(*args, "-s", fs.url, "BR", "CN", "FR", outdir=out, env=env)
             assert r.rc == 3, (args, r.rc, r.out, r.err)
             assert re.search(r"^getflags: cannot save the manifest \S+manifest.json: write failed: "
-                             r"no space left on device; nothing in \S+ was changed$", r.err,
+                             r"no space left on device; no flag and no manifest in \S+ was changed$", r.err,
                              re.M), (args, r.err)
             assert "flags downloaded" not in r.out, (args, r.out)
             assert {n: os.stat(os.path.join(out, n)).st_ino for n in listing(out)} == before
@@ -580,7 +580,7 @@ def test_disk_filled_by_the_flags_still_gets_the_final_manifest():
         rc, out, err, d = on_small_tmpfs(64 * 1024, ["-a"], fs)
         assert rc == 3, (rc, out, err)
         assert re.search(r"^getflags: cannot keep 198 KB in \S+/.getflags for the manifest: no "
-                         r"space left on device; nothing in \S+ was changed$", err, re.M), err
+                         r"space left on device; no flag and no manifest in \S+ was changed$", err, re.M), err
         assert [n for n in os.listdir(d) if not n.startswith(".")] == [], os.listdir(d)
 
 

@@ -106,8 +106,9 @@ def test_a_server_refusing_every_stream():
 
 
 def test_a_stream_reset_mid_answer():
-    r, _, _, files = run("reset_mid")
-    assert error_of(r).startswith("the server reset the HTTP/2 stream mid-answer: "), r.out
+    r, srv, _, files = run("reset_mid")
+    assert error_of(r).startswith(
+        "127.0.0.1 port %d reset the HTTP/2 stream mid-answer: " % srv.port), r.out
     assert "INTERNAL_ERROR" in error_of(r) and files == [], (r.out, files)
 
 
