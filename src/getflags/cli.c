@@ -324,24 +324,33 @@ static int parse_sweep(const char *s, struct gf_options *opts)
     return 0;
 }
 
-/* An http:// or https:// URL with a host, in printable ASCII (a
- * non-ASCII host can be given in its punycode form). */
-static int valid_base_url(const char *s)
+/* What keeps s from being an http:// or https:// URL with a host, in
+ * printable ASCII: NULL when nothing does, "" when it is no such URL at
+ * all, else the reason. */
+static const char *base_url_problem(const char *s)
 {
     const char *host, *p;
+    size_t len = strlen(s);
 
+    if (len > 0 && (isspace((unsigned char)s[0]) || isspace((unsigned char)s[len - 1]))) {
+        while (isspace((unsigned char)*s))
+            s++;
+        return strncasecmp(s, "http", 4) == 0 ? "a base URL cannot start or end with spaces" : "";
+    }
     if (strncasecmp(s, "http://", 7) == 0)
         host = s + 7;
     else if (strncasecmp(s, "https://", 8) == 0)
         host = s + 8;
     else
-        return 0;
+        return "";
     if (*host == '\0' || *host == '/' || *host == '?' || *host == '#')
-        return 0;
+        return "a base URL needs a host after '//'";
     for (p = s; *p; p++)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7F)
-            return 0;
-    return 1;
+            return "a base URL cannot have spaces, control characters or non-ASCII bytes "
+                   "(percent-encode them, e.g. %20; a non-ASCII host in its punycode form, "
+                   "xn--...)";
+    return NULL;
 }
 
 /* Copies url into out (at least strlen(url) + 1 bytes) without the
@@ -437,6 +446,7 @@ static int check_url(struct parse_state *st, const char *arg, const char *base, 
     CURLU *h = NULL, *d = NULL;
     CURLUcode uc;
     char buf[300], *path = NULL, *pass = NULL, *user = NULL, *want = NULL, *got = NULL;
+    char *port = NULL;
     const char *written;
     int rc = GF_EUSAGE;
 
@@ -465,6 +475,12 @@ static int check_url(struct parse_state *st, const char *arg, const char *base, 
     }
     if (uc != CURLUE_OK) {
         fail(st, "%snot a URL libcurl accepts (%s), got '%s'", prefix, curl_url_strerror(uc),
+             shown_url(arg, buf, sizeof buf));
+        goto out;
+    }
+    port = url_part(h, CURLUPART_PORT);
+    if (port != NULL && strtol(port, NULL, 10) == 0) {
+        fail(st, "%sport 0 is no port a server can be reached on, got '%s'", prefix,
              shown_url(arg, buf, sizeof buf));
         goto out;
     }
@@ -500,6 +516,7 @@ static int check_url(struct parse_state *st, const char *arg, const char *base, 
     }
     rc = 0;
 out:
+    curl_free(port);
     curl_free(path);
     curl_free(pass);
     curl_free(user);
@@ -538,11 +555,16 @@ static int set_server(struct parse_state *st, struct gf_options *opts, const cha
             opts->server_label = servers[i].label;
             return opts->base_url != NULL && opts->base_url_display != NULL ? 0 : GF_ENOMEM;
         }
-    if (!valid_base_url(arg)) {
+    const char *problem = base_url_problem(arg);
+    if (problem != NULL && problem[0] == '\0') {
         fail(st,
              "argument -s/--server: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or "
              "https:// URL, got '%s'",
              shown_url(arg, buf, sizeof buf));
+        return GF_EUSAGE;
+    }
+    if (problem != NULL) {
+        fail(st, "argument -s/--server: %s, got '%s'", problem, shown_url(arg, buf, sizeof buf));
         return GF_EUSAGE;
     }
     len = strlen(arg);

@@ -302,8 +302,9 @@ static void test_cli_server_url_password(void **state)
     usage_error("argument -s/--server: a base URL cannot have a #fragment (libcurl never sends "
                 "it), got 'http://user@host/flags'",
                 "-s", "http://user:sec#ret@host/flags", NULL);
-    usage_error("argument -s/--server: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or "
-                "https:// URL, got 'http://user@ho st/'",
+    usage_error("argument -s/--server: a base URL cannot have spaces, control characters or "
+                "non-ASCII bytes (percent-encode them, e.g. %20; a non-ASCII host in its "
+                "punycode form, xn--...), got 'http://user@ho st/'",
                 "-s", "http://user:secret@ho st/", NULL);
     /* A '/' in the password ends the authority for libcurl: all before the
      * last '@' is hidden. */
@@ -336,47 +337,63 @@ static void test_cli_server_url_not_as_shown(void **state)
     usage_error("argument -s/--server: not a URL libcurl accepts (Port number was not a decimal "
                 "number between 0 and 65535), got 'http://example.com:99999/flags'",
                 "-s", "http://example.com:99999/flags", NULL);
-    usage_error("argument -s/--server: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or "
-                "https:// URL, got 'http://example.com/fl\\x09ags'",
+    usage_error("argument -s/--server: a base URL cannot have spaces, control characters or "
+                "non-ASCII bytes (percent-encode them, e.g. %20; a non-ASCII host in its "
+                "punycode form, xn--...), got 'http://example.com/fl\\x09ags'",
                 "-s", "http://example.com/fl\tags", NULL);
+    usage_error("argument -s/--server: port 0 is no port a server can be reached on, got "
+                "'http://127.0.0.1:0/flags'",
+                "-s", "http://127.0.0.1:0/flags", NULL);
+    usage_error("argument -s/--server: port 0 is no port a server can be reached on, got "
+                "'https://[::1]:00/flags'",
+                "-s", "https://[::1]:00/flags", NULL);
+    ok("-s", "http://127.0.0.1:8000/flags", NULL);
 }
 
 static void test_cli_server_errors(void **state)
 {
-    static const char *const bad[] = {
-        "nowhere",
-        "",
-        "ftp://example.com/flags",
-        "http://",
-        "https://",
-        "http:///flags",
-        "http://exa mple.com",
-        "http://example.com/\x01",
-        "http://example.com/\x7f",
-        "http:/example.com",
-        "localhost:8000/flags",
-        "http://ex\xc3\xa9.com",
-        "file:///etc",
+    static const char *const not_url = "must be LOCAL, REMOTE, DELAY, ERROR or an http:// or "
+                                       "https:// URL";
+    static const char *const no_host = "a base URL needs a host after '//'";
+    static const char *const spaces = "a base URL cannot start or end with spaces";
+    static const char *const bytes =
+        "a base URL cannot have spaces, control characters or non-ASCII bytes (percent-encode "
+        "them, e.g. %20; a non-ASCII host in its punycode form, xn--...)";
+    static const struct {
+        const char *arg, *why;
+    } bad[] = {
+        {"nowhere", not_url},
+        {"", not_url},
+        {"ftp://example.com/flags", not_url},
+        {"http://", no_host},
+        {"https://", no_host},
+        {"http:///flags", no_host},
+        {"http://exa mple.com", bytes},
+        {"http://example.com/\x01", bytes},
+        {"http://example.com/\x7f", bytes},
+        {"http:/example.com", not_url},
+        {"localhost:8000/flags", not_url},
+        {"http://ex\xc3\xa9.com", bytes},
+        {"file:///etc", not_url},
+        {" http://127.0.0.1:8000/flags", spaces},
+        {"http://127.0.0.1:8000/flags\n", spaces},
+        {" nowhere", not_url},
     };
-    char message[300], shown[64];
+    char message[400], shown[64];
     size_t i, j, k;
 
     for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         /* The expected message shows control and non-UTF-8 bytes escaped. */
-        for (j = 0, k = 0; bad[i][j]; j++) {
-            unsigned char c = (unsigned char)bad[i][j];
+        for (j = 0, k = 0; bad[i].arg[j]; j++) {
+            unsigned char c = (unsigned char)bad[i].arg[j];
             if (c < 0x20 || c == 0x7f)
                 k += (size_t)snprintf(shown + k, sizeof shown - k, "\\x%02x", c);
             else
                 shown[k++] = (char)c;
         }
         shown[k] = '\0';
-        snprintf(
-            message, sizeof message,
-            "argument -s/--server: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or https:// "
-            "URL, got '%s'",
-            shown);
-        usage_error(message, "-s", bad[i], NULL);
+        snprintf(message, sizeof message, "argument -s/--server: %s, got '%s'", bad[i].why, shown);
+        usage_error(message, "-s", bad[i].arg, NULL);
     }
     usage_error("option -s needs a value", "-s", NULL);
 }
