@@ -49,7 +49,6 @@ static void end_streak(struct gf_adaptive *a)
 {
     a->streak = 0;
     a->streak_ok = 0;
-    a->paced_refused_s = 0;
     a->streak_pace_s = 0;
 }
 
@@ -172,26 +171,22 @@ static void pace_slower(struct gf_adaptive *a, double now_s)
         a->pace_ceiling_s = a->interval_s;
         double next =
             a->ok_since_decrease > 0 ? a->interval_s / GF_ADAPTIVE_BACKOFF : a->interval_s * 2;
-        /* Never slower than the rate the streak's answers set: a token
+        /* Never slower than the rate of the streak's answers: a token
          * bucket takes that pace, and a refusal there is shedding. */
+        if (a->streak_pace_s == 0 && a->streak_ok >= GF_ADAPTIVE_PACE_MIN_OK)
+            a->streak_pace_s = (now_s - a->streak_started_s) / (a->streak_ok - 1);
         if (a->streak_pace_s > 0 && next > a->streak_pace_s && a->interval_s < a->streak_pace_s)
             next = a->streak_pace_s;
         a->interval_s = next;
         a->pace_slow_start = 0;
     } else {
-        /* First pace: the rate the host took since the refusals began,
-         * pauses included (over several pauses, as one may let through
-         * only an answer or two); without that, a little slower than
-         * the rate since the last decrease. Then fast growth until a
-         * refusal says where the limit is. */
+        /* First pace: the streak's (see adaptive.h); without it, a
+         * little slower than the rate since the last decrease. Then fast
+         * growth until a refusal says where the limit is. */
         unsigned ok = a->ok_since_decrease;
         if (a->streak_ok >= ok && a->streak_ok >= GF_ADAPTIVE_PACE_MIN_OK) {
-            /* A token bucket was empty when the streak began (but for
-             * the part of a token the refused request lacked), and has
-             * refilled at its rate since: all but one of the answers to
-             * requests sent since then came at no more than that rate. */
-            a->interval_s = (now_s - a->streak_started_s) / (a->streak_ok - 1);
-            a->streak_pace_s = a->interval_s;
+            a->streak_pace_s = (now_s - a->streak_started_s) / (a->streak_ok - 1);
+            a->interval_s = a->streak_pace_s;
         } else {
             double took = ok > 0 && since > 0
                               ? since / ok
@@ -264,20 +259,14 @@ void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now
         a->shed_ok = 0;
         end_streak(a);
     } else if (a->interval_s > 0 && unchanged_since_cut(a) &&
-               a->ok_since_decrease >= GF_ADAPTIVE_SHED_MIN_OK &&
-               ((a->streak_pace_s > 0 && a->interval_s >= a->streak_pace_s) ||
-                (a->paced_refused_s > 0 &&
-                 a->interval_s >= GF_ADAPTIVE_SHED_SLOWER * a->paced_refused_s &&
-                 2 * a->interval_s * a->streak_ok >= now_s - a->streak_started_s))) {
+               a->ok_since_decrease >= GF_ADAPTIVE_SHED_MIN_OK && a->streak_pace_s > 0 &&
+               a->interval_s >= a->streak_pace_s) {
         /* Refused at a pace no faster than the rate the streak's answers
-         * came at (a token bucket refills faster than that, so it
-         * refuses no such pace), or at a third of the first pace refused
-         * and no more than twice that rate: these refusals are shed. */
+         * came at: a token bucket refills faster than that, so it
+         * refuses no such pace. These refusals are shed. */
         start_shedding(a, now_s);
         return;
     }
-    if (a->interval_s > 0 && a->paced_refused_s == 0)
-        a->paced_refused_s = a->interval_s;
     if (a->streak++ == 0) {
         a->streak_limit = a->limit;
         a->streak_interval_s = a->interval_s;

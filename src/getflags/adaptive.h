@@ -45,31 +45,30 @@
  *   than a request's latency, pacing ends and the limit grows from 1.
  * - A streak of refusals begins with the first counted refusal and lasts
  *   until pacing ends, a probe of a ceiling holds, or shedding (below)
- *   ends. Once GF_ADAPTIVE_PACE_MIN_OK answers to requests sent since it
- *   began have come, the first pace is their rate, pauses included
- *   (minus one answer): a token bucket was empty at the streak's first
- *   refusal and has let through no more than its rate since, so it
- *   takes that pace. Before that (a pause let only one or two through),
- *   a refusal at a limit of 1 is left to the host's pause. At a limit
- *   above 1, a streak whose answers came at less than half the rate one
- *   request in flight makes (by the quickest answer seen) says the
- *   host's limit is a rate: pacing starts at once, as each step of the
- *   limit down to 1 would cost a pause of its own. A refused pace is
- *   never slowed past the streak's pace.
+ *   ends. A token bucket is empty at the streak's first refusal (but for
+ *   part of a token) and lets through no more than its rate from then
+ *   on, so all but one of the answers to requests sent since the streak
+ *   began came at no more than that rate: once there are
+ *   GF_ADAPTIVE_PACE_MIN_OK of them, their rate over the streak, pauses
+ *   included, is a pace the bucket takes (the streak's pace). The first
+ *   pace is the streak's pace when it is known; before that (a pause let
+ *   only one or two answers through), a refusal at a limit of 1 is left
+ *   to the host's pause. A refused pace is never slowed past the
+ *   streak's pace. At a limit above 1, a streak whose answers came at
+ *   less than half the rate one request in flight makes (by the quickest
+ *   answer seen) says the host's limit is a rate: pacing starts at once,
+ *   as each step of the limit down to 1 would cost a pause of its own.
  * - Refusals that come whatever the load (an edge that sheds a share of
- *   requests at random) must not slow the run without end. A refusal
- *   while pacing, after at least GF_ADAPTIVE_SHED_MIN_OK answers at the
- *   pace in force, says the refusals are shed, not caused by the load,
- *   when that pace is no faster than the streak's pace (a token bucket
- *   takes it), or when it is GF_ADAPTIVE_SHED_SLOWER times slower than
- *   the first pace refused in the streak and no more than twice the
- *   rate of the streak's answers. The controller then goes back to the
- *   limit and pace where the streak began, drops its ceiling and probe
- *   holds, and lets refusals pass while their count among the latest
- *   answers (about GF_ADAPTIVE_SHED_WINDOW) stays within three standard
- *   deviations (binomial) of their share during the streak. A clear
- *   rise ends shedding: that refusal counts, and the rules above apply
- *   again.
+ *   requests at random) must not slow the run without end. A refusal at
+ *   the streak's pace or slower, after at least GF_ADAPTIVE_SHED_MIN_OK
+ *   answers at the pace in force, is one no token bucket makes: the
+ *   refusals are shed, not caused by the load. The controller goes back
+ *   to the limit and pace where the streak began, drops its ceiling and
+ *   probe holds, and lets refusals pass while their count among the
+ *   latest answers (about GF_ADAPTIVE_SHED_WINDOW) stays within three
+ *   standard deviations (binomial) of their share during the streak. A
+ *   clear rise ends shedding: that refusal counts, and the rules above
+ *   apply again.
  * - Pauses (Retry-After, backoff) are the host's, not the controller's:
  *   see gf/hostgate.h. A Retry-After given here only sets the probe hold.
  * Against a server that refuses above C concurrent requests the limit
@@ -107,7 +106,6 @@
 
 /* Shedding (see above). */
 #define GF_ADAPTIVE_SHED_MIN_OK 2
-#define GF_ADAPTIVE_SHED_SLOWER 3.0
 #define GF_ADAPTIVE_SHED_WINDOW 64
 
 /* All fields are read-only for the caller except max_pause_s. */
@@ -142,7 +140,6 @@ struct gf_adaptive {
     double streak_interval_s;
     double streak_started_s;      /* when it began */
     unsigned streak_ok;           /* answers to requests sent since then */
-    double paced_refused_s;       /* the first pace refused in it, 0: none */
     double streak_pace_s;         /* the pace its answers' rate set, 0: none */
     double min_lat_s;             /* the quickest answer, 0 before one */
     double shed_ok, shed_refused; /* the share expected while shedding;

@@ -809,6 +809,34 @@ static void test_adaptive_sim_random_refusals(void **state)
     check_shedding(0.3);
 }
 
+/* Rate limits of every kind, 50 draws each: none is ever taken for a
+ * host that sheds, and refusals stay few. */
+static void test_adaptive_sim_rate_limits_never_shed(void **state)
+{
+    (void)state;
+    static const double limits[][3] = {
+        /* rate/s, burst, Retry-After (0: none) */
+        {10, 20, 1}, {10, 20, 0}, {20, 5, 1}, {50, 20, 0}, {10, 20, 5}, {1, 1, 0}, {100, 50, 1},
+    };
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+        unsigned most = 0;
+        for (uint64_t seed = 1; seed <= 50; seed++) {
+            struct rate_server srv = {.rate = limits[i][0],
+                                      .burst = limits[i][1],
+                                      .retry_after_s = limits[i][2],
+                                      .seed = seed * 0x9e3779b97f4a7c15ULL};
+            struct rate_result r = simulate_server(&srv);
+            assert_int_equal(r.done, RATE_JOBS);
+            assert_int_equal(r.sheds, 0);
+            if (r.refusals > most)
+                most = r.refusals;
+        }
+        printf("rate %.0f/s burst %.0f retry-after %.0f: at most %u refusals over 50 runs\n",
+               limits[i][0], limits[i][1], limits[i][2], most);
+        assert_true(most < RATE_JOBS / 10);
+    }
+}
+
 /* nginx limit_req 10 r/s, burst 20, with Retry-After: 60 (30 s once
  * capped): each step of the limit down to 1 would cost 30 s. The rate of
  * answers since the first refusal is far below what one request in
@@ -924,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_adaptive_paces_at_once_then_finds_shedding),
         cmocka_unit_test(test_adaptive_sim_random_refusals),
         cmocka_unit_test(test_adaptive_sim_rate_limit_with_long_pauses_paces_at_once),
+        cmocka_unit_test(test_adaptive_sim_rate_limits_never_shed),
         cmocka_unit_test(test_adaptive_sim_capacity_3),
         cmocka_unit_test(test_adaptive_sim_capacity_8),
         cmocka_unit_test(test_adaptive_sim_capacity_20),
