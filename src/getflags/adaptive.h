@@ -53,8 +53,8 @@
  *   included, is a pace the bucket takes (the streak's pace). The first
  *   pace is the streak's pace when it is known; before that (a pause let
  *   only one or two answers through), a refusal at a limit of 1 is left
- *   to the host's pause. A refused pace is never slowed past the
- *   streak's pace. At a limit above 1, a streak whose answers came at
+ *   to the host's pause. A refused pace faster than the streak's is
+ *   slowed no further than to it. At a limit above 1, a streak whose answers came at
  *   less than half the rate one request in flight makes (by the quickest
  *   answer seen) says the host's limit is a rate: pacing starts at once,
  *   as each step of the limit down to 1 would cost a pause of its own.

@@ -315,9 +315,9 @@ static void test_adaptive_median_of_latest_samples(void **state)
     assert_int_equal(a.holds, 1);
 }
 
-/* Refused at a limit of 1: pacing starts at 0.7 times the rate the host
- * took since the last decrease; a refusal with nothing taken in between
- * halves it; the limit stays 1 throughout. */
+/* Refused at a limit of 1: pacing starts at the streak's pace (the rate
+ * of all but one of the answers since the first refusal); a refusal with
+ * nothing taken in between halves it; the limit stays 1 throughout. */
 static void test_adaptive_paces_below_one_in_flight(void **state)
 {
     (void)state;
@@ -913,7 +913,8 @@ static void test_adaptive_few_answers_set_no_pace(void **state)
     for (int i = 0; i < 2; i++)
         gf_adaptive_on_success(&a, 2.0 + i, 2.01 + i, 1);
     gf_adaptive_on_overload(&a, 3.5, 3.51, 1.0);
-    /* Three answers over the 3.51 s since the first refusal. */
+    /* Three answers over the 3.51 s since the first refusal: all but one
+     * of them came at the bucket's rate. */
     assert_true(fabs(gf_adaptive_interval(&a) - 3.51 / 2) < 1e-9);
     assert_int_equal(a.paces, 1);
 }
