@@ -325,24 +325,26 @@ static int parse_sweep(const char *s, struct gf_options *opts)
 }
 
 /* What keeps s from being an http:// or https:// URL with a host, in
- * printable ASCII: NULL when nothing does, "" when it is no such URL at
- * all, else the reason. */
+ * printable ASCII: NULL when nothing does. */
 static const char *base_url_problem(const char *s)
 {
+    static const char not_url[] = "must be LOCAL, REMOTE, DELAY, ERROR or an http:// or https:// "
+                                  "URL";
     const char *host, *p;
     size_t len = strlen(s);
 
     if (len > 0 && (isspace((unsigned char)s[0]) || isspace((unsigned char)s[len - 1]))) {
         while (isspace((unsigned char)*s))
             s++;
-        return strncasecmp(s, "http", 4) == 0 ? "a base URL cannot start or end with spaces" : "";
+        return strncasecmp(s, "http", 4) == 0 ? "a base URL cannot start or end with spaces"
+                                              : not_url;
     }
     if (strncasecmp(s, "http://", 7) == 0)
         host = s + 7;
     else if (strncasecmp(s, "https://", 8) == 0)
         host = s + 8;
     else
-        return "";
+        return not_url;
     if (*host == '\0' || *host == '/' || *host == '?' || *host == '#')
         return "a base URL needs a host after '//'";
     for (p = s; *p; p++)
@@ -556,13 +558,6 @@ static int set_server(struct parse_state *st, struct gf_options *opts, const cha
             return opts->base_url != NULL && opts->base_url_display != NULL ? 0 : GF_ENOMEM;
         }
     const char *problem = base_url_problem(arg);
-    if (problem != NULL && problem[0] == '\0') {
-        fail(st,
-             "argument -s/--server: must be LOCAL, REMOTE, DELAY, ERROR or an http:// or "
-             "https:// URL, got '%s'",
-             shown_url(arg, buf, sizeof buf));
-        return GF_EUSAGE;
-    }
     if (problem != NULL) {
         fail(st, "argument -s/--server: %s, got '%s'", problem, shown_url(arg, buf, sizeof buf));
         return GF_EUSAGE;

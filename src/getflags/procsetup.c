@@ -21,15 +21,16 @@ static void on_early_signal(int sig)
 }
 
 static const int run_signals[] = {SIGINT, SIGTERM, SIGHUP};
+#define NRUN_SIGNALS (sizeof run_signals / sizeof run_signals[0])
 /* Which of run_signals the process started with ignored: nohup ignores
  * SIGHUP, and a shell script ignores SIGINT in the jobs it puts in the
  * background. Read once, before getflags sets any handler. */
-static int started_ignored[3];
+static int started_ignored[NRUN_SIGNALS];
 static int started_read;
 
 int gf_signal_ignored(int sig)
 {
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < NRUN_SIGNALS; i++)
         if (run_signals[i] == sig)
             return started_read && started_ignored[i];
     return 0;
@@ -39,7 +40,7 @@ void gf_setup_signals(void)
 {
     struct sigaction sa;
     if (!started_read) {
-        for (size_t i = 0; i < 3; i++)
+        for (size_t i = 0; i < NRUN_SIGNALS; i++)
             started_ignored[i] =
                 sigaction(run_signals[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
         started_read = 1;
@@ -48,7 +49,7 @@ void gf_setup_signals(void)
     sa.sa_handler = on_early_signal;
     sigemptyset(&sa.sa_mask);
     /* No SA_RESTART: a blocking wait for the lock returns EINTR. */
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < NRUN_SIGNALS; i++)
         if (!started_ignored[i])
             sigaction(run_signals[i], &sa, NULL);
 }
