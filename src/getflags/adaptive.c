@@ -161,8 +161,9 @@ static void decreased(struct gf_adaptive *a, double now_s)
     a->decreases++;
 }
 
-/* Refused with one request in flight: pace starts, or pace them slower. */
-static void pace_slower(struct gf_adaptive *a, double now_s)
+/* Refused with one request in flight: pace starts, or pace them slower.
+ * far: the refused pace is far too fast (see adaptive.h). */
+static void pace_slower(struct gf_adaptive *a, double now_s, int far)
 {
     double since = now_s - a->counting_since_s;
     if (a->interval_s > 0) {
@@ -175,6 +176,11 @@ static void pace_slower(struct gf_adaptive *a, double now_s)
          * bucket takes that pace, and a refusal there is shedding. */
         if (a->streak_pace_s == 0 && a->streak_ok >= GF_ADAPTIVE_PACE_MIN_OK)
             a->streak_pace_s = (now_s - a->streak_started_s) / (a->streak_ok - 1);
+        if (far && a->streak_pace_s > a->interval_s) {
+            double mid = sqrt(a->interval_s * a->streak_pace_s);
+            if (mid > next)
+                next = mid;
+        }
         if (a->streak_pace_s > 0 && next > a->streak_pace_s && a->interval_s < a->streak_pace_s)
             next = a->streak_pace_s;
         a->interval_s = next;
@@ -294,6 +300,11 @@ void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now
     if (a->interval_s > 0 && a->probe_hold_s < GF_ADAPTIVE_PROBE_HOLD * a->interval_s)
         a->probe_hold_s = GF_ADAPTIVE_PROBE_HOLD * a->interval_s;
     a->next_probe_s = now_s + a->probe_hold_s;
+    /* Refused within a tenth of a long pause after it ended. */
+    int far = a->pause_s >= GF_ADAPTIVE_LONG_PAUSE_S &&
+              now_s - a->resumed_s < GF_ADAPTIVE_FAR_SHARE * a->pause_s;
+    a->pause_s = retry_after_s > 0 ? fmin(retry_after_s, a->max_pause_s) : 0;
+    a->resumed_s = now_s + a->pause_s;
     if (a->limit <= 1) {
         /* One or two answers since the refusals began say nothing of the
          * host's rate (a pause let them through): its pause is enough
@@ -301,7 +312,7 @@ void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now
         if (a->interval_s == 0 && a->streak_ok > 0 && a->streak_ok < GF_ADAPTIVE_PACE_MIN_OK)
             decreased(a, now_s);
         else
-            pace_slower(a, now_s);
+            pace_slower(a, now_s, far);
         return;
     }
     /* The host took fewer answers a second since the refusals began
@@ -311,7 +322,7 @@ void gf_adaptive_on_overload(struct gf_adaptive *a, double started_s, double now
     if (a->streak >= 2 && a->streak_ok >= GF_ADAPTIVE_PACE_MIN_OK && a->min_lat_s > 0 &&
         2 * a->streak_ok * a->min_lat_s < now_s - a->streak_started_s) {
         a->limit = 1;
-        pace_slower(a, now_s);
+        pace_slower(a, now_s, far);
         return;
     }
     a->ceiling = a->limit;

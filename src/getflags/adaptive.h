@@ -54,7 +54,13 @@
  *   pace is the streak's pace when it is known; before that (a pause let
  *   only one or two answers through), a refusal at a limit of 1 is left
  *   to the host's pause. A refused pace faster than the streak's is
- *   slowed no further than to it. At a limit above 1, a streak whose answers came at
+ *   slowed no further than to it. A pace refused within a tenth of
+ *   a long pause (GF_ADAPTIVE_LONG_PAUSE_S or more) after that pause
+ *   ended used up in no time what the host let build up while it waited:
+ *   it is far too fast, and as each refusal costs such a pause, it is
+ *   slowed to the geometric mean of itself and the streak's pace (half
+ *   the way there, in ratio) when that is slower than one step of
+ *   GF_ADAPTIVE_BACKOFF. At a limit above 1, a streak whose answers came at
  *   less than half the rate one request in flight makes (by the quickest
  *   answer seen) says the host's limit is a rate: pacing starts at once,
  *   as each step of the limit down to 1 would cost a pause of its own.
@@ -103,6 +109,10 @@
 /* Answers since the refusals began before their rate sets the first
  * pace. */
 #define GF_ADAPTIVE_PACE_MIN_OK 3
+/* A refused pace is far too fast when the refusal came within this share
+ * of a pause of at least GF_ADAPTIVE_LONG_PAUSE_S after that pause ended. */
+#define GF_ADAPTIVE_LONG_PAUSE_S 5.0
+#define GF_ADAPTIVE_FAR_SHARE 0.1
 
 /* Shedding (see above). */
 #define GF_ADAPTIVE_SHED_MIN_OK 2
@@ -146,6 +156,8 @@ struct gf_adaptive {
                                    * shed_ok is 0 when not shedding */
     double seg_ok, seg_refused;   /* the latest answers and refusals */
     unsigned sheds;               /* times shedding was found */
+    double pause_s;               /* the pause the last counted refusal asked for, capped */
+    double resumed_s;             /* when that pause ended */
 };
 
 /* Starts a controller at limit start (0 means GF_ADAPTIVE_START), never

@@ -884,7 +884,9 @@ static void test_adaptive_sim_rate_limits_never_shed(void **state)
  * capped): each step of the limit down to 1 would cost 30 s. The rate of
  * answers since the first refusal is far below what one request in
  * flight makes, so pacing starts at the second refusal. (Stepping down
- * first, it began after nine pauses, at 283 s.) */
+ * first, it began after nine pauses, at 283 s.) A pace refused right
+ * after a pause goes half the way to the streak's pace: 170 s in all,
+ * where one backoff step per refusal took 284 s and 22 refusals. */
 static void test_adaptive_sim_rate_limit_with_long_pauses_paces_at_once(void **state)
 {
     (void)state;
@@ -894,6 +896,39 @@ static void test_adaptive_sim_rate_limit_with_long_pauses_paces_at_once(void **s
     assert_int_equal(r.done, RATE_JOBS);
     assert_int_equal(r.sheds, 0);
     assert_true(r.first_pace_s > 0 && r.first_pace_s < 2 * GF_ADAPTIVE_MAX_PAUSE_S + 5);
+    assert_true(r.elapsed < 200);
+    assert_true(r.refusals <= 18);
+}
+
+/* Paced, refused with Retry-After 30 (a 30 s pause), then 21 quick
+ * answers once the pause is over and a refusal 0.25 s later: that pace
+ * emptied in no time what the pause let the host save up, so it goes
+ * half the way (in ratio) to the streak's pace, not one backoff step.
+ * The same refusal 10 s after the pause ended is one step. */
+static void pace_around_refusal_at(double refused_s, double *before, double *after)
+{
+    struct gf_adaptive a;
+    gf_adaptive_init(&a, 1, 100);
+    gf_adaptive_on_overload(&a, -0.001, 0, 30.0);
+    assert_true(gf_adaptive_interval(&a) > 0);
+    for (int i = 0; i < 21; i++)
+        gf_adaptive_on_success(&a, 30.0 + i * 0.01, 30.005 + i * 0.01, 1);
+    *before = gf_adaptive_interval(&a);
+    gf_adaptive_on_overload(&a, refused_s - 0.001, refused_s, 30.0);
+    /* All but one of the 21 answers came at the streak's pace. */
+    assert_true(fabs(a.streak_pace_s - refused_s / 20) < 1e-9);
+    *after = gf_adaptive_interval(&a);
+}
+
+static void test_adaptive_pace_refused_soon_after_a_long_pause_goes_halfway(void **state)
+{
+    (void)state;
+    double before, after;
+    pace_around_refusal_at(30.25, &before, &after);
+    assert_true(fabs(after - sqrt(before * 30.25 / 20)) < 1e-9);
+    assert_true(after > before / GF_ADAPTIVE_BACKOFF);
+    pace_around_refusal_at(40.0, &before, &after);
+    assert_true(fabs(after - before / GF_ADAPTIVE_BACKOFF) < 1e-9);
 }
 
 /* At a limit of 1, a refusal after only one answer since the refusals
@@ -993,6 +1028,7 @@ int main(void)
         cmocka_unit_test(test_adaptive_pace_recovers),
         cmocka_unit_test(test_adaptive_pace_probe_refused_waits_longer),
         cmocka_unit_test(test_adaptive_few_answers_set_no_pace),
+        cmocka_unit_test(test_adaptive_pace_refused_soon_after_a_long_pause_goes_halfway),
         cmocka_unit_test(test_adaptive_paces_at_once_then_finds_shedding),
         cmocka_unit_test(test_adaptive_sim_random_refusals),
         cmocka_unit_test(test_adaptive_sim_shedding_with_a_capacity),
