@@ -6,9 +6,11 @@ import base64
 import http.server
 import json
 import os
+import shutil
+import subprocess
 import threading
 
-from gfutil import DATA, FlagServer, getflags, run_tests, scratch
+from gfutil import DATA, GETFLAGS, FlagServer, getflags, run_tests, scratch
 
 SECRET = "s3cr3t-Pa55"
 
@@ -145,6 +147,26 @@ def test_usage_errors_make_no_request():
             assert r.rc == 2, (args, r.rc, r.err)
             assert r.err.startswith("*** Usage error: ") and r.out == "", (args, r.err)
         assert len(fs.log()) == 2, fs.log()
+
+
+def test_gnutls_start_up_is_skipped():
+    """libcurl's LDAP and RTMP libraries load GnuTLS, which getflags never
+    uses; getflags exports the hook with which GnuTLS skips setting itself
+    up in every process (a libcurl built on GnuTLS sets it up itself)."""
+    env = dict(os.environ, LD_DEBUG="bindings")
+    r = subprocess.run([GETFLAGS, "--version"], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("getflags "), (r.returncode, r.stdout)
+    hook = [ln for ln in r.stderr.splitlines() if "`_gnutls_global_init_skip'" in ln]
+    if "/libgnutls.so" in r.stderr:
+        # GnuTLS asks for the hook and finds getflags' own.
+        assert hook and all(ln.split(" to ")[1].startswith(GETFLAGS) for ln in hook), hook
+    else:
+        nm = shutil.which("nm")
+        assert nm, "GnuTLS is not loaded and there is no nm to read the export with"
+        syms = subprocess.run([nm, "-D", "--defined-only", GETFLAGS], capture_output=True,
+                              text=True, check=True).stdout
+        assert " T _gnutls_global_init_skip" in syms, syms
 
 
 if __name__ == "__main__":
