@@ -16,6 +16,8 @@
  *   gf_state_claim()     during the run, the file name a code may write;
  *   gf_state_record()    each code's outcome after the run;
  *   gf_state_save()      writes the manifest;
+ *   gf_state_next_run()  (--sweep) the next run starts from it: back to
+ *                        gf_state_prevs();
  *   gf_state_close().
  *
  * The guarantees it keeps:
@@ -140,6 +142,14 @@ int gf_state_record(struct gf_state *s, const struct gf_item *it);
 /* Sets the run's time and server and writes the manifest. Returns 0, or
  * a negative error with err saying why. */
 int gf_state_save(struct gf_state *s, const char *base_url, char *err, size_t errsz);
+
+/* Between two runs of one process that keeps the lock (the levels of
+ * --sweep), after gf_state_save(): the manifest as recorded becomes what
+ * the next run starts from, as if gf_state_open() had just loaded it. The
+ * files it names are checked again, and the names claimed by this run are
+ * forgotten. Call gf_state_prevs() again afterwards. Returns 0, or a
+ * negative error with err saying why. */
+int gf_state_next_run(struct gf_state *s, char *err, size_t errsz);
 
 /* The manifest as it stands (for tests and scripts). */
 const struct gf_manifest *gf_state_manifest(const struct gf_state *s);

@@ -283,8 +283,29 @@ static int download(struct gf_options *o)
     return status;
 }
 
+/* Between two levels of --sweep: the next starts from the manifest the
+ * last one saved. Returns 0, or 1 after saying why it cannot. */
+static int next_level(const struct gf_options *o, struct gf_state *st,
+                      const struct gf_prev *const **prev)
+{
+    char msg[2 * PATH_MAX + 512]; /* room for two paths and the reason */
+    int nomem = 0;
+    if (gf_state_next_run(st, msg, sizeof msg) != 0) {
+        fprintf(stderr, "getflags: %s\n", msg);
+        return 1;
+    }
+    *prev = gf_state_prevs(st, (const gf_cc *)o->codes, o->ncodes, &nomem);
+    if (nomem) {
+        fprintf(stderr, "getflags: out of memory\n");
+        return 1;
+    }
+    return 0;
+}
+
 /* --sweep: one full run per level, each with a fresh loop and so a fresh
- * connection pool, then one table. The manifest records the last level. */
+ * connection pool, then one table. Each level is recorded in the manifest
+ * and the next starts from DIR as it left it, as separate runs would: a
+ * file a level wrote stays its code's, and a name it gave up is removed. */
 static int sweep(struct gf_options *o)
 {
     struct gf_sweep_row rows[GF_SWEEP_MAX];
@@ -315,13 +336,20 @@ static int sweep(struct gf_options *o)
         int st = exit_status(&res);
         int stopped = st == GF_EXIT_SIGINT || st == GF_EXIT_SIGTERM || st == GF_EXIT_SIGHUP;
         int last = i + 1 == o->nsweep || stopped;
-        if (last && state_save(o, &ses, &res) != 0 && st == GF_EXIT_OK)
+        /* A level whose manifest cannot be written (a full disk) ends the
+         * sweep: the next one would change what it does not record. */
+        int unsaved = state_save(o, &ses, &res) != 0;
+        if (unsaved && st == GF_EXIT_OK)
             st = GF_EXIT_ERRORS;
         gf_run_result_free(&res);
         if (st != GF_EXIT_OK)
             status = st;
-        if (stopped)
+        if (stopped || unsaved)
             break;
+        if (!last && next_level(o, &ses, &prev) != 0) {
+            status = GF_EXIT_ERRORS;
+            break;
+        }
     }
     gf_state_close(&ses);
     if (o->json) {

@@ -292,6 +292,23 @@ fail:
     return rc;
 }
 
+int gf_state_next_run(struct gf_state *s, char *err, size_t errsz)
+{
+    for (size_t i = 0; i < s->nclaims; i++)
+        gf_free(s->claims[i].name);
+    s->nclaims = 0;
+    gf_free(s->prevs);
+    s->prevs = NULL;
+    gf_free(s->file_only);
+    s->file_only = NULL;
+    gf_free(s->prev_store);
+    s->prev_store = NULL;
+    int rc = check_files(s);
+    if (rc != 0)
+        gf_errorf(err, errsz, "cannot check the files in %s: %s", s->dir, gf_strerror(rc));
+    return rc;
+}
+
 int gf_state_dirfd(const struct gf_state *s)
 {
     return s->dirfd;

@@ -77,13 +77,17 @@ class TreeServer:
     """Serves a flags tree on 127.0.0.1, ephemeral port. validators: ETag
     (etag_of(body), by default the content's hash) and 304 to a matching
     If-None-Match (meta_validators=False: not on metadata). delay: per
-    code, seconds before answering. .log lists (path, conditional, status)."""
+    code, seconds before answering. answers: per path, what its next
+    requests get instead of the file, in turn (a body, or a status with
+    no body), the last one for good. .log lists (path, conditional,
+    status)."""
 
     def __init__(self, root, validators=True, meta_validators=True):
         self.root = root
         self.validators = validators
         self.meta_validators = meta_validators
         self.delay = {}
+        self.answers = {}
         self.log = []
         self.etag_of = lambda body: '"%s"' % hashlib.sha256(body).hexdigest()[:16]
         srv = self
@@ -100,12 +104,18 @@ class TreeServer:
                 time.sleep(srv.delay.get(cc, 0))
                 path = os.path.join(srv.root, self.path.lstrip("/"))
                 inm = self.headers.get("If-None-Match")
+                turns = srv.answers.get(self.path)
+                body = (turns.pop(0) if len(turns) > 1 else turns[0]) if turns else None
                 try:
-                    with open(path, "rb") as f:
-                        body = f.read()
-                except OSError:
-                    srv.log.append((self.path, inm is not None, 404))
-                    self.send_response(404)
+                    if body is None:
+                        with open(path, "rb") as f:
+                            body = f.read()
+                    elif isinstance(body, int):
+                        raise OSError(body)
+                except OSError as e:
+                    status = body if isinstance(body, int) else 404
+                    srv.log.append((self.path, inm is not None, status))
+                    self.send_response(status)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
@@ -272,6 +282,46 @@ def test_manifest_matches_disk_after_any_sequence():
             for cc, e in entries(out).items():
                 if e["file"]:
                     assert owner_of(out, e["file"]) == cc, (cc, e)
+
+
+def test_each_sweep_level_starts_from_what_the_last_one_left():
+    """--sweep's levels are recorded one after the other, as separate runs
+    are: a level never answers for a file with what an earlier level
+    replaced, a name a level gave up goes, and a file a level saved stays
+    its code's when a later level fails."""
+    root = make_tree({"BR": "Brazil", "DE": "Germany", "FR": "France"})
+    out = scratch()
+    meta = lambda country: json.dumps({"country": country}).encode()
+    with TreeServer(root) as srv:
+        assert getflags("-s", srv.url, "BR", "DE", outdir=out).rc == 0
+        # Level 1 gets another image for BR, a new name for DE and FR's
+        # flag; level 2 gets BR's first image back, DE's first name, and
+        # an error for FR.
+        srv.answers = {
+            "/flags/br/br.gif": [image_of("CN"), image_of("BR")],
+            "/flags/de/metadata.json": [meta("Deutschland"), meta("Germany")],
+            "/flags/fr/metadata.json": [meta("France"), 500],
+        }
+        r = getflags("--update", "--sweep", "1,2", "--retries", "0", "--json", "-s", srv.url,
+                     "BR", "DE", "FR", outdir=out)
+        assert r.rc == 1, (r.rc, r.out, r.err)
+        assert [(row["ok"], row["error"]) for row in r.json()] == [(3, 0), (2, 1)], r.out
+        check_manifest_matches_disk(out)
+        assert listing(out) == ["Brazil.gif", "France.gif", "Germany.gif"], listing(out)
+        # Level 2 asked for BR's image with level 1's validator, not the
+        # one from before the sweep (which the server would have taken).
+        assert owner_of(out, "Brazil.gif") == "BR"
+        last_br = [e for e in srv.log if e[0] == "/flags/br/br.gif"][-1]
+        assert last_br == ("/flags/br/br.gif", True, 200), srv.log
+        e = entries(out)
+        assert (e["FR"]["status"], e["FR"]["file"]) == ("error", "France.gif"), e["FR"]
+        assert owner_of(out, "France.gif") == "FR"
+        # The next run trusts what the sweep recorded.
+        r = getflags("--update", "--json", "-s", srv.url, "BR", "DE", "FR", outdir=out)
+        assert r.rc == 1, (r.out, r.err)
+        st = {i["cc"]: i["status"] for i in r.json()["items"]}
+        assert st == {"BR": "unchanged", "DE": "unchanged", "FR": "error"}, st
+        check_manifest_matches_disk(out)
 
 
 def test_update_refetches_a_damaged_file():

@@ -273,6 +273,54 @@ static void test_state_damaged_files_are_not_trusted(void **state)
     gf_state_close(&s);
 }
 
+/* Two runs in one process (--sweep): the second starts from what the first
+ * recorded, its files checked again, with the first run's claims gone. */
+static void test_state_next_run_starts_from_the_last(void **state)
+{
+    (void)state;
+    struct gf_state s;
+    char err[512];
+    first_run();
+    assert_int_equal(open_state(&s, test_dir, 1, err, sizeof err), 0);
+    gf_cc codes[3] = {"AA", "BB", "CC"};
+    int nomem;
+    const struct gf_prev *const *prev = gf_state_prevs(&s, codes, 3, &nomem);
+    assert_string_equal(prev[0]->image_etag, "\"e\"");
+    /* The first run: AA gets a new image and name, CC is new, BB fails. */
+    assert_int_equal(gf_state_claim(&s, "AA", "Zland.gif"), 1);
+    assert_int_equal(gf_state_claim(&s, "CC", "Cland.gif"), 1);
+    struct gf_item a = item("AA", GF_OK, "Zland.gif", "new image of AA");
+    a.image_etag = "\"e2\"";
+    struct gf_item b = item("BB", GF_ERROR, NULL, NULL);
+    struct gf_item c = item("CC", GF_OK, "Cland.gif", "image of CC");
+    assert_int_equal(unlink(test_path("Xland.gif")), 0); /* as the saver does */
+    assert_int_equal(gf_state_record(&s, &a), 0);
+    assert_int_equal(gf_state_record(&s, &b), 0);
+    assert_int_equal(gf_state_record(&s, &c), 0);
+    assert_int_equal(gf_state_save(&s, "http://h/flags", err, sizeof err), 0);
+    /* Between the runs, BB's file is damaged. */
+    write_file("Yland.gif", "not BB's image");
+    assert_int_equal(gf_state_next_run(&s, err, sizeof err), 0);
+    prev = gf_state_prevs(&s, codes, 3, &nomem);
+    assert_non_null(prev);
+    assert_non_null(prev[0]);
+    assert_string_equal(prev[0]->file, "Zland.gif");
+    assert_string_equal(prev[0]->image_etag, "\"e2\"");
+    assert_int_equal(prev[0]->bytes, strlen("new image of AA"));
+    assert_null(prev[1]);
+    assert_non_null(prev[2]);
+    assert_string_equal(prev[2]->file, "Cland.gif");
+    const struct gf_manifest_entry *eb = gf_manifest_find(gf_state_manifest(&s), "BB");
+    assert_string_equal(eb->file, "Yland.gif"); /* still BB's, vouched for by nothing */
+    assert_string_equal(eb->sha256, "");
+    /* The first run's claims are gone, the files' owners are not: AA's old
+     * name is free, CC's is CC's. */
+    assert_int_equal(gf_state_claim(&s, "DD", "Xland.gif"), 1);
+    assert_int_equal(gf_state_claim(&s, "DD", "Cland.gif"), 0);
+    assert_int_equal(gf_state_claim(&s, "AA", "Zland.gif"), 1);
+    gf_state_close(&s);
+}
+
 /* An interrupted run: codes that did not finish are errors for
  * --retry-failed, and keep the file an earlier run saved. */
 static void test_state_interrupted_codes_are_failed(void **state)
@@ -401,6 +449,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_state_damaged_files_are_not_trusted, tmpdir_setup,
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_state_interrupted_codes_are_failed, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_state_next_run_starts_from_the_last, tmpdir_setup,
                                         tmpdir_teardown),
         cmocka_unit_test_setup_teardown(test_state_one_file_one_entry, tmpdir_setup,
                                         tmpdir_teardown),
