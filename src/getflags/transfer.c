@@ -728,8 +728,9 @@ static int own_reason(const struct body *body, char *out, size_t outsz)
     else if (body->headers_too_big)
         snprintf(out, outsz, "response headers larger than %d bytes", HEADERS_MAX);
     else if (body->sink.too_big)
-        snprintf(out, outsz, "body larger than %zu byte%s", body->sink.limit,
-                 body->sink.limit == 1 ? "" : "s");
+        snprintf(out, outsz, "%s larger than %zu byte%s%s",
+                 body->sink.is_gif ? "image" : "metadata", body->sink.limit,
+                 body->sink.limit == 1 ? "" : "s", body->sink.is_gif ? " (--max-size)" : "");
     else if (body->sink.err != 0)
         snprintf(out, outsz, "cannot save the image: %s failed: %s (%zu bytes received)",
                  body->sink.step, uv_strerror(body->sink.err), body->len);

@@ -271,15 +271,15 @@ def test_huge_headers_stopped():
 
 
 def test_endless_body_stopped_by_metadata_cap():
-    assert_error("endless", "body larger than 65536 bytes")
+    assert_error("endless", "metadata larger than 65536 bytes")
 
 
 def test_image_cap_max_size():
     r, files = one("gzip", "--max-size", "100")  # every flag is larger than 100 bytes
-    assert r.rc == 1 and "BR error: body larger than 100 bytes" in r.out, r.out
+    assert r.rc == 1 and "BR error: image larger than 100 bytes (--max-size)" in r.out, r.out
     assert files == []
     r, files = one("gzip", "--max-size", "1")
-    assert r.rc == 1 and "BR error: body larger than 1 byte\n" in r.out, r.out
+    assert r.rc == 1 and "BR error: image larger than 1 byte (--max-size)\n" in r.out, r.out
 
 
 def run_peak_rss(cmd, timeout):
@@ -313,7 +313,7 @@ def test_gzip_bombs_stopped_on_decoded_bytes():
         cmd = [GETFLAGS, "-v", "--retries", "0", "-s", fault_url(fault), "-o", out, "BR"]
         rc, stdout, stderr, peak_kib = run_peak_rss(cmd, 60)
         assert rc == 1, (fault, rc, stdout, stderr)
-        assert "BR error: body larger than 65536 bytes" in stdout, (fault, stdout)
+        assert "BR error: metadata larger than 65536 bytes" in stdout, (fault, stdout)
         assert peak_kib < 40 * 1024, (fault, peak_kib)  # ~50 MiB if it were inflated
         assert listing(out) == []
 

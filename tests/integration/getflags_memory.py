@@ -78,7 +78,7 @@ def test_large_bodies_that_fail_leave_no_temporary_file():
         # Too big: stopped at --max-size, decoded bytes counted.
         r = getflags("--json", "--max-size", "1000000", "-s", srv.url, "AD", outdir=out)
         item = r.json()["items"][0]
-        assert item["error"] == "body larger than 1000000 bytes", item
+        assert item["error"] == "image larger than 1000000 bytes (--max-size)", item
     assert tmp_files(out) == [], tmp_files(out)
     assert listing(out) == ["Large_AA.gif"], listing(out)
     shutil.rmtree(out)
