@@ -106,16 +106,15 @@ class TreeServer:
                 inm = self.headers.get("If-None-Match")
                 turns = srv.answers.get(self.path)
                 body = (turns.pop(0) if len(turns) > 1 else turns[0]) if turns else None
-                try:
-                    if body is None:
+                if body is None:
+                    try:
                         with open(path, "rb") as f:
                             body = f.read()
-                    elif isinstance(body, int):
-                        raise OSError(body)
-                except OSError as e:
-                    status = body if isinstance(body, int) else 404
-                    srv.log.append((self.path, inm is not None, status))
-                    self.send_response(status)
+                    except OSError:
+                        body = 404
+                if isinstance(body, int):
+                    srv.log.append((self.path, inm is not None, body))
+                    self.send_response(body)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
