@@ -9,6 +9,7 @@
 #define GF_ENGINE_H
 
 #include <curl/curl.h>
+#include <stdint.h>
 #include <uv.h>
 
 struct gf_engine;
@@ -82,6 +83,15 @@ unsigned gf_engine_peak_sent(const struct gf_engine *e);
 
 /* How many transfers have their request sent and are not finished now. */
 unsigned gf_engine_sent(const struct gf_engine *e);
+
+/* Requests sent so far: each hop of a redirect and each request curl sent
+ * again by itself (on a connection that died under it, or a refused
+ * HTTP/2 stream) count one. */
+uint64_t gf_engine_requests(const struct gf_engine *e);
+
+/* New connections curl has made so far (a reused or multiplexed one adds
+ * nothing). */
+uint64_t gf_engine_connections(const struct gf_engine *e);
 
 /* Why the last gf_engine_start failed, in libcurl's words. */
 const char *gf_engine_strerror(const struct gf_engine *e);

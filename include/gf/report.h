@@ -12,7 +12,7 @@
 
 /* What connections a run opened. */
 struct gf_conn_stats {
-    uint64_t opened;         /* new connections (libcurl's CURLINFO_NUM_CONNECTS, summed) */
+    uint64_t opened;         /* new connections (libcurl's CURLINFO_NUM_CONNECTS, summed as made) */
     uint64_t tls_handshakes; /* TLS handshakes completed */
     uint64_t tls_resumed;    /* of them, with a resumed session */
 };

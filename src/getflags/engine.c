@@ -27,6 +27,11 @@ struct active {
     int queued;                 /* waiting for a connection attempt slot */
     unsigned abandons;          /* attempts of it the pacer gave up on */
     int sent;                   /* its request went out */
+    /* curl's count of its new connections is stale (the pooled handle's
+     * last transfer) until curl runs it, which the socket and pre-request
+     * callbacks show; conns of that count are tallied. */
+    int ran;
+    long conns;
     struct gf_engine *engine;
 };
 
@@ -57,6 +62,9 @@ struct gf_engine {
     unsigned nconnecting;     /* transfers in state CONNECTING or FRESH */
     unsigned nfresh, nqueued; /* transfers in state FRESH, and queued ones */
     unsigned nsent, peak_sent;
+    /* Counted as they happen, so that an interrupted run reports what the
+     * server saw: every request that went out, and every new connection. */
+    uint64_t requests, opened;
     /* Loop time of the next look for stalled attempts (UINT64_MAX: none
      * can be due): an attempt is looked at when due, not at every pump. */
     uint64_t sweep_at;
@@ -113,6 +121,19 @@ static void call_first(struct gf_engine *e)
         first(e->arg);
 }
 
+/* Adds a's new connections since the last tally. curl counts them per
+ * transfer, from when it was handed over, across redirects and its own
+ * re-sends. */
+static void tally_connections(struct gf_engine *e, struct active *a)
+{
+    long n = 0;
+    if (a->ran && curl_easy_getinfo(a->easy, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK &&
+        n > a->conns) {
+        e->opened += (uint64_t)(n - a->conns);
+        a->conns = n;
+    }
+}
+
 /* The watchdog runs while transfers do: it also keeps the loop alive if
  * curl stops asking for sockets and timers for a transfer it lost. */
 static void forget(struct gf_engine *e, CURL *easy)
@@ -120,6 +141,7 @@ static void forget(struct gf_engine *e, CURL *easy)
     for (size_t i = 0; i < e->nactive; i++) {
         struct active *a = e->active[i];
         if (a->easy == easy) {
+            tally_connections(e, a);
             if (a->pa.phase != GF_PACER_NONE)
                 e->nconnecting--;
             if (a->pa.phase == GF_PACER_FRESH)
@@ -150,6 +172,7 @@ static void sweep_by(struct gf_engine *e, uint64_t at)
 static int on_sockopt(void *clientp, curl_socket_t fd, curlsocktype purpose)
 {
     struct active *a = clientp;
+    a->ran = 1;
     if (purpose == CURLSOCKTYPE_IPCXN) {
         a->fd = fd;
         gf_pacer_socket(&a->pa, uv_now(a->engine->loop));
@@ -222,6 +245,9 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
         }
     }
     call_first(e);
+    e->requests++;
+    a->ran = 1;
+    tally_connections(e, a);
     /* Once per transfer: a redirect calls this again for the next hop. */
     if (!a->sent) {
         a->sent = 1;
@@ -307,6 +333,9 @@ static void find_stalled(struct gf_engine *e, uint64_t now)
                 sweep_by(e, now + gf_pacer_stall_recheck_ms(&e->pacer));
             continue;
         }
+        tally_connections(e, a);
+        a->ran = 0;
+        a->conns = 0;
         curl_multi_remove_handle(e->multi, a->easy);
         if (fresh)
             e->nfresh--;
@@ -788,6 +817,16 @@ unsigned gf_engine_peak_sent(const struct gf_engine *e)
 unsigned gf_engine_sent(const struct gf_engine *e)
 {
     return e ? e->nsent : 0;
+}
+
+uint64_t gf_engine_requests(const struct gf_engine *e)
+{
+    return e ? e->requests : 0;
+}
+
+uint64_t gf_engine_connections(const struct gf_engine *e)
+{
+    return e ? e->opened : 0;
 }
 
 const char *gf_engine_strerror(const struct gf_engine *e)

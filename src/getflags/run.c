@@ -332,7 +332,6 @@ static void on_request(void *arg, double latency_ms, uint64_t bytes)
 {
     struct run *r = arg;
     struct gf_run_result *res = r->res;
-    res->requests++;
     res->bytes += bytes;
     if (res->nlatencies < r->lat_cap)
         res->latencies_ms[res->nlatencies++] = latency_ms;
@@ -410,6 +409,8 @@ static void shutdown_run(struct run *r)
     for (size_t i = 0; i < r->res->nitems; i++)
         gf_fetch_close(r->fetches[i]);
     r->peak_sent = gf_engine_peak_sent(r->engine);
+    r->res->requests = gf_engine_requests(r->engine);
+    r->res->conn.opened = gf_engine_connections(r->engine);
     gf_engine_close(r->engine);
     r->engine = NULL;
     /* Every fetch has ended, so no save is pending. */
@@ -604,7 +605,6 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
         .timeout_ms = o->timeout_ms,
         .http_version = o->http_version,
         .tls = r.tls,
-        .conn = &res->conn,
         .pool_cap = cfg->concurrency,
     });
     if (!r.curl) {

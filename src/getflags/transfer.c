@@ -825,6 +825,30 @@ static int connected_to(const char *detail, char *host, size_t hostsz, long *por
 }
 
 /* The reason for a transport failure in words a user can act on. */
+enum speaks { SPEAKS_EITHER, SPEAKS_HTTP1, SPEAKS_HTTP2 };
+
+/* What a failed request may have spoken, from the run's choice and the
+ * scheme of its last hop: libcurl tells the version of an answer only. */
+static enum speaks may_speak(const struct gf_curl *c, CURL *easy)
+{
+    char *eff = NULL;
+    int tls = curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff
+                  ? strncasecmp(eff, "https:", 6) == 0
+                  : strncasecmp(c->cfg.base_url, "https:", 6) == 0;
+    if (c->cfg.http_version == GF_HTTP_1_1 || (tls && c->tls_http1))
+        return SPEAKS_HTTP1;
+    if (!tls)
+        return c->cfg.http_version == GF_HTTP_2 ? SPEAKS_HTTP2 : SPEAKS_HTTP1;
+    return SPEAKS_EITHER; /* ALPN decides, --http2 or not */
+}
+
+/* How a server drops a request it does not answer, by what was spoken. */
+static const char *const dropped_how[] = {
+    [SPEAKS_EITHER] = "closed the connection, or refused the HTTP/2 stream",
+    [SPEAKS_HTTP1] = "closed the connection each time",
+    [SPEAKS_HTTP2] = "refused the HTTP/2 stream, or closed the connection",
+};
+
 static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *out, size_t outsz)
 {
     const struct gf_curl_config *cfg = &x->curl->cfg;
@@ -1024,11 +1048,11 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         if (rc == CURLE_RECV_ERROR && os_errno == ECONNRESET)
             snprintf(out, outsz, "connection reset by %s port %ld", host, port);
         else if (sscanf(detail, "Connection died, tried %d times", &tries) == 1)
-            /* libcurl's own retries of a request the server dropped. */
+            /* libcurl's own re-sends of a request the server dropped:
+             * tries of them after the first. */
             snprintf(out, outsz,
-                     "%s port %ld dropped the request %d times in a row without answering "
-                     "(closed the connection, or refused the HTTP/2 stream)",
-                     host, port, tries);
+                     "%s port %ld dropped the request %d times in a row without answering (%s)",
+                     host, port, tries + 1, dropped_how[may_speak(x->curl, x->easy)]);
         else if (h2)
             say_not_valid_h2(out, outsz, host, port, h2);
         else if (rc == CURLE_RECV_ERROR && !x->errbuf[0] && body->header_bytes != 0 &&
@@ -1340,10 +1364,6 @@ void gf_curl_done(CURL *easy, CURLcode result)
                     : version == CURL_HTTP_VERSION_3   ? "3"
                                                        : "";
     memcpy(r->http_version, v, strlen(v) + 1);
-    long new_conns = 0;
-    if (c->cfg.conn && curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &new_conns) == CURLE_OK &&
-        new_conns > 0)
-        c->cfg.conn->opened += (uint64_t)new_conns;
     curl_off_t lookup_us = 0;
     if (curl_easy_getinfo(easy, CURLINFO_NAMELOOKUP_TIME_T, &lookup_us) == CURLE_OK &&
         lookup_us > 0) {

@@ -124,7 +124,6 @@ struct gf_curl_config {
     uint64_t timeout_ms;
     enum gf_http_version http_version; /* --http1.1 / --http2 */
     struct gf_tls *tls;                /* CA store and TLS counters, or NULL */
-    struct gf_conn_stats *conn;        /* connection counters, or NULL */
     size_t pool_cap;                   /* easy handles kept for reuse */
 };
 

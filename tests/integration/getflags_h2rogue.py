@@ -97,12 +97,16 @@ def test_a_stream_reset_by_protocol_error_says_so():
 
 def test_a_server_refusing_every_stream():
     # REFUSED_STREAM: libcurl asks again on a new connection by itself,
-    # five times, before it gives up.
+    # five times, before it gives up: six requests refused.
     r, srv, reqs, files = run("refuse")
     assert error_of(r).startswith(
-        "127.0.0.1 port %d dropped the request 5 times in a row without answering (closed the "
+        "127.0.0.1 port %d dropped the request 6 times in a row without answering (closed the "
         "connection, or refused the HTTP/2 stream)" % srv.port), r.out
-    assert files == [] and len(set(c for c, _ in reqs)) >= 5, (files, reqs)
+    assert files == [] and len(reqs) == 6, (files, reqs)
+    # Every one of them counts: what the server saw.
+    j = r.json()
+    assert j["requests"] == len(reqs), (j["requests"], reqs)
+    assert j["connections"]["opened"] == len(set(c for c, _ in reqs)), (j["connections"], reqs)
 
 
 def test_a_stream_reset_mid_answer():
@@ -184,6 +188,8 @@ def test_a_goaway_before_any_request_is_said_so():
     assert error_of(r) == ("127.0.0.1 port %d ended the HTTP/2 connection before answering "
                            "(a GOAWAY, or a close)" % srv.port), r.out
     assert files == [] and len(reqs) == 1 + 3, (files, reqs)
+    assert r.json()["requests"] == len(reqs), (r.json()["requests"], reqs)
+    assert r.json()["connections"]["opened"] == len(set(c for c, _ in reqs)), r.json()
 
 
 def test_a_certificate_for_another_name_is_said_so():

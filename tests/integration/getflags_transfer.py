@@ -387,6 +387,36 @@ def test_json_numbers_match_the_servers_logs():
         assert j["connections"]["tls_handshakes"] == 0
 
 
+def test_json_numbers_of_an_interrupted_run_match_the_servers_log():
+    # flagserver holds each answer 0.3 s, so a SIGINT finds 7 requests at
+    # the server: they were sent and count, as the connections they went
+    # on do, although no answer came. Once in the first round (no answer
+    # yet), once later.
+    for after in (0.15, 1.0):
+        with FlagServer("--delay", "0.3") as fs:
+            p = subprocess.Popen([GETFLAGS, "-a", "-m", "7", "--json", "-s", fs.url, "-o",
+                                  scratch()], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+            time.sleep(after)
+            p.send_signal(signal.SIGINT)
+            out, err = p.communicate(timeout=20)
+            assert p.returncode == 130, (p.returncode, err)
+            # flagserver logs a request when it ends, here when getflags
+            # closed its connection.
+            deadline = time.time() + 5
+            while len(fs.log()) < json.loads(out)["requests"] and time.time() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.2)
+            fslog = fs.log()
+        j = json.loads(out)
+        assert j["requests"] == len(fslog), (after, j["requests"], len(fslog))
+        assert j["peak_in_flight"] == max(e["inflight"] for e in fslog) == 7
+        assert j["connections"]["opened"] == 7, j["connections"]
+        assert j["counts"]["pending"] > 0, j["counts"]
+        if after < 0.3:
+            assert j["counts"]["ok"] == 0 and len(fslog) == 7, (j["counts"], len(fslog))
+
+
 class RawServer:
     """A loopback HTTP server whose answers are given as raw bytes per path
     (a callable taking the request path); it reads one request per
