@@ -1009,15 +1009,14 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
                      "PROTOCOL_ERROR %s (reset by the server, or an answer that breaks HTTP/2: a "
                      "missing :status, a forbidden header, a body unlike its Content-Length)",
                      host, port, status == 0 ? "before an answer" : "mid-answer");
+        /* libcurl drops headers that came in the same read as the reset:
+         * without a status the server may still have answered in part. */
+        else if (stream_reset_code(detail, code, sizeof code))
+            snprintf(out, outsz, "%s port %ld reset the HTTP/2 stream (%s) %s", host, port, code,
+                     status != 0 ? "mid-answer" : "before its answer was complete");
         else if (status != 0)
             snprintf(out, outsz, "%s port %ld reset the HTTP/2 stream mid-answer: %s", host, port,
                      safe);
-        /* libcurl drops headers that came in the same read as the reset:
-         * the server may have answered in part. */
-        else if (stream_reset_code(detail, code, sizeof code))
-            snprintf(out, outsz,
-                     "%s port %ld reset the HTTP/2 stream (%s) before its answer was complete",
-                     host, port, code);
         else
             snprintf(out, outsz,
                      "%s port %ld ended the HTTP/2 stream before its answer was complete: %s", host,
