@@ -9,6 +9,7 @@
 #define GF_ENGINE_H
 
 #include <curl/curl.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -83,6 +84,10 @@ unsigned gf_engine_peak_sent(const struct gf_engine *e);
 
 /* How many transfers have their request sent and are not finished now. */
 unsigned gf_engine_sent(const struct gf_engine *e);
+
+/* How many transfers were started and have not ended (or been cancelled),
+ * sent or not. */
+size_t gf_engine_active(const struct gf_engine *e);
 
 /* Requests sent so far: each hop of a redirect and each request curl sent
  * again by itself (on a connection that died under it, or a refused

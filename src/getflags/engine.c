@@ -819,6 +819,11 @@ unsigned gf_engine_sent(const struct gf_engine *e)
     return e ? e->nsent : 0;
 }
 
+size_t gf_engine_active(const struct gf_engine *e)
+{
+    return e ? e->nactive : 0;
+}
+
 uint64_t gf_engine_requests(const struct gf_engine *e)
 {
     return e ? e->requests : 0;

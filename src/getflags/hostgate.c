@@ -29,6 +29,7 @@ int gf_hostgate_refused(struct gf_hostgate *g, double started_s, double now_s, d
         e.went_down = !g->down;
         g->down = 1;
         g->pause_until_s = g->ramp_until_s = g->next_start_s = now_s;
+        g->window = 0;
         if (ev)
             *ev = e;
         return 0;
@@ -79,6 +80,8 @@ int gf_hostgate_refused(struct gf_hostgate *g, double started_s, double now_s, d
     g->ramp_step_s = ramp / (spread > 0 ? spread : 1);
     g->next_start_s = g->pause_until_s;
     g->decided_s = now_s;
+    g->window = spread > 1 ? 1 : 0;
+    g->window_end = spread;
     g->pauses++;
     e.new_pause = 1;
     e.pause_s = g->pause_until_s - now_s;
@@ -94,8 +97,16 @@ void gf_hostgate_answered(struct gf_hostgate *g, double started_s, double now_s)
     g->down = 0;
     /* An answer to a request sent before the pause says nothing about
      * whether the pause was long enough. */
-    if (started_s > g->decided_s)
+    if (started_s > g->decided_s) {
         g->backoff_steps = 0;
+        if (g->window > 0 && ++g->window >= g->window_end)
+            g->window = 0;
+    }
+}
+
+unsigned gf_hostgate_window(const struct gf_hostgate *g)
+{
+    return g->window;
 }
 
 int gf_hostgate_down(const struct gf_hostgate *g)

@@ -21,6 +21,15 @@
  *   every (that time / spread) seconds. With the jitter of the pause
  *   itself, refused requests do not come back to the server in
  *   synchronised waves (as when each had its own fixed retry timer).
+ * - After a pause the host gets requests back as a TCP sender gets its
+ *   window back after a loss: at most one in flight at first, one more
+ *   for every answer that is not a refusal to a request started after the
+ *   pause, so the bound doubles every round trip, until it reaches the
+ *   spread of the refusal that paused it (the concurrency), when it goes.
+ *   The caller keeps it (gf_hostgate_window()). The pause has refilled
+ *   only part of a rate limit's allowance: without the bound all of -m
+ *   would go out at once, and over a long round trip every start past the
+ *   allowance would be refused before the first refusal came back.
  * - A refused request is asked again without using up --retries, unless
  *   the host has answered nothing but refusals for give_up_s (60 s). The
  *   host is then down: the pause in force ends, refusals start no new one
@@ -53,6 +62,8 @@ struct gf_hostgate {
     unsigned pauses;         /* pauses decided */
     unsigned refusals;       /* refusals seen */
     int down;                /* the streak has lasted give_up_s */
+    unsigned window;         /* requests in flight allowed now, 0: no bound */
+    unsigned window_end;     /* the bound goes when it reaches this */
 };
 
 /* What one refusal did, for the caller's -v line. */
@@ -84,6 +95,11 @@ int gf_hostgate_down(const struct gf_hostgate *g);
  * backoff starts again from its first step if the request started after
  * the last pause was decided. */
 void gf_hostgate_answered(struct gf_hostgate *g, double started_s, double now_s);
+
+/* The most requests that may be in flight to the host now (started and
+ * not ended), 0 when there is no bound. A start it would exceed waits for
+ * a request to end; gf_hostgate_delay() does not count it. */
+unsigned gf_hostgate_window(const struct gf_hostgate *g);
 
 /* Seconds from now_s until a request may start, 0 when it may start now.
  * Takes nothing: call gf_hostgate_started() when it does start. */

@@ -90,6 +90,15 @@ static double gate_delay(struct run *r)
     return 0;
 }
 
+/* After a pause, with a fixed -m: the host's bound on requests in flight
+ * (hostgate.h) is reached, and a start waits for one to end. -m auto
+ * bounds them itself. */
+static int window_full(const struct run *r)
+{
+    unsigned w = r->adaptive_on ? 0 : gf_hostgate_window(&r->host);
+    return w > 0 && gf_engine_active(r->engine) >= w;
+}
+
 static void on_gate_timer(uv_timer_t *t);
 
 static void gate_arm(struct run *r, double delay_s)
@@ -107,7 +116,8 @@ static void gate_arm(struct run *r, double delay_s)
  * when it starts (-e -m 1000 would hold 676 of them, and their buffers). */
 static void gate_drain(struct run *r)
 {
-    while (r->gate_len > 0 && gf_engine_has_room(r->engine)) {
+    /* A request that ends makes room: the engine calls back then. */
+    while (r->gate_len > 0 && gf_engine_has_room(r->engine) && !window_full(r)) {
         double delay = gate_delay(r);
         if (delay > 0) {
             gate_arm(r, delay);
@@ -127,10 +137,11 @@ static int gate_try(void *arg, struct gf_fetch *f, int again)
      * paused: waiting for a --rate slot would bring it back at the same
      * point of the server's cycle (an idle connection closed just as the
      * next start comes) every time. */
-    if (again && gf_engine_has_room(r->engine) && gf_hostgate_delay(&r->host, loop_s(r)) <= 0)
+    int room = gf_engine_has_room(r->engine) && !window_full(r);
+    if (again && room && gf_hostgate_delay(&r->host, loop_s(r)) <= 0)
         return 1;
     /* The engine first: gate_delay() counts a start it lets through. */
-    if (r->gate_len == 0 && gf_engine_has_room(r->engine)) {
+    if (r->gate_len == 0 && room) {
         double delay = gate_delay(r);
         if (delay <= 0)
             return 1;

@@ -498,6 +498,29 @@ def test_limit_req_429_retry_after_http_date():
     check_limit("limit_date", 2)
 
 
+def test_limit_req_through_a_round_trip_is_not_flooded_after_each_pause():
+    # -m 100 against 10 r/s, burst 20, 50 ms away: when a pause ends, the
+    # bucket holds about a second's allowance. Were -m 100 let out at once,
+    # all but those few would be refused before the first refusal came
+    # back, at every pause; one request in flight, one more per answer,
+    # keeps the refusals near what a pause's allowance overshoots (about
+    # 95 for the 120 answers of 200 here; 377 when all went at once).
+    out = scratch()
+    with Cdn() as cdn:
+        r = gf(cdn, "-a", "-l", "60", "-m", "100", "--json", "-s", cdn.via_proxy("limit", 25),
+               outdir=out, timeout=120)
+        entries = cdn.log("limit")
+    check_counts(r, ok=60, error=0)
+    assert r.rc == 0, r.err
+    ok = [e for e in entries if e["status"] == 200]
+    refused = [e for e in entries if e["status"] == 429]
+    assert len(ok) == 120, len(ok)
+    assert len(refused) <= 160, (len(refused), r.json()["elapsed_s"])
+    # Every request getflags sent reached nginx.
+    assert r.json()["requests"] == len(entries), (r.json()["requests"], len(entries))
+    assert_all_identical(out, codes_194()[:60])
+
+
 def test_slow_link_tls_handshake_is_not_cut_at_3_s():
     # A 1.6 s round trip (a satellite hop): TCP and TLS take two of them,
     # past the 3 s a plain http connect is given; over https the request's

@@ -1,7 +1,7 @@
 /* The pause of a host that pushes back: Retry-After obeyed with jitter and
  * capped, backoff without it, one pause per burst, starts spread after a
- * pause, and refusals that stop being free after a minute of nothing
- * else. */
+ * pause, requests in flight bounded after one, and refusals that stop
+ * being free after a minute of nothing else. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -185,6 +185,57 @@ static void test_hostgate_ramp_after_pause(void **state)
     assert_true(gf_hostgate_delay(&g, now) == 0);
 }
 
+/* After a pause, one request in flight, then one more per answer to a
+ * request started after the pause, until the spread: no bound then. A
+ * burst's refusals and answers from before leave the bound alone; a new
+ * pause starts it again from one; a host found down has none. */
+static void test_hostgate_window_after_pause(void **state)
+{
+    (void)state;
+    struct gf_hostgate g;
+    struct gf_hostgate_event ev;
+    gf_hostgate_init(&g);
+    assert_int_equal(gf_hostgate_window(&g), 0);
+    gf_hostgate_refused(&g, 0.9, 1.0, 1.0, 8, 0, &ev);
+    assert_int_equal(ev.new_pause, 1);
+    assert_int_equal(gf_hostgate_window(&g), 1);
+    /* The rest of the burst, and an answer sent before the pause. */
+    gf_hostgate_refused(&g, 0.95, 1.05, 1.0, 8, 0, &ev);
+    gf_hostgate_answered(&g, 0.97, 1.06);
+    assert_int_equal(ev.new_pause, 0);
+    assert_int_equal(gf_hostgate_window(&g), 1);
+    /* Answers after the pause: 2, 3, ... 7, then no bound at 8. */
+    double now = 2.1;
+    for (unsigned want = 2; want < 8; want++) {
+        gf_hostgate_answered(&g, now, now + 0.05);
+        assert_int_equal(gf_hostgate_window(&g), want);
+        now += 0.01;
+    }
+    gf_hostgate_answered(&g, now, now + 0.05);
+    assert_int_equal(gf_hostgate_window(&g), 0);
+    gf_hostgate_answered(&g, now, now + 0.05);
+    assert_int_equal(gf_hostgate_window(&g), 0);
+    /* A refusal of a request sent after the pause: a new one, and one in
+     * flight again. */
+    gf_hostgate_answered(&g, 2.5, 2.6);
+    gf_hostgate_refused(&g, 3.0, 3.05, 1.0, 8, 0, &ev);
+    assert_int_equal(ev.new_pause, 1);
+    assert_int_equal(gf_hostgate_window(&g), 1);
+    gf_hostgate_answered(&g, 4.2, 4.25);
+    assert_int_equal(gf_hostgate_window(&g), 2);
+    /* -m 1 needs no bound. */
+    gf_hostgate_init(&g);
+    gf_hostgate_refused(&g, 0.9, 1.0, 1.0, 1, 0, &ev);
+    assert_int_equal(gf_hostgate_window(&g), 0);
+    /* Down: every waiting start may go. */
+    gf_hostgate_init(&g);
+    gf_hostgate_refused(&g, 0.9, 1.0, 1.0, 8, 0, &ev);
+    assert_int_equal(gf_hostgate_window(&g), 1);
+    gf_hostgate_refused(&g, 1.0 + g.give_up_s, 1.1 + g.give_up_s, 1.0, 8, 0, &ev);
+    assert_int_equal(ev.went_down, 1);
+    assert_int_equal(gf_hostgate_window(&g), 0);
+}
+
 /* Refusals are free until the host has answered nothing but refusals for
  * give_up_s; then every one counts, until an answer. */
 static void test_hostgate_give_up_horizon(void **state)
@@ -293,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_hostgate_backoff),
         cmocka_unit_test(test_hostgate_burst_is_one_pause),
         cmocka_unit_test(test_hostgate_ramp_after_pause),
+        cmocka_unit_test(test_hostgate_window_after_pause),
         cmocka_unit_test(test_hostgate_give_up_horizon),
         cmocka_unit_test(test_hostgate_down_ends_the_pauses),
     };
