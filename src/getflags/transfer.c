@@ -824,7 +824,6 @@ static int connected_to(const char *detail, char *host, size_t hostsz, long *por
     return 1;
 }
 
-/* The reason for a transport failure in words a user can act on. */
 enum speaks { SPEAKS_EITHER, SPEAKS_HTTP1, SPEAKS_HTTP2 };
 
 /* What a failed request may have spoken, from the run's choice and the
@@ -849,6 +848,7 @@ static const char *const dropped_how[] = {
     [SPEAKS_HTTP2] = "refused the HTTP/2 stream, or closed the connection",
 };
 
+/* The reason for a transport failure in words a user can act on. */
 static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *out, size_t outsz)
 {
     const struct gf_curl_config *cfg = &x->curl->cfg;
