@@ -391,16 +391,23 @@ def test_json_numbers_match_the_servers_logs():
 
 
 def test_json_numbers_of_an_interrupted_run_match_the_servers_log():
-    # flagserver holds each answer 0.3 s, so a SIGINT finds 7 requests at
-    # the server: they were sent and count, as the connections they went
-    # on do, although no answer came. Once in the first round (no answer
-    # yet), once later.
-    for after in (0.15, 1.0):
-        with FlagServer("--delay", "0.3") as fs:
+    # flagserver holds each answer, so a SIGINT finds 7 requests at the
+    # server: they were sent and count, as the connections they went on
+    # do, although no answer came. Once in the first round (answers held
+    # 3 s, SIGINT after 1 s: time enough for a sanitizer build to send
+    # them), once in the second (0.1 s after the first round's answers).
+    def after_first_round(fs):
+        deadline = time.time() + 10
+        while len(fs.log()) < 7 and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.1)
+
+    for delay, wait in (("3", lambda fs: time.sleep(1.0)), ("0.5", after_first_round)):
+        with FlagServer("--delay", delay) as fs:
             p = subprocess.Popen([GETFLAGS, "-a", "-m", "7", "--json", "-s", fs.url, "-o",
                                   scratch()], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  text=True)
-            time.sleep(after)
+            wait(fs)
             p.send_signal(signal.SIGINT)
             out, err = p.communicate(timeout=20)
             assert p.returncode == 130, (p.returncode, err)
@@ -412,12 +419,15 @@ def test_json_numbers_of_an_interrupted_run_match_the_servers_log():
             time.sleep(0.2)
             fslog = fs.log()
         j = json.loads(out)
-        assert j["requests"] == len(fslog), (after, j["requests"], len(fslog))
-        assert j["peak_in_flight"] == max(e["inflight"] for e in fslog) == 7
+        assert j["requests"] == len(fslog), (delay, j["requests"], len(fslog))
+        assert j["peak_in_flight"] == max(e["inflight"] for e in fslog) == 7, (
+            delay, j["peak_in_flight"], fslog)
         assert j["connections"]["opened"] == 7, j["connections"]
         assert j["counts"]["pending"] > 0, j["counts"]
-        if after < 0.3:
+        if delay == "3":
             assert j["counts"]["ok"] == 0 and len(fslog) == 7, (j["counts"], len(fslog))
+        else:
+            assert len(fslog) == 14, len(fslog)
 
 
 class RawServer:
