@@ -548,7 +548,13 @@ int gf_state_begin(struct gf_state *s, const gf_cc *codes, size_t n, const char 
                    char *err, size_t errsz)
 {
     static const char why[] = "the run was interrupted before this code finished";
-    int rc = reserve(s, (off_t)(s->m.n + n + 4) * GF_RESERVE_PER_ENTRY, err, errsz);
+    /* Room for the manifest's entries after the run: those it has, and one
+     * for each code of the run it has not (a code already in it is
+     * replaced, not added). */
+    size_t added = 0;
+    for (size_t i = 0; i < n; i++)
+        added += gf_manifest_find(&s->m, codes[i]) == NULL;
+    int rc = reserve(s, (off_t)(s->m.n + added + 4) * GF_RESERVE_PER_ENTRY, err, errsz);
     if (rc != 0)
         return rc;
     /* The entries are left as they are (the run reads them through the

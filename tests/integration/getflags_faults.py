@@ -539,6 +539,33 @@ def test_manifest_that_cannot_be_written_stops_the_run_before_any_change():
             assert open(man, "rb").read() == man_before
 
 
+def test_room_kept_for_the_manifest_counts_each_code_once():
+    # The manifest after a run has one entry per code, old or new: a code
+    # it already lists is replaced, so the room kept for it is not counted
+    # twice (a nightly -a --update on a nearly full disk would otherwise
+    # stop with exit 3, needing twice the room it uses).
+    out = scratch()
+    with FlagServer("--quiet") as fs:
+        assert getflags("-s", fs.url, "BR", "CN", "FR", outdir=out).rc == 0
+    reserve = os.path.join(out, ".getflags", "manifest.reserve")
+    with FlagServer("--quiet", "--delay", "2") as fs:
+        p = subprocess.Popen([GETFLAGS, "-q", "--update", "-s", fs.url, "-o", out, "BR", "CN",
+                              "FR", "DE"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        size = None
+        deadline = time.time() + 10
+        while size is None and time.time() < deadline and p.poll() is None:
+            try:
+                size = os.stat(reserve).st_size
+            except FileNotFoundError:
+                time.sleep(0.01)
+        _, err = p.communicate(timeout=30)
+    assert p.returncode == 0, (p.returncode, err)
+    # 3 entries kept, DE added, and the 4 entries' margin every run keeps.
+    assert size == (3 + 1 + 4) * 1024, size
+    assert not os.path.exists(reserve)
+
+
 def on_small_tmpfs(size, args, fs):
     """getflags args -o DIR with DIR on a new tmpfs of size bytes, mounted
     in a mount namespace of its own (root only); returns the exit status,
