@@ -114,6 +114,8 @@ struct gf_transfer {
     CURLU *uh;                    /* the URL as CURLOPT_CURLU, or NULL */
     uint64_t started_ns;          /* uv_hrtime() when it was handed over */
     long connect_ms;              /* CURLOPT_CONNECTTIMEOUT_MS as set, 0: none */
+    unsigned attempt;             /* the request's, 0 for a first attempt */
+    int lookup_skipped;           /* its host was known unresolvable */
 };
 
 /* Only a 200 carries a whole body: a 206 is a part, a 204 nothing. */
@@ -345,6 +347,28 @@ static int may_multiplex(const struct gf_curl *c)
         }                                                                                          \
     } while (0)
 
+static int host_port(CURL *e, char *host, size_t hostsz, long *port);
+
+/* CURLOPT_RESOLVER_START_FUNCTION. A first attempt that waited in the
+ * engine (for the first connection's ALPN) while an earlier request found
+ * its host unresolvable ends now, as one started after that would
+ * (on_start), instead of waiting out a DNS timeout of its own. */
+static int on_resolver_start(void *resolver, void *reserved, void *arg)
+{
+    (void)resolver;
+    (void)reserved;
+    struct gf_transfer *x = arg;
+    char host[sizeof x->curl->unresolvable];
+    long port;
+    if (x->attempt == 0 && x->curl->unresolvable[0] &&
+        host_port(x->easy, host, sizeof host, &port) == 0 &&
+        strcmp(host, x->curl->unresolvable) == 0) {
+        x->lookup_skipped = 1;
+        return 1;
+    }
+    return 0;
+}
+
 /* The options that are the same for every request of the run, set once
  * when the handle is made: a pooled handle keeps them (it is never
  * reset), so a request sets only its URL, headers and PIPEWAIT. */
@@ -360,6 +384,8 @@ static CURLcode setup_once(struct gf_curl *c, struct gf_transfer *x, const char 
     SET(e, rc, what, CURLOPT_HEADERDATA, x);
     SET(e, rc, what, CURLOPT_ERRORBUFFER, x->errbuf);
     SET(e, rc, what, CURLOPT_NOSIGNAL, 1L);
+    SET(e, rc, what, CURLOPT_RESOLVER_START_FUNCTION, on_resolver_start);
+    SET(e, rc, what, CURLOPT_RESOLVER_START_DATA, x);
     SET(e, rc, what, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
     /* A connection attempt that goes unanswered (a SYN dropped by a full
      * listen queue) is given up well before the request's timeout, so
@@ -879,8 +905,14 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
     switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
         if (dns_timed_out(x, detail, host)) {
+            /* Resolving is part of connecting: over plain http the limit
+             * for connecting, half of --timeout, may be the one that ran
+             * out. */
+            double limit_s = which_timeout(cfg, x->easy, x->connect_ms) == TIMEOUT_CONNECT
+                                 ? (double)connect_timeout_ms(cfg) / 1000.0
+                                 : timeout_s;
             snprintf(out, outsz, "cannot resolve host %s: no answer from DNS within %g s", host,
-                     timeout_s);
+                     limit_s);
             break;
         }
         switch (which_timeout(cfg, x->easy, x->connect_ms)) {
@@ -918,6 +950,10 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
             snprintf(out, outsz, "cannot connect to %s port %ld: %s", host, port, safe);
         break;
     case CURLE_COULDNT_RESOLVE_HOST: {
+        if (x->lookup_skipped) {
+            snprintf(out, outsz, "cannot resolve host %s (nor for earlier requests)", host);
+            break;
+        }
         /* libcurl names the host it looked up: a SOCKS proxy's, say. */
         static const char lead[] = "Could not resolve host: ";
         const char *name = strstr(safe, lead);
@@ -1240,6 +1276,8 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
     x->reason[0] = '\0';
     x->errbuf[0] = '\0';
     x->alloc_failures = gf_alloc_failures();
+    x->attempt = req->attempt;
+    x->lookup_skipped = 0;
     CURL *e = x->easy;
     if (x->uh) {
         /* The path of "<base>/<cc>/...": the base's path and the rest. */

@@ -614,6 +614,36 @@ def test_no_dns_answer_said_within_the_timeout():
     assert "20 errors." in r["stdout"], r["stdout"]
 
 
+def test_dns_timeout_names_the_limit_that_ran_out():
+    # Over plain http resolving is part of connecting, given up at half of
+    # --timeout: the message names that limit, not --timeout.
+    r = run_without_dns(["-s", "http://flags.example.com/flags", "--timeout", "4", "--retries",
+                         "0", "-o", scratch(), "BR", "CN"])
+    assert r["rc"] == 1, r
+    errors = [l for l in r["stderr"].splitlines() if " error: " in l]
+    assert len(errors) == 2, r["stderr"]
+    assert all(l.endswith("cannot resolve host flags.example.com: no answer from DNS within 2 s")
+               for l in errors), errors
+    assert r["took"] < 3.5, r["took"]
+
+
+def test_request_waiting_for_alpn_does_not_wait_out_a_known_dns_failure():
+    # Over https one request goes ahead and the next waits in the engine
+    # for the first connection's ALPN. When the first one's DNS lookup runs
+    # out, the waiting one ends with it, as later ones do: the run takes
+    # one --timeout, not two.
+    r = run_without_dns(["-s", "https://flags.example.com/flags", "--timeout", "2", "--retries",
+                         "0", "-o", scratch()])
+    assert r["rc"] == 1, r
+    errors = [l for l in r["stderr"].splitlines() if " error: " in l]
+    assert len(errors) == 20, r["stderr"]
+    timed_out = [l for l in errors if l.endswith(": no answer from DNS within 2 s")]
+    assert len(timed_out) == 1, errors
+    assert sum(l.endswith("cannot resolve host flags.example.com (nor for earlier requests)")
+               for l in errors) == 19, errors
+    assert r["took"] < 3.5, r["took"]
+
+
 def test_sigint_ends_a_run_stuck_in_dns_within_a_second():
     out = scratch()
     r = run_without_dns(["-a", "-s", "http://flags.example.com/flags", "-o", out],
