@@ -347,7 +347,21 @@ static int may_multiplex(const struct gf_curl *c)
         }                                                                                          \
     } while (0)
 
-static int host_port(CURL *e, char *host, size_t hostsz, long *port);
+static int url_host_port(const char *url, char *host, size_t hostsz, long *port);
+
+/* The message of a first attempt to a host an earlier request found
+ * unresolvable, ended without a lookup of its own. */
+#define KNOWN_UNRESOLVABLE "cannot resolve host %s (nor for earlier requests)"
+
+/* 1 when a first attempt (attempt 0) to url's host should end at once:
+ * an earlier request of the run found the name unresolvable. */
+static int known_unresolvable(const struct gf_curl *c, unsigned attempt, const char *url,
+                              char *host, size_t hostsz)
+{
+    long port;
+    return attempt == 0 && c->unresolvable[0] && url_host_port(url, host, hostsz, &port) == 0 &&
+           strcmp(host, c->unresolvable) == 0;
+}
 
 /* CURLOPT_RESOLVER_START_FUNCTION. A first attempt that waited in the
  * engine (for the first connection's ALPN) while an earlier request found
@@ -359,14 +373,10 @@ static int on_resolver_start(void *resolver, void *reserved, void *arg)
     (void)reserved;
     struct gf_transfer *x = arg;
     char host[sizeof x->curl->unresolvable];
-    long port;
-    if (x->attempt == 0 && x->curl->unresolvable[0] &&
-        host_port(x->easy, host, sizeof host, &port) == 0 &&
-        strcmp(host, x->curl->unresolvable) == 0) {
-        x->lookup_skipped = 1;
-        return 1;
-    }
-    return 0;
+    char *url = NULL;
+    curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
+    x->lookup_skipped = known_unresolvable(x->curl, x->attempt, url, host, sizeof host);
+    return x->lookup_skipped;
 }
 
 /* The options that are the same for every request of the run, set once
@@ -951,7 +961,7 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
         break;
     case CURLE_COULDNT_RESOLVE_HOST: {
         if (x->lookup_skipped) {
-            snprintf(out, outsz, "cannot resolve host %s (nor for earlier requests)", host);
+            snprintf(out, outsz, KNOWN_UNRESOLVABLE, host);
             break;
         }
         /* libcurl names the host it looked up: a SOCKS proxy's, say. */
@@ -1247,14 +1257,10 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
 {
     struct gf_curl *c = ctx;
     *out = NULL;
-    if (c->unresolvable[0] && req->attempt == 0) {
-        char host[sizeof c->unresolvable];
-        long port;
-        if (url_host_port(req->url, host, sizeof host, &port) == 0 &&
-            strcmp(host, c->unresolvable) == 0) {
-            snprintf(err, errsz, "cannot resolve host %s (nor for earlier requests)", host);
-            return -1;
-        }
+    char host[sizeof c->unresolvable];
+    if (known_unresolvable(c, req->attempt, req->url, host, sizeof host)) {
+        snprintf(err, errsz, KNOWN_UNRESOLVABLE, host);
+        return -1;
     }
     const char *what = NULL;
     CURLcode rc;
