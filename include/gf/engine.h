@@ -85,6 +85,10 @@ unsigned gf_engine_peak_sent(const struct gf_engine *e);
 /* How many transfers have their request sent and are not finished now. */
 unsigned gf_engine_sent(const struct gf_engine *e);
 
+/* The loop time (ms) at which the latest transfer sent its first request
+ * (a redirect's hops and curl's own re-sends aside), 0 before any. */
+uint64_t gf_engine_sent_at(const struct gf_engine *e);
+
 /* How many transfers were started and have not ended (or been cancelled),
  * sent or not. */
 size_t gf_engine_active(const struct gf_engine *e);

@@ -62,6 +62,7 @@ struct gf_engine {
     unsigned nconnecting;     /* transfers in state CONNECTING or FRESH */
     unsigned nfresh, nqueued; /* transfers in state FRESH, and queued ones */
     unsigned nsent, peak_sent;
+    uint64_t sent_at; /* loop time of the latest transfer's first request, 0: none yet */
     /* Counted as they happen, so that an interrupted run reports what the
      * server saw: every request that went out, and every new connection. */
     uint64_t requests, opened;
@@ -251,6 +252,7 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
     /* Once per transfer: a redirect calls this again for the next hop. */
     if (!a->sent) {
         a->sent = 1;
+        e->sent_at = uv_now(e->loop);
         if (++e->nsent > e->peak_sent)
             e->peak_sent = e->nsent;
     }
@@ -817,6 +819,11 @@ unsigned gf_engine_peak_sent(const struct gf_engine *e)
 unsigned gf_engine_sent(const struct gf_engine *e)
 {
     return e ? e->nsent : 0;
+}
+
+uint64_t gf_engine_sent_at(const struct gf_engine *e)
+{
+    return e ? e->sent_at : 0;
 }
 
 size_t gf_engine_active(const struct gf_engine *e)
