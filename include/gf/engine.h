@@ -17,8 +17,10 @@ struct gf_engine;
 
 /* Runs on the loop thread once per finished transfer, after the easy
  * handle has been removed from the multi handle: the callee owns easy
- * again. It may add new transfers. */
-typedef void (*gf_engine_done_cb)(CURL *easy, CURLcode result, void *arg);
+ * again. requests: how many requests went out for it (each hop of a
+ * redirect and each one curl sent again count; 0 when none did). It may
+ * add new transfers. */
+typedef void (*gf_engine_done_cb)(CURL *easy, CURLcode result, unsigned requests, void *arg);
 
 /* Creates an engine on loop. max_connects sizes curl's connection cache
  * (CURLMOPT_MAXCONNECTS). Returns 0 and *out, or GF_ENOMEM / GF_ECURL /
@@ -79,7 +81,10 @@ void gf_engine_on_room(struct gf_engine *e, gf_engine_room_cb room);
 void gf_engine_on_first(struct gf_engine *e, gf_engine_room_cb first);
 
 /* The most transfers at once that had their request sent (a connection
- * was ready for them) and had not finished: what the server saw. */
+ * was ready for them) and had not finished: what the server saw. Each is
+ * counted from its latest request: one curl sent again (a refused stream,
+ * a GOAWAY, a connection that died under it) was not at the server
+ * before that. */
 unsigned gf_engine_peak_sent(const struct gf_engine *e);
 
 /* How many transfers have their request sent and are not finished now. */
@@ -105,8 +110,13 @@ uint64_t gf_engine_connections(const struct gf_engine *e);
 /* Why the last gf_engine_start failed, in libcurl's words. */
 const char *gf_engine_strerror(const struct gf_engine *e);
 
-/* Stops a transfer that has not finished; done will not run for it. */
-void gf_engine_cancel(struct gf_engine *e, CURL *easy);
+/* When (uv_hrtime()) easy, started and not finished, was handed to curl;
+ * 0 while it waits in the engine for a connection attempt slot. */
+uint64_t gf_engine_handed_ns(const struct gf_engine *e, CURL *easy);
+
+/* Stops a transfer that has not finished; done will not run for it.
+ * Returns the requests that went out for it. */
+unsigned gf_engine_cancel(struct gf_engine *e, CURL *easy);
 
 /* Releases curl's multi handle and closes every libuv handle. Transfers
  * still running are abandoned: cancel them first. The engine is freed from

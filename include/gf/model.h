@@ -30,7 +30,8 @@ struct gf_item {
     char *error;       /* reason (ERROR only), e.g. "HTTP error 418 - I'm a teapot" */
     char *url;         /* last URL requested (for "not found: <url>") */
     uint64_t bytes;    /* body bytes received for this code */
-    unsigned requests; /* HTTP requests made for this code */
+    unsigned requests; /* HTTP requests sent for this code */
+    unsigned begun;    /* requests begun (sent or not) */
     struct gf_phases meta, image;
     double save_s; /* time the save took on the threadpool, or -1 */
     /* Validators of the last answers (for the manifest); NULL when none. */

@@ -27,6 +27,9 @@ struct active {
     int queued;                 /* waiting for a connection attempt slot */
     unsigned abandons;          /* attempts of it the pacer gave up on */
     int sent;                   /* its request went out */
+    unsigned requests;          /* requests sent for it (hops, curl's re-sends) */
+    uint64_t sent_seq;          /* event number of its latest request */
+    uint64_t handed_ns;         /* uv_hrtime() when handed to curl */
     /* curl's count of its new connections is stale (the pooled handle's
      * last transfer) until curl runs it, which the socket and pre-request
      * callbacks show; conns of that count are tallied. */
@@ -45,6 +48,11 @@ struct sock_ctx {
 
 #define ENGINE_TIMERS 4
 
+/* A finished transfer's latest request and its end, as event numbers. */
+struct span {
+    uint64_t from, to;
+};
+
 struct gf_engine {
     uv_loop_t *loop;
     CURLM *multi;
@@ -62,6 +70,15 @@ struct gf_engine {
     unsigned nconnecting;     /* transfers in state CONNECTING or FRESH */
     unsigned nfresh, nqueued; /* transfers in state FRESH, and queued ones */
     unsigned nsent, peak_sent;
+    /* For the peak the server saw: each finished transfer's latest request
+     * and its end, as event numbers (seq). A request curl sent again (a
+     * refused stream, a GOAWAY) was not at the server before that; counted
+     * from its first, a run against 4 streams per connection reported 514
+     * in flight on 46 connections. */
+    uint64_t seq;
+    struct span *spans;
+    size_t nspans, spans_cap;
+    int spans_lost;   /* out of memory: peak_sent, an upper bound, stands */
     uint64_t sent_at; /* loop time of the latest transfer's first request, 0: none yet */
     /* Counted as they happen, so that an interrupted run reports what the
      * server saw: every request that went out, and every new connection. */
@@ -135,13 +152,31 @@ static void tally_connections(struct gf_engine *e, struct active *a)
     }
 }
 
-/* The watchdog runs while transfers do: it also keeps the loop alive if
- * curl stops asking for sockets and timers for a transfer it lost. */
-static void forget(struct gf_engine *e, CURL *easy)
+static void keep_span(struct gf_engine *e, const struct active *a)
 {
+    if (e->nspans == e->spans_cap) {
+        size_t cap = e->spans_cap ? 2 * e->spans_cap : 256;
+        struct span *n = gf_realloc(e->spans, cap * sizeof *n);
+        if (!n) {
+            e->spans_lost = 1;
+            return;
+        }
+        e->spans = n;
+        e->spans_cap = cap;
+    }
+    e->spans[e->nspans++] = (struct span){a->sent_seq, ++e->seq};
+}
+
+/* The watchdog runs while transfers do: it also keeps the loop alive if
+ * curl stops asking for sockets and timers for a transfer it lost.
+ * Returns the requests sent for easy. */
+static unsigned forget(struct gf_engine *e, CURL *easy)
+{
+    unsigned requests = 0;
     for (size_t i = 0; i < e->nactive; i++) {
         struct active *a = e->active[i];
         if (a->easy == easy) {
+            requests = a->requests;
             tally_connections(e, a);
             if (a->pa.phase != GF_PACER_NONE)
                 e->nconnecting--;
@@ -149,8 +184,10 @@ static void forget(struct gf_engine *e, CURL *easy)
                 e->nfresh--;
             if (a->queued)
                 e->nqueued--;
-            if (a->sent)
+            if (a->sent) {
                 e->nsent--;
+                keep_span(e, a);
+            }
             /* Order matters for the queue: shift, do not swap. */
             memmove(&e->active[i], &e->active[i + 1], (e->nactive - i - 1) * sizeof *e->active);
             e->nactive--;
@@ -160,6 +197,7 @@ static void forget(struct gf_engine *e, CURL *easy)
     }
     if (e->nactive == 0)
         uv_timer_stop(&e->watchdog);
+    return requests;
 }
 
 /* Looks for stalled attempts no later than loop time at. */
@@ -247,6 +285,8 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
     }
     call_first(e);
     e->requests++;
+    a->requests++;
+    a->sent_seq = ++e->seq;
     a->ran = 1;
     tally_connections(e, a);
     /* Once per transfer: a redirect calls this again for the next hop. */
@@ -416,6 +456,7 @@ static void hand_queued(struct gf_engine *e)
         e->nqueued--;
         gf_pacer_connecting(&a->pa);
         a->deadline = uv_now(e->loop) + a->timeout_ms + WATCHDOG_GRACE_MS;
+        a->handed_ns = uv_hrtime();
         e->nconnecting++;
         CURLMcode rc = curl_multi_add_handle(e->multi, a->easy);
         if (rc != CURLM_OK) {
@@ -449,9 +490,9 @@ static void take_finished(struct gf_engine *e)
         CURL *easy = msg->easy_handle;
         CURLcode result = msg->data.result;
         end_hold(e); /* pump() offers the room this makes */
-        forget(e, easy);
+        unsigned requests = forget(e, easy);
         curl_multi_remove_handle(e->multi, easy);
-        e->done(easy, result, e->arg);
+        e->done(easy, result, requests, e->arg);
     }
 }
 
@@ -498,9 +539,9 @@ static void pump(struct gf_engine *e)
 static void fail_transfer(struct gf_engine *e, CURL *easy, CURLcode code)
 {
     end_hold(e);
-    forget(e, easy);
+    unsigned requests = forget(e, easy);
     curl_multi_remove_handle(e->multi, easy);
-    e->done(easy, code, e->arg);
+    e->done(easy, code, requests, e->arg);
 }
 
 /* A multi call failed (out of memory, a callback refused): curl's state
@@ -600,6 +641,7 @@ static void on_engine_handle_closed(uv_handle_t *handle)
         for (size_t i = 0; i < e->nactive; i++)
             gf_free(e->active[i]);
         gf_free(e->active);
+        gf_free(e->spans);
         gf_free(e->socks);
         gf_free(e);
     }
@@ -777,6 +819,7 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
             return rc == CURLM_OUT_OF_MEMORY ? GF_ENOMEM : GF_ECURL;
         }
         gf_pacer_connecting(&a->pa);
+        a->handed_ns = uv_hrtime();
         e->nconnecting++;
         e->unrun++;
     }
@@ -811,14 +854,56 @@ void gf_engine_on_first(struct gf_engine *e, gf_engine_room_cb first)
     e->first = first;
 }
 
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
 unsigned gf_engine_peak_sent(const struct gf_engine *e)
 {
-    return e ? e->peak_sent : 0;
+    if (!e)
+        return 0;
+    size_t n = e->nspans + e->nactive;
+    if (e->spans_lost || n == 0)
+        return e->peak_sent;
+    /* Starts sorted; ends are in order already (each was numbered as it
+     * came), and those still in flight end after all. */
+    uint64_t *from = gf_malloc(n * sizeof *from);
+    if (!from)
+        return e->peak_sent;
+    size_t nfrom = 0;
+    for (size_t i = 0; i < e->nspans; i++)
+        from[nfrom++] = e->spans[i].from;
+    for (size_t i = 0; i < e->nactive; i++)
+        if (e->active[i]->sent)
+            from[nfrom++] = e->active[i]->sent_seq;
+    qsort(from, nfrom, sizeof *from, cmp_u64);
+    unsigned cur = 0, peak = 0;
+    size_t j = 0;
+    for (size_t i = 0; i < nfrom; i++) {
+        while (j < e->nspans && e->spans[j].to < from[i]) {
+            cur--;
+            j++;
+        }
+        if (++cur > peak)
+            peak = cur;
+    }
+    gf_free(from);
+    return peak;
 }
 
 unsigned gf_engine_sent(const struct gf_engine *e)
 {
     return e ? e->nsent : 0;
+}
+
+uint64_t gf_engine_handed_ns(const struct gf_engine *e, CURL *easy)
+{
+    for (size_t i = 0; e && i < e->nactive; i++)
+        if (e->active[i]->easy == easy)
+            return e->active[i]->queued ? 0 : e->active[i]->handed_ns;
+    return 0;
 }
 
 uint64_t gf_engine_sent_at(const struct gf_engine *e)
@@ -846,10 +931,11 @@ const char *gf_engine_strerror(const struct gf_engine *e)
     return curl_multi_strerror(e->add_error);
 }
 
-void gf_engine_cancel(struct gf_engine *e, CURL *easy)
+unsigned gf_engine_cancel(struct gf_engine *e, CURL *easy)
 {
-    forget(e, easy);
+    unsigned requests = forget(e, easy);
     curl_multi_remove_handle(e->multi, easy);
+    return requests;
 }
 
 void gf_engine_close(struct gf_engine *e)

@@ -270,7 +270,7 @@ void gf_fetch_begin(struct gf_fetch *f)
         finish(f, GF_ERROR);
         return;
     }
-    f->item->requests++;
+    f->item->begun++;
     gf_free(f->item->url);
     /* The URL users see: without the password of the base. */
     if (env->base_url_display) {
@@ -728,6 +728,9 @@ static void on_response(void *arg, struct gf_response *r)
     if (r->http_version[0])
         memcpy(f->item->http_version, r->http_version, sizeof r->http_version);
     f->item->bytes += r->bytes;
+    /* Counted as they went out: none for one that never left (a host
+     * found unresolvable, a connection refused). */
+    f->item->requests += r->requests;
     env->on_request(env->arg, ph->total * 1000.0, r->bytes);
     f->retry_after_s = r->retry_after_s > 0 ? r->retry_after_s : -1;
     handle_response(f, r);
@@ -767,7 +770,7 @@ void gf_fetch_cancel(struct gf_fetch *f)
     case IMAGE: {
         struct gf_phases *ph = f->is_image ? &f->item->image : &f->item->meta;
         double sem_wait = ph->sem_wait;
-        env->xfer->cancel(env->xfer_ctx, f->xfer, ph);
+        f->item->requests += env->xfer->cancel(env->xfer_ctx, f->xfer, ph);
         ph->sem_wait = sem_wait;
         f->xfer = NULL;
         gf_sem_release(env->sem);

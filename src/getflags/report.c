@@ -279,7 +279,7 @@ char *gf_report_json(const struct gf_summary *s)
         cJSON_AddNumberToObject(counts, gf_status_name(GF_UNCHANGED), (double)s->unchanged) ==
             NULL ||
         /* An interrupted run's codes that did not end: the counts add up to
-         * the items, and never_started tells how many made no request. */
+         * the items, and never_started tells how many were never begun. */
         cJSON_AddNumberToObject(counts, gf_status_name(GF_PENDING), (double)s->pending) == NULL ||
         cJSON_AddNumberToObject(root, "never_started", (double)s->never_started) == NULL)
         goto out;

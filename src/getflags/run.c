@@ -500,10 +500,10 @@ static void on_done(void *arg, struct gf_item *item)
         shutdown_run(r);
 }
 
-static void on_transfer_done(CURL *easy, CURLcode result, void *arg)
+static void on_transfer_done(CURL *easy, CURLcode result, unsigned requests, void *arg)
 {
     (void)arg;
-    gf_curl_done(easy, result);
+    gf_curl_done(easy, result, requests);
 }
 
 static unsigned terminal_width(void)
@@ -715,7 +715,9 @@ int gf_run(const struct gf_run_config *cfg, struct gf_run_result *res, char *msg
 
     uv_run(&r.loop, UV_RUN_DEFAULT);
     for (size_t i = 0; i < res->nitems; i++)
-        if (res->items[i].status == GF_PENDING && res->items[i].requests == 0)
+        /* Begun: one waiting for DNS or a connection, with nothing sent,
+         * was under way. */
+        if (res->items[i].status == GF_PENDING && res->items[i].begun == 0)
             res->never_started++;
     res->peak_in_flight = r.peak_sent;
     res->concurrency = r.adaptive_on ? gf_adaptive_limit(&r.adaptive) : cfg->concurrency;

@@ -116,6 +116,7 @@ struct gf_transfer {
     long connect_ms;              /* CURLOPT_CONNECTTIMEOUT_MS as set, 0: none */
     unsigned attempt;             /* the request's, 0 for a first attempt */
     int lookup_skipped;           /* its host was known unresolvable */
+    int lookup_started;           /* curl began a name lookup for it */
 };
 
 /* Only a 200 carries a whole body: a 206 is a part, a 204 nothing. */
@@ -372,6 +373,7 @@ static int on_resolver_start(void *resolver, void *reserved, void *arg)
     (void)resolver;
     (void)reserved;
     struct gf_transfer *x = arg;
+    x->lookup_started = 1;
     char host[sizeof x->curl->unresolvable];
     char *url = NULL;
     curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
@@ -674,7 +676,7 @@ static double secs(curl_off_t us)
  * the whole time when the caller knows better than curl (a transfer
  * stopped mid-way, whose total curl updates only when it runs it), else
  * negative. */
-static void read_phases(CURL *e, struct gf_phases *ph, curl_off_t total_us)
+static void read_phases(CURL *e, struct gf_phases *ph, curl_off_t total_us, int lookup_started)
 {
     curl_off_t dns = 0, conn = 0, app = 0, pre = 0, start = 0, total = 0;
     curl_easy_getinfo(e, CURLINFO_NAMELOOKUP_TIME_T, &dns);
@@ -703,7 +705,9 @@ static void read_phases(CURL *e, struct gf_phases *ph, curl_off_t total_us)
             ph->first_byte = rest;
         else if (conn > 0)
             ph->tls = rest;
-        else if (dns > 0)
+        else if (dns > 0 || !lookup_started)
+            /* No lookup begun: it waited for a connection (curl holds a
+             * request for a multiplexed one before resolving). */
             ph->connect = rest;
         else
             ph->dns = rest;
@@ -1284,6 +1288,7 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
     x->alloc_failures = gf_alloc_failures();
     x->attempt = req->attempt;
     x->lookup_skipped = 0;
+    x->lookup_started = 0;
     CURL *e = x->easy;
     if (x->uh) {
         /* The path of "<base>/<cc>/...": the base's path and the rest. */
@@ -1365,12 +1370,27 @@ static int on_start(void *ctx, const struct gf_request *req, struct gf_transfer 
     return 0;
 }
 
-static void on_cancel(void *ctx, struct gf_transfer *x, struct gf_phases *phases)
+static unsigned on_cancel(void *ctx, struct gf_transfer *x, struct gf_phases *phases)
 {
     struct gf_curl *c = ctx;
-    read_phases(x->easy, phases, (curl_off_t)((uv_hrtime() - x->started_ns) / 1000));
-    gf_engine_cancel(c->cfg.engine, x->easy);
+    uint64_t now = uv_hrtime(), handed = gf_engine_handed_ns(c->cfg.engine, x->easy);
+    /* Handed over as it started: no wait of its own to show. */
+    if (handed && handed - x->started_ns < 1000000)
+        handed = x->started_ns;
+    /* Curl's times start when the engine handed it over (before that its
+     * times are a pooled handle's last ones); the wait in the engine, for
+     * a connection attempt or the first connection's ALPN, is connect's. */
+    double waited = secs((curl_off_t)(((handed ? handed : now) - x->started_ns) / 1000));
+    if (handed) {
+        read_phases(x->easy, phases, (curl_off_t)((now - handed) / 1000), x->lookup_started);
+    } else {
+        *phases = (struct gf_phases){.sem_wait = -1};
+    }
+    phases->connect += waited;
+    phases->total += waited;
+    unsigned requests = gf_engine_cancel(c->cfg.engine, x->easy);
     xfer_put(c, x);
+    return requests;
 }
 
 const struct gf_transfer_ops gf_curl_transfer_ops = {
@@ -1378,7 +1398,7 @@ const struct gf_transfer_ops gf_curl_transfer_ops = {
     .cancel = on_cancel,
 };
 
-void gf_curl_done(CURL *easy, CURLcode result)
+void gf_curl_done(CURL *easy, CURLcode result, unsigned requests)
 {
     struct gf_transfer *x = NULL;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
@@ -1386,7 +1406,8 @@ void gf_curl_done(CURL *easy, CURLcode result)
     /* On the stack: the answer is the callback's to read, not to keep. */
     struct gf_response resp, *r = &resp;
     memset(r, 0, sizeof *r);
-    read_phases(easy, &r->phases, -1);
+    read_phases(easy, &r->phases, -1, x->lookup_started);
+    r->requests = requests;
     r->bytes = x->body.received;
     r->len = x->body.len;
     r->retry_after_s = -1;

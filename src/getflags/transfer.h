@@ -73,6 +73,7 @@ struct gf_response {
     char last_modified[64];
     long retry_after_s;      /* -1 when the answer gave none */
     struct gf_phases phases; /* all but sem_wait */
+    unsigned requests;       /* sent for it: redirect hops and re-sends count */
     char http_version[4];    /* "1.0", "1.1", "2", "3"; "" when unknown */
 };
 
@@ -103,8 +104,9 @@ struct gf_transfer_ops {
                  size_t errsz);
     /* Stops a transfer whose cb has not run; it never will. phases gets
      * its times so far, as for a request that ended there (the time
-     * since the last step reached goes to the step under way). */
-    void (*cancel)(void *ctx, struct gf_transfer *x, struct gf_phases *phases);
+     * since the last step reached goes to the step under way). Returns
+     * the requests that went out for it, as gf_response's requests. */
+    unsigned (*cancel)(void *ctx, struct gf_transfer *x, struct gf_phases *phases);
 };
 
 /* ---- the libcurl implementation ---------------------------------------- */
@@ -137,7 +139,7 @@ struct gf_curl *gf_curl_new(const struct gf_curl_config *cfg);
 
 /* For the engine's done callback: ends the transfer whose easy handle
  * this is, calling its request's cb. */
-void gf_curl_done(CURL *easy, CURLcode result);
+void gf_curl_done(CURL *easy, CURLcode result, unsigned requests);
 
 /* The run has n codes not yet done, so it can use at most n easy handles
  * at once: idle ones beyond that are freed, now and as transfers end.

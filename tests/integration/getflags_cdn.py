@@ -10,6 +10,7 @@ nginx's access log: the protocol of every request, and over HTTP/2 one
 connection for the whole run."""
 
 import gzip
+import json
 import os
 import re
 import shutil
@@ -389,6 +390,32 @@ def test_timeout_not_spent_waiting_for_the_first_handshake():
     assert len(entries) == 40, len(entries)
     assert s["connections"]["opened"] == 7, s["connections"]
     assert_all_identical(out, DEFAULT_20)
+
+
+def test_sigint_during_the_first_handshake_counts_what_went_out():
+    # 150 ms of round trip: at 0.2 s the first connection is in its TLS
+    # handshake, one request waits in curl and one in getflags for its
+    # ALPN. Nothing went out: no code made a request (those two had begun,
+    # the 192 others never started), and the wait of the two is connect's
+    # (not dns').
+    with Cdn() as cdn:
+        p = subprocess.Popen([GETFLAGS, "--cacert", cdn.cacert, "-a", "-m", "5", "--json",
+                              "-s", cdn.via_proxy("h2", 75), "-o", scratch()],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.2)
+        p.send_signal(signal.SIGINT)
+        stdout, stderr = p.communicate(timeout=20)
+        time.sleep(0.2)
+        seen = cdn.log("h2")
+    assert p.returncode == 130, (p.returncode, stderr)
+    j = json.loads(stdout)
+    assert seen == [] and j["requests"] == 0, (seen, j["requests"])
+    assert j["never_started"] == 192, j["never_started"]
+    assert all(i["requests"] == 0 for i in j["items"]), [i for i in j["items"] if i["requests"]]
+    waited = [i["phases"]["meta"] for i in j["items"] if (i["phases"]["meta"]["total"] or 0) > 0]
+    assert len(waited) == 2, waited
+    for ph in waited:
+        assert ph["connect"] > 0.1 and ph["dns"] < 0.01, waited
 
 
 def test_max_concurrent_streams_below_m():

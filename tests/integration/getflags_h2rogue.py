@@ -109,6 +109,34 @@ def test_a_server_refusing_every_stream():
     assert j["connections"]["opened"] == len(set(c for c, _ in reqs)), (j["connections"], reqs)
 
 
+def test_peak_in_flight_leaves_out_refused_streams_waiting_to_go_again():
+    # Every second request on the first connection is refused, the others
+    # held 0.3 s; the refused ones wait 1 s for a new connection, which
+    # answers at once. Counted from their first request, 10 were in flight
+    # while the server held 5. Later, requests sent together on one
+    # connection are in flight together for getflags while this server
+    # reads and answers them one by one (6-7 here): at least what the
+    # server held, and less than the 10 of refused streams counted.
+    out = scratch()
+    codes = "BR CN DE EG FR IN JP MX NG US".split()
+    with Rogue("refuse_held") as srv:
+        r = getflags("-s", srv.url, "--cacert", srv.cacert, "-m", "10", "--json", *codes,
+                     outdir=out, timeout=60)
+        srv.stop()
+        log = srv.proc.stderr.read().split("\n")
+    assert r.rc == 0, (r.rc, r.out, r.err)
+    events = sorted((float(l.split()[3]), 1 if l.startswith("REQ ") else -1)
+                    for l in log if l.startswith(("REQ ", "END ")))
+    assert any(l.startswith("REFUSED ") for l in log), log
+    held = peak = 0
+    for _, d in events:
+        held += d
+        peak = max(peak, held)
+    j = r.json()
+    assert peak == 5, (peak, log)
+    assert peak <= j["peak_in_flight"] < 10, (j["peak_in_flight"], log)
+
+
 def test_a_stream_reset_mid_answer():
     r, srv, _, files = run("reset_mid")
     # In the words of the other resets, the code named by its name.

@@ -23,6 +23,12 @@ how each answer goes wrong:
   hang_up       closes the connection on the first request, without a word
   goaway        GOAWAY with last-stream-id 0 (no request taken) on the first
                 request of each connection, then closes it
+  refuse_held   on the first connection, RST_STREAM REFUSED_STREAM for every
+                second request and the others answered after 0.3 s; every
+                later connection's TLS handshake waits 1 s, and its answers
+                none. Logs "REQ <connection> <path> <t>" for a request
+                taken, "END <connection> <path> <t>" when its answer is
+                sent and "REFUSED <connection> <path> <t>" (t: seconds)
 """
 import os
 import socket
@@ -57,13 +63,28 @@ def body_of(path):
         return None
 
 
+HOLD_S = 0.3
+
+
+LOG_LOCK = threading.Lock()
+
+
+def log(*words):
+    with LOG_LOCK:
+        sys.stderr.write(" ".join(str(w) for w in words) + " %.6f\n" % time.monotonic())
+        sys.stderr.flush()
+
+
 class Conn:
     def __init__(self, tls, n):
         self.tls, self.n, self.buf = tls, n, b""
         self.enc, self.dec = Encoder(), Decoder()
+        self.lock = threading.Lock()  # answers held by timers send too
+        self.taken = 0
 
     def send(self, *frames):
-        self.tls.sendall(b"".join(f.serialize() for f in frames))
+        with self.lock:
+            self.tls.sendall(b"".join(f.serialize() for f in frames))
 
     def read(self, n):
         while len(self.buf) < n:
@@ -106,6 +127,17 @@ class Conn:
         pairs = [(":status", status), ("content-type", kind), ("content-length", str(len(body)))]
         if mode == "refuse":
             self.send(RstStreamFrame(sid, error_code=REFUSED_STREAM))
+        elif mode == "refuse_held":
+            self.taken += 1
+            if self.n == 1 and self.taken % 2 == 0:
+                log("REFUSED", self.n, path)
+                self.send(RstStreamFrame(sid, error_code=REFUSED_STREAM))
+                return
+            log("REQ", self.n, path)
+            if self.n == 1:
+                threading.Timer(HOLD_S, self.answer_held, (sid, path, pairs, body)).start()
+            else:
+                self.answer_held(sid, path, pairs, body)
         elif mode == "no_status":
             self.headers(sid, pairs[1:])
             self.data(sid, body)
@@ -145,6 +177,18 @@ class Conn:
             self.headers(sid, pairs)
             self.data(sid, body)
 
+    def answer_held(self, sid, path, pairs, body):
+        try:
+            with self.lock:
+                h = HeadersFrame(sid, data=self.enc.encode(pairs))
+                h.flags.add("END_HEADERS")
+                d = DataFrame(sid, data=body)
+                d.flags.add("END_STREAM")
+                self.tls.sendall(h.serialize() + d.serialize())
+            log("END", self.n, path)
+        except (OSError, ssl.SSLError):
+            pass
+
     def run(self):
         if self.read(len(PREFACE)) != PREFACE:
             return
@@ -159,11 +203,14 @@ class Conn:
             elif isinstance(f, HeadersFrame):
                 # A request's header block fits one frame here.
                 path = dict(self.dec.decode(f.data)).get(":path", "")
-                print("REQ %d %s" % (self.n, path), file=sys.stderr, flush=True)
+                if mode != "refuse_held":
+                    print("REQ %d %s" % (self.n, path), file=sys.stderr, flush=True)
                 self.answer(f.stream_id, path)
 
 
 def serve(sock, n, ctx):
+    if mode == "refuse_held" and n > 1:
+        time.sleep(1.0)
     try:
         with ctx.wrap_socket(sock, server_side=True) as tls:
             Conn(tls, n).run()

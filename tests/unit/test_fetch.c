@@ -48,6 +48,8 @@ static struct world {
     struct gf_transfer reqs[MAX_REQS];
     size_t nreqs;
     unsigned cancels;         /* transfers the machine cancelled */
+    int cancel_unsent;        /* fake_cancel: the request never went out */
+    unsigned unsent_failures; /* answers to come as failures that sent nothing */
     int fail_start;           /* the next start fails */
     unsigned done[MAX_CODES]; /* on_done calls per code */
     unsigned requests;        /* on_request calls */
@@ -105,14 +107,20 @@ static int fake_start(void *ctx, const struct gf_request *req, struct gf_transfe
     return 0;
 }
 
-static void fake_cancel(void *ctx, struct gf_transfer *x, struct gf_phases *phases)
+static unsigned fake_cancel(void *ctx, struct gf_transfer *x, struct gf_phases *phases)
 {
     assert_ptr_equal(ctx, &W);
     assert_true(x->live);
     x->live = 0;
+    W.cancels++;
+    if (W.cancel_unsent) {
+        /* Still waiting for a connection after 0.25 s: nothing went out. */
+        *phases = (struct gf_phases){.sem_wait = -1, .connect = 0.25, .total = 0.25};
+        return 0;
+    }
     /* Sent and unanswered for 0.25 s. */
     *phases = (struct gf_phases){.sem_wait = -1, .first_byte = 0.25, .total = 0.25};
-    W.cancels++;
+    return 1;
 }
 
 static const struct gf_transfer_ops fake_ops = {.start = fake_start, .cancel = fake_cancel};
@@ -153,7 +161,12 @@ static void answer_full(struct gf_transfer *x, enum gf_xfer_kind kind, long stat
         .content_length = (long long)len,
         .retry_after_s = retry_after_s,
         .phases = {.total = 0.01},
+        .requests = 1,
     };
+    if (kind != GF_XFER_ANSWERED && W.unsent_failures > 0) {
+        W.unsent_failures--;
+        r.requests = 0;
+    }
     snprintf(r.http_version, sizeof r.http_version, "2");
     if (kind != GF_XFER_ANSWERED)
         snprintf(r.error, sizeof r.error, "fake failure of kind %d", (int)kind);
@@ -465,6 +478,23 @@ static void test_retry_then_success(void **state)
     assert_sem_idle();
 }
 
+/* A code's requests are those that went out: a failure before any did
+ * (a host found unresolvable) adds none. */
+static void test_requests_counted_as_sent(void **state)
+{
+    (void)state;
+    W.unsent_failures = 1;
+    gf_fetch_start(W.f[0]);
+    answer(GF_XFER_TRANSIENT, 0, NULL, 0);
+    run_until(0, "meta");
+    answer_meta();
+    answer_image();
+    run_until(0, "done");
+    assert_int_equal(W.items[0].status, GF_OK);
+    assert_int_equal(W.items[0].requests, 2);
+    assert_sem_idle();
+}
+
 /* When --retries is used up the last error is the code's. */
 static void test_retries_exhausted(void **state)
 {
@@ -770,11 +800,26 @@ static void test_cancel_meta(void **state)
     assert_int_equal(W.cancels, 1);
     assert_int_equal(nlive(), 0);
     assert_int_equal(W.requests, 0);
+    assert_int_equal(W.items[0].requests, 1); /* it went out */
     /* The transfer layer's times of the cancelled request are kept, and
      * the wait for the permit with them. */
     assert_true(W.items[0].meta.first_byte == 0.25 && W.items[0].meta.total == 0.25);
     assert_true(W.items[0].meta.sem_wait >= 0);
     assert_true(W.items[0].image.total < 0);
+    assert_sem_idle();
+}
+
+/* Cancelled while still waiting for a connection: no request went out,
+ * and its wait is the connect phase's. */
+static void test_cancel_meta_unsent(void **state)
+{
+    (void)state;
+    W.cancel_unsent = 1;
+    gf_fetch_start(W.f[0]);
+    cancel_and_check(0, GF_PENDING);
+    assert_int_equal(W.items[0].requests, 0);
+    assert_true(W.items[0].meta.connect == 0.25 && W.items[0].meta.total == 0.25);
+    assert_true(W.items[0].meta.dns <= 0);
     assert_sem_idle();
 }
 
@@ -923,6 +968,7 @@ int main(void)
         T(test_streamed_image),
         T(test_retry_then_success),
         T(test_retries_exhausted),
+        T(test_requests_counted_as_sent),
         T(test_no_retry_for_lasting_failures),
         T(test_unanswered_asked_again),
         T(test_retry_is_a_new_start_for_the_gate),
@@ -936,6 +982,7 @@ int main(void)
         T(test_cancel_idle),
         T(test_cancel_wait_meta),
         T(test_cancel_meta),
+        T(test_cancel_meta_unsent),
         T(test_cancel_wait_image),
         T(test_cancel_image),
         T(test_cancel_wait_start),

@@ -243,10 +243,10 @@ static void on_answer(void *arg, struct gf_response *r)
     snprintf(x->body, sizeof x->body, "%s", r->body.data ? r->body.data : "");
 }
 
-static void on_engine_done(CURL *easy, CURLcode result, void *arg)
+static void on_engine_done(CURL *easy, CURLcode result, unsigned requests, void *arg)
 {
     (void)arg;
-    gf_curl_done(easy, result);
+    gf_curl_done(easy, result, requests);
 }
 
 struct client {
