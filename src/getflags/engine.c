@@ -30,6 +30,12 @@ struct active {
     unsigned requests;          /* requests sent for it (hops, curl's re-sends) */
     uint64_t sent_seq;          /* event number of its latest request */
     uint64_t handed_ns;         /* uv_hrtime() when handed to curl */
+    /* The connection of its latest request (an index into notes, or
+     * NO_NOTE), its generation and the answers it had given then. */
+    size_t note;
+    unsigned note_gen, answered_at_send;
+    long redirects;    /* curl's redirect count at its latest request */
+    long prereq_conns; /* curl's new connections for it then */
     /* curl's count of its new connections is stale (the pooled handle's
      * last transfer) until curl runs it, which the socket and pre-request
      * callbacks show; conns of that count are tallied. */
@@ -47,6 +53,24 @@ struct sock_ctx {
 };
 
 #define ENGINE_TIMERS 4
+
+#define NO_NOTE SIZE_MAX
+
+/* What the engine knows of one connection, by its local port: a server
+ * that ends each connection after N requests (nginx's keepalive_requests
+ * sends GOAWAY) drops every stream past the N-th, and curl sends them
+ * again, all on one new connection, which drops all but N again: -a -m
+ * 100 sent 2,646 requests for 388 answers. A connection that dropped a
+ * request while it answered others sent with it or after shows N: curl is
+ * then told to put at most N streams on a connection. A connection closed
+ * while idle under a request drops it with no answer after it, and shows
+ * nothing. */
+struct conn_note {
+    unsigned port;
+    unsigned gen;      /* bumped when a new connection takes the port */
+    unsigned answered; /* answers it gave */
+    int capped;        /* it dropped a request and answered later ones */
+};
 
 /* A finished transfer's latest request and its end, as event numbers. */
 struct span {
@@ -78,8 +102,13 @@ struct gf_engine {
     uint64_t seq;
     struct span *spans;
     size_t nspans, spans_cap;
-    int spans_lost;   /* out of memory: peak_sent, an upper bound, stands */
-    uint64_t sent_at; /* loop time of the latest transfer's first request, 0: none yet */
+    int spans_lost; /* out of memory: peak_sent, an upper bound, stands */
+    struct conn_note *notes;
+    size_t nnotes, notes_cap;
+    long streams_default;     /* CURLMOPT_MAX_CONCURRENT_STREAMS as set at first */
+    unsigned streams_learned; /* most answers of a connection that dropped requests */
+    int streams_due;          /* streams_learned is for curl to take */
+    uint64_t sent_at;         /* loop time of the latest transfer's first request, 0: none yet */
     /* Counted as they happen, so that an interrupted run reports what the
      * server saw: every request that went out, and every new connection. */
     uint64_t requests, opened;
@@ -167,16 +196,89 @@ static void keep_span(struct gf_engine *e, const struct active *a)
     e->spans[e->nspans++] = (struct span){a->sent_seq, ++e->seq};
 }
 
+/* The note of a's latest connection, NULL when none or when a new
+ * connection has since taken its port. */
+static struct conn_note *note_of(struct gf_engine *e, const struct active *a)
+{
+    if (a->note == NO_NOTE || e->notes[a->note].gen != a->note_gen)
+        return NULL;
+    return &e->notes[a->note];
+}
+
+/* A connection that dropped requests answered n: no more streams than
+ * the most such answers on one connection. Curl takes the new limit in
+ * pump() (curl_multi_setopt refuses to run inside its callbacks). */
+static void learn_streams(struct gf_engine *e, unsigned n)
+{
+    if (n <= e->streams_learned)
+        return;
+    e->streams_learned = n;
+    if ((long)n < e->streams_default)
+        e->streams_due = 1;
+}
+
+/* a's request went out on the connection of local port, a new one when
+ * fresh. */
+static void note_sent(struct gf_engine *e, struct active *a, int port, int fresh)
+{
+    a->note = NO_NOTE;
+    size_t i = e->nnotes;
+    while (i > 0 && e->notes[i - 1].port != (unsigned)port)
+        i--;
+    if (i == 0) {
+        if (e->nnotes == e->notes_cap) {
+            size_t cap = e->notes_cap ? 2 * e->notes_cap : 16;
+            struct conn_note *n = gf_realloc(e->notes, cap * sizeof *n);
+            if (!n)
+                return; /* nothing learned of it: curl's defaults stand */
+            e->notes = n;
+            e->notes_cap = cap;
+        }
+        e->notes[e->nnotes++] = (struct conn_note){.port = (unsigned)port};
+        i = e->nnotes;
+    }
+    struct conn_note *n = &e->notes[i - 1];
+    if (fresh)
+        *n = (struct conn_note){.port = n->port, .gen = n->gen + 1};
+    a->note = i - 1;
+    a->note_gen = n->gen;
+    a->answered_at_send = n->answered;
+}
+
+/* a's latest request was dropped by its connection: curl sends it
+ * again. */
+static void note_dropped(struct gf_engine *e, const struct active *a)
+{
+    struct conn_note *n = note_of(e, a);
+    if (n && n->answered > a->answered_at_send) {
+        n->capped = 1;
+        learn_streams(e, n->answered);
+    }
+}
+
+static void note_answered(struct gf_engine *e, const struct active *a)
+{
+    struct conn_note *n = note_of(e, a);
+    if (!n)
+        return;
+    n->answered++;
+    if (n->capped)
+        learn_streams(e, n->answered);
+}
+
 /* The watchdog runs while transfers do: it also keeps the loop alive if
  * curl stops asking for sockets and timers for a transfer it lost.
- * Returns the requests sent for easy. */
-static unsigned forget(struct gf_engine *e, CURL *easy)
+ * answered: curl finished it with an answer. Returns the requests sent
+ * for easy. */
+static unsigned forget(struct gf_engine *e, CURL *easy, int answered)
 {
     unsigned requests = 0;
     for (size_t i = 0; i < e->nactive; i++) {
         struct active *a = e->active[i];
         if (a->easy == easy) {
             requests = a->requests;
+            if (answered && a->sent)
+                note_answered(e, a);
             tally_connections(e, a);
             if (a->pa.phase != GF_PACER_NONE)
                 e->nconnecting--;
@@ -284,6 +386,15 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
         }
     }
     call_first(e);
+    long conns = 0, redirects = 0;
+    curl_easy_getinfo(a->easy, CURLINFO_NUM_CONNECTS, &conns);
+    curl_easy_getinfo(a->easy, CURLINFO_REDIRECT_COUNT, &redirects);
+    /* Not a redirect's next hop: curl sends it again, dropped. */
+    if (a->requests > 0 && redirects == a->redirects)
+        note_dropped(e, a);
+    a->redirects = redirects;
+    note_sent(e, a, local_port, conns > a->prereq_conns);
+    a->prereq_conns = conns;
     e->requests++;
     a->requests++;
     a->sent_seq = ++e->seq;
@@ -490,7 +601,7 @@ static void take_finished(struct gf_engine *e)
         CURL *easy = msg->easy_handle;
         CURLcode result = msg->data.result;
         end_hold(e); /* pump() offers the room this makes */
-        unsigned requests = forget(e, easy);
+        unsigned requests = forget(e, easy, result == CURLE_OK);
         curl_multi_remove_handle(e->multi, easy);
         e->done(easy, result, requests, e->arg);
     }
@@ -515,6 +626,10 @@ static void pump(struct gf_engine *e)
     e->pumping = 1;
     for (unsigned pass = 0; pass < PUMP_PASSES_MAX && !e->closing; pass++) {
         e->repump = 0;
+        if (e->streams_due) {
+            e->streams_due = 0;
+            curl_multi_setopt(e->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, (long)e->streams_learned);
+        }
         settle_fresh(e);
         hand_queued(e);
         if (e->room && !e->closing && gf_engine_has_room(e))
@@ -539,7 +654,7 @@ static void pump(struct gf_engine *e)
 static void fail_transfer(struct gf_engine *e, CURL *easy, CURLcode code)
 {
     end_hold(e);
-    unsigned requests = forget(e, easy);
+    unsigned requests = forget(e, easy, 0);
     curl_multi_remove_handle(e->multi, easy);
     e->done(easy, code, requests, e->arg);
 }
@@ -642,6 +757,7 @@ static void on_engine_handle_closed(uv_handle_t *handle)
             gf_free(e->active[i]);
         gf_free(e->active);
         gf_free(e->spans);
+        gf_free(e->notes);
         gf_free(e->socks);
         gf_free(e);
     }
@@ -771,8 +887,11 @@ int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
     curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, 2 * max_connects);
     /* libcurl puts at most 100 streams on one HTTP/2 connection unless
      * told more; the server's own limit still applies. */
-    if (max_connects > GF_ENGINE_STREAMS_BEFORE_SETTINGS)
+    e->streams_default = GF_ENGINE_STREAMS_BEFORE_SETTINGS;
+    if (max_connects > GF_ENGINE_STREAMS_BEFORE_SETTINGS) {
         curl_multi_setopt(e->multi, CURLMOPT_MAX_CONCURRENT_STREAMS, max_connects);
+        e->streams_default = max_connects;
+    }
     *out = e;
     return 0;
 }
@@ -794,6 +913,7 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
                          .timeout_ms = timeout_ms,
                          .deadline = uv_now(e->loop) + timeout_ms + WATCHDOG_GRACE_MS,
                          .fd = CURL_SOCKET_BAD,
+                         .note = NO_NOTE,
                          .engine = e};
     CURLcode src = curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
     if (src == CURLE_OK)
@@ -933,7 +1053,7 @@ const char *gf_engine_strerror(const struct gf_engine *e)
 
 unsigned gf_engine_cancel(struct gf_engine *e, CURL *easy)
 {
-    unsigned requests = forget(e, easy);
+    unsigned requests = forget(e, easy, 0);
     curl_multi_remove_handle(e->multi, easy);
     return requests;
 }

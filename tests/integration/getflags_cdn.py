@@ -344,6 +344,21 @@ def test_goaway_after_10_requests_loses_nothing():
     assert_all_identical(out, codes_194())
 
 
+def test_goaway_after_10_requests_does_not_flood_each_new_connection():
+    # -m 100 through 50 ms: curl put every stream on the newest connection,
+    # which took 10 and dropped the rest, over and over: 2,646 requests
+    # for 388 answers. Once a connection has dropped requests while it
+    # answered others, curl puts no more streams on one than it answered.
+    with Cdn() as cdn:
+        r = gf(cdn, "-a", "-m", "100", "--json", "-s", cdn.via_proxy("goaway", 25),
+               outdir=scratch())
+        s = check_counts(r, ok=194, error=0)
+        assert r.rc == 0, r.err
+        entries = cdn.log("goaway")
+    assert len(entries) == 388, len(entries)
+    assert s["requests"] < 388 * 2, s["requests"]
+
+
 def test_rate_holds_at_the_server_through_a_long_round_trip():
     # 150 ms of round trip: the first connection's handshakes (300 ms)
     # outlast three --rate 10 slots. The starts let through meanwhile
