@@ -62,6 +62,9 @@ struct run {
     struct gf_fetch **gate_q;
     size_t gate_head, gate_len;
     uv_timer_t gate_timer;
+    int gate_holding;      /* gate_timer runs for paced_hold_s(), not a delay */
+    double granted_s;      /* loop time of the latest start the gates let through */
+    int unsent_failed;     /* a request ended before it went out: no holds */
     uv_timer_t stop_timer; /* stops a run on_start refused, outside curl's callbacks */
 };
 
@@ -69,8 +72,6 @@ static double loop_s(const struct run *r)
 {
     return (double)uv_now(&((struct run *)r)->loop) / 1000.0;
 }
-
-static int paced_start_unsent(const struct run *r);
 
 /* A paced start (--rate, the pace of -m auto) also comes an interval
  * after the latest request went out: one held for a connection went out
@@ -106,21 +107,40 @@ static double gate_delay(struct run *r)
     gf_ratelimit_delay(&r->rate, now);
     gf_ratelimit_delay(&r->pace, now);
     gf_hostgate_started(&r->host, now);
+    r->granted_s = now;
     return 0;
 }
+
+/* A paced start waits this long at most for an unsent one. */
+#define PACED_HOLD_MAX_S 1.0
 
 /* --rate and the pace of -m auto count a start when it is let through,
  * but the server counts it when its request arrives. One that waits for a
  * connection (the first one's ALPN, a new HTTP/1.1 connection's
  * handshakes) would go out together with the starts let through while it
  * waited: three at once over HTTP/2 through 150 ms, where --rate promises
- * N+1 in any second. So while a paced start is unsent, the next waits,
- * and then comes an interval after it went out (since_sent_delay). */
-static int paced_start_unsent(const struct run *r)
+ * N+1 in any second. So while a request is unsent, the next paced start
+ * waits, and then comes an interval after it went out (since_sent_delay).
+ * Not for long, nor once a request ended without going out: a host that
+ * drops every SYN would have each start wait out the one before.
+ * Returns the seconds it still waits, 0 when it need not. */
+static double paced_hold_s(const struct run *r, double now)
 {
-    if (r->rate.interval_s == 0 && r->pace.interval_s == 0)
+    if ((r->rate.interval_s == 0 && r->pace.interval_s == 0) || r->unsent_failed ||
+        gf_engine_active(r->engine) <= gf_engine_sent(r->engine))
         return 0;
-    return gf_engine_active(r->engine) > gf_engine_sent(r->engine);
+    double left = r->granted_s + PACED_HOLD_MAX_S - now;
+    return left > 0 ? left : 0;
+}
+
+static void gate_arm(struct run *r, double delay_s);
+
+/* The gate timer then runs for the hold, which a request going out ends
+ * sooner (on_engine_room). */
+static void gate_arm_hold(struct run *r, double hold_s)
+{
+    gate_arm(r, hold_s);
+    r->gate_holding = 1;
 }
 
 /* After a pause, with a fixed -m: the host's bound on requests in flight
@@ -136,6 +156,7 @@ static void on_gate_timer(uv_timer_t *t);
 
 static void gate_arm(struct run *r, double delay_s)
 {
+    r->gate_holding = 0;
     /* Rounded up, and at least 1 ms: the loop's clock stands still within
      * a callback, so a 0 ms timer re-armed from its own callback would run
      * again at once, forever, on a remaining delay of a rounding error. */
@@ -150,8 +171,12 @@ static void gate_arm(struct run *r, double delay_s)
 static void gate_drain(struct run *r)
 {
     /* A request that ends makes room: the engine calls back then. */
-    while (r->gate_len > 0 && gf_engine_has_room(r->engine) && !window_full(r) &&
-           !paced_start_unsent(r)) {
+    while (r->gate_len > 0 && gf_engine_has_room(r->engine) && !window_full(r)) {
+        double hold = paced_hold_s(r, loop_s(r));
+        if (hold > 0) {
+            gate_arm_hold(r, hold);
+            return;
+        }
         double delay = gate_delay(r);
         if (delay > 0) {
             gate_arm(r, delay);
@@ -175,11 +200,16 @@ static int gate_try(void *arg, struct gf_fetch *f, int again)
     if (again && room && gf_hostgate_delay(&r->host, loop_s(r)) <= 0)
         return 1;
     /* The engine first: gate_delay() counts a start it lets through. */
-    if (r->gate_len == 0 && room && !paced_start_unsent(r)) {
-        double delay = gate_delay(r);
-        if (delay <= 0)
-            return 1;
-        gate_arm(r, delay);
+    if (r->gate_len == 0 && room) {
+        double hold = paced_hold_s(r, loop_s(r));
+        if (hold > 0) {
+            gate_arm_hold(r, hold);
+        } else {
+            double delay = gate_delay(r);
+            if (delay <= 0)
+                return 1;
+            gate_arm(r, delay);
+        }
     }
     /* Room for every code: a fetch is in the queue at most once. */
     r->gate_q[(r->gate_head + r->gate_len++) % r->res->nitems] = f;
@@ -196,7 +226,7 @@ static void on_gate_timer(uv_timer_t *t)
 static void on_engine_room(void *arg)
 {
     struct run *r = arg;
-    if (r->gate_len > 0 && !uv_is_active((uv_handle_t *)&r->gate_timer))
+    if (r->gate_len > 0 && (!uv_is_active((uv_handle_t *)&r->gate_timer) || r->gate_holding))
         gate_drain(r);
 }
 
@@ -502,7 +532,9 @@ static void on_done(void *arg, struct gf_item *item)
 
 static void on_transfer_done(CURL *easy, CURLcode result, unsigned requests, void *arg)
 {
-    (void)arg;
+    struct run *r = arg;
+    if (requests == 0 && result != CURLE_OK)
+        r->unsent_failed = 1;
     gf_curl_done(easy, result, requests);
 }
 

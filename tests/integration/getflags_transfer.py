@@ -599,6 +599,53 @@ def run_without_dns(args, sigint_after=None):
             "stdout": out, "stderr": err}
 
 
+# Run in a network namespace of its own (unshare -n): loopback up, SYN
+# cookies off, and a listener whose accept queue is full, so the kernel
+# drops every SYN to it. Prints the run's exit code and seconds.
+SYN_DROPPING_RUN = r"""
+import ctypes, fcntl, socket, struct, subprocess, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.unshare(0x40000000) == 0, "unshare(CLONE_NEWNET) failed"
+with socket.socket() as s:
+    flags = struct.unpack("16sh", fcntl.ioctl(s, 0x8913, struct.pack("16sh", b"lo", 0)))[1]
+    fcntl.ioctl(s, 0x8914, struct.pack("16sh", b"lo", flags | 1))
+with open("/proc/sys/net/ipv4/tcp_syncookies", "w") as f:
+    f.write("0")
+ls = socket.socket()
+ls.bind(("127.0.0.1", 0))
+ls.listen(0)
+port = ls.getsockname()[1]
+fill = []
+for _ in range(3):
+    c = socket.socket()
+    c.setblocking(False)
+    c.connect_ex(("127.0.0.1", port))
+    fill.append(c)
+time.sleep(0.3)
+t = time.time()
+p = subprocess.run(sys.argv[1:] + ["-s", "http://127.0.0.1:%d/flags" % port],
+                   capture_output=True, text=True)
+print(p.returncode, time.time() - t)
+print(p.stdout + p.stderr)
+"""
+
+
+def test_rate_does_not_wait_out_each_unanswered_connect():
+    # --rate holds a start while the one before is unsent (not to arrive
+    # with it), but not for long, and not once one ended unsent: against a
+    # host that drops every SYN, 10 starts each waiting out the connect
+    # limit (1 s) of the one before would take 10 s.
+    p = subprocess.run([sys.executable, "-c", SYN_DROPPING_RUN, GETFLAGS, "--rate", "10",
+                        "--timeout", "2", "--retries", "0", "-a", "-l", "10", "-o", scratch()],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    first, out = p.stdout.split("\n", 1)
+    rc, took = first.split()
+    assert rc == "1" and " 10 errors." in out, out
+    assert "no answer within 1 s" in out, out
+    assert float(took) < 6, (took, out)
+
+
 def test_no_dns_answer_said_within_the_timeout():
     # 20 codes, --timeout 1 and one retry: every code ends with a DNS
     # error, and the run takes about timeout x 2 plus the backoff, not a
