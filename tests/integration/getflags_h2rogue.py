@@ -110,9 +110,9 @@ def test_a_server_refusing_every_stream():
 
 
 def test_peak_in_flight_leaves_out_refused_streams_waiting_to_go_again():
-    # Every second request on the first connection is refused, the others
-    # held 0.3 s; the refused ones wait 1 s for a new connection, which
-    # answers at once. Counted from their first request, 10 were in flight
+    # Every second request on the first connection is refused (after 0.2
+    # s, when all 10 are out), the others held 0.3 s; the refused ones
+    # wait 1 s for a new connection, which answers at once. Counted from their first request, 10 were in flight
     # while the server held 5. Later, requests sent together on one
     # connection are in flight together for getflags while this server
     # reads and answers them one by one (6-7 here): at least what the

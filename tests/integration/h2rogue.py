@@ -23,8 +23,8 @@ how each answer goes wrong:
   hang_up       closes the connection on the first request, without a word
   goaway        GOAWAY with last-stream-id 0 (no request taken) on the first
                 request of each connection, then closes it
-  refuse_held   on the first connection, RST_STREAM REFUSED_STREAM for every
-                second request and the others answered after 0.3 s; every
+  refuse_held   on the first connection, RST_STREAM REFUSED_STREAM after 0.2 s
+                for every second request, the others answered after 0.3 s; every
                 later connection's TLS handshake waits 1 s, and its answers
                 none. Logs "REQ <connection> <path> <t>" for a request
                 taken, "END <connection> <path> <t>" when its answer is
@@ -130,8 +130,8 @@ class Conn:
         elif mode == "refuse_held":
             self.taken += 1
             if self.n == 1 and self.taken % 2 == 0:
-                log("REFUSED", self.n, path)
-                self.send(RstStreamFrame(sid, error_code=REFUSED_STREAM))
+                # Later, so that every request of the burst is out first.
+                threading.Timer(0.2, self.refuse_later, (sid, path)).start()
                 return
             log("REQ", self.n, path)
             if self.n == 1:
@@ -176,6 +176,13 @@ class Conn:
         else:
             self.headers(sid, pairs)
             self.data(sid, body)
+
+    def refuse_later(self, sid, path):
+        try:
+            self.send(RstStreamFrame(sid, error_code=REFUSED_STREAM))
+            log("REFUSED", self.n, path)
+        except (OSError, ssl.SSLError):
+            pass
 
     def answer_held(self, sid, path, pairs, body):
         try:
