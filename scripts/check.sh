@@ -63,6 +63,26 @@ if [ "$quick" = 0 ]; then
         "cppcheck on src/:stage_cppcheck")
 fi
 
+# ctest_digest DIR: the tests that failed in DIR's last ctest run, each
+# with the end of its output. Printed again at the very end, because a CI
+# log that keeps only its last lines would otherwise lose which test failed.
+ctest_digest() {
+    local dir=$1 log t
+    log=$dir/Testing/Temporary/LastTest.log
+    [ -s "$dir/Testing/Temporary/LastTestsFailed.log" ] || return 0
+    while IFS=: read -r _ t; do
+        echo "-- failed in ${dir##*/}/: $t (last 40 lines of its output)"
+        awk -v t="$t" '
+            $0 ~ "^[0-9]+/[0-9]+ Testing: " t "$" { on = 1; body = 0; next }
+            on && /^Output:$/ { body = 1; getline; next }
+            on && body && /^Test time = / { on = 0 }
+            on && body { print }
+        ' "$log" | tail -n 40
+    done <"$dir/Testing/Temporary/LastTestsFailed.log"
+}
+
+# Only this run's failures are digested.
+rm -f "$GF_ROOT"/build*/Testing/Temporary/LastTestsFailed.log
 failed=()
 n=0
 for s in "${stages[@]}"; do
@@ -89,6 +109,9 @@ done
 
 echo
 if [ ${#failed[@]} -gt 0 ]; then
+    for d in "$GF_ROOT/build" "$GF_ROOT/build-sanitize"; do
+        ctest_digest "$d"
+    done
     list=$(printf '%s; ' "${failed[@]}")
     echo "check.sh: FAILED stages: ${list%; }" >&2
     exit 1
