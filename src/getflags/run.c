@@ -73,9 +73,12 @@ static double loop_s(const struct run *r)
     return (double)uv_now(&((struct run *)r)->loop) / 1000.0;
 }
 
-/* A paced start (--rate, the pace of -m auto) also comes an interval
- * after the latest request went out: one held for a connection went out
- * late, and the next start must not arrive with it. */
+/* A paced start (--rate, the pace of -m auto) also comes about an
+ * interval after the latest request went out: one held for a connection
+ * went out late, and the next start must not arrive with it. Only as close
+ * as N+1 starts in a second allow (gf_ratelimit_late_slack): an interval
+ * after it, at --rate 0.97, a server that closes connections idle for 1 s
+ * closed each one just as the next request came, which it dropped. */
 static double since_sent_delay(const struct run *r, double now)
 {
     double interval =
@@ -83,7 +86,7 @@ static double since_sent_delay(const struct run *r, double now)
     uint64_t sent_at = gf_engine_sent_at(r->engine);
     if (interval == 0 || sent_at == 0)
         return 0;
-    double due = (double)sent_at / 1000.0 + interval;
+    double due = (double)sent_at / 1000.0 + interval - gf_ratelimit_late_slack(interval);
     return due > now ? due - now : 0;
 }
 
@@ -164,6 +167,23 @@ static void gate_arm(struct run *r, double delay_s)
     uv_timer_start(&r->gate_timer, on_gate_timer, ms > 0 ? ms : 1, 0);
 }
 
+/* 1 when a start may happen now, and every gate has counted it;
+ * otherwise 0, with the gate timer armed for the hold or the delay. */
+static int gate_pass(struct run *r)
+{
+    double hold = paced_hold_s(r, loop_s(r));
+    if (hold > 0) {
+        gate_arm_hold(r, hold);
+        return 0;
+    }
+    double delay = gate_delay(r);
+    if (delay > 0) {
+        gate_arm(r, delay);
+        return 0;
+    }
+    return 1;
+}
+
 /* Starts the queued fetches the gates let through, in order, while the
  * engine can hand them to curl at once. A fetch waits here, not in the
  * engine, for a connection attempt slot: it takes an easy handle only
@@ -172,16 +192,8 @@ static void gate_drain(struct run *r)
 {
     /* A request that ends makes room: the engine calls back then. */
     while (r->gate_len > 0 && gf_engine_has_room(r->engine) && !window_full(r)) {
-        double hold = paced_hold_s(r, loop_s(r));
-        if (hold > 0) {
-            gate_arm_hold(r, hold);
+        if (!gate_pass(r))
             return;
-        }
-        double delay = gate_delay(r);
-        if (delay > 0) {
-            gate_arm(r, delay);
-            return;
-        }
         struct gf_fetch *f = r->gate_q[r->gate_head];
         r->gate_head = (r->gate_head + 1) % r->res->nitems;
         r->gate_len--;
@@ -200,17 +212,8 @@ static int gate_try(void *arg, struct gf_fetch *f, int again)
     if (again && room && gf_hostgate_delay(&r->host, loop_s(r)) <= 0)
         return 1;
     /* The engine first: gate_delay() counts a start it lets through. */
-    if (r->gate_len == 0 && room) {
-        double hold = paced_hold_s(r, loop_s(r));
-        if (hold > 0) {
-            gate_arm_hold(r, hold);
-        } else {
-            double delay = gate_delay(r);
-            if (delay <= 0)
-                return 1;
-            gate_arm(r, delay);
-        }
-    }
+    if (r->gate_len == 0 && room && gate_pass(r))
+        return 1;
     /* Room for every code: a fetch is in the queue at most once. */
     r->gate_q[(r->gate_head + r->gate_len++) % r->res->nitems] = f;
     return 0;
