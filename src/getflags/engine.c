@@ -2,6 +2,7 @@
 #include "gf/engine.h"
 
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,8 +35,9 @@ struct active {
      * NO_NOTE), its generation and the answers it had given then. */
     size_t note;
     unsigned note_gen, answered_at_send;
-    long redirects;    /* curl's redirect count at its latest request */
-    long prereq_conns; /* curl's new connections for it then */
+    uint64_t idle_at_send; /* ms its connection had been idle then, 0: busy or new */
+    long redirects;        /* curl's redirect count at its latest request */
+    long prereq_conns;     /* curl's new connections for it then */
     /* curl's count of its new connections is stale (the pooled handle's
      * last transfer) until curl runs it, which the socket and pre-request
      * callbacks show; conns of that count are tallied. */
@@ -61,15 +63,22 @@ struct sock_ctx {
  * sends GOAWAY) drops every stream past the N-th, and curl sends them
  * again, all on one new connection, which drops all but N again: -a -m
  * 100 sent 2,646 requests for 388 answers. A connection that dropped a
- * request while it answered others sent with it or after shows N: curl is
- * then told to put at most N streams on a connection. A connection closed
- * while idle under a request drops it with no answer after it, and shows
- * nothing. */
+ * request while it answered others sent with it or before shows N: curl is
+ * then told to put at most N streams on a connection. N is known once
+ * every request sent on the connection has ended or gone again: a slow
+ * server answers its N long after the drops, and the answers in by then
+ * (1 at first) would cap every later connection far too low. A connection
+ * closed while idle under a request drops it after all its answers, and
+ * shows nothing. */
 struct conn_note {
     unsigned port;
-    unsigned gen;      /* bumped when a new connection takes the port */
-    unsigned answered; /* answers it gave */
-    int capped;        /* it dropped a request and answered later ones */
+    unsigned gen;        /* bumped when a new connection takes the port */
+    unsigned answered;   /* answers it gave */
+    unsigned pending;    /* requests last sent on it, neither ended nor sent again */
+    uint64_t idle_since; /* loop time (ms) pending last fell to 0, 0: never */
+    /* Of its dropped requests, the fewest answers it had given when one
+     * was sent (UINT_MAX: it dropped none). */
+    unsigned dropped_at;
 };
 
 /* A finished transfer's latest request and its end, as event numbers. */
@@ -108,7 +117,11 @@ struct gf_engine {
     long streams_default;     /* CURLMOPT_MAX_CONCURRENT_STREAMS as set at first */
     unsigned streams_learned; /* most answers of a connection that dropped requests */
     int streams_due;          /* streams_learned is for curl to take */
-    uint64_t sent_at;         /* loop time of the latest transfer's first request, 0: none yet */
+    /* The shortest idle spell (ms) after which a connection was found
+     * closed under a request (UINT64_MAX: none seen), and the loop time the
+     * latest request ended: see fresh_due(). */
+    uint64_t idle_closed_ms, ended_at;
+    uint64_t sent_at; /* loop time of the latest transfer's first request, 0: none yet */
     /* Counted as they happen, so that an interrupted run reports what the
      * server saw: every request that went out, and every new connection. */
     uint64_t requests, opened;
@@ -217,6 +230,36 @@ static void learn_streams(struct gf_engine *e, unsigned n)
         e->streams_due = 1;
 }
 
+/* Every request sent on n has ended or gone again (or n's port has a new
+ * connection, so n's are over): what n answered is all it would. */
+static void settle(struct gf_engine *e, const struct conn_note *n)
+{
+    if (n->dropped_at != UINT_MAX && n->answered > n->dropped_at)
+        learn_streams(e, n->answered);
+}
+
+/* a's latest request has ended (dropped: curl gave it up or sends it
+ * again). */
+static void note_ended(struct gf_engine *e, const struct active *a, int answered, int dropped)
+{
+    struct conn_note *n = note_of(e, a);
+    if (!n)
+        return;
+    if (answered)
+        n->answered++;
+    if (dropped && a->answered_at_send < n->dropped_at)
+        n->dropped_at = a->answered_at_send;
+    /* Sent on a connection idle for a while, and dropped with no answer
+     * after it: the server closes connections idle that long. */
+    if (dropped && a->idle_at_send > 0 && n->answered == a->answered_at_send &&
+        a->idle_at_send < e->idle_closed_ms)
+        e->idle_closed_ms = a->idle_at_send;
+    if (n->pending > 0 && --n->pending == 0) {
+        n->idle_since = uv_now(e->loop);
+        settle(e, n);
+    }
+}
+
 /* a's request went out on the connection of local port, a new one when
  * fresh. */
 static void note_sent(struct gf_engine *e, struct active *a, int port, int fresh)
@@ -234,51 +277,44 @@ static void note_sent(struct gf_engine *e, struct active *a, int port, int fresh
             e->notes = n;
             e->notes_cap = cap;
         }
-        e->notes[e->nnotes++] = (struct conn_note){.port = (unsigned)port};
+        e->notes[e->nnotes++] = (struct conn_note){.port = (unsigned)port, .gen = UINT_MAX};
         i = e->nnotes;
+        fresh = 1;
     }
     struct conn_note *n = &e->notes[i - 1];
-    if (fresh)
-        *n = (struct conn_note){.port = n->port, .gen = n->gen + 1};
+    if (fresh) {
+        if (n->gen != UINT_MAX && n->pending > 0)
+            settle(e, n);
+        *n = (struct conn_note){.port = n->port, .gen = n->gen + 1, .dropped_at = UINT_MAX};
+    }
+    a->idle_at_send = 0;
+    if (!fresh && n->pending == 0 && n->idle_since > 0)
+        a->idle_at_send = uv_now(e->loop) - n->idle_since;
+    n->pending++;
     a->note = i - 1;
     a->note_gen = n->gen;
     a->answered_at_send = n->answered;
 }
 
-/* a's latest request was dropped by its connection: curl sends it
- * again. */
-static void note_dropped(struct gf_engine *e, const struct active *a)
-{
-    struct conn_note *n = note_of(e, a);
-    if (n && n->answered > a->answered_at_send) {
-        n->capped = 1;
-        learn_streams(e, n->answered);
-    }
-}
-
-static void note_answered(struct gf_engine *e, const struct active *a)
-{
-    struct conn_note *n = note_of(e, a);
-    if (!n)
-        return;
-    n->answered++;
-    if (n->capped)
-        learn_streams(e, n->answered);
-}
+/* How a transfer ended, for what the engine learns of its connection. */
+enum transfer_end {
+    END_ANSWERED,   /* curl finished it with an answer */
+    END_UNANSWERED, /* it failed or was cancelled, maybe at the server */
+    /* Its request never got to the server whole: curl gave up sending it
+     * again after its connections kept dropping it, or could not send it. */
+    END_DROPPED,
+};
 
 /* The watchdog runs while transfers do: it also keeps the loop alive if
  * curl stops asking for sockets and timers for a transfer it lost.
- * answered: curl finished it with an answer. Returns the requests sent
- * for easy. */
-static unsigned forget(struct gf_engine *e, CURL *easy, int answered)
+ * Returns the requests sent for easy. */
+static unsigned forget(struct gf_engine *e, CURL *easy, enum transfer_end how)
 {
     unsigned requests = 0;
     for (size_t i = 0; i < e->nactive; i++) {
         struct active *a = e->active[i];
         if (a->easy == easy) {
             requests = a->requests;
-            if (answered && a->sent)
-                note_answered(e, a);
             tally_connections(e, a);
             if (a->pa.phase != GF_PACER_NONE)
                 e->nconnecting--;
@@ -287,8 +323,13 @@ static unsigned forget(struct gf_engine *e, CURL *easy, int answered)
             if (a->queued)
                 e->nqueued--;
             if (a->sent) {
+                note_ended(e, a, how == END_ANSWERED, how == END_DROPPED);
+                e->ended_at = uv_now(e->loop);
                 e->nsent--;
-                keep_span(e, a);
+                /* Not in flight at the server: after 6 drops, curl's
+                 * spans of them overlapped twice as much as the server's. */
+                if (how != END_DROPPED)
+                    keep_span(e, a);
             }
             /* Order matters for the queue: shift, do not swap. */
             memmove(&e->active[i], &e->active[i + 1], (e->nactive - i - 1) * sizeof *e->active);
@@ -391,7 +432,7 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
     curl_easy_getinfo(a->easy, CURLINFO_REDIRECT_COUNT, &redirects);
     /* Not a redirect's next hop: curl sends it again, dropped. */
     if (a->requests > 0 && redirects == a->redirects)
-        note_dropped(e, a);
+        note_ended(e, a, 0, 1);
     a->redirects = redirects;
     note_sent(e, a, local_port, conns > a->prereq_conns);
     a->prereq_conns = conns;
@@ -589,6 +630,31 @@ static void end_hold(struct gf_engine *e)
     uv_timer_stop(&e->settings);
 }
 
+/* How a transfer curl finished with result ended. */
+static enum transfer_end end_of(CURL *easy, CURLcode result)
+{
+    long header_bytes = 0, conns = 0;
+    switch (result) {
+    case CURLE_OK:
+        return END_ANSWERED;
+    case CURLE_SEND_ERROR:
+        /* "Connection died, tried 5 times before giving up", or a request
+         * that could not be sent. */
+        return END_DROPPED;
+    case CURLE_HTTP2:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        /* Nothing of an answer on a reused connection: the server had
+         * closed it (HTTP/2 does not send it again inside curl). */
+        curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_bytes);
+        curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &conns);
+        return header_bytes == 0 && conns == 0 ? END_DROPPED : END_UNANSWERED;
+    default:
+        return END_UNANSWERED;
+    }
+}
+
 /* Hands every finished transfer to the owner. Called after each
  * curl_multi_socket_action, as curl_multi_info_read(3) asks. */
 static void take_finished(struct gf_engine *e)
@@ -601,7 +667,7 @@ static void take_finished(struct gf_engine *e)
         CURL *easy = msg->easy_handle;
         CURLcode result = msg->data.result;
         end_hold(e); /* pump() offers the room this makes */
-        unsigned requests = forget(e, easy, result == CURLE_OK);
+        unsigned requests = forget(e, easy, end_of(easy, result));
         curl_multi_remove_handle(e->multi, easy);
         e->done(easy, result, requests, e->arg);
     }
@@ -654,7 +720,7 @@ static void pump(struct gf_engine *e)
 static void fail_transfer(struct gf_engine *e, CURL *easy, CURLcode code)
 {
     end_hold(e);
-    unsigned requests = forget(e, easy, 0);
+    unsigned requests = forget(e, easy, END_UNANSWERED);
     curl_multi_remove_handle(e->multi, easy);
     e->done(easy, code, requests, e->arg);
 }
@@ -878,6 +944,7 @@ int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
     }
     gf_pacer_init(&e->pacer);
     e->sweep_at = UINT64_MAX;
+    e->idle_closed_ms = UINT64_MAX;
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
     curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
@@ -894,6 +961,18 @@ int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
     }
     *out = e;
     return 0;
+}
+
+/* A server that closed a connection idle for T ms closes the next one
+ * idle that long too, and a request sent then crosses its close and is
+ * dropped: at --rate 0.97 against a 1 s idle timeout, every other one.
+ * Once every connection has been idle for most of T (no request in
+ * flight), a start opens a new one instead. */
+static int fresh_due(const struct gf_engine *e)
+{
+    uint64_t now = uv_now(e->loop);
+    return e->idle_closed_ms != UINT64_MAX && e->nsent == 0 && e->ended_at > 0 &&
+           now - e->ended_at >= e->idle_closed_ms / 4 * 3;
 }
 
 int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
@@ -916,6 +995,9 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
                          .note = NO_NOTE,
                          .engine = e};
     CURLcode src = curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
+    /* Set on every start once known, since the handle may have had it. */
+    if (src == CURLE_OK && e->idle_closed_ms != UINT64_MAX)
+        src = curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, (long)fresh_due(e));
     if (src == CURLE_OK)
         src = curl_easy_setopt(easy, CURLOPT_PREREQDATA, a);
     if (src == CURLE_OK)
@@ -1053,7 +1135,7 @@ const char *gf_engine_strerror(const struct gf_engine *e)
 
 unsigned gf_engine_cancel(struct gf_engine *e, CURL *easy)
 {
-    unsigned requests = forget(e, easy, 0);
+    unsigned requests = forget(e, easy, END_UNANSWERED);
     curl_multi_remove_handle(e->multi, easy);
     return requests;
 }

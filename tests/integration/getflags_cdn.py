@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from cdn import Cdn, connections
+from cdn import Cdn, RttProxy, connections
 from gfutil import (DATA, GETFLAGS, FlagServer, Nginx, assert_all_identical, codes_194,
                     country_of, expected_name, free_port, getflags, listing, refusing_port,
                     run_tests, scratch)
@@ -357,6 +357,55 @@ def test_goaway_after_10_requests_does_not_flood_each_new_connection():
         entries = cdn.log("goaway")
     assert len(entries) == 388, len(entries)
     assert s["requests"] < 388 * 2, s["requests"]
+
+
+def most_at_once(entries):
+    """The most requests nginx was working on at once (from its log)."""
+    ev = sorted([(e["start"], 1) for e in entries] + [(e["msec"], -1) for e in entries])
+    cur = most = 0
+    for _, d in ev:
+        cur += d
+        most = max(most, cur)
+    return most
+
+
+def test_goaway_after_10_requests_from_a_slow_server():
+    # nginx ends each connection after 10 requests and takes 0.5 s for
+    # each (it asks a slow flagserver), through 50 ms: the answers a
+    # connection had given when its drops came back were a lower bound of
+    # its 10 (1 at first), and curl put 1 stream on each new connection:
+    # 362-387 connections where 87 do. And transfers curl gave up
+    # re-sending after 6 drops were counted in flight: peak_in_flight
+    # 589-640 where nginx worked on 357-362 at most.
+    with FlagServer("--delay", "0.5") as fs, \
+            Nginx({"px": ("h2", "keepalive_requests 10; location /flags/ { proxy_pass %s; }"
+                          % fs.base)}, tls=True) as ng, \
+            RttProxy(ng.ports["px"], 25) as px:
+        r = getflags("--cacert", ng.cacert, "-e", "-m", "1000", "--json", "-s",
+                     "https://127.0.0.1:%d/flags" % px.port, outdir=scratch())
+        s = check_counts(r, ok=194, not_found=482, error=0)
+        entries = ng.log("px")
+    assert len(entries) == 676 + 194, len(entries)
+    assert len(connections(entries)) < 2 * 87, len(connections(entries))
+    most = most_at_once(entries)
+    assert s["peak_in_flight"] <= most * 5 // 4, (s["peak_in_flight"], most)
+
+
+def test_rate_near_the_idle_timeout_learns_it():
+    # HTTP/2, connections closed after 300 ms idle, --rate 3.2 through 50
+    # ms: the next request often went out just as the server closed its
+    # connection, which dropped it, and went again on a new one: 14
+    # requests for 8 answers. After the first such drop, a start that
+    # finds every connection idle for most of that long opens a new one.
+    with Nginx({"idle": ("h2", "keepalive_timeout 300ms; location /flags/ { }")},
+               tls=True) as ng, RttProxy(ng.ports["idle"], 25) as px:
+        r = getflags("--cacert", ng.cacert, "-m", "1", "--rate", "3.2", "--json", "-s",
+                     "https://127.0.0.1:%d/flags" % px.port, "BR", "CN", "DE", "FR",
+                     outdir=scratch())
+        s = check_counts(r, ok=4, error=0)
+        entries = ng.log("idle")
+    assert len(entries) == 8, len(entries)
+    assert s["requests"] <= 10, s["requests"]
 
 
 def test_rate_holds_at_the_server_through_a_long_round_trip():
