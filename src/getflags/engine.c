@@ -58,6 +58,9 @@ struct sock_ctx {
 
 #define NO_NOTE SIZE_MAX
 
+/* The shortest idle spell that may show a server's idle timeout. */
+#define IDLE_CLOSE_MIN_MS 100
+
 /* What the engine knows of one connection, by its local port: a server
  * that ends each connection after N requests (nginx's keepalive_requests
  * sends GOAWAY) drops every stream past the N-th, and curl sends them
@@ -250,8 +253,11 @@ static void note_ended(struct gf_engine *e, const struct active *a, int answered
     if (dropped && a->answered_at_send < n->dropped_at)
         n->dropped_at = a->answered_at_send;
     /* Sent on a connection idle for a while, and dropped with no answer
-     * after it: the server closes connections idle that long. */
-    if (dropped && a->idle_at_send > 0 && n->answered == a->answered_at_send &&
+     * after it: the server closes connections idle that long. Not from a
+     * connection idle only briefly: a server restarting under it says
+     * nothing of its idle timeout, and would have every start open a new
+     * connection. */
+    if (dropped && a->idle_at_send >= IDLE_CLOSE_MIN_MS && n->answered == a->answered_at_send &&
         a->idle_at_send < e->idle_closed_ms)
         e->idle_closed_ms = a->idle_at_send;
     if (n->pending > 0 && --n->pending == 0) {
@@ -430,9 +436,12 @@ static int on_prereq(void *clientp, char *ip, char *local_ip, int port, int loca
     long conns = 0, redirects = 0;
     curl_easy_getinfo(a->easy, CURLINFO_NUM_CONNECTS, &conns);
     curl_easy_getinfo(a->easy, CURLINFO_REDIRECT_COUNT, &redirects);
-    /* Not a redirect's next hop: curl sends it again, dropped. */
-    if (a->requests > 0 && redirects == a->redirects)
-        note_ended(e, a, 0, 1);
+    /* A redirect's next hop: the one before was answered. Otherwise curl
+     * sends it again, dropped. */
+    if (a->requests > 0) {
+        int hop = redirects != a->redirects;
+        note_ended(e, a, hop, !hop);
+    }
     a->redirects = redirects;
     note_sent(e, a, local_port, conns > a->prereq_conns);
     a->prereq_conns = conns;
@@ -538,6 +547,11 @@ static void find_stalled(struct gf_engine *e, uint64_t now)
             a->sent = 0;
             e->nsent--;
         }
+        /* Its request is over for its connection; curl counts its
+         * redirects from 0 when it gets it again. */
+        note_ended(e, a, 0, 0);
+        a->note = NO_NOTE;
+        a->redirects = 0;
         a->fd = CURL_SOCKET_BAD;
         a->nsocks = 0;
         a->queued = 1;
@@ -596,6 +610,28 @@ static unsigned attempt_slots(const struct gf_engine *e)
     return e->one_until_connected ? 1 : e->pacer.window;
 }
 
+/* A server that closed a connection idle for T ms closes the next one
+ * idle that long too, and a request sent then crosses its close and is
+ * dropped: at --rate 0.97 against a 1 s idle timeout, every other one.
+ * Once every connection has been idle for most of T (no request in
+ * flight), a transfer curl gets opens a new one instead: each of those
+ * handed over together after such a spell (curl 7.88 does not apply it
+ * to a redirect's next hop). */
+static int fresh_due(const struct gf_engine *e)
+{
+    uint64_t now = uv_now(e->loop);
+    return e->idle_closed_ms != UINT64_MAX && e->nsent == 0 && e->ended_at > 0 &&
+           now - e->ended_at >= e->idle_closed_ms / 4 * 3;
+}
+
+/* Set on every transfer handed to curl once T is known, since a pooled
+ * handle may have had it. It cannot fail for a valid handle. */
+static void set_fresh(struct gf_engine *e, CURL *easy)
+{
+    if (e->idle_closed_ms != UINT64_MAX)
+        curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, (long)fresh_due(e));
+}
+
 /* Hands queued transfers to curl while connection attempt slots are
  * free. */
 static void hand_queued(struct gf_engine *e)
@@ -610,6 +646,7 @@ static void hand_queued(struct gf_engine *e)
         a->deadline = uv_now(e->loop) + a->timeout_ms + WATCHDOG_GRACE_MS;
         a->handed_ns = uv_hrtime();
         e->nconnecting++;
+        set_fresh(e, a->easy);
         CURLMcode rc = curl_multi_add_handle(e->multi, a->easy);
         if (rc != CURLM_OK) {
             /* Reported like any failed transfer, so done still runs. */
@@ -646,7 +683,8 @@ static enum transfer_end end_of(CURL *easy, CURLcode result)
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
         /* Nothing of an answer on a reused connection: the server had
-         * closed it (HTTP/2 does not send it again inside curl). */
+         * closed it under the request (curl sends such a request again
+         * itself, unless its HTTP/2 session failed). */
         curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_bytes);
         curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &conns);
         return header_bytes == 0 && conns == 0 ? END_DROPPED : END_UNANSWERED;
@@ -963,18 +1001,6 @@ int gf_engine_new(struct gf_engine **out, uv_loop_t *loop, long max_connects,
     return 0;
 }
 
-/* A server that closed a connection idle for T ms closes the next one
- * idle that long too, and a request sent then crosses its close and is
- * dropped: at --rate 0.97 against a 1 s idle timeout, every other one.
- * Once every connection has been idle for most of T (no request in
- * flight), a start opens a new one instead. */
-static int fresh_due(const struct gf_engine *e)
-{
-    uint64_t now = uv_now(e->loop);
-    return e->idle_closed_ms != UINT64_MAX && e->nsent == 0 && e->ended_at > 0 &&
-           now - e->ended_at >= e->idle_closed_ms / 4 * 3;
-}
-
 int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
 {
     if (e->nactive == e->cap) {
@@ -995,9 +1021,6 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
                          .note = NO_NOTE,
                          .engine = e};
     CURLcode src = curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
-    /* Set on every start once known, since the handle may have had it. */
-    if (src == CURLE_OK && e->idle_closed_ms != UINT64_MAX)
-        src = curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, (long)fresh_due(e));
     if (src == CURLE_OK)
         src = curl_easy_setopt(easy, CURLOPT_PREREQDATA, a);
     if (src == CURLE_OK)
@@ -1014,6 +1037,7 @@ int gf_engine_start(struct gf_engine *e, CURL *easy, uint64_t timeout_ms)
         a->queued = 1;
         e->nqueued++;
     } else {
+        set_fresh(e, easy);
         CURLMcode rc = curl_multi_add_handle(e->multi, easy);
         if (rc != CURLM_OK) {
             gf_free(a);

@@ -75,10 +75,9 @@ static double loop_s(const struct run *r)
 
 /* A paced start (--rate, the pace of -m auto) also comes about an
  * interval after the latest request went out: one held for a connection
- * went out late, and the next start must not arrive with it. Only as close
- * as N+1 starts in a second allow (gf_ratelimit_late_slack): an interval
- * after it, at --rate 0.97, a server that closes connections idle for 1 s
- * closed each one just as the next request came, which it dropped. */
+ * went out late, and the starts let through meanwhile must not arrive
+ * with it. Only as long as N+1 starts in a second need
+ * (gf_ratelimit_late_slack), not a whole interval. */
 static double since_sent_delay(const struct run *r, double now)
 {
     double interval =
