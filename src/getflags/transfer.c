@@ -1180,11 +1180,22 @@ static int unanswered(const struct gf_transfer *x, CURLcode rc)
     }
 }
 
+/* The connection was cut during the TLS handshake (a server restarting, a
+ * reset on the way): another may go through, where a disagreement on TLS
+ * itself will not. OpenSSL's and libcurl's words for it. */
+static int cut_in_handshake(const char *detail)
+{
+    return strstr(detail, "reset by peer") || strstr(detail, "SSL_ERROR_SYSCALL") ||
+           strstr(detail, "unexpected eof");
+}
+
 static enum gf_xfer_kind kind_of(const struct gf_transfer *x, CURLcode rc)
 {
     if (unanswered(x, rc))
         return GF_XFER_UNANSWERED;
     switch (rc) {
+    case CURLE_SSL_CONNECT_ERROR:
+        return cut_in_handshake(x->errbuf) ? GF_XFER_TRANSIENT : GF_XFER_FAILED;
     case CURLE_OPERATION_TIMEDOUT:
         return GF_XFER_TIMEOUT;
     case CURLE_COULDNT_CONNECT:

@@ -16,8 +16,10 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 
 from cdn import Cdn, RttProxy, connections
@@ -406,6 +408,97 @@ def test_rate_near_the_idle_timeout_learns_it():
         entries = ng.log("idle")
     assert len(entries) == 8, len(entries)
     assert s["requests"] <= 10, s["requests"]
+
+
+class ResetFirstHandshake:
+    """Forwards TCP to port, but resets the first connection once its
+    TLS ClientHello is in (a server restarting under the handshake)."""
+
+    def __init__(self, port):
+        self.target = port
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self.accepted == 1:
+                c.recv(512)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.close()
+                continue
+            u = socket.create_connection(("127.0.0.1", self.target))
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self.pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for x in (a, b):
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.ls.close()
+
+
+def test_tls_handshake_reset_is_retried():
+    # A connection reset in the middle of its TLS handshake (nginx
+    # restarting) ended the code as an error that --retries never tried
+    # again; a failed TLS agreement still is not tried again.
+    with Cdn() as cdn:
+        fwd = ResetFirstHandshake(cdn.ports["h2"])
+        try:
+            url = "https://127.0.0.1:%d/flags" % fwd.port
+            r = gf(cdn, "-v", "--retries", "1", "--json", "-s", url, "BR", outdir=scratch())
+            check_counts(r, ok=1, error=0)
+            assert r.rc == 0, r.err
+            assert fwd.accepted == 2, fwd.accepted
+        finally:
+            fwd.stop()
+    # A server that answers a handshake in plain HTTP: one attempt only.
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    accepted = []
+
+    def plain():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            accepted.append(c)
+            c.recv(512)
+            c.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            c.close()
+
+    threading.Thread(target=plain, daemon=True).start()
+    try:
+        r = getflags("--retries", "2", "-s", "https://127.0.0.1:%d/flags" % ls.getsockname()[1],
+                     "BR", outdir=scratch())
+    finally:
+        ls.close()
+    assert r.rc == 1 and "did not answer in TLS" in r.err, (r.rc, r.err)
+    assert len(accepted) == 1, len(accepted)
 
 
 def test_rate_holds_at_the_server_through_a_long_round_trip():
