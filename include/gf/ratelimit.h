@@ -51,15 +51,4 @@ double gf_ratelimit_peek(const struct gf_ratelimit *rl, double now_s);
  * negative or non-finite interval counts as 0. */
 void gf_ratelimit_set_interval(struct gf_ratelimit *rl, double interval_s);
 
-/* A start's request may go out late (it waited for a connection), and the
- * next start must then not come so soon after it that the server sees too
- * many at once. Returns how much sooner than interval_s after that request
- * went out the next start may come, with still no one-second window
- * holding more than N + 1 requests as they went out (N = 1 / interval_s),
- * provided each start also waits until the one before went out: the k =
- * floor(N + 1) after a late one span k intervals less its delay, so the
- * slack is k / N - 1 (10 ms less, for the loop's clock). 0.09 s at
- * N = 10, 0.021 s at N = 0.97, 0 when unlimited. */
-double gf_ratelimit_late_slack(double interval_s);
-
 #endif

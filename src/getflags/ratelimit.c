@@ -45,15 +45,3 @@ void gf_ratelimit_set_interval(struct gf_ratelimit *rl, double interval_s)
         rl->next_s += interval_s - rl->interval_s;
     rl->interval_s = interval_s;
 }
-
-double gf_ratelimit_late_slack(double interval_s)
-{
-    if (!(interval_s > 0) || !isfinite(interval_s))
-        return 0;
-    /* 1 / (1 / N) may come out a hair below N. */
-    double k = floor(1.0 / interval_s + 1.0 + 1e-9);
-    /* 10 ms less: the time a request went out is the loop's, taken before
-     * the callback's own work (a TLS handshake's end) wrote it. */
-    double slack = k * interval_s - 1.0 - 0.010;
-    return slack > 0 ? slack : 0;
-}

@@ -121,48 +121,6 @@ static void test_ratelimit_window_property(void **state)
     }
 }
 
-/* Requests that go out late (held for a connection, up to 1 s): each
- * start waits until the one before went out, then comes no sooner than an
- * interval less the slack after it. Their going out, not their starts, is
- * what a server sees: still no one-second window holds more than N + 1. */
-static void test_ratelimit_late_requests_keep_the_window(void **state)
-{
-    (void)state;
-    static const double more_rates[] = {0.3, 0.97, 1, 1.5, 2.5, 3.3, 7.3, 10, 33.3, 100};
-    enum { N = 60 };
-    for (size_t r = 0; r < sizeof more_rates / sizeof more_rates[0]; r++) {
-        double rate = more_rates[r], interval = 1 / rate;
-        double slack = gf_ratelimit_late_slack(interval);
-        assert_true(slack >= 0 && slack < interval);
-        for (int trial = 0; trial < 200; trial++) {
-            struct gf_ratelimit rl;
-            assert_int_equal(gf_ratelimit_init(&rl, rate), 0);
-            rng_state = 0x51ed27a3c9b0f00dULL + r * 1000 + (uint64_t)trial;
-            double out[N], now = 0, sent = -1;
-            for (size_t i = 0; i < N; i++) {
-                if (i > 0) {
-                    double due = sent + interval - slack;
-                    now = fmax(now, fmax(sent, due));
-                }
-                double d;
-                while ((d = gf_ratelimit_delay(&rl, now)) > 0)
-                    now += d;
-                /* Three in four go out at once; the others after up to 1 s. */
-                double late = uniform() < 0.25 ? uniform() : 0;
-                sent = out[i] = now + late;
-            }
-            check_windows(out, N, rate);
-        }
-    }
-    /* As loose as that allows: after a request that went out an interval
-     * late, the next may come 10 ms later at N = 10, and 1.01 s later at
-     * N = 0.97, not 1.03 s. */
-    assert_true(fabs(gf_ratelimit_late_slack(0.1) - 0.09) < 1e-9);
-    assert_true(fabs(gf_ratelimit_late_slack(1 / 0.97) - (1 / 0.97 - 1.01)) < 1e-9);
-    assert_true(fabs(gf_ratelimit_late_slack(1 / 2.5) - 0.19) < 1e-9);
-    assert_true(gf_ratelimit_late_slack(0) == 0);
-}
-
 /* With a queue that never empties and a punctual timer, the rate reached
  * over the run is N. */
 static void test_ratelimit_long_run_rate(void **state)
@@ -315,7 +273,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ratelimit_window_property),
-        cmocka_unit_test(test_ratelimit_late_requests_keep_the_window),
         cmocka_unit_test(test_ratelimit_long_run_rate),
         cmocka_unit_test(test_ratelimit_burst_after_idle),
         cmocka_unit_test(test_ratelimit_delay_counts_down),
