@@ -952,9 +952,27 @@ static void describe_curl_error(const struct gf_transfer *x, CURLcode rc, char *
                      "within %g s",
                      host, port, timeout_s);
             break;
-        case TIMEOUT_REQUEST:
-            snprintf(out, outsz, "timeout after %g s", timeout_s);
+        case TIMEOUT_REQUEST: {
+            /* Which server, and how far its answer got: a server that
+             * never answers and one that stalls mid-body are mended
+             * differently. The body count is the last hop's. */
+            curl_off_t got = 0, size = -1;
+            curl_easy_getinfo(x->easy, CURLINFO_SIZE_DOWNLOAD_T, &got);
+            curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &size);
+            if (got > 0 && size > 0)
+                snprintf(out, outsz, "timeout after %g s: %s port %ld had sent %lld of %lld bytes",
+                         timeout_s, host, port, (long long)got, (long long)size);
+            else if (got > 0)
+                snprintf(out, outsz, "timeout after %g s: %s port %ld had sent %lld bytes",
+                         timeout_s, host, port, (long long)got);
+            else if (body->header_bytes == 0)
+                snprintf(out, outsz, "timeout after %g s: no answer from %s port %ld", timeout_s,
+                         host, port);
+            else
+                snprintf(out, outsz, "timeout after %g s: %s port %ld had sent no body", timeout_s,
+                         host, port);
             break;
+        }
         }
         break;
     case CURLE_COULDNT_CONNECT:

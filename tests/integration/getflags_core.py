@@ -210,7 +210,8 @@ def test_timeout_counts_from_request_start():
     with FlagServer("--delay", "1", "--quiet") as fs:
         r = getflags("--timeout", "0.2", "--retries", "0", "-s", fs.url, "BR", outdir=out)
     assert r.rc == 1
-    assert "BR error: timeout after 0.2 s" in r.err, r.err
+    assert ("BR error: timeout after 0.2 s: no answer from 127.0.0.1 port %s\n" %
+            fs.base.rsplit(":", 1)[1]) in r.err, r.err
 
 
 def hostile_tree():

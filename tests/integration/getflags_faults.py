@@ -342,8 +342,13 @@ def test_silence_and_trickle_stopped_by_timeout_others_go_on():
                      "FR", "CN", "IN", "US", "JP", outdir=out)
         took = time.time() - t0
     assert r.rc == 1, r.out
-    assert "BR error: timeout after 1 s" in r.out, r.out
-    assert "FR error: timeout after 1 s" in r.out, r.out
+    # Each says which server, and how far its answer got: silence sends
+    # its headers, trickle a few bytes of the body.
+    port = int(SERVER.base.rsplit(":", 1)[1])
+    assert "BR error: timeout after 1 s: 127.0.0.1 port %d had sent no body\n" % port in r.out, \
+        r.out
+    assert re.search(r"FR error: timeout after 1 s: 127\.0\.0\.1 port %d had sent [1-9][0-9]* "
+                     r"(of [0-9]+ )?bytes\n" % port, r.out), r.out
     assert "  4 flags downloaded." in r.out, r.out
     assert len(listing(out)) == 4
     assert took < 5, took
@@ -370,9 +375,10 @@ def test_phases_of_a_request_never_answered():
 
     t = threading.Thread(target=take, daemon=True)
     t.start()
+    port = lsock.getsockname()[1]
     try:
         r = getflags("--retries", "0", "--timeout", "1", "--json", "-s",
-                     "http://127.0.0.1:%d/flags" % lsock.getsockname()[1], "BR", outdir=scratch())
+                     "http://127.0.0.1:%d/flags" % port, "BR", outdir=scratch())
     finally:
         stop.set()
         t.join()
@@ -382,7 +388,7 @@ def test_phases_of_a_request_never_answered():
     assert r.rc == 1, (r.out, r.err)
     (item,) = r.json()["items"]
     ph = item["phases"]["meta"]
-    assert item["error"] == "timeout after 1 s", item
+    assert item["error"] == "timeout after 1 s: no answer from 127.0.0.1 port %d" % port, item
     assert ph["transfer"] == 0 and 0.9 < ph["first_byte"] <= ph["total"], ph
     assert abs(ph["dns"] + ph["connect"] + ph["tls"] + ph["first_byte"] - ph["total"]) < 0.01, ph
 

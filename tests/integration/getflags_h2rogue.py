@@ -170,6 +170,16 @@ def test_a_stream_reset_in_the_read_of_its_answer_uses_up_retries():
         assert listing(out) == [], listing(out)
 
 
+def test_a_stalled_answer_says_how_far_it_got():
+    # The stream stays open with 10 bytes of the body: --timeout ends it,
+    # naming the server and what it had sent; nothing is saved.
+    r, srv, reqs, files = run("stall_mid", "--timeout", "1")
+    size = os.path.getsize(os.path.join(DATA, "flags", "br", "metadata.json"))
+    assert error_of(r) == ("timeout after 1 s: 127.0.0.1 port %d had sent 10 of %d bytes" %
+                           (srv.port, size)), r.out
+    assert files == [] and len(reqs) == 1, (files, reqs)
+
+
 def test_a_stream_refused_mid_answer_says_so():
     # REFUSED_STREAM after the headers and half the body: libcurl asks
     # again by itself only before any of the answer; after it, a failure

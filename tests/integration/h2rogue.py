@@ -19,6 +19,7 @@ how each answer goes wrong:
   cancel_at_once the headers, half the body and RST_STREAM CANCEL in one
                 write, so that the client reads all three at once
   refuse_mid    the headers and half the body, then RST_STREAM REFUSED_STREAM
+  stall_mid     the headers and 10 bytes of the body, then nothing more
   continuations a header block that does not end: 10,000 CONTINUATION frames
   hang_up       closes the connection on the first request, without a word
   goaway        GOAWAY with last-stream-id 0 (no request taken) on the first
@@ -151,6 +152,9 @@ class Conn:
             self.data(sid, body[: len(body) // 2], end_stream=False)
             code = INTERNAL_ERROR if mode == "reset_mid" else REFUSED_STREAM
             self.send(RstStreamFrame(sid, error_code=code))
+        elif mode == "stall_mid":
+            self.headers(sid, pairs)
+            self.data(sid, body[:10], end_stream=False)
         elif mode == "cancel_at_once":
             # One sendall of a few hundred bytes: one TLS record, which
             # the client reads in one go.

@@ -495,7 +495,7 @@ static void test_base_with_a_path(void **state)
 }
 
 /* Two different Content-Lengths stop the transfer at once; no answer
- * within --timeout is a timeout, worded as one. */
+ * within --timeout is a timeout, worded as one, naming the server. */
 static void test_failures(void **state)
 {
     (void)state;
@@ -508,7 +508,10 @@ static void test_failures(void **state)
 
     get(&c, "/silent", &x);
     assert_int_equal(x.r.kind, GF_XFER_TIMEOUT);
-    assert_string_equal(x.r.error, "timeout after 1.5 s");
+    char want[96];
+    snprintf(want, sizeof want, "timeout after 1.5 s: no answer from 127.0.0.1 port %d",
+             server_port);
+    assert_string_equal(x.r.error, want);
     assert_int_equal(x.r.status, 0);
     client_down(&c);
 }
